@@ -1,0 +1,52 @@
+"""The `fleet` command. Subcommands live in their own modules and register here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from fleet import __version__
+from fleet.errors import InputError
+
+app = typer.Typer(
+    name="fleet",
+    help=(
+        "Audit and repair fleets of Windows Remote Desktop hosts over PowerShell remoting "
+        "(SSH or WinRM).\n\n"
+        "Exit codes: 0 compliant, 1 findings, 2 bad input, 3 a host could not be reached, "
+        "authenticated or finished (3 wins over 1)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fleet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """fleet: audit and repair RDP hosts."""
+
+
+def _register() -> None:
+    # Each command module adds its commands to `app` on import.
+    from fleet.cli import commands  # noqa: F401
+
+
+def main() -> None:
+    _register()
+    try:
+        app()
+    except InputError as exc:
+        typer.echo(f"fleet: error: {exc}", err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,3 @@
+"""Imports every command module so each registers its commands on `fleet.cli.app.app`."""
+
+# One line per command module; keep sorted.

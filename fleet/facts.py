@@ -1,0 +1,219 @@
+"""The facts a host reports: one typed model for the gather script's JSON.
+
+Field names are the JSON keys the gather script (playbooks/scripts/gather.ps1) emits, exactly;
+a test walks the script's syntax tree and compares its hashtable keys with these fields, so the
+script, this model and the lab cannot drift apart silently.
+
+Every section is optional: the script gathers only the sections the selected checks need
+(see `SECTIONS`), and a section that failed on the host is absent and named in `errors`.
+Registry values are `int | None`: None means the value is absent, which often has a meaning
+of its own (DOMAIN.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FactModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OsInfo(FactModel):
+    caption: str
+    version: str
+    build: int
+
+
+class ServiceState(FactModel):
+    """`Get-Service`: Status is Running/Stopped/..., StartType Automatic/Manual/Disabled."""
+
+    name: str
+    status: str
+    start_type: str
+
+
+class RdpConfig(FactModel):
+    """Local RDP settings.
+
+    `deny_ts_connections`: Terminal Server `fDenyTSConnections`; the rest are
+    `...\\WinStations\\RDP-Tcp` values `PortNumber`, `SecurityLayer`, `UserAuthentication`,
+    `MinEncryptionLevel`.
+    """
+
+    deny_ts_connections: int | None
+    port_number: int | None
+    security_layer: int | None
+    user_authentication: int | None
+    min_encryption_level: int | None
+
+
+class RdpPolicy(FactModel):
+    """Group Policy values (HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services).
+
+    When present they win over the local values. `client_disable_udp` is fClientDisableUDP
+    (under ...\\Terminal Services\\Client); `max_disconnection_time` is in milliseconds.
+    """
+
+    security_layer: int | None
+    user_authentication: int | None
+    min_encryption_level: int | None
+    max_disconnection_time: int | None
+    select_transport: int | None
+    client_disable_udp: int | None
+
+
+class Certificate(FactModel):
+    thumbprint: str
+    store: str  # "Remote Desktop" (self-signed) or "My" (CA-issued)
+    subject: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    has_private_key: bool
+
+
+class CertFacts(FactModel):
+    """The listener's bound thumbprint (Win32_TSGeneralSetting.SSLCertificateSHA1Hash) and
+    the candidate certificates from Cert:\\LocalMachine\\Remote Desktop and ...\\My."""
+
+    bound_thumbprint: str | None
+    certificates: list[Certificate]
+
+
+class TimeFacts(FactModel):
+    """Host clock and w32tm state. `source` is `w32tm /query /source` trimmed."""
+
+    utc_now: datetime
+    source: str | None
+    last_sync: datetime | None
+
+
+class NetProfile(FactModel):
+    interface_alias: str
+    network_category: str  # Public | Private | DomainAuthenticated
+
+
+class FirewallRule(FactModel):
+    name: str
+    enabled: bool
+    profiles: list[str]  # e.g. ["Any"] or ["Domain", "Private"]
+
+
+class FirewallProfile(FactModel):
+    name: str  # Domain | Private | Public
+    enabled: bool
+    default_inbound_action: str  # Block | Allow | NotConfigured
+
+
+class FirewallRdpPolicy(FactModel):
+    """HKLM:\\SOFTWARE\\Policies\\Microsoft\\WindowsFirewall\\<Profile>Profile\\Services\\RemoteDesktop
+    `Enabled` (1 allows, 0 blocks); absent means no policy for that profile."""
+
+    profile: str
+    enabled: int | None
+
+
+class FirewallFacts(FactModel):
+    rules: list[FirewallRule]
+    profiles: list[FirewallProfile]
+    rdp_policy: list[FirewallRdpPolicy]
+
+
+class Tls12Facts(FactModel):
+    """SCHANNEL\\Protocols\\TLS 1.2\\Server values; absent means enabled (Server 2012 R2+)."""
+
+    enabled: int | None
+    disabled_by_default: int | None
+
+
+class CredSspFacts(FactModel):
+    allow_encryption_oracle: int | None
+
+
+class Session(FactModel):
+    id: int
+    user: str
+    state: str  # WTS state name: Active, Disconnected, Idle, Listen, ...
+    idle_seconds: int | None
+
+
+class SessionFacts(FactModel):
+    """Sessions from WTSEnumerateSessions (`source` = "wts"). When the API is unavailable
+    the script sends raw `quser` text instead (`source` = "quser") and fleet parses it."""
+
+    source: Literal["wts", "quser"]
+    items: list[Session]
+    quser_text: str | None
+
+
+Section = Literal[
+    "os",
+    "services",
+    "rdp",
+    "rdp_policy",
+    "cert",
+    "time",
+    "network_profiles",
+    "firewall",
+    "tls12",
+    "credssp",
+    "sessions",
+]
+SECTIONS: tuple[Section, ...] = (
+    "os",
+    "services",
+    "rdp",
+    "rdp_policy",
+    "cert",
+    "time",
+    "network_profiles",
+    "firewall",
+    "tls12",
+    "credssp",
+    "sessions",
+)
+
+
+class Facts(FactModel):
+    """What the gather script returns (one JSON document)."""
+
+    script_version: int
+    hostname: str
+    os: OsInfo | None = None
+    services: list[ServiceState] | None = None
+    rdp: RdpConfig | None = None
+    rdp_policy: RdpPolicy | None = None
+    cert: CertFacts | None = None
+    time: TimeFacts | None = None
+    network_profiles: list[NetProfile] | None = None
+    firewall: FirewallFacts | None = None
+    tls12: Tls12Facts | None = None
+    credssp: CredSspFacts | None = None
+    sessions: SessionFacts | None = None
+    errors: dict[str, str] = Field(default_factory=dict)  # section -> error message
+
+    def service(self, name: str) -> ServiceState | None:
+        for s in self.services or ():
+            if s.name.lower() == name.lower():
+                return s
+        return None
+
+
+class HostFacts(FactModel):
+    """Facts plus the orchestrator's clock around the round trip that gathered them.
+
+    Checks evaluate against `received_utc` (not the wall clock), so stored facts re-evaluate
+    to the same result later.
+    """
+
+    facts: Facts
+    sent_utc: datetime
+    received_utc: datetime
+
+    @property
+    def rtt_s(self) -> float:
+        return (self.received_utc - self.sent_utc).total_seconds()

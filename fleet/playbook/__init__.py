@@ -1,0 +1,1 @@
+"""Playbooks: which checks to run with which parameters, and the PowerShell scripts."""

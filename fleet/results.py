@@ -1,0 +1,119 @@
+"""Results at three levels: one check, one host, one run; and the run's exit code.
+
+The JSON shape is an external contract (DESIGN.md): do not rename fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CheckStatus(StrEnum):
+    PASS = "pass"  # noqa: S105
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"
+    SKIP = "skip"
+
+
+class HostStatus(StrEnum):
+    OK = "ok"
+    FINDINGS = "findings"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+    @property
+    def unfinished(self) -> bool:
+        """The host could not be reached, authenticated or finished (exit code 3)."""
+        return self not in (HostStatus.OK, HostStatus.FINDINGS)
+
+
+class ExitCode:
+    OK = 0
+    FINDINGS = 1
+    USAGE = 2
+    UNFINISHED = 3
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    status: CheckStatus
+    message: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    fix: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in (CheckStatus.FAIL, CheckStatus.ERROR)
+
+
+class HostResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    address: str
+    transport: str
+    status: HostStatus
+    error: str | None = None
+    duration_s: float = 0.0
+    checks: list[CheckResult] = Field(default_factory=list)
+    # Gathered facts (fleet.facts.HostFacts as a dict); kept for the store, not in reports.
+    facts: dict[str, Any] | None = Field(default=None, exclude=True)
+
+    @property
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.failed]
+
+    @property
+    def warned_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status is CheckStatus.WARN]
+
+
+def host_status_from_checks(checks: list[CheckResult]) -> HostStatus:
+    """A reached host is `findings` when any check failed or errored; warnings alone are `ok`."""
+    return HostStatus.FINDINGS if any(c.failed for c in checks) else HostStatus.OK
+
+
+class RunInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    command: str
+    started: datetime
+    finished: datetime | None = None
+    inventory: str | None = None
+    playbook: str | None = None
+    playbook_sha256: str | None = None
+    hosts_total: int = 0
+    interrupted: bool = False
+
+
+class RunResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run: RunInfo
+    hosts: list[HostResult]
+
+    def exit_code(self, strict: bool = False) -> int:
+        """3 wins over 1: any unfinished host, then any failing check (or warning if strict)."""
+        if self.run.interrupted or any(h.status.unfinished for h in self.hosts):
+            return ExitCode.UNFINISHED
+        if any(h.failed_checks for h in self.hosts):
+            return ExitCode.FINDINGS
+        if strict and any(h.warned_checks for h in self.hosts):
+            return ExitCode.FINDINGS
+        return ExitCode.OK
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {s.value: 0 for s in HostStatus}
+        for h in self.hosts:
+            out[h.status.value] += 1
+        return out

@@ -1,0 +1,1 @@
+"""Transports: one small async seam (connect, run a script with parameters, close)."""

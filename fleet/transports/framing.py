@@ -1,0 +1,104 @@
+"""How a script and its parameters travel, and how its one JSON answer is framed.
+
+Over SSH the whole invocation is one line on PowerShell's stdin (`-Command -` runs stdin line
+by line, so a multi-line script would need blank-line terminators; one line sidesteps that,
+and stdin has no 8191-character cap). The script text and the parameter JSON travel as
+base64 literals: the base64 alphabet cannot close a quote, so no value can change what runs,
+and the script receives the JSON as its `-ParamsJson` parameter. Over WinRM the same script
+runs with `add_script` + `add_parameter` and no encoding at all.
+
+Scripts print exactly one `BEGIN + json + END` frame, so profile banners, warnings or
+progress noise around it cannot break parsing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fleet.transports.base import ProtocolError
+
+FRAME_BEGIN = "<<FLEET-JSON>>"
+FRAME_END = "<<FLEET-END>>"
+PARAM_NAME = "ParamsJson"
+
+_B64 = r"[A-Za-z0-9+/=]*"
+_INVOCATION = re.compile(
+    r"^\$s=\[Text\.Encoding\]::UTF8\.GetString\(\[Convert\]::FromBase64String\('(?P<s>"
+    + _B64
+    + r")'\)\);\$p=\[Text\.Encoding\]::UTF8\.GetString\(\[Convert\]::FromBase64String\('(?P<p>"
+    + _B64
+    + r")'\)\);& \(\[scriptblock\]::Create\(\$s\)\) -"
+    + PARAM_NAME
+    + r" \$p$"
+)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def encode_params(params: Mapping[str, Any]) -> str:
+    return json.dumps(params, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def stdin_invocation(script_text: str, params: Mapping[str, Any]) -> str:
+    """The single line sent to `powershell.exe ... -Command -` over SSH."""
+    return (
+        f"$s=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('{_b64(script_text)}'));"
+        f"$p=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('{_b64(encode_params(params))}'));"
+        f"& ([scriptblock]::Create($s)) -{PARAM_NAME} $p\n"
+    )
+
+
+@dataclass(frozen=True)
+class Invocation:
+    script_text: str
+    params_json: str
+
+
+def decode_invocation(line: str) -> Invocation:
+    """The inverse of `stdin_invocation` (used by the lab). Raises ValueError if malformed."""
+    m = _INVOCATION.match(line.strip())
+    if not m:
+        raise ValueError("not a fleet invocation")
+    try:
+        script = base64.b64decode(m["s"], validate=True).decode("utf-8")
+        params = base64.b64decode(m["p"], validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"bad base64 payload: {exc}") from exc
+    return Invocation(script, params)
+
+
+def frame(document: Mapping[str, Any]) -> str:
+    """How a script's answer looks on the wire (the lab uses this to answer)."""
+    return FRAME_BEGIN + json.dumps(document, separators=(",", ":"), default=str) + FRAME_END
+
+
+def parse_frame(output: str) -> Any:
+    """Extract the one JSON document from a script's output. Raises ProtocolError."""
+    start = output.find(FRAME_BEGIN)
+    if start < 0:
+        raise ProtocolError(f"no result frame in the output ({_excerpt(output)})")
+    end = output.find(FRAME_END, start)
+    if end < 0:
+        raise ProtocolError("result frame is not terminated (output cut short?)")
+    if output.find(FRAME_BEGIN, end) >= 0:
+        raise ProtocolError("more than one result frame in the output")
+    body = output[start + len(FRAME_BEGIN) : end]
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"result frame is not valid JSON: {exc.msg} at {exc.pos}") from exc
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    if not text:
+        return "empty output"
+    return repr(text[:limit] + ("…" if len(text) > limit else ""))
