@@ -1,0 +1,21 @@
+"""Pick a transport by name; WinRM is imported only when a run needs it."""
+
+from __future__ import annotations
+
+from fleet.errors import InputError
+from fleet.transports.base import Transport
+
+NAMES = ("ssh", "winrm")
+
+
+def make_transport(name: str, *, concurrency: int) -> Transport:
+    if name == "ssh":
+        from fleet.transports.ssh import SshTransport
+
+        return SshTransport()
+    if name == "winrm":
+        from fleet.transports.winrm import WinRMTransport  # type: ignore[import-not-found,unused-ignore]
+
+        transport: Transport = WinRMTransport(max_workers=concurrency)
+        return transport
+    raise InputError(f"unknown transport {name!r} (expected one of: {', '.join(NAMES)})")

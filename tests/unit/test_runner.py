@@ -1,0 +1,123 @@
+"""The orchestrator with small fake jobs: bounds, deadlines, retries, stops, errors as data."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fleet.results import HostResult, HostStatus
+from fleet.runner import HostRef, RunOptions, run_jobs, with_retries
+from fleet.transports.base import AuthFailed, Unreachable
+
+
+def ok_result(ref: HostRef) -> HostResult:
+    return HostResult(name=ref.name, address=ref.address, transport=ref.transport, status="ok")
+
+
+def refs(n: int) -> list[HostRef]:
+    return [HostRef(f"h{i:03}", f"127.0.0.{i + 1}", "ssh") for i in range(n)]
+
+
+async def test_concurrency_bound_is_never_exceeded_and_order_is_kept() -> None:
+    running = peak = 0
+
+    def make(ref: HostRef):  # type: ignore[no-untyped-def]
+        async def job() -> HostResult:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.01)
+            running -= 1
+            return ok_result(ref)
+
+        return job
+
+    hosts = refs(40)
+    streamed: list[str] = []
+    outcome = await run_jobs(
+        [(r, make(r)) for r in hosts],
+        RunOptions(concurrency=7),
+        on_result=lambda r: streamed.append(r.name),
+    )
+    assert peak == 7
+    assert [r.name for r in outcome.results] == [r.name for r in hosts]
+    assert sorted(streamed) == sorted(r.name for r in hosts)
+    assert not outcome.interrupted
+
+
+async def test_errors_become_host_results_and_others_finish() -> None:
+    hosts = refs(4)
+
+    async def hang() -> HostResult:
+        await asyncio.sleep(3600)
+        raise AssertionError
+
+    async def auth() -> HostResult:
+        raise AuthFailed("authentication failed for user 'x'")
+
+    async def boom() -> HostResult:
+        raise RuntimeError("bug")
+
+    async def fine() -> HostResult:
+        return ok_result(hosts[3])
+
+    jobs = list(zip(hosts, [hang, auth, boom, fine], strict=True))
+    outcome = await run_jobs(jobs, RunOptions(concurrency=4, timeout=0.2))
+    statuses = [r.status for r in outcome.results]
+    assert statuses == [
+        HostStatus.TIMEOUT,
+        HostStatus.AUTH_FAILED,
+        HostStatus.ERROR,
+        HostStatus.OK,
+    ]
+    assert "0.2s" in (outcome.results[0].error or "")
+    assert "RuntimeError" in (outcome.results[2].error or "")
+
+
+async def test_transient_errors_are_retried_but_auth_failures_are_not() -> None:
+    calls = {"flaky": 0, "auth": 0}
+
+    async def flaky() -> str:
+        calls["flaky"] += 1
+        if calls["flaky"] < 3:
+            raise Unreachable("connection refused")
+        return "done"
+
+    async def auth() -> str:
+        calls["auth"] += 1
+        raise AuthFailed("no")
+
+    opts = RunOptions(retries=2, retry_initial_wait=0.001)
+    assert await with_retries(flaky, opts) == "done"
+    assert calls["flaky"] == 3
+    try:
+        await with_retries(auth, opts)
+    except AuthFailed:
+        pass
+    assert calls["auth"] == 1
+
+
+async def test_stop_returns_what_finished_and_cancels_the_rest() -> None:
+    hosts = refs(10)
+    stop = asyncio.Event()
+    cancelled = 0
+
+    def make(i: int, ref: HostRef):  # type: ignore[no-untyped-def]
+        async def job() -> HostResult:
+            nonlocal cancelled
+            try:
+                await asyncio.sleep(0 if i < 3 else 3600)
+            except asyncio.CancelledError:
+                cancelled += 1
+                raise
+            if i == 2:
+                stop.set()
+            return ok_result(ref)
+
+        return job
+
+    outcome = await run_jobs(
+        [(r, make(i, r)) for i, r in enumerate(hosts)], RunOptions(concurrency=10), stop=stop
+    )
+    assert outcome.interrupted
+    assert [r.name for r in outcome.results] == [h.name for h in hosts[:3]]
+    assert cancelled == 7
