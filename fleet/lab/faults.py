@@ -1,0 +1,295 @@
+"""Seeded, reproducible faults: one per check failure mode in DOMAIN.md, plus transport faults.
+
+Each fault is declared once, in `FAULTS`, with what a correct audit must report for it (the
+ground truth is derived from this table, never by running fleet's checks on the lab state).
+A state fault changes exactly the facts behind its own check; a transport fault changes how
+the host's endpoint behaves, and a host carries at most one of those.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from fleet.errors import InputError
+from fleet.lab.state import RDP_TCP_RULE, HostState, SimSession, host_rng, thumbprint
+from fleet.results import HostStatus
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    fail: tuple[str, ...] = ()
+    warn: tuple[str, ...] = ()
+    status: HostStatus | None = None  # set for transport faults: the host's whole outcome
+    help: str = ""
+
+    @property
+    def transport(self) -> bool:
+        return self.status is not None
+
+
+_F = Fault
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in (
+        _F("cert_expired", fail=("cert.valid",), help="bound listener certificate expired"),
+        _F("cert_expiring", warn=("cert.valid",), help="bound certificate expires within days"),
+        _F("cert_missing", fail=("cert.valid",), help="bound thumbprint not in any store"),
+        _F("clock_skew", fail=("time.skew",), help="host clock off by 10-60 minutes"),
+        _F("cmos_clock", fail=("time.source",), help="w32tm source 'Local CMOS Clock'"),
+        _F("firewall_public", fail=("firewall.profile",), help="network profile is Public"),
+        _F("rdp_rule_disabled", fail=("firewall.rdp_rule",), help="RDP TCP rule disabled"),
+        _F("security_layer_rdp", fail=("security.layer",), help="local SecurityLayer 0 (RDP)"),
+        _F("nla_off", fail=("security.nla",), help="UserAuthentication 0"),
+        _F("low_encryption", fail=("security.encryption",), help="MinEncryptionLevel 1 or 2"),
+        _F("tls12_disabled", fail=("security.tls",), help="SCHANNEL TLS 1.2 server disabled"),
+        _F("credssp_vulnerable", fail=("security.credssp",), help="AllowEncryptionOracle 2"),
+        _F("stale_sessions", fail=("sessions.stale",), help="a session disconnected 9h-3d ago"),
+        _F("rdp_disabled", fail=("rdp.listener",), help="fDenyTSConnections 1"),
+        _F("termservice_stopped", fail=("rdp.listener",), help="TermService stopped"),
+        _F("policy_override", fail=("security.layer",), help="policy SecurityLayer 0"),
+        _F("unreachable", status=HostStatus.UNREACHABLE, help="nothing listens"),
+        _F("auth_fail", status=HostStatus.AUTH_FAILED, help="credentials rejected"),
+        _F("hang", status=HostStatus.TIMEOUT, help="accepts, never answers"),
+        _F("drop", status=HostStatus.ERROR, help="closes the connection mid-command"),
+        _F("garbage", status=HostStatus.ERROR, help="answers noise without a frame"),
+        _F("slow", status=HostStatus.OK, help=f"answers after {3}-{5} s"),
+    )
+}
+STATE_FAULTS = tuple(n for n, f in FAULTS.items() if not f.transport)
+TRANSPORT_FAULTS = tuple(n for n, f in FAULTS.items() if f.transport)
+# Faults that change the same facts cannot share a host.
+_EXCLUSIVE = (frozenset({"cert_expired", "cert_expiring", "cert_missing"}),)
+# `mixed`: share of hosts per fault (at least one host each).
+_MIXED_STATE_RATE = 0.02
+_MIXED_TRANSPORT_RATE = 0.01
+_MIXED_POOL_RATE = 0.15  # state faults land on this share of hosts, several per host
+SLOW_SECONDS = (3.0, 5.0)
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """Parsed `--faults`: how many hosts get each fault (0 < fraction <= 1, or a count)."""
+
+    amounts: tuple[tuple[str, float | int], ...] = ()
+    mixed: bool = False
+
+    def counts(self, hosts: int) -> dict[str, int]:
+        if self.mixed:
+            return {
+                n: max(
+                    1, round(hosts * (_MIXED_TRANSPORT_RATE if f.transport else _MIXED_STATE_RATE))
+                )
+                for n, f in FAULTS.items()
+            }
+        out: dict[str, int] = {}
+        for name, amount in self.amounts:
+            n = amount if isinstance(amount, int) else max(1, math.floor(hosts * amount + 0.5))
+            out[name] = out.get(name, 0) + n
+        return out
+
+
+_AMOUNT = re.compile(r"^(?P<name>[a-z0-9_]+)(?::(?P<amount>[^:]+))?$")
+
+
+def parse_fault_spec(text: str | None) -> FaultSpec:
+    """`name:fraction,...` (fraction in (0,1]), `name:count` (an integer >= 1), or `mixed`."""
+    text = (text or "").strip()
+    if not text or text == "none":
+        return FaultSpec()
+    if text == "mixed":
+        return FaultSpec(mixed=True)
+    amounts: list[tuple[str, float | int]] = []
+    for part in (p.strip() for p in text.split(",")):
+        m = _AMOUNT.match(part)
+        if not m:
+            raise InputError(
+                f"--faults: cannot read {part!r}; expected name:fraction or name:count"
+            )
+        name, raw = m["name"], m["amount"]
+        if name not in FAULTS:
+            raise InputError(f"--faults: unknown fault {name!r}; valid: mixed, {', '.join(FAULTS)}")
+        amounts.append((name, _amount(name, raw)))
+    return FaultSpec(tuple(amounts))
+
+
+def _amount(name: str, raw: str | None) -> float | int:
+    if raw is None:
+        return 1
+    if raw.isdigit():
+        if int(raw) < 1:
+            raise InputError(f"--faults: {name}: a count must be at least 1")
+        return int(raw)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"--faults: {name}: {raw!r} is neither a fraction nor a count") from None
+    if not 0 < value <= 1:
+        raise InputError(f"--faults: {name}: a fraction must be in (0, 1], got {raw}")
+    return value
+
+
+def assign_faults(spec: FaultSpec, names: list[str], seed: int) -> dict[str, tuple[str, ...]]:
+    """Which host gets which faults (every host listed; healthy ones with ()).
+
+    Transport faults go to distinct hosts first; state faults then go to the remaining hosts
+    (for `mixed`, to a small pool of them, so most hosts stay healthy).
+    """
+    rng = random.Random(f"fleet-lab-faults:{seed}")
+    counts = spec.counts(len(names))
+    assigned: dict[str, list[str]] = {n: [] for n in names}
+    free = list(names)
+    rng.shuffle(free)
+    for fault in TRANSPORT_FAULTS:
+        n = counts.get(fault, 0)
+        if n > len(free):
+            raise InputError(
+                f"--faults: not enough hosts for {fault} ({n} asked, {len(free)} without a "
+                "transport fault); transport faults are one per host"
+            )
+        for host in free[:n]:
+            assigned[host].append(fault)
+        free = free[n:]
+    pool = free
+    if spec.mixed:
+        needed = math.ceil(sum(counts[f] for f in STATE_FAULTS) / 3)
+        pool = free[: max(needed, round(len(names) * _MIXED_POOL_RATE))]
+    for fault in STATE_FAULTS:
+        n = counts.get(fault, 0)
+        if not n:
+            continue
+        clash = set().union(*(g - {fault} for g in _EXCLUSIVE if fault in g))
+        candidates = [h for h in pool if fault not in assigned[h] and not clash & set(assigned[h])]
+        if n > len(candidates):
+            raise InputError(
+                f"--faults: not enough hosts for {fault} ({n} asked, {len(candidates)} available)"
+            )
+        for host in rng.sample(candidates, n):
+            assigned[host].append(fault)
+    order = list(FAULTS)
+    return {h: tuple(sorted(fs, key=order.index)) for h, fs in assigned.items()}
+
+
+def transport_fault(faults: Iterable[str]) -> str | None:
+    return next((f for f in faults if FAULTS[f].transport), None)
+
+
+# --- state faults: each changes exactly the facts behind its own check -----------------------
+
+Mutator = Callable[[HostState, random.Random, datetime], None]
+
+
+def _replace_bound_cert(state: HostState, rng: random.Random, not_after: datetime) -> None:
+    old = next(c for c in state.cert.certificates if c.thumbprint == state.cert.bound_thumbprint)
+    new = old.model_copy(
+        update={
+            "thumbprint": thumbprint(rng),
+            "not_before": not_after - timedelta(days=365),
+            "not_after": not_after,
+            "has_private_key": True,
+        }
+    )
+    certs = [new if c is old else c for c in state.cert.certificates]
+    state.cert = state.cert.model_copy(
+        update={"bound_thumbprint": new.thumbprint, "certificates": certs}
+    )
+
+
+def _cert_expired(s: HostState, rng: random.Random, now: datetime) -> None:
+    _replace_bound_cert(s, rng, now - timedelta(days=rng.randint(1, 90), hours=rng.randint(0, 23)))
+
+
+def _cert_expiring(s: HostState, rng: random.Random, now: datetime) -> None:
+    _replace_bound_cert(s, rng, now + timedelta(days=rng.randint(3, 20), hours=rng.randint(0, 23)))
+
+
+def _cert_missing(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.cert = s.cert.model_copy(update={"bound_thumbprint": thumbprint(rng)})
+
+
+def _clock_skew(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.clock_offset_s = round(rng.choice((-1, 1)) * rng.uniform(600, 3600), 3)
+
+
+def _cmos_clock(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.time_source, s.sync_interval_s = "Local CMOS Clock", None
+
+
+def _firewall_public(s: HostState, rng: random.Random, now: datetime) -> None:
+    first, *rest = s.network_profiles
+    s.network_profiles = [first.model_copy(update={"network_category": "Public"}), *rest]
+
+
+def _rdp_rule_disabled(s: HostState, rng: random.Random, now: datetime) -> None:
+    rules = [
+        r.model_copy(update={"enabled": False}) if r.name == RDP_TCP_RULE else r
+        for r in s.firewall.rules
+    ]
+    s.firewall = s.firewall.model_copy(update={"rules": rules})
+
+
+def _local(**values: int) -> Mutator:
+    def mutate(s: HostState, rng: random.Random, now: datetime) -> None:
+        s.rdp = s.rdp.model_copy(update=values)
+
+    return mutate
+
+
+def _low_encryption(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.rdp = s.rdp.model_copy(update={"min_encryption_level": rng.choice((1, 2))})
+
+
+def _tls12_disabled(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.tls12 = s.tls12.model_copy(update={"enabled": 0, "disabled_by_default": 1})
+
+
+def _credssp_vulnerable(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.credssp = s.credssp.model_copy(update={"allow_encryption_oracle": 2})
+
+
+def _stale_sessions(s: HostState, rng: random.Random, now: datetime) -> None:
+    idle = timedelta(hours=rng.randint(9, 72), minutes=rng.randint(0, 59))
+    user = f"CONTOSO\\user{rng.randint(100, 999)}"
+    s.sessions = [*s.sessions, SimSession(4, user, "Disconnected", idle_since=now - idle)]
+
+
+def _termservice_stopped(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.set_service("TermService", status="Stopped")
+
+
+def _policy_override(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.rdp_policy = s.rdp_policy.model_copy(update={"security_layer": 0})
+
+
+MUTATORS: Mapping[str, Mutator] = {
+    "cert_expired": _cert_expired,
+    "cert_expiring": _cert_expiring,
+    "cert_missing": _cert_missing,
+    "clock_skew": _clock_skew,
+    "cmos_clock": _cmos_clock,
+    "firewall_public": _firewall_public,
+    "rdp_rule_disabled": _rdp_rule_disabled,
+    "security_layer_rdp": _local(security_layer=0),
+    "nla_off": _local(user_authentication=0),
+    "low_encryption": _low_encryption,
+    "tls12_disabled": _tls12_disabled,
+    "credssp_vulnerable": _credssp_vulnerable,
+    "stale_sessions": _stale_sessions,
+    "rdp_disabled": _local(deny_ts_connections=1),
+    "termservice_stopped": _termservice_stopped,
+    "policy_override": _policy_override,
+}
+
+
+def apply_faults(
+    state: HostState, faults: Iterable[str], *, seed: int, name: str, now: datetime
+) -> None:
+    """Inject the state faults among `faults` (transport faults are the endpoint's job)."""
+    for fault in faults:
+        if fault in MUTATORS:
+            MUTATORS[fault](state, host_rng(seed, name, fault), now)

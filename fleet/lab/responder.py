@@ -1,0 +1,134 @@
+"""Answers fleet's scripts for a simulated host, whatever the transport (SSH or WinRM).
+
+The lab cannot run PowerShell: it recognises a script by its declared id + version
+(`# fleet-script:` / `# fleet-version:` headers) and hands the parameters to the handler
+registered for that pair. A handler gets the host and the parsed params dict, may change the
+host's state (fix scripts), and returns the one JSON document the real script would print.
+Anything the lab does not know gets the error PowerShell itself would print, with exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fleet.lab.model import LabHost
+from fleet.logs import get_logger
+from fleet.playbook.scripts import ScriptError, parse_script
+from fleet.transports.framing import frame
+
+log = get_logger(__name__)
+
+Handler = Callable[[LabHost, dict[str, Any]], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class ScriptReply:
+    output: str
+    error: str | None
+    exit_status: int
+
+
+class HandlerError(Exception):
+    """Raised by a handler for bad parameters: becomes a PowerShell error, exit 1."""
+
+
+class Responder:
+    """A table of handlers keyed by (script id, version)."""
+
+    def __init__(self, handlers: Mapping[tuple[str, int], Handler] | None = None) -> None:
+        self._handlers: dict[tuple[str, int], Handler] = dict(handlers or {})
+
+    def register(self, script_id: str, version: int, handler: Handler) -> None:
+        self._handlers[(script_id, version)] = handler
+
+    def knows(self, script_id: str, version: int) -> bool:
+        return (script_id, version) in self._handlers
+
+    def answer(self, host: LabHost, script_text: str, params_json: str) -> ScriptReply:
+        try:
+            script = parse_script(script_text)
+        except ScriptError:
+            return not_recognized(_first_word(script_text))
+        handler = self._handlers.get((script.id, script.version))
+        if handler is None:
+            return not_recognized(f"{script.id}.v{script.version}")
+        try:
+            params = json.loads(params_json) if params_json.strip() else {}
+        except json.JSONDecodeError as exc:
+            return ps_error(
+                f"ConvertFrom-Json : Invalid JSON primitive: {params_json[:40]!s}.",
+                f"NotSpecified: (:) [ConvertFrom-Json], ArgumentException ({exc.msg})",
+                "System.ArgumentException,Microsoft.PowerShell.Commands.ConvertFromJsonCommand",
+            )
+        if not isinstance(params, dict):
+            return ps_error(
+                "Cannot bind parameter 'ParamsJson': the JSON document is not an object.",
+                "InvalidArgument: (:) [], ParameterBindingException",
+                "ParameterArgumentValidationError",
+            )
+        try:
+            document = handler(host, params)
+        except HandlerError as exc:
+            return ps_error(str(exc), "InvalidArgument: (:) [], ArgumentException", "FleetLab")
+        except Exception as exc:  # a handler bug must not take the lab down
+            log.exception("lab handler failed", host=host.name, script=script.id)
+            return ps_error(
+                f"Exception: {type(exc).__name__}",
+                "OperationStopped: (:) [], RuntimeException",
+                "FleetLabHandlerError",
+            )
+        return ScriptReply(output=frame(document), error=None, exit_status=0)
+
+
+def _first_word(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            return line.split()[0][:60]
+    return "<empty>"
+
+
+def not_recognized(term: str) -> ScriptReply:
+    return ps_error(
+        f"{term} : The term '{term}' is not recognized as the name of a cmdlet, function, "
+        "script file, or operable program. Check the spelling of the name, or if a path was "
+        "included, verify that the path is correct and try again.",
+        f"ObjectNotFound: ({term}:String) [], CommandNotFoundException",
+        "CommandNotFoundException",
+        source=term,
+    )
+
+
+def ps_error(message: str, category: str, error_id: str, source: str = "") -> ScriptReply:
+    """What Windows PowerShell 5.1 prints on stderr for a terminating error."""
+    pointer = "+ " + (source or "& ([scriptblock]::Create($s)) -ParamsJson $p")
+    text = (
+        f"{message}\r\nAt line:1 char:1\r\n{pointer}\r\n+ {'~' * max(1, len(pointer) - 2)}\r\n"
+        f"    + CategoryInfo          : {category}\r\n"
+        f"    + FullyQualifiedErrorId : {error_id}\r\n"
+    )
+    return ScriptReply(output="", error=text, exit_status=1)
+
+
+def default_responder() -> Responder:
+    """A responder with every built-in handler (fleet.lab.handlers.BUILTIN)."""
+    from fleet.lab.handlers import BUILTIN
+
+    return Responder(BUILTIN)
+
+
+def answer(host: LabHost, script_text: str, params_json: str) -> ScriptReply:
+    """Answer with the built-in handlers (endpoints with custom handlers use a Responder)."""
+    return _default().answer(host, script_text, params_json)
+
+
+_DEFAULT: list[Responder] = []
+
+
+def _default() -> Responder:
+    if not _DEFAULT:
+        _DEFAULT.append(default_responder())
+    return _DEFAULT[0]

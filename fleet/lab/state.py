@@ -1,0 +1,273 @@
+"""A simulated host's state: exactly what the gather script reports, plus what time changes.
+
+Static sections are kept as the facts model's own (frozen) types, so a rendering cannot drift
+from `fleet.facts`; a fix handler changes them with `model_copy(update=...)`. Time-dependent
+values (the host clock, the last w32tm sync, session idle times) are derived at render time
+from timestamps, so a host's clock keeps its offset and idle times grow while the lab runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fleet.facts import (
+    SECTIONS,
+    CertFacts,
+    Certificate,
+    CredSspFacts,
+    FirewallFacts,
+    FirewallProfile,
+    FirewallRdpPolicy,
+    FirewallRule,
+    NetProfile,
+    OsInfo,
+    RdpConfig,
+    RdpPolicy,
+    ServiceState,
+    Tls12Facts,
+)
+
+GATHER_VERSION = 1
+RDP_TCP_RULE = "RemoteDesktop-UserMode-In-TCP"
+RDP_UDP_RULE = "RemoteDesktop-UserMode-In-UDP"
+DOMAIN = "corp.contoso.com"
+ISSUING_CA = "CN=Contoso Issuing CA 01, DC=corp, DC=contoso, DC=com"
+
+# (caption, version, build): Server 2012 R2 to 2025, the fleet's realistic spread.
+OS_RELEASES: tuple[tuple[str, str, int], ...] = (
+    ("Microsoft Windows Server 2012 R2 {edition}", "6.3.9600", 9600),
+    ("Microsoft Windows Server 2016 {edition}", "10.0.14393", 14393),
+    ("Microsoft Windows Server 2019 {edition}", "10.0.17763", 17763),
+    ("Microsoft Windows Server 2022 {edition}", "10.0.20348", 20348),
+    ("Microsoft Windows Server 2025 {edition}", "10.0.26100", 26100),
+)
+
+
+@dataclass
+class SimSession:
+    """A user session. Idle time is `now - idle_since`; a `cycle_s` wraps it (a user who
+    comes back now and then), so a healthy host's disconnected session never turns stale."""
+
+    id: int
+    user: str
+    state: str
+    idle_since: datetime | None
+    cycle_s: int | None = None
+
+    def idle_seconds(self, now: datetime) -> int | None:
+        if self.idle_since is None:
+            return None
+        idle = max(0, int((now - self.idle_since).total_seconds()))
+        return idle % self.cycle_s if self.cycle_s else idle
+
+
+@dataclass
+class HostState:
+    hostname: str
+    os: OsInfo
+    services: list[ServiceState]
+    rdp: RdpConfig
+    rdp_policy: RdpPolicy
+    cert: CertFacts
+    network_profiles: list[NetProfile]
+    firewall: FirewallFacts
+    tls12: Tls12Facts
+    credssp: CredSspFacts
+    clock_offset_s: float
+    time_source: str | None
+    sync_interval_s: int | None  # None: never synced (free-running / CMOS)
+    sync_epoch: datetime
+    sessions: list[SimSession] = field(default_factory=list)
+    # Sections that fail on the host: section -> error message (reported in Facts.errors).
+    section_errors: dict[str, str] = field(default_factory=dict)
+
+    def set_service(self, name: str, **update: Any) -> None:
+        self.services = [
+            s.model_copy(update=update) if s.name.lower() == name.lower() else s
+            for s in self.services
+        ]
+
+    def host_now(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.clock_offset_s)
+
+
+def host_rng(seed: int, name: str, purpose: str = "") -> random.Random:
+    """A generator private to one host (and purpose): adding hosts never reshuffles others."""
+    digest = hashlib.sha256(f"{seed}\0{name}\0{purpose}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def thumbprint(rng: random.Random) -> str:
+    return "".join(rng.choice("0123456789ABCDEF") for _ in range(40))
+
+
+def _cert(
+    rng: random.Random, hostname: str, *, ca: bool, not_before: datetime, days: int
+) -> Certificate:
+    fqdn = f"{hostname.lower()}.{DOMAIN}"
+    return Certificate(
+        thumbprint=thumbprint(rng),
+        store="My" if ca else "Remote Desktop",
+        subject=f"CN={fqdn}",
+        issuer=ISSUING_CA if ca else f"CN={fqdn}",
+        not_before=not_before,
+        not_after=not_before + timedelta(days=days),
+        has_private_key=True,
+    )
+
+
+def baseline(name: str, seed: int, now: datetime) -> HostState:
+    """A healthy host: every DOMAIN.md check passes with default parameters.
+
+    Variation (all seeded, none of it changing a check's outcome): OS release, edition,
+    self-signed vs CA-issued listener certificate, an old unbound certificate left in the
+    store, Domain vs Private network, explicit-but-healthy TLS 1.2 / CredSSP values.
+    """
+    rng = host_rng(seed, name, "baseline")
+    hostname = name.upper()
+    caption, version, build = rng.choice(OS_RELEASES)
+    edition = rng.choice(("Standard", "Datacenter"))
+
+    ca = rng.random() < 0.5
+    issued = now - timedelta(days=rng.randint(1, 200), seconds=rng.randint(0, 86_399))
+    bound = _cert(rng, hostname, ca=ca, not_before=issued, days=365)
+    certs = [bound]
+    if rng.random() < 0.3:  # the predecessor, expired and no longer bound
+        certs.append(_cert(rng, hostname, ca=ca, not_before=issued - timedelta(days=365), days=365))
+    rng.shuffle(certs)
+
+    category = "DomainAuthenticated" if rng.random() < 0.85 else "Private"
+    alias = rng.choice(("Ethernet", "Ethernet0", "Ethernet 2"))
+    tls_explicit = rng.random() < 0.2
+    return HostState(
+        hostname=hostname,
+        os=OsInfo(caption=caption.format(edition=edition), version=version, build=build),
+        services=[
+            ServiceState(name="TermService", status="Running", start_type="Manual"),
+            ServiceState(name="SessionEnv", status="Running", start_type="Manual"),
+            ServiceState(name="UmRdpService", status="Running", start_type="Manual"),
+            ServiceState(name="W32Time", status="Running", start_type="Automatic"),
+        ],
+        rdp=RdpConfig(
+            deny_ts_connections=0,
+            port_number=3389,
+            security_layer=2,
+            user_authentication=1,
+            min_encryption_level=3,
+        ),
+        rdp_policy=RdpPolicy(
+            security_layer=None,
+            user_authentication=None,
+            min_encryption_level=None,
+            max_disconnection_time=None,
+            select_transport=rng.choice((None, None, None, 2)),
+            client_disable_udp=None,
+        ),
+        cert=CertFacts(bound_thumbprint=bound.thumbprint, certificates=certs),
+        network_profiles=[NetProfile(interface_alias=alias, network_category=category)],
+        firewall=FirewallFacts(
+            rules=[
+                FirewallRule(name=RDP_TCP_RULE, enabled=True, profiles=["Any"]),
+                FirewallRule(name=RDP_UDP_RULE, enabled=True, profiles=["Any"]),
+            ],
+            profiles=[
+                FirewallProfile(name=p, enabled=True, default_inbound_action="Block")
+                for p in ("Domain", "Private", "Public")
+            ],
+            rdp_policy=[
+                FirewallRdpPolicy(profile=p, enabled=None) for p in ("Domain", "Private", "Public")
+            ],
+        ),
+        tls12=Tls12Facts(
+            enabled=1 if tls_explicit else None, disabled_by_default=0 if tls_explicit else None
+        ),
+        credssp=CredSspFacts(allow_encryption_oracle=1 if rng.random() < 0.2 else None),
+        clock_offset_s=round(rng.uniform(-2.0, 2.0), 3),
+        time_source=f"DC{rng.randint(1, 3):02d}.{DOMAIN}",
+        sync_interval_s=rng.choice((900, 1800, 3600)),
+        sync_epoch=now - timedelta(seconds=rng.randint(0, 3600)),
+        sessions=[
+            SimSession(
+                id=2,
+                user=f"CONTOSO\\user{rng.randint(100, 999)}",
+                state="Active",
+                idle_since=now - timedelta(seconds=rng.randint(0, 300)),
+                cycle_s=600,
+            ),
+            SimSession(
+                id=3,
+                user=f"CONTOSO\\user{rng.randint(100, 999)}",
+                state="Disconnected",
+                idle_since=now - timedelta(minutes=rng.randint(5, 90)),
+                cycle_s=4 * 3600,  # stays well under the 8 h default threshold
+            ),
+            SimSession(id=65536, user="", state="Listen", idle_since=None),
+        ],
+    )
+
+
+def _last_sync(state: HostState, now: datetime) -> datetime | None:
+    if state.sync_interval_s is None or state.time_source is None:
+        return None
+    since = (now - state.sync_epoch).total_seconds() % state.sync_interval_s
+    return state.host_now(now) - timedelta(seconds=since)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def render(state: HostState, sections: list[str], now: datetime | None = None) -> dict[str, Any]:
+    """The gather script's document for `sections` (unknown names are reported in `errors`)."""
+    now = now or datetime.now(UTC)
+    doc: dict[str, Any] = {"script_version": GATHER_VERSION, "hostname": state.hostname}
+    errors: dict[str, str] = {}
+    for section in dict.fromkeys(sections):
+        if section not in SECTIONS:
+            errors[section] = f"unknown section '{section}'"
+        elif section in state.section_errors:
+            errors[section] = state.section_errors[section]
+        else:
+            doc[section] = _SECTION_RENDER[section](state, now)
+    doc["errors"] = errors
+    return doc
+
+
+def _dump_list(items: list[Any]) -> list[Any]:
+    return [i.model_dump(mode="json") for i in items]
+
+
+def _time(state: HostState, now: datetime) -> dict[str, Any]:
+    last = _last_sync(state, now)
+    return {
+        "utc_now": _iso(state.host_now(now)),
+        "source": state.time_source,
+        "last_sync": _iso(last) if last else None,
+    }
+
+
+def _sessions(state: HostState, now: datetime) -> dict[str, Any]:
+    items = [
+        {"id": s.id, "user": s.user, "state": s.state, "idle_seconds": s.idle_seconds(now)}
+        for s in state.sessions
+    ]
+    return {"source": "wts", "items": items, "quser_text": None}
+
+
+_SECTION_RENDER: dict[str, Any] = {
+    "os": lambda s, _: s.os.model_dump(mode="json"),
+    "services": lambda s, _: _dump_list(s.services),
+    "rdp": lambda s, _: s.rdp.model_dump(mode="json"),
+    "rdp_policy": lambda s, _: s.rdp_policy.model_dump(mode="json"),
+    "cert": lambda s, _: s.cert.model_dump(mode="json"),
+    "time": _time,
+    "network_profiles": lambda s, _: _dump_list(s.network_profiles),
+    "firewall": lambda s, _: s.firewall.model_dump(mode="json"),
+    "tls12": lambda s, _: s.tls12.model_dump(mode="json"),
+    "credssp": lambda s, _: s.credssp.model_dump(mode="json"),
+    "sessions": _sessions,
+}
