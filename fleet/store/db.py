@@ -1,0 +1,76 @@
+"""SQLite connections for the store: WAL, busy timeout, foreign keys, and retried writes.
+
+Several sweeps may write one database at the same time (a timer and a person, or parallel
+CI jobs). Each write is one `BEGIN IMMEDIATE` transaction: it takes the write lock up front,
+so it either commits whole or not at all; `busy_timeout` waits for the lock and tenacity
+retries the rare SQLITE_BUSY that still gets through (e.g. a WAL checkpoint in progress).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import platformdirs
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+BUSY_TIMEOUT_MS = 10_000
+RETRY_ATTEMPTS = 8
+
+T = TypeVar("T")
+
+
+def default_path() -> Path:
+    return Path(platformdirs.user_data_dir("fleet")) / "fleet.db"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating parent directories) with autocommit off: transactions are explicit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    retrying(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+    conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL; no fsync per commit
+    return conn
+
+
+def is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and getattr(exc, "sqlite_errorcode", None) in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+    )
+
+
+def retrying(fn: Callable[[], T]) -> T:
+    """Call `fn`, retrying while SQLite reports the database busy or locked."""
+    for attempt in Retrying(
+        retry=retry_if_exception(is_busy),
+        stop=stop_after_attempt(RETRY_ATTEMPTS),
+        wait=wait_random_exponential(multiplier=0.05, max=2.0),
+        reraise=True,
+    ):
+        with attempt:
+            return fn()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction that holds the write lock from its first statement."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

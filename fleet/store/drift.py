@@ -1,0 +1,106 @@
+"""What changed between two runs of the same inventory and playbook.
+
+A check "fails" when its status is fail or error (CheckResult.failed). A failure is only
+called resolved when the host was reached now and the check ran and did not fail: a host
+that could not be reached tells us nothing, so its earlier failures are neither resolved
+nor still failing (it appears under `newly_unreachable` instead).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from fleet.results import CheckResult, CheckStatus, HostResult, HostStatus, RunResult
+
+
+class DriftItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    check: str
+    status: CheckStatus  # now
+    previous_status: CheckStatus | None  # None: the check had no result before
+    message: str  # now (for resolved, the message now, i.e. why it passes)
+
+
+class HostChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    status: HostStatus  # now
+    previous_status: HostStatus
+    error: str | None
+
+
+class Drift(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    previous_run: str
+    previous_started: datetime
+    current_run: str
+    new_failures: list[DriftItem]
+    resolved: list[DriftItem]
+    still_failing: list[DriftItem]
+    newly_unreachable: list[HostChange]
+    hosts_new: list[str]
+    hosts_removed: list[str]
+
+    @property
+    def changed(self) -> bool:
+        """Anything new or resolved (still-failing alone is no change)."""
+        return bool(
+            self.new_failures
+            or self.resolved
+            or self.newly_unreachable
+            or self.hosts_new
+            or self.hosts_removed
+        )
+
+
+def _checks(host: HostResult | None) -> dict[str, CheckResult]:
+    return {c.id: c for c in host.checks} if host else {}
+
+
+def compare(previous: RunResult, current: RunResult) -> Drift:
+    before = {h.name: h for h in previous.hosts}
+    now = {h.name: h for h in current.hosts}
+    new_failures: list[DriftItem] = []
+    resolved: list[DriftItem] = []
+    still: list[DriftItem] = []
+    unreachable: list[HostChange] = []
+    for name, host in now.items():
+        old = before.get(name)
+        if old is not None and host.status.unfinished and not old.status.unfinished:
+            unreachable.append(
+                HostChange(
+                    host=name, status=host.status, previous_status=old.status, error=host.error
+                )
+            )
+        old_checks = _checks(old)
+        for check in host.checks:
+            prior = old_checks.get(check.id)
+            item = DriftItem(
+                host=name,
+                check=check.id,
+                status=check.status,
+                previous_status=prior.status if prior else None,
+                message=check.message,
+            )
+            was_failing = prior is not None and prior.failed
+            if check.failed:
+                (still if was_failing else new_failures).append(item)
+            elif was_failing and check.status is not CheckStatus.SKIP:
+                resolved.append(item)
+    return Drift(
+        previous_run=previous.run.id,
+        previous_started=previous.run.started,
+        current_run=current.run.id,
+        new_failures=new_failures,
+        resolved=resolved,
+        still_failing=still,
+        newly_unreachable=unreachable,
+        hosts_new=sorted(set(now) - set(before)),
+        hosts_removed=sorted(set(before) - set(now)),
+    )

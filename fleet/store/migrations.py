@@ -1,0 +1,123 @@
+"""The store's schema as an ordered list of migrations, tracked by `PRAGMA user_version`.
+
+Migration N moves a database from version N-1 to N. Later modules (the remediation journal)
+add their tables by appending a `Migration` with the next version to `MIGRATIONS`; existing
+entries never change once released. Migrations only add (tables, columns, indexes), so an
+older fleet can still read a database a newer one has migrated further.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str  # one or more statements, run inside the migrating transaction
+
+
+RUNS_V1 = """
+CREATE TABLE runs (
+    id               TEXT PRIMARY KEY,
+    command          TEXT NOT NULL,
+    started          TEXT NOT NULL,   -- ISO 8601, UTC, microseconds: sorts as text
+    finished         TEXT,
+    inventory        TEXT,
+    inventory_sha256 TEXT,
+    playbook         TEXT,
+    playbook_sha256  TEXT,
+    hosts_total      INTEGER NOT NULL,
+    interrupted      INTEGER NOT NULL,
+    exit_code        INTEGER NOT NULL,
+    counts           TEXT NOT NULL    -- JSON: hosts per status, checks per status
+);
+CREATE INDEX runs_lineage ON runs (inventory, playbook_sha256, started);
+CREATE INDEX runs_started ON runs (started);
+
+CREATE TABLE hosts (
+    run_id     TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq        INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    address    TEXT NOT NULL,
+    transport  TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    error      TEXT,
+    duration_s REAL NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+CREATE INDEX hosts_name ON hosts (name);
+
+CREATE TABLE facts (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    host   TEXT NOT NULL,
+    facts  TEXT NOT NULL,             -- JSON, as gathered (fleet.facts.HostFacts)
+    PRIMARY KEY (run_id, host)
+);
+
+CREATE TABLE check_results (
+    run_id   TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    host     TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    check_id TEXT NOT NULL,
+    status   TEXT NOT NULL,
+    message  TEXT NOT NULL,
+    evidence TEXT NOT NULL,           -- JSON object
+    fix      TEXT,
+    PRIMARY KEY (run_id, host, seq)
+);
+CREATE INDEX check_results_check ON check_results (check_id, status);
+"""
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "runs, hosts, facts, check results", RUNS_V1),
+]
+
+
+def check_order(migrations: list[Migration]) -> None:
+    """Versions must be 1, 2, 3, ... in list order: a gap or a duplicate is a programming error."""
+    for expected, migration in enumerate(migrations, start=1):
+        if migration.version != expected:
+            raise RuntimeError(
+                f"store migration {migration.name!r} has version {migration.version}, "
+                f"expected {expected}"
+            )
+
+
+def migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> int:
+    """Apply the pending migrations in one IMMEDIATE transaction; return the new version.
+
+    The version is read inside the write lock, so processes opening a fresh database at the
+    same moment apply each migration exactly once.
+    """
+    check_order(migrations)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        for migration in migrations[current:]:
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+            current = migration.version
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return current
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration script on complete statements (executescript would COMMIT first)."""
+    out: list[str] = []
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
