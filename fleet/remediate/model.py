@@ -1,0 +1,154 @@
+"""The plan: what would change on each host, computed from facts alone, saved as JSON.
+
+A plan holds no secrets: host names, addresses, before/after values and script parameters
+only. Loading a bad plan file raises InputError (exit 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fleet.errors import InputError
+
+PLAN_FORMAT = 1
+
+Kind = Literal["registry", "service", "firewall", "netprofile", "certificate", "session", "w32time"]
+Op = Literal["~", "+", "-"]  # modify, add, remove (how the diff shows it)
+
+
+class PlanModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScriptCall(PlanModel):
+    """A fix script by its declared id (`fix.registry`, ...) and its ParamsJson document."""
+
+    script: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Change(PlanModel):
+    host: str
+    check_id: str
+    kind: Kind
+    op: Op = "~"
+    target: str
+    before: Any = None
+    after: Any = None
+    before_label: str = ""
+    after_label: str = ""
+    disruptive: bool = False
+    reboot_required: bool = False
+    blocked: str | None = None  # why this cannot be applied (shown, never run)
+    fix: ScriptCall | None = None  # None only when blocked
+    undo: ScriptCall | None = None  # how to put it back; None = not reversible
+
+    @property
+    def reversible(self) -> bool:
+        return self.undo is not None
+
+    @property
+    def runnable(self) -> bool:
+        return self.blocked is None and self.fix is not None
+
+
+class HostPlan(PlanModel):
+    host: str
+    address: str = ""
+    transport: str = ""
+    fingerprint: str
+    checks: list[str] = Field(default_factory=list)  # failing checks this plan addresses
+    changes: list[Change] = Field(default_factory=list)
+
+    @property
+    def runnable(self) -> list[Change]:
+        return [c for c in self.changes if c.runnable]
+
+
+class UnplannedHost(PlanModel):
+    """A host the plan could not be computed for (unreachable, ...)."""
+
+    host: str
+    status: str
+    error: str | None = None
+
+
+class Plan(PlanModel):
+    format: int = PLAN_FORMAT
+    created: datetime
+    playbook: str
+    playbook_sha256: str
+    inventory: str | None = None
+    inventory_sha256: str | None = None
+    hosts: list[HostPlan] = Field(default_factory=list)
+    unplanned: list[UnplannedHost] = Field(default_factory=list)
+
+    @property
+    def changes(self) -> list[Change]:
+        return [c for h in self.hosts for c in h.changes]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+    def summary(self) -> dict[str, Any]:
+        changes = self.changes
+        return {
+            "hosts_to_change": sum(1 for h in self.hosts if h.runnable),
+            "hosts_with_changes": sum(1 for h in self.hosts if h.changes),
+            "changes": len(changes),
+            "by_kind": dict(sorted(Counter(c.kind for c in changes).items())),
+            "disruptive": sum(1 for c in changes if c.disruptive and not c.blocked),
+            "reboot_required": sum(1 for c in changes if c.reboot_required and not c.blocked),
+            "blocked": sum(1 for c in changes if c.blocked),
+            "unplanned_hosts": len(self.unplanned),
+        }
+
+    def to_json(self) -> str:
+        doc = self.model_dump(mode="json")
+        doc["summary"] = self.summary()
+        return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(plan.to_json(), encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write plan: {exc.strerror}", path=str(path)) from None
+
+
+def parse_plan(text: str, where: str = "<plan>") -> Plan:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", path=where, line=exc.lineno) from None
+    if not isinstance(doc, dict):
+        raise InputError("a plan is a JSON object", path=where)
+    doc.pop("summary", None)  # derived; recomputed on load
+    if doc.get("format") != PLAN_FORMAT:
+        raise InputError(
+            f"unsupported plan format {doc.get('format')!r} (expected {PLAN_FORMAT})", path=where
+        )
+    try:
+        return Plan.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise InputError(f"not a fleet plan: {loc}: {err['msg']}", path=where) from None
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read plan: {exc.strerror}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise InputError("plan is not UTF-8 text", path=str(path)) from None
+    return parse_plan(text, str(path))

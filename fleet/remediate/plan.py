@@ -1,0 +1,131 @@
+"""Planning: failing checks + facts → the exact changes, with no host contact (pure).
+
+The fingerprint of a host plan is the sha256 of the canonical JSON of the facts its changes
+depend on (each planner's `depends`), so apply can tell a host that drifted since the plan
+from one whose unrelated facts (the clock, idle counters) merely moved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from fleet.facts import HostFacts
+from fleet.remediate.fixes import FIXES, Ctx
+from fleet.remediate.model import Change, HostPlan, Plan, UnplannedHost
+from fleet.results import CheckResult, CheckStatus, HostResult
+
+ParamsByCheck = Mapping[str, BaseModel | Mapping[str, Any]]
+
+
+def _params(params: ParamsByCheck, check_id: str) -> Mapping[str, Any]:
+    value = params.get(check_id)
+    if value is None:
+        return {}
+    return value.model_dump() if isinstance(value, BaseModel) else value
+
+
+def _ctx(host: str, check_id: str, facts: HostFacts, params: ParamsByCheck) -> Ctx:
+    return Ctx(host=host, check_id=check_id, host_facts=facts, params=_params(params, check_id))
+
+
+def fixable_failures(
+    results: Iterable[CheckResult], only: Collection[str] | None = None
+) -> list[str]:
+    """Ids of failing checks that have a fix, in result order (`only` narrows them)."""
+    return [
+        r.id
+        for r in results
+        if r.status is CheckStatus.FAIL and r.id in FIXES and (not only or r.id in only)
+    ]
+
+
+def fingerprint(
+    host: str, facts: HostFacts, check_ids: Iterable[str], params: ParamsByCheck
+) -> str:
+    deps = {cid: FIXES[cid].depends(_ctx(host, cid, facts, params)) for cid in sorted(check_ids)}
+    canonical = json.dumps(deps, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def plan_changes(
+    host: str, facts: HostFacts, check_ids: Iterable[str], params: ParamsByCheck
+) -> list[Change]:
+    """Every check's changes; one change shared by two checks (W32Time) is kept once."""
+    changes: list[Change] = []
+    seen: set[tuple[str, str]] = set()
+    for cid in check_ids:
+        for change in FIXES[cid].plan(_ctx(host, cid, facts, params)):
+            key = (change.kind, change.target)
+            if key not in seen:
+                seen.add(key)
+                changes.append(change)
+    return changes
+
+
+def plan_host(
+    host: str,
+    facts: HostFacts,
+    results: Iterable[CheckResult],
+    params: ParamsByCheck,
+    *,
+    address: str = "",
+    transport: str = "",
+    only: Collection[str] | None = None,
+) -> HostPlan:
+    failing = fixable_failures(results, only)
+    changes = plan_changes(host, facts, failing, params)
+    checks = [cid for cid in failing if any(c.check_id == cid for c in changes)]
+    return HostPlan(
+        host=host,
+        address=address,
+        transport=transport,
+        fingerprint=fingerprint(host, facts, checks, params),
+        checks=checks,
+        changes=changes,
+    )
+
+
+def plan_from_audit(
+    results: Iterable[HostResult],
+    params_by_host: Mapping[str, ParamsByCheck],
+    *,
+    playbook: str,
+    playbook_sha256: str,
+    inventory: str | None = None,
+    inventory_sha256: str | None = None,
+    only: Collection[str] | None = None,
+) -> Plan:
+    """A plan from audit results (each carrying its gathered facts)."""
+    hosts: list[HostPlan] = []
+    unplanned: list[UnplannedHost] = []
+    for r in results:
+        if r.facts is None or r.status.unfinished:
+            unplanned.append(UnplannedHost(host=r.name, status=r.status.value, error=r.error))
+            continue
+        facts = HostFacts.model_validate(r.facts)
+        hosts.append(
+            plan_host(
+                r.name,
+                facts,
+                r.checks,
+                params_by_host.get(r.name, {}),
+                address=r.address,
+                transport=r.transport,
+                only=only,
+            )
+        )
+    return Plan(
+        created=datetime.now(UTC),
+        playbook=playbook,
+        playbook_sha256=playbook_sha256,
+        inventory=inventory,
+        inventory_sha256=inventory_sha256,
+        hosts=hosts,
+        unplanned=unplanned,
+    )
