@@ -1,0 +1,132 @@
+"""Where a host's password comes from, by reference; the value is read only when needed.
+
+Order: `fleet_password_env` → `fleet_password_file` → `fleet_password_keyring` → inline
+`ansible_password` (plain text in a file: warned about at load) → the `--ask-pass` prompt →
+none (SSH keys or agent). Every failure names the host and the reference, never a value.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from fleet.errors import InputError
+from fleet.inventory.model import Host
+from fleet.secret import Secret
+
+Kind = Literal["env", "file", "keyring", "inline", "prompt", "none"]
+
+#: Inline password vars, in the order they are looked at.
+INLINE_VARS = ("ansible_password", "ansible_ssh_pass")
+
+
+@dataclass(frozen=True)
+class PasswordSource:
+    kind: Kind
+    ref: str | None = None  # env var name, file path or keyring service
+
+    def describe(self) -> str:
+        """What `fleet inventory list` shows: `env:VAR`, `file:PATH`, `keyring:SERVICE`, ..."""
+        return f"{self.kind}:{self.ref}" if self.ref else self.kind
+
+
+def password_source(host: Host, *, ask_pass: bool = False) -> PasswordSource:
+    v = host.vars
+    if v.get("fleet_password_env"):
+        return PasswordSource("env", str(v["fleet_password_env"]))
+    if v.get("fleet_password_file"):
+        return PasswordSource("file", str(resolve_path(host, str(v["fleet_password_file"]))))
+    if v.get("fleet_password_keyring"):
+        return PasswordSource("keyring", str(v["fleet_password_keyring"]))
+    if any(v.get(key) is not None for key in INLINE_VARS):
+        return PasswordSource("inline")
+    return PasswordSource("prompt") if ask_pass else PasswordSource("none")
+
+
+def resolve_path(host: Host, text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else host.base_dir / path
+
+
+def password_for(host: Host, username: str | None, *, ask_pass: Secret | None) -> Secret | None:
+    source = password_source(host, ask_pass=ask_pass is not None)
+    if source.kind == "env":
+        return _from_env(host, str(source.ref))
+    if source.kind == "file":
+        return _from_file(host, Path(str(source.ref)))
+    if source.kind == "keyring":
+        return _from_keyring(host, str(source.ref), username)
+    if source.kind == "inline":
+        value = next(host.vars[k] for k in INLINE_VARS if host.vars.get(k) is not None)
+        return value if isinstance(value, Secret) else Secret(str(value))
+    return ask_pass
+
+
+def _from_env(host: Host, name: str) -> Secret:
+    value = os.environ.get(name)
+    if value is None:
+        raise InputError(
+            f"host {host.name!r}: fleet_password_env names {name}, which is not set in the "
+            "environment"
+        )
+    if not value:
+        raise InputError(f"host {host.name!r}: environment variable {name} is empty")
+    return Secret(value)
+
+
+def _from_file(host: Host, path: Path) -> Secret:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise InputError(
+            f"host {host.name!r}: cannot read password file: {exc.strerror}", path=str(path)
+        ) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"host {host.name!r}: password file is not a regular file", path=str(path))
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise InputError(
+            f"host {host.name!r}: password file has mode {mode:04o}; it must be readable by its "
+            f"owner only (chmod 600 {path})",
+            path=str(path),
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise InputError(
+            f"host {host.name!r}: cannot read password file: {why}", path=str(path)
+        ) from None
+    if text.endswith("\r\n"):
+        text = text[:-2]
+    elif text.endswith("\n"):
+        text = text[:-1]
+    if not text:
+        raise InputError(f"host {host.name!r}: password file is empty", path=str(path))
+    return Secret(text)
+
+
+def _from_keyring(host: Host, service: str, username: str | None) -> Secret:
+    if not username:
+        raise InputError(
+            f"host {host.name!r}: fleet_password_keyring needs a user name "
+            "(fleet_user or ansible_user) to look up"
+        )
+    import keyring
+    import keyring.errors
+
+    try:
+        value = keyring.get_password(service, username)
+    except keyring.errors.KeyringError as exc:
+        raise InputError(
+            f"host {host.name!r}: keyring service {service!r} is not available: "
+            f"{exc or type(exc).__name__}"
+        ) from None
+    if value is None:
+        raise InputError(
+            f"host {host.name!r}: no password for user {username!r} in keyring service {service!r}"
+        )
+    return Secret(value)

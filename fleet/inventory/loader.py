@@ -1,0 +1,74 @@
+"""`load_inventory(path)`: read the file, pick YAML or INI, resolve into an `Inventory`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fleet.errors import InputError
+from fleet.inventory.credentials import INLINE_VARS
+from fleet.inventory.ini_format import parse_ini
+from fleet.inventory.model import Inventory
+from fleet.inventory.raw import InventoryBuilder
+from fleet.inventory.resolve import resolve
+from fleet.inventory.yaml_format import parse_yaml
+from fleet.logs import get_logger
+
+log = get_logger(__name__)
+
+_YAML_SUFFIXES = (".yml", ".yaml", ".json")
+_INI_SUFFIXES = (".ini", ".cfg", ".hosts")
+# A YAML inventory starts with `---`, `{`, or `name:` at the start of the line.
+_YAML_START = re.compile(r"^(---|\{|[A-Za-z0-9_.\-]+\s*:(\s|$))")
+
+
+def load_inventory(path: Path) -> Inventory:
+    where = str(path)
+    if not path.exists():
+        raise InputError("inventory file not found", path=where)
+    if path.is_dir():
+        raise InputError("is a folder; pass the inventory file itself", path=where)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("inventory is not UTF-8 text", path=where) from None
+    except OSError as exc:
+        raise InputError(f"cannot read inventory: {exc.strerror}", path=where) from None
+    inventory = parse_inventory(text, path)
+    _warn_inline_passwords(inventory)
+    return inventory
+
+
+def parse_inventory(text: str, path: Path) -> Inventory:
+    builder = InventoryBuilder(str(path))
+    if looks_like_yaml(text, path):
+        parse_yaml(text, builder)
+    else:
+        parse_ini(text, builder)
+    return resolve(builder, path)
+
+
+def looks_like_yaml(text: str, path: Path) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in _YAML_SUFFIXES:
+        return True
+    if suffix in _INI_SUFFIXES:
+        return False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        return bool(_YAML_START.match(line))
+    return False
+
+
+def _warn_inline_passwords(inventory: Inventory) -> None:
+    inline = [h.name for h in inventory.hosts.values() if any(k in h.vars for k in INLINE_VARS)]
+    if inline:
+        log.warning(
+            "inventory holds plain-text passwords (ansible_password); prefer "
+            "fleet_password_env, fleet_password_file or fleet_password_keyring",
+            inventory=str(inventory.path),
+            hosts=len(inline),
+            first_host=inline[0],
+        )

@@ -1,0 +1,99 @@
+"""Ansible host patterns for `--limit`.
+
+`a:b` or `a,b` union, `a:&b` intersection, `a:!b` exclusion; a term is `all`/`*`, a group
+name, a host name, a glob (`web*`) or `~regex`. Unions are taken first, then intersections,
+then exclusions, as Ansible does. A term that matches nothing is an error (an excluded typo
+must not quietly include the host it meant to exclude), and so is an empty result.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import TYPE_CHECKING
+
+from fleet.errors import InputError
+from fleet.inventory.names import is_ip
+
+if TYPE_CHECKING:
+    from fleet.inventory.model import Host, Inventory
+
+
+def split_pattern(limit: str) -> list[str]:
+    terms: list[str] = []
+    for part in limit.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        # An IPv6 address is one term, not a string of ':'-separated ones.
+        if is_ip(part.lstrip("&!")):
+            terms.append(part)
+            continue
+        terms.extend(t.strip() for t in part.split(":") if t.strip())
+    return terms
+
+
+def select_hosts(inventory: Inventory, limit: str | None) -> list[Host]:
+    where = str(inventory.path)
+    if limit is None or not limit.strip():
+        if not inventory.hosts:
+            raise InputError("the inventory has no hosts", path=where)
+        return list(inventory.hosts.values())
+    terms = split_pattern(limit)
+    if not terms:
+        raise InputError(f"--limit {limit!r} has no host pattern in it")
+    chosen: set[str] = set()
+    union_seen = False
+    for op in ("", "&", "!"):
+        for term in terms:
+            kind = term[0] if term[0] in "&!" else ""
+            if kind != op:
+                continue
+            matched = _match(inventory, term[1:] if kind else term)
+            if not matched:
+                raise InputError(
+                    f"--limit {limit!r}: {term!r} matches no host or group in the inventory",
+                    path=where,
+                )
+            if op == "":
+                chosen |= matched
+                union_seen = True
+            elif op == "&":
+                chosen = (chosen if union_seen else set(inventory.hosts)) & matched
+                union_seen = True
+            else:
+                chosen = (chosen if union_seen else set(inventory.hosts)) - matched
+                union_seen = True
+    hosts = [h for name, h in inventory.hosts.items() if name in chosen]
+    if not hosts:
+        raise InputError(f"--limit {limit!r} matches no host", path=where)
+    return hosts
+
+
+def _match(inventory: Inventory, term: str) -> set[str]:
+    if term in ("all", "*"):
+        return set(inventory.hosts)
+    if term in inventory.groups:
+        return set(inventory.members(term))
+    if term in inventory.hosts:
+        return {term}
+    if term.startswith("~"):
+        try:
+            regex = re.compile(term[1:])
+        except re.error as exc:
+            raise InputError(f"--limit: bad regular expression {term!r}: {exc}") from None
+        return _expand(inventory, [g for g in inventory.groups if regex.match(g)]) | {
+            h for h in inventory.hosts if regex.match(h)
+        }
+    if any(c in term for c in "*?["):
+        groups = fnmatch.filter(inventory.groups, term)
+        return _expand(inventory, groups) | set(fnmatch.filter(inventory.hosts, term))
+    # An address written in place of a name still finds its host.
+    return {name for name, h in inventory.hosts.items() if h.address == term}
+
+
+def _expand(inventory: Inventory, groups: list[str]) -> set[str]:
+    out: set[str] = set()
+    for group in groups:
+        out.update(inventory.members(group))
+    return out

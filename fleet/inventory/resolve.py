@@ -1,0 +1,144 @@
+"""Builder → Inventory: implicit groups, cycles, vars files, layering, validation.
+
+Layering follows Ansible: `all` first, then groups by depth (deeper wins), groups of equal
+depth alphabetically (later wins), then the host's own vars. A group_vars/host_vars file wins
+over vars written in the inventory file for the same group or host. Values replace, they do
+not merge.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import MappingProxyType
+
+from fleet.errors import InputError
+from fleet.inventory.hostvars import mask_secrets, validate_known
+from fleet.inventory.model import Group, Host, Inventory
+from fleet.inventory.names import is_address
+from fleet.inventory.raw import ALL, UNGROUPED, InventoryBuilder, Origin, RawGroup, RawVars
+from fleet.inventory.varsdirs import VarsDir
+
+
+def resolve(builder: InventoryBuilder, path: Path) -> Inventory:
+    groups = builder.groups
+    builder.group(UNGROUPED, Origin(builder.path))
+    for group in groups.values():
+        if not group.declared:
+            raise InputError(
+                f"[{group.name}:vars] is for group {group.name!r}, which is never defined",
+                path=group.origin.path,
+                line=group.origin.line,
+            )
+    parents = _parents(groups)
+    depth = _depths(groups, parents)
+
+    base = path.parent
+    group_dir, host_dir = VarsDir(base / "group_vars"), VarsDir(base / "host_vars")
+    group_vars = {name: _with_file(g.vars, group_dir, name) for name, g in groups.items()}
+
+    direct: dict[str, set[str]] = {name: set() for name in builder.hosts}
+    for group in groups.values():
+        for host in group.hosts:
+            direct[host].add(group.name)
+
+    hosts: dict[str, Host] = {}
+    for name, raw in builder.hosts.items():
+        member_of = _ancestors(direct[name] - {ALL}, parents)
+        if not member_of - {UNGROUPED}:
+            member_of = {UNGROUPED}
+            if name not in groups[UNGROUPED].hosts:
+                groups[UNGROUPED].hosts.append(name)
+        layered = RawVars()
+        for group_name in sorted(member_of | {ALL}, key=lambda g: (depth[g], g)):
+            layered.update(group_vars[group_name])
+        layered.update(_with_file(raw.vars, host_dir, name))
+        hosts[name] = _host(name, raw.origin, layered, tuple(sorted(member_of)), base)
+
+    return Inventory(
+        path=path,
+        hosts=hosts,
+        groups={name: _group(g, group_vars[name], parents[name]) for name, g in groups.items()},
+    )
+
+
+def _parents(groups: dict[str, RawGroup]) -> dict[str, list[str]]:
+    parents: dict[str, list[str]] = {name: [] for name in groups}
+    for group in groups.values():
+        for child in group.children:
+            parents[child].append(group.name)
+    for name, group_parents in parents.items():
+        if name != ALL and not group_parents:
+            group_parents.append(ALL)
+            groups[ALL].children.append(name)
+    return parents
+
+
+def _depths(groups: dict[str, RawGroup], parents: dict[str, list[str]]) -> dict[str, int]:
+    """Longest path from `all`; a cycle in `children` is an error naming the loop."""
+    depth: dict[str, int] = {ALL: 0}
+    visiting: list[str] = []
+
+    def walk(name: str) -> int:
+        if name in depth:
+            return depth[name]
+        if name in visiting:
+            loop = [*visiting[visiting.index(name) :], name]
+            origin = groups[name].origin
+            raise InputError(
+                f"groups form a loop through children: {' → '.join(reversed(loop))}",
+                path=origin.path,
+                line=origin.line,
+            )
+        visiting.append(name)
+        depth[name] = 1 + max(walk(p) for p in parents[name])
+        visiting.pop()
+        return depth[name]
+
+    for name in groups:
+        walk(name)
+    return depth
+
+
+def _ancestors(names: set[str], parents: dict[str, list[str]]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen or name == ALL:
+            continue
+        seen.add(name)
+        todo.extend(parents[name])
+    return seen
+
+
+def _with_file(inline: RawVars, folder: VarsDir, name: str) -> RawVars:
+    out = RawVars(dict(inline.values), dict(inline.origins))
+    for key, value, origin in folder.vars_for(name):
+        out.set(key, value, origin)
+    return out
+
+
+def _host(name: str, origin: Origin, layered: RawVars, groups: tuple[str, ...], base: Path) -> Host:
+    values = mask_secrets(layered.values, layered.origins, f"host {name!r}")
+    known = validate_known(name, values, layered.origins)
+    address = known.fleet_host or known.ansible_host or known.ansible_ssh_host or name
+    if address == name and not is_address(name):
+        raise InputError(
+            f"host {name!r} has no fleet_host/ansible_host, and its name is neither a host "
+            "name (RFC 1123) nor an IP address; set ansible_host or fleet_host",
+            path=origin.path,
+            line=origin.line,
+        )
+    port = known.fleet_port or known.ansible_port or known.ansible_ssh_port
+    return Host(name, address, port, groups, MappingProxyType(values), base_dir=base)
+
+
+def _group(raw: RawGroup, layered: RawVars, parents: list[str]) -> Group:
+    values = mask_secrets(layered.values, layered.origins, f"group {raw.name!r}")
+    return Group(
+        name=raw.name,
+        vars=MappingProxyType(values),
+        children=tuple(raw.children),
+        hosts=tuple(raw.hosts),
+        parents=tuple(parents),
+    )
