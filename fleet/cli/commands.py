@@ -1,3 +1,4 @@
 """Imports every command module so each registers its commands on `fleet.cli.app.app`."""
 
 # One line per command module; keep sorted.
+from fleet.cli import inventory_cmd  # noqa: F401

@@ -1,0 +1,102 @@
+"""`fleet inventory list|graph`: see what an inventory resolves to without touching a host."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fleet.cli.app import app
+from fleet.errors import InputError
+from fleet.inventory import Host, Inventory, connection_of, load_inventory, password_source
+
+inventory_app = typer.Typer(
+    help="Show what an inventory resolves to (no host is contacted).", no_args_is_help=True
+)
+app.add_typer(inventory_app, name="inventory")
+
+_InventoryOpt = typer.Option(
+    ..., "-i", "--inventory", help="Inventory file (Ansible-style YAML or INI).", show_default=False
+)
+_LimitOpt = typer.Option(
+    None,
+    "-l",
+    "--limit",
+    help="Host pattern: names, globs, groups; 'a:b' union, 'a:&b' intersection, 'a:!b' exclusion.",
+)
+
+
+def _row(host: Host, ask_pass: bool) -> dict[str, object]:
+    target = connection_of(host)
+    return {
+        "name": host.name,
+        "address": target.address,
+        "port": target.port,
+        "transport": target.transport,
+        "user": target.username,
+        "password": password_source(host, ask_pass=ask_pass).describe(),
+        "groups": list(host.groups),
+    }
+
+
+@inventory_app.command("list")
+def list_cmd(
+    inventory: Path = _InventoryOpt,
+    limit: str | None = _LimitOpt,
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    ask_pass: bool = typer.Option(
+        False, "--ask-pass", "-k", help="Show 'prompt' for hosts that --ask-pass would serve."
+    ),
+) -> None:
+    """List hosts with address, port, transport, user, password source and groups.
+
+    Passwords are never shown, only where they come from (env:VAR, file:PATH, keyring:SERVICE,
+    inline, prompt or none).
+    """
+    if fmt not in ("table", "json"):
+        raise InputError(f"--format must be table or json, not {fmt!r}")
+    inv = load_inventory(inventory)
+    rows = [_row(h, ask_pass) for h in inv.select(limit)]
+    if fmt == "json":
+        typer.echo(json.dumps({"inventory": str(inventory), "hosts": rows}, indent=2))
+        return
+    table = Table(title=f"{inventory} — {len(rows)} host{'' if len(rows) == 1 else 's'}")
+    for column in ("name", "address", "port", "transport", "user", "password", "groups"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        groups = row["groups"]
+        assert isinstance(groups, list)
+        table.add_row(
+            *(str(row[c] or "-") for c in ("name", "address", "port", "transport", "user")),
+            str(row["password"]),
+            ", ".join(groups),
+        )
+    Console().print(table)
+
+
+@inventory_app.command("graph")
+def graph_cmd(inventory: Path = _InventoryOpt, limit: str | None = _LimitOpt) -> None:
+    """Print groups and their hosts as a tree, like `ansible-inventory --graph`."""
+    inv = load_inventory(inventory)
+    selected = {h.name for h in inv.select(limit)}
+    for line in graph_lines(inv, selected):
+        typer.echo(line)
+
+
+def graph_lines(
+    inv: Inventory, selected: set[str], group: str = "all", depth: int = 0
+) -> list[str]:
+    """`@group:` lines with `|--` children (groups, then hosts, each sorted); groups with no
+    selected host below them are left out."""
+    indent = "  |" * depth
+    lines = [f"{indent[:-1]}|--@{group}:" if depth else f"@{group}:"]
+    node = inv.groups[group]
+    for child in sorted(node.children):
+        if selected & set(inv.members(child)):
+            lines += graph_lines(inv, selected, child, depth + 1)
+    for host in sorted(h for h in node.hosts if h in selected and group != "all"):
+        lines.append(f"{indent}  |--{host}")
+    return lines
