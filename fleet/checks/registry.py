@@ -1,0 +1,28 @@
+"""Every built-in check by id, in the order DOMAIN.md lists them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from fleet.checks import cert, firewall, listener, security, sessions, time
+from fleet.checks.base import CheckDef
+
+_ALL: tuple[CheckDef, ...] = (
+    listener.CHECK,
+    cert.CHECK,
+    time.SKEW,
+    time.SOURCE,
+    firewall.PROFILE,
+    firewall.RULE,
+    security.LAYER,
+    security.NLA,
+    security.ENCRYPTION,
+    security.TLS,
+    security.CREDSSP,
+    sessions.CHECK,
+)
+
+CHECKS: Mapping[str, CheckDef] = MappingProxyType({c.id: c for c in _ALL})
+
+__all__ = ["CHECKS", "CheckDef"]
