@@ -1,0 +1,378 @@
+# fleet-script: gather
+# fleet-version: 1
+#
+# Gathers the facts the selected checks need, in one round trip, and prints them as ONE frame:
+# <<FLEET-JSON>>{...}<<FLEET-END>>. The JSON keys are the field names of fleet/facts.py exactly
+# (a test compares every hashtable key below with that model, so only emitted objects may be
+# hashtable literals here). Parameters: {"sections": ["os", "cert", ...]}; without "sections"
+# every section is gathered. A section that fails is left out and named in "errors".
+# Runs on Windows PowerShell 5.1 and PowerShell 7: no ??, no ternary, no -AsHashtable.
+param([Parameter(Mandatory)][string]$ParamsJson)
+
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+# Windows PowerShell 5.1 attaches an ETS Count property to System.Array, which makes
+# ConvertTo-Json write some arrays as {"value":[...],"Count":n}. PowerShell 7 has no such data.
+try { Remove-TypeData -TypeName System.Array } catch { $null = $_ }
+
+$TerminalServer = 'HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server'
+$RdpTcp = 'HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp'
+$RdpPolicyKey = 'HKLM:\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services'
+$Tls12Server = 'HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2\Server'
+$CredSspKey = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters'
+$FirewallPolicyKey = 'HKLM:\SOFTWARE\Policies\Microsoft\WindowsFirewall'
+
+function Get-RegDword {
+    # A registry value as [int], or $null when the key or the value is absent.
+    param([string]$Path, [string]$Name)
+    if (-not (Test-Path -LiteralPath $Path)) { return $null }
+    $value = (Get-Item -LiteralPath $Path).GetValue($Name)
+    if ($null -eq $value) { return $null }
+    return [int]$value
+}
+
+function Get-IsoUtc {
+    param([datetime]$Value)
+    return $Value.ToUniversalTime().ToString('o')
+}
+
+function Invoke-NativeText {
+    # Standard output of a native program as one string. Standard error is dropped: with
+    # $ErrorActionPreference = 'Stop', Windows PowerShell turns redirected stderr lines into
+    # terminating errors, and quser writes "No User exists for *" there (exit 1) when nobody is
+    # logged on. The caller reads $global:LASTEXITCODE when the exit code matters.
+    param([string]$Program, [string[]]$Arguments)
+    $command = Get-Command -Name $Program -CommandType Application -ErrorAction Stop | Select-Object -First 1
+    $ErrorActionPreference = 'Continue'
+    $lines = @(& $command @Arguments 2>&1 | Where-Object {
+            $_ -isnot [System.Management.Automation.ErrorRecord]
+        } | ForEach-Object { [string]$_ })
+    return ($lines -join "`n")
+}
+
+function Get-LastSyncUtc {
+    # "Last Successful Sync Time" from `w32tm /query /status`, as ISO 8601 UTC, else $null.
+    # The label and the date format are localized: the English label is tried first, then the
+    # first "label: value" line whose value parses as a date. Values are parsed with the current
+    # culture (the one w32tm formats with) as local time. Unparsable or "unspecified" -> $null;
+    # the raw text is not sent (the facts contract has no field for it).
+    param([string]$StatusText)
+    $lines = @($StatusText -split "`r?`n" | Where-Object { $_ -match ':\s' })
+    $candidates = @($lines | Where-Object { $_ -match '^\s*Last Successful Sync Time\s*:' })
+    if ($candidates.Count -eq 0) { $candidates = $lines }
+    $culture = [Globalization.CultureInfo]::CurrentCulture
+    $styles = [Globalization.DateTimeStyles]::AssumeLocal
+    foreach ($line in $candidates) {
+        $text = ($line -split ':\s', 2)[1].Trim()
+        $parsed = [datetime]::MinValue
+        if ([datetime]::TryParse($text, $culture, $styles, [ref]$parsed)) {
+            return (Get-IsoUtc $parsed)
+        }
+    }
+    return $null
+}
+
+# Sessions from the WTS API: locale independent, unlike quser. Compiled once per process.
+# Idle time: for a Disconnected session the time since it was disconnected (what
+# MaxDisconnectionTime measures), otherwise the time since the last input; null when unknown.
+$WtsSource = @'
+using System;
+using System.Collections.Generic;
+using System.ComponentModel;
+using System.Runtime.InteropServices;
+
+namespace FleetGather
+{
+    public class WtsSession
+    {
+        public int Id;
+        public string User;
+        public string State;
+        public long? IdleSeconds;
+    }
+
+    public static class Wts
+    {
+        const int WTSUserName = 5;
+        const int WTSDomainName = 7;
+        const int WTSSessionInfo = 24;
+        static readonly string[] StateNames = {
+            "Active", "Connected", "ConnectQuery", "Shadow", "Disconnected",
+            "Idle", "Listen", "Reset", "Down", "Init" };
+
+        [StructLayout(LayoutKind.Sequential)]
+        struct WTS_SESSION_INFO
+        {
+            public int SessionId;
+            public IntPtr WinStationName;
+            public int State;
+        }
+
+        [StructLayout(LayoutKind.Sequential, CharSet = CharSet.Unicode)]
+        struct WTSINFO
+        {
+            public int State;
+            public int SessionId;
+            public int IncomingBytes;
+            public int OutgoingBytes;
+            public int IncomingFrames;
+            public int OutgoingFrames;
+            public int IncomingCompressedBytes;
+            public int OutgoingCompressedBytes;
+            [MarshalAs(UnmanagedType.ByValTStr, SizeConst = 32)] public string WinStationName;
+            [MarshalAs(UnmanagedType.ByValTStr, SizeConst = 17)] public string Domain;
+            [MarshalAs(UnmanagedType.ByValTStr, SizeConst = 21)] public string UserName;
+            public long ConnectTime;
+            public long DisconnectTime;
+            public long LastInputTime;
+            public long LogonTime;
+            public long CurrentTime;
+        }
+
+        [DllImport("wtsapi32.dll", EntryPoint = "WTSEnumerateSessionsW", SetLastError = true)]
+        static extern bool WTSEnumerateSessions(IntPtr server, int reserved, int version,
+            out IntPtr sessions, out int count);
+
+        [DllImport("wtsapi32.dll", EntryPoint = "WTSQuerySessionInformationW", SetLastError = true)]
+        static extern bool WTSQuerySessionInformation(IntPtr server, int sessionId, int infoClass,
+            out IntPtr buffer, out int bytes);
+
+        [DllImport("wtsapi32.dll")]
+        static extern void WTSFreeMemory(IntPtr memory);
+
+        static string QueryString(int sessionId, int infoClass)
+        {
+            IntPtr buffer;
+            int bytes;
+            if (!WTSQuerySessionInformation(IntPtr.Zero, sessionId, infoClass, out buffer, out bytes))
+                throw new Win32Exception(Marshal.GetLastWin32Error());
+            try
+            {
+                string text = Marshal.PtrToStringUni(buffer);
+                return text == null ? "" : text;
+            }
+            finally { WTSFreeMemory(buffer); }
+        }
+
+        static long? IdleSeconds(int sessionId, int state)
+        {
+            IntPtr buffer;
+            int bytes;
+            if (!WTSQuerySessionInformation(IntPtr.Zero, sessionId, WTSSessionInfo, out buffer, out bytes))
+                return null;  // idle time unknown; the session is still reported
+            try
+            {
+                WTSINFO info = (WTSINFO)Marshal.PtrToStructure(buffer, typeof(WTSINFO));
+                long since = (state == 4 && info.DisconnectTime > 0) ? info.DisconnectTime : info.LastInputTime;
+                if (since <= 0 || info.CurrentTime < since) return null;
+                return (info.CurrentTime - since) / 10000000L;
+            }
+            finally { WTSFreeMemory(buffer); }
+        }
+
+        public static List<WtsSession> GetSessions()
+        {
+            IntPtr first;
+            int count;
+            if (!WTSEnumerateSessions(IntPtr.Zero, 0, 1, out first, out count))
+                throw new Win32Exception(Marshal.GetLastWin32Error());
+            List<WtsSession> result = new List<WtsSession>();
+            try
+            {
+                int size = Marshal.SizeOf(typeof(WTS_SESSION_INFO));
+                for (int i = 0; i < count; i++)
+                {
+                    IntPtr item = new IntPtr(first.ToInt64() + (long)i * size);
+                    WTS_SESSION_INFO s = (WTS_SESSION_INFO)Marshal.PtrToStructure(item, typeof(WTS_SESSION_INFO));
+                    string user = QueryString(s.SessionId, WTSUserName);
+                    if (user.Length == 0) continue;  // services session, listeners: nobody to log off
+                    string domain = QueryString(s.SessionId, WTSDomainName);
+                    WtsSession session = new WtsSession();
+                    session.Id = s.SessionId;
+                    session.User = domain.Length > 0 ? domain + "\\" + user : user;
+                    session.State = (s.State >= 0 && s.State < StateNames.Length) ? StateNames[s.State] : s.State.ToString();
+                    session.IdleSeconds = IdleSeconds(s.SessionId, s.State);
+                    result.Add(session);
+                }
+            }
+            finally { WTSFreeMemory(first); }
+            return result;
+        }
+    }
+}
+'@
+
+# One scriptblock per section (the keys are fleet.facts.SECTIONS); each returns its value.
+$Gatherers = [ordered]@{
+    os               = {
+        $os = Get-CimInstance -ClassName Win32_OperatingSystem
+        [ordered]@{
+            caption = ([string]$os.Caption).Trim()
+            version = [string]$os.Version
+            build   = [int]$os.BuildNumber
+        }
+    }
+    services         = {
+        foreach ($name in @('TermService', 'SessionEnv', 'W32Time')) {
+            $svc = Get-Service -Name $name -ErrorAction SilentlyContinue
+            if ($null -eq $svc) { continue }  # not installed: absent from the list
+            $startType = [string]$svc.StartType
+            if (-not $startType) {
+                # ServiceController.StartType needs .NET 4.6.1; older hosts: ask WMI instead.
+                $mode = [string](Get-CimInstance -ClassName Win32_Service -Filter "Name='$name'").StartMode
+                if ($mode -eq 'Auto') { $startType = 'Automatic' } else { $startType = $mode }
+            }
+            [ordered]@{ name = [string]$svc.Name; status = [string]$svc.Status; start_type = $startType }
+        }
+    }
+    rdp              = {
+        [ordered]@{
+            deny_ts_connections  = Get-RegDword $TerminalServer 'fDenyTSConnections'
+            port_number          = Get-RegDword $RdpTcp 'PortNumber'
+            security_layer       = Get-RegDword $RdpTcp 'SecurityLayer'
+            user_authentication  = Get-RegDword $RdpTcp 'UserAuthentication'
+            min_encryption_level = Get-RegDword $RdpTcp 'MinEncryptionLevel'
+        }
+    }
+    rdp_policy       = {
+        [ordered]@{
+            security_layer         = Get-RegDword $RdpPolicyKey 'SecurityLayer'
+            user_authentication    = Get-RegDword $RdpPolicyKey 'UserAuthentication'
+            min_encryption_level   = Get-RegDword $RdpPolicyKey 'MinEncryptionLevel'
+            max_disconnection_time = Get-RegDword $RdpPolicyKey 'MaxDisconnectionTime'
+            select_transport       = Get-RegDword $RdpPolicyKey 'SelectTransport'
+            client_disable_udp     = Get-RegDword "$RdpPolicyKey\Client" 'fClientDisableUDP'
+        }
+    }
+    cert             = {
+        $setting = Get-CimInstance -Namespace 'root/cimv2/TerminalServices' -ClassName Win32_TSGeneralSetting -Filter "TerminalName='RDP-Tcp'"
+        $bound = [string]$setting.SSLCertificateSHA1Hash
+        if (-not $bound) { $bound = $null }
+        $certificates = @(foreach ($store in @('Remote Desktop', 'My')) {
+                $path = "Cert:\LocalMachine\$store"
+                if (-not (Test-Path -LiteralPath $path)) { continue }
+                foreach ($c in @(Get-ChildItem -LiteralPath $path)) {
+                    [ordered]@{
+                        thumbprint      = [string]$c.Thumbprint
+                        store           = $store
+                        subject         = [string]$c.Subject
+                        issuer          = [string]$c.Issuer
+                        not_before      = Get-IsoUtc $c.NotBefore
+                        not_after       = Get-IsoUtc $c.NotAfter
+                        has_private_key = [bool]$c.HasPrivateKey
+                    }
+                }
+            })
+        [ordered]@{ bound_thumbprint = $bound; certificates = $certificates }
+    }
+    time             = {
+        $source = (Invoke-NativeText 'w32tm.exe' @('/query', '/source')).Trim()
+        if ($global:LASTEXITCODE -ne 0 -or -not $source) { $source = $null }
+        $status = Invoke-NativeText 'w32tm.exe' @('/query', '/status')
+        $lastSync = $null
+        if ($global:LASTEXITCODE -eq 0) { $lastSync = Get-LastSyncUtc $status }
+        # utc_now is filled in right before the output is written (see below).
+        [ordered]@{ utc_now = $null; source = $source; last_sync = $lastSync }
+    }
+    network_profiles = {
+        foreach ($p in @(Get-NetConnectionProfile)) {
+            [ordered]@{
+                interface_alias  = [string]$p.InterfaceAlias
+                network_category = [string]$p.NetworkCategory
+            }
+        }
+    }
+    firewall         = {
+        $rules = @(foreach ($name in @('RemoteDesktop-UserMode-In-TCP', 'RemoteDesktop-UserMode-In-UDP')) {
+                # A missing rule is absent from the list, not an error.
+                foreach ($r in @(Get-NetFirewallRule -Name $name -ErrorAction SilentlyContinue)) {
+                    [ordered]@{
+                        name     = [string]$r.Name
+                        # Enabled is an enum (True = 1, False = 2): compare its name, never cast.
+                        enabled  = ([string]$r.Enabled -eq 'True')
+                        profiles = @(([string]$r.Profile) -split ',\s*')
+                    }
+                }
+            })
+        # ActiveStore: the effective settings, Group Policy included.
+        $profiles = @(foreach ($p in @(Get-NetFirewallProfile -PolicyStore ActiveStore)) {
+                [ordered]@{
+                    name                   = [string]$p.Name
+                    enabled                = ([string]$p.Enabled -eq 'True')
+                    default_inbound_action = [string]$p.DefaultInboundAction
+                }
+            })
+        $policy = @(foreach ($zone in @('Domain', 'Private', 'Public')) {
+                $value = Get-RegDword "$FirewallPolicyKey\${zone}Profile\Services\RemoteDesktop" 'Enabled'
+                if ($null -ne $value) { [ordered]@{ profile = $zone; enabled = $value } }
+            })
+        [ordered]@{ rules = $rules; profiles = $profiles; rdp_policy = $policy }
+    }
+    tls12            = {
+        [ordered]@{
+            enabled             = Get-RegDword $Tls12Server 'Enabled'
+            disabled_by_default = Get-RegDword $Tls12Server 'DisabledByDefault'
+        }
+    }
+    credssp          = {
+        [ordered]@{ allow_encryption_oracle = Get-RegDword $CredSspKey 'AllowEncryptionOracle' }
+    }
+    sessions         = {
+        try {
+            if (-not ('FleetGather.Wts' -as [type])) { Add-Type -TypeDefinition $WtsSource | Out-Null }
+            $wts = 'FleetGather.Wts' -as [type]
+            $items = @(foreach ($s in $wts::GetSessions()) {
+                    [ordered]@{ id = [int]$s.Id; user = [string]$s.User; state = [string]$s.State; idle_seconds = $s.IdleSeconds }
+                })
+            [ordered]@{ source = 'wts'; items = $items; quser_text = $null }
+        }
+        catch {
+            # Add-Type blocked (constrained language, no compiler) or the API failed: send the
+            # raw quser text; fleet parses it. A non-zero exit (nobody logged on) is not an error.
+            [ordered]@{ source = 'quser'; items = @(); quser_text = Invoke-NativeText 'quser.exe' @() }
+        }
+    }
+}
+$ListSections = @('services', 'network_profiles')
+
+$errors = [ordered]@{}
+$facts = [ordered]@{ script_version = 1; hostname = [string]$env:COMPUTERNAME; errors = $errors }
+
+$requested = @()
+try {
+    $params = ConvertFrom-Json -InputObject $ParamsJson
+    if ($null -ne $params.PSObject.Properties['sections']) {
+        $requested = @($params.sections | Where-Object { $_ } | ForEach-Object { [string]$_ })
+    }
+    else {
+        $requested = @($Gatherers.Keys)
+    }
+}
+catch {
+    $errors['params'] = "ParamsJson is not valid JSON: $($_.Exception.Message)"
+}
+
+foreach ($name in ($requested | Select-Object -Unique)) {
+    if (-not $Gatherers.Contains($name)) {
+        $errors[$name] = "unknown section '$name'"
+        continue
+    }
+    try {
+        # @(...) keeps a list a list when it has one element or none.
+        if ($ListSections -contains $name) { $value = @(& $Gatherers[$name]) }
+        else { $value = & $Gatherers[$name] }
+        $facts[$name] = $value
+    }
+    catch {
+        $errors[$name] = [string]$_.Exception.Message
+    }
+}
+
+# The host clock as late as possible: fleet measures skew against its own send/receive times.
+if ($facts.Contains('time')) { $facts['time']['utc_now'] = [DateTime]::UtcNow.ToString('o') }
+
+$json = ConvertTo-Json -InputObject $facts -Depth 10 -Compress
+# Escape non-ASCII characters so the frame survives any console code page.
+$toEscape = [System.Text.RegularExpressions.MatchEvaluator] { param($m) '\u{0:x4}' -f [int][char]$m.Value }
+$json = [regex]::Replace($json, '[^\x00-\x7F]', $toEscape)
+Write-Output ('<<FLEET-JSON>>' + $json + '<<FLEET-END>>')
