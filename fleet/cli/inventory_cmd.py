@@ -64,8 +64,9 @@ def list_cmd(
         typer.echo(json.dumps({"inventory": str(inventory), "hosts": rows}, indent=2))
         return
     table = Table(title=f"{inventory} — {len(rows)} host{'' if len(rows) == 1 else 's'}")
-    for column in ("name", "address", "port", "transport", "user", "password", "groups"):
-        table.add_column(column, overflow="fold")
+    for column in ("name", "address", "port", "transport", "user", "password"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("groups", overflow="fold")
     for row in rows:
         groups = row["groups"]
         assert isinstance(groups, list)
