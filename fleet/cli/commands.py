@@ -2,3 +2,4 @@
 
 # One line per command module; keep sorted.
 from fleet.cli import inventory_cmd  # noqa: F401
+from fleet.cli import probe_cmd  # noqa: F401

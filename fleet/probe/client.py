@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -73,6 +74,8 @@ def _client_context() -> ssl.SSLContext:
 
 
 def _os_reason(exc: OSError) -> str:
+    if exc.errno:
+        return os.strerror(exc.errno)
     return exc.strerror or type(exc).__name__
 
 

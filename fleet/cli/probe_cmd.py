@@ -1,0 +1,205 @@
+"""`fleet probe`: what an RDP client sees on the wire, per host, with no credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from fleet import logs
+from fleet.cli.app import app
+from fleet.errors import InputError
+from fleet.limits import concurrency_cap, raise_nofile_limit
+from fleet.probe.client import ProbeOptions, probe_many
+from fleet.probe.findings import answer_label, probe_host_result, request_label
+from fleet.probe.model import ProbeResult
+from fleet.results import CheckStatus, HostResult, HostStatus, RunInfo, RunResult
+
+DEFAULT_PORT = 3389
+_STYLE = {
+    CheckStatus.PASS: "green",
+    CheckStatus.WARN: "yellow",
+    CheckStatus.FAIL: "red",
+    CheckStatus.ERROR: "magenta",
+    CheckStatus.SKIP: "dim",
+}
+
+
+def parse_host_port(item: str, default_port: int) -> tuple[str, int]:
+    """`host`, `host:port`, `1.2.3.4:port`, `[::1]:port`, `[::1]` or a bare `::1`."""
+    text = item.strip()
+    host, port_text = text, ""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or (end + 1 < len(text) and text[end + 1] != ":"):
+            raise InputError(f"bad host {item!r}: expected [IPv6] or [IPv6]:PORT")
+        host, port_text = text[1:end], text[end + 2 :]
+        if end + 1 < len(text) and not port_text:
+            raise InputError(f"bad host {item!r}: empty port")
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        if not port_text:
+            raise InputError(f"bad host {item!r}: empty port")
+    if not host or any(c.isspace() for c in host):
+        raise InputError(f"bad host {item!r}: expected HOST[:PORT]")
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise InputError(f"bad host {item!r}: port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+def _targets(
+    hosts: list[str], inventory: Path | None, limit: str | None, port: int
+) -> list[tuple[str, str, int]]:
+    """(name, address, port) for every host asked for."""
+    if hosts and inventory is not None:
+        raise InputError("give HOST arguments or -i INVENTORY, not both")
+    if inventory is None:
+        if limit is not None:
+            raise InputError("--limit needs -i INVENTORY")
+        if not hosts:
+            raise InputError("nothing to probe: give HOST[:PORT] arguments or -i INVENTORY")
+        out = []
+        for item in hosts:
+            host, p = parse_host_port(item, port)
+            out.append((item, host, p))
+        return out
+    from fleet.inventory import load_inventory  # the inventory is only needed with -i
+
+    targets = []
+    for entry in load_inventory(inventory).select(limit):
+        raw = entry.vars.get("rdp_port", port)
+        if isinstance(raw, bool) or not str(raw).isdigit() or not 1 <= int(raw) <= 65535:
+            raise InputError(f"host {entry.name}: rdp_port must be 1-65535, not {raw!r}")
+        targets.append((entry.name, entry.address, int(raw)))
+    return targets
+
+
+def _row(host: HostResult, probe: ProbeResult) -> list[Text | str]:
+    answers = Text()
+    for a in probe.attempts:
+        if answers:
+            answers.append("\n")
+        answers.append(f"{request_label(a.requested)} → {answer_label(a)}")
+    tls = probe.tls
+    tls_text = ""
+    if tls is not None:
+        tls_text = tls.error or f"{tls.version} {tls.cipher}"
+        cert = tls.certificate
+        if cert is not None:
+            tls_text += f"\n{cert.subject}, until {cert.not_after:%Y-%m-%d}"
+            tls_text += " (self-signed)" if cert.self_signed else ""
+    findings = Text()
+    if host.error:
+        findings.append(host.error, style="magenta")
+    for check in host.checks:
+        if host.error:
+            break  # the error says it all
+        if check.status in (CheckStatus.FAIL, CheckStatus.WARN, CheckStatus.ERROR):
+            if findings:
+                findings.append("\n")
+            findings.append(f"{check.id}: {check.message}", style=_STYLE[check.status])
+    ok = host.status in (HostStatus.OK,)
+    return [
+        host.name,
+        f"{probe.host}:{probe.port}",
+        Text(host.status.value, style="green" if ok else "red"),
+        answers,
+        tls_text,
+        findings,
+    ]
+
+
+def render_table(console: Console, run: RunResult, probes: list[ProbeResult]) -> None:
+    table = Table(title="RDP probe", title_justify="left")
+    for column in ("host", "address", "status", "negotiation", "TLS / certificate", "findings"):
+        table.add_column(column, no_wrap=column in ("host", "address", "status"))
+    for host, probe in zip(run.hosts, probes, strict=True):
+        table.add_row(*_row(host, probe))
+    console.print(table)
+    counts = ", ".join(f"{n} {s}" for s, n in run.counts().items() if n)
+    console.print(f"{len(run.hosts)} host(s): {counts}  → exit {run.exit_code()}")
+
+
+_HostsArg = typer.Argument(None, help="HOST[:PORT] ... ([IPv6]:PORT for IPv6).")
+_InventoryOpt = typer.Option(None, "-i", "--inventory", help="Inventory file.")
+_LimitOpt = typer.Option(None, "-l", "--limit", help="Host pattern (with -i).")
+_OutputOpt = typer.Option(None, "--output", "-o", help="Write JSON to this file.")
+
+
+@app.command(
+    "probe",
+    epilog=(
+        "Examples:\n\n"
+        "  fleet probe rds-01 10.0.0.7:3390 '[::1]:3389'\n\n"
+        "  fleet probe -i inventory.yml -l site_a --format json --output probe.json"
+    ),
+)
+def probe_cmd(
+    hosts: list[str] = _HostsArg,
+    inventory: Path | None = _InventoryOpt,
+    limit: str | None = _LimitOpt,
+    port: int = typer.Option(
+        DEFAULT_PORT, "--port", min=1, max=65535, help="Port when none is given (or rdp_port)."
+    ),
+    concurrency: int = typer.Option(200, "--concurrency", "-c", min=1, help="Hosts at once."),
+    timeout: float = typer.Option(
+        10.0, "--timeout", "-t", min=0.1, help="Per-host deadline in seconds (each step ≤ 5 s)."
+    ),
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    output: Path | None = _OutputOpt,
+    log_level: str = typer.Option("warning", "--log-level", help="debug, info, warning, error."),
+) -> None:
+    """Probe RDP listeners without credentials: offered protocols, TLS, certificate, NLA.
+
+    Exit codes: 0 no findings, 1 findings, 2 bad input, 3 a host could not be probed.
+    """
+    if fmt not in ("table", "json"):
+        raise InputError(f"--format must be table or json, not {fmt!r}")
+    if output is not None and fmt != "json":
+        raise InputError("--output needs --format json")
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise InputError(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+    logs.configure(level=log_level)
+    targets = _targets(hosts or [], inventory, limit, port)
+    cap = concurrency_cap(raise_nofile_limit())
+    options = ProbeOptions(step_timeout=min(5.0, timeout), deadline=timeout)
+    started = datetime.now(UTC)
+    probes = asyncio.run(
+        probe_many([(addr, p) for _, addr, p in targets], options, min(concurrency, cap))
+    )
+    run = RunResult(
+        run=RunInfo(
+            id=uuid.uuid4().hex,
+            command="probe",
+            started=started,
+            finished=datetime.now(UTC),
+            inventory=str(inventory) if inventory else None,
+            hosts_total=len(targets),
+        ),
+        hosts=[
+            probe_host_result(probe, name)
+            for (name, _, _), probe in zip(targets, probes, strict=True)
+        ],
+    )
+    if fmt == "json":
+        text = json.dumps(run.model_dump(mode="json"), indent=2) + "\n"
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            try:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                output.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"cannot write {output}: {exc.strerror}") from None
+    else:
+        render_table(Console(), run, probes)
+    raise typer.Exit(run.exit_code())
