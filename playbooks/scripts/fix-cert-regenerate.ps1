@@ -1,0 +1,41 @@
+# fleet-script: fix.cert_regenerate
+# fleet-version: 1
+# Replaces the listener's self-signed certificate: deletes it from Cert:\LocalMachine\Remote
+# Desktop, drops the RDP-Tcp binding, restarts SessionEnv and TermService (disruptive), and
+# Windows issues and binds a new one. Acts only while the planned thumbprint is still bound
+# (or, with no thumbprint, while nothing is), so a second run changes nothing.
+param([Parameter(Mandatory)][string]$ParamsJson)
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+# Windows PowerShell 5.1: without this, arrays serialize as {"value":[...],"Count":n}.
+try { Remove-TypeData -TypeName System.Array } catch { $null = $_ }
+
+function Write-Frame($doc) {
+    # One frame; non-ASCII escaped so it survives any console code page.
+    $json = ConvertTo-Json -InputObject $doc -Depth 6 -Compress
+    $escape = [System.Text.RegularExpressions.MatchEvaluator] { param($m) '\u{0:x4}' -f [int][char]$m.Value }
+    Write-Output ('<<FLEET-JSON>>' + [regex]::Replace($json, '[^\x00-\x7F]', $escape) + '<<FLEET-END>>')
+}
+$p = $ParamsJson | ConvertFrom-Json
+$thumb = if ($p.thumbprint) { ([string]$p.thumbprint).ToUpperInvariant() } else { '' }
+$filter = "TerminalName='RDP-Tcp'"
+$rdpTcp = 'HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp'
+
+function Get-Bound {
+    $ts = Get-CimInstance -Namespace root/cimv2/TerminalServices -ClassName Win32_TSGeneralSetting -Filter $filter
+    return "$($ts.SSLCertificateSHA1Hash)".ToUpperInvariant()
+}
+
+$before = Get-Bound
+if ($before -eq $thumb) {
+    if ($thumb) {
+        $old = Join-Path 'Cert:\LocalMachine\Remote Desktop' $thumb
+        if (Test-Path -LiteralPath $old) { Remove-Item -LiteralPath $old }
+    }
+    Remove-ItemProperty -LiteralPath $rdpTcp -Name SSLCertificateSHA1Hash -ErrorAction SilentlyContinue
+    Restart-Service -Name SessionEnv -Force
+    Restart-Service -Name TermService -Force
+}
+$after = Get-Bound
+$change = @{ target = "Cert:\LocalMachine\Remote Desktop\$thumb"; before = $before; after = $after; changed = ($before -ne $after) }
+Write-Frame @{ changes = @($change) }

@@ -1,0 +1,36 @@
+# fleet-script: fix.firewall_rule
+# fleet-version: 1
+# Enables/disables a firewall rule and/or sets its profiles. Idempotent.
+param([Parameter(Mandatory)][string]$ParamsJson)
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+# Windows PowerShell 5.1: without this, arrays serialize as {"value":[...],"Count":n}.
+try { Remove-TypeData -TypeName System.Array } catch { $null = $_ }
+
+function Write-Frame($doc) {
+    # One frame; non-ASCII escaped so it survives any console code page.
+    $json = ConvertTo-Json -InputObject $doc -Depth 6 -Compress
+    $escape = [System.Text.RegularExpressions.MatchEvaluator] { param($m) '\u{0:x4}' -f [int][char]$m.Value }
+    Write-Output ('<<FLEET-JSON>>' + [regex]::Replace($json, '[^\x00-\x7F]', $escape) + '<<FLEET-END>>')
+}
+$p = $ParamsJson | ConvertFrom-Json
+$name = [string]$p.name
+$changes = @()
+
+$rule = Get-NetFirewallRule -Name $name
+if ($null -ne $p.enabled) {
+    $before = ("$($rule.Enabled)" -eq 'True')
+    if ($before -ne [bool]$p.enabled) {
+        if ([bool]$p.enabled) { Enable-NetFirewallRule -Name $name } else { Disable-NetFirewallRule -Name $name }
+    }
+    $after = ("$((Get-NetFirewallRule -Name $name).Enabled)" -eq 'True')
+    $changes += @{ target = "firewall rule $name"; before = $before; after = $after; changed = ($before -ne $after) }
+}
+if ($null -ne $p.profiles) {
+    $wanted = @($p.profiles | ForEach-Object { [string]$_ })
+    $before = "$($rule.Profile)"
+    if ($before -ne ($wanted -join ', ')) { Set-NetFirewallRule -Name $name -Profile $wanted }
+    $after = "$((Get-NetFirewallRule -Name $name).Profile)"
+    $changes += @{ target = "firewall rule $name Profile"; before = $before; after = $after; changed = ($before -ne $after) }
+}
+Write-Frame @{ changes = @($changes) }

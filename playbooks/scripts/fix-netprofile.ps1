@@ -1,0 +1,26 @@
+# fleet-script: fix.netprofile
+# fleet-version: 1
+# Sets an interface's network category (Private or Public; Windows alone sets
+# DomainAuthenticated). Idempotent.
+param([Parameter(Mandatory)][string]$ParamsJson)
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+# Windows PowerShell 5.1: without this, arrays serialize as {"value":[...],"Count":n}.
+try { Remove-TypeData -TypeName System.Array } catch { $null = $_ }
+
+function Write-Frame($doc) {
+    # One frame; non-ASCII escaped so it survives any console code page.
+    $json = ConvertTo-Json -InputObject $doc -Depth 6 -Compress
+    $escape = [System.Text.RegularExpressions.MatchEvaluator] { param($m) '\u{0:x4}' -f [int][char]$m.Value }
+    Write-Output ('<<FLEET-JSON>>' + [regex]::Replace($json, '[^\x00-\x7F]', $escape) + '<<FLEET-END>>')
+}
+$p = $ParamsJson | ConvertFrom-Json
+$alias = [string]$p.interface_alias
+$category = [string]$p.category
+$before = "$((Get-NetConnectionProfile -InterfaceAlias $alias).NetworkCategory)"
+if ($before -ne $category) {
+    Set-NetConnectionProfile -InterfaceAlias $alias -NetworkCategory $category
+}
+$after = "$((Get-NetConnectionProfile -InterfaceAlias $alias).NetworkCategory)"
+$change = @{ target = "NetConnectionProfile($alias).NetworkCategory"; before = $before; after = $after; changed = ($before -ne $after) }
+Write-Frame @{ changes = @($change) }

@@ -1,0 +1,29 @@
+# fleet-script: fix.service
+# fleet-version: 1
+# Starts a service (setting its start type first when asked, e.g. Disabled -> Manual).
+# Idempotent: a running service with the right start type is left alone.
+param([Parameter(Mandatory)][string]$ParamsJson)
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+# Windows PowerShell 5.1: without this, arrays serialize as {"value":[...],"Count":n}.
+try { Remove-TypeData -TypeName System.Array } catch { $null = $_ }
+
+function Write-Frame($doc) {
+    # One frame; non-ASCII escaped so it survives any console code page.
+    $json = ConvertTo-Json -InputObject $doc -Depth 6 -Compress
+    $escape = [System.Text.RegularExpressions.MatchEvaluator] { param($m) '\u{0:x4}' -f [int][char]$m.Value }
+    Write-Output ('<<FLEET-JSON>>' + [regex]::Replace($json, '[^\x00-\x7F]', $escape) + '<<FLEET-END>>')
+}
+$p = $ParamsJson | ConvertFrom-Json
+$name = [string]$p.name
+$svc = Get-Service -Name $name
+$before = "$($svc.Status) ($($svc.StartType))"
+if ($p.start_type -and ("$($svc.StartType)" -ne [string]$p.start_type)) {
+    Set-Service -Name $name -StartupType ([string]$p.start_type)
+}
+if ($p.action -ne 'start') { throw "fix.service: unsupported action '$($p.action)'" }
+if ($svc.Status -ne 'Running') { Start-Service -Name $name }
+$svc = Get-Service -Name $name
+$after = "$($svc.Status) ($($svc.StartType))"
+$change = @{ target = "service $name"; before = $before; after = $after; changed = ($before -ne $after) }
+Write-Frame @{ changes = @($change) }
