@@ -1,0 +1,1 @@
+"""Reports: one module per format, each a pure `render(result, *, drift=None) -> str`."""
