@@ -372,7 +372,8 @@ foreach ($name in ($requested | Select-Object -Unique)) {
 if ($facts.Contains('time')) { $facts['time']['utc_now'] = [DateTime]::UtcNow.ToString('o') }
 
 $json = ConvertTo-Json -InputObject $facts -Depth 10 -Compress
-# Escape non-ASCII characters so the frame survives any console code page.
+# Escape non-ASCII characters (the frame survives any console code page) and < > (no value,
+# such as a certificate subject, can contain a frame marker). Both occur only inside strings.
 $toEscape = [System.Text.RegularExpressions.MatchEvaluator] { param($m) '\u{0:x4}' -f [int][char]$m.Value }
-$json = [regex]::Replace($json, '[^\x00-\x7F]', $toEscape)
+$json = [regex]::Replace($json, '[^\x00-\x7F]|[<>]', $toEscape)
 Write-Output ('<<FLEET-JSON>>' + $json + '<<FLEET-END>>')
