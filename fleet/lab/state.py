@@ -21,7 +21,6 @@ from fleet.facts import (
     CredSspFacts,
     FirewallFacts,
     FirewallProfile,
-    FirewallRdpPolicy,
     FirewallRule,
     NetProfile,
     OsInfo,
@@ -149,7 +148,6 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
         services=[
             ServiceState(name="TermService", status="Running", start_type="Manual"),
             ServiceState(name="SessionEnv", status="Running", start_type="Manual"),
-            ServiceState(name="UmRdpService", status="Running", start_type="Manual"),
             ServiceState(name="W32Time", status="Running", start_type="Automatic"),
         ],
         rdp=RdpConfig(
@@ -178,9 +176,7 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
                 FirewallProfile(name=p, enabled=True, default_inbound_action="Block")
                 for p in ("Domain", "Private", "Public")
             ],
-            rdp_policy=[
-                FirewallRdpPolicy(profile=p, enabled=None) for p in ("Domain", "Private", "Public")
-            ],
+            rdp_policy=[],  # the script lists only profiles with a policy value
         ),
         tls12=Tls12Facts(
             enabled=1 if tls_explicit else None, disabled_by_default=0 if tls_explicit else None
@@ -205,7 +201,6 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
                 idle_since=now - timedelta(minutes=rng.randint(5, 90)),
                 cycle_s=4 * 3600,  # stays well under the 8 h default threshold
             ),
-            SimSession(id=65536, user="", state="Listen", idle_since=None),
         ],
     )
 

@@ -1,0 +1,191 @@
+"""Running a lab in this process: `async with run_lab(config) as lab: ...`.
+
+Start-up order matters: endpoints bind first (with `--port 0` the ports are only known
+then), and only then are the inventory, known_hosts, truth and lab.json written, so a
+reader of those files never sees a host that is not listening yet.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from fleet.errors import InputError
+from fleet.lab import files
+from fleet.lab.faults import FAULTS, transport_fault
+from fleet.lab.model import LAB_USER, LabConfig, LabHost, build_hosts, make_host
+from fleet.lab.responder import Responder, default_responder
+from fleet.lab.ssh_server import SshEndpoint, load_or_create_host_key
+from fleet.lab.truth import lab_truth
+from fleet.secret import Secret
+
+
+class Endpoint(Protocol):
+    """What serves the hosts over one protocol (SSH here; WinRM in fleet.lab.winrm)."""
+
+    async def start(self, hosts: Iterable[LabHost], port: int) -> None:
+        """Listen for every host (filling `host.port`); unreachable hosts get no listener."""
+
+    async def close(self) -> None: ...
+
+    def inventory_vars(self) -> Mapping[str, Any]:
+        """Vars for `all:` in the inventory (transport, trust files relative to DIR)."""
+        ...
+
+
+@dataclass(frozen=True)
+class EndpointContext:
+    """Everything an endpoint factory gets (`make_endpoint(ctx)` in fleet.lab.winrm)."""
+
+    dir: Path
+    username: str
+    password: Secret
+    responder: Responder
+    latency_s: float
+
+
+class _SshEndpoint(SshEndpoint):
+    def __init__(self, ctx: EndpointContext) -> None:
+        self.key = load_or_create_host_key(ctx.dir / files.HOST_KEY)
+        super().__init__(
+            host_key=self.key,
+            username=ctx.username,
+            password=ctx.password,
+            responder=ctx.responder,
+            latency_s=ctx.latency_s,
+            authorized_keys=ctx.dir / files.AUTHORIZED_KEYS,
+        )
+
+    def inventory_vars(self) -> Mapping[str, Any]:
+        return {"fleet_transport": "ssh", "fleet_ssh_known_hosts": files.KNOWN_HOSTS}
+
+
+def _make_endpoint(transport: str, ctx: EndpointContext) -> Endpoint:
+    if transport == "ssh":
+        return _SshEndpoint(ctx)
+    try:
+        module = importlib.import_module("fleet.lab.winrm")
+        factory = module.make_endpoint
+    except (ImportError, AttributeError):
+        raise InputError("--transport winrm: the WinRM lab endpoint is not available") from None
+    endpoint: Endpoint = factory(ctx)
+    return endpoint
+
+
+@dataclass
+class RunningLab:
+    config: LabConfig
+    hosts: list[LabHost]
+    password: Secret
+    started: datetime
+    truth: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dir(self) -> Path:
+        return self.config.dir
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.dir / files.INVENTORY
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return self.dir / files.KNOWN_HOSTS
+
+    @property
+    def truth_path(self) -> Path:
+        return self.dir / files.TRUTH
+
+    def host(self, name: str) -> LabHost:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise InputError(f"no host {name!r} in this lab")
+
+    def set_faults(self, name: str, faults: Iterable[str]) -> LabHost:
+        """Replace a host's faults while the lab runs: its state is rebuilt from the same
+        seeded baseline plus `faults`, and truth.json is rewritten."""
+        host = self.host(name)
+        wanted = tuple(dict.fromkeys(faults))
+        unknown = [f for f in wanted if f not in FAULTS]
+        if unknown:
+            raise InputError(f"unknown fault {unknown[0]!r}; valid: {', '.join(FAULTS)}")
+        if sum(FAULTS[f].transport for f in wanted) > 1:
+            raise InputError("a host carries at most one transport fault")
+        if "unreachable" in (*wanted, *host.faults) and transport_fault(wanted) != transport_fault(
+            host.faults
+        ):
+            raise InputError("'unreachable' can only be set when the lab starts")
+        order = list(FAULTS)
+        wanted = tuple(sorted(wanted, key=order.index))
+        fresh = make_host(
+            host.name, host.site, host.role, host.address, wanted, self.config.seed, self.started
+        )
+        host.state, host.faults = fresh.state, fresh.faults
+        self._write_truth()
+        return host
+
+    def _write_truth(self) -> None:
+        self.truth = lab_truth({h.name: h.faults for h in self.hosts})
+        files.write_json(self.truth_path, self.truth)
+
+    def describe(self) -> dict[str, Any]:
+        """lab.json: what this lab runs."""
+        c = self.config
+        return {
+            "pid": os.getpid(),
+            "started": self.started.isoformat(),
+            "transport": c.transport,
+            "seed": c.seed,
+            "faults": c.faults_text,
+            "latency_ms": c.latency_ms,
+            "base_address": c.base_address,
+            "port": c.port,
+            "hosts": [
+                {"name": h.name, "address": h.address, "port": h.port, "faults": list(h.faults)}
+                for h in self.hosts
+            ],
+        }
+
+
+@asynccontextmanager
+async def run_lab(
+    config: LabConfig, responder: Responder | None = None
+) -> AsyncIterator[RunningLab]:
+    """Start the lab's endpoints and write its files; stop the endpoints on exit."""
+    from fleet.lab.control import ControlServer
+
+    config.dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    hosts = build_hosts(config, started)
+    password = files.load_or_create_password(config.dir)
+    ctx = EndpointContext(
+        dir=config.dir,
+        username=LAB_USER,
+        password=password,
+        responder=responder or default_responder(),
+        latency_s=config.latency_ms / 1000,
+    )
+    endpoint = _make_endpoint(config.transport, ctx)
+    await endpoint.start(hosts, config.port)
+    lab = RunningLab(config=config, hosts=hosts, password=password, started=started)
+    control = ControlServer(lab)
+    try:
+        if isinstance(endpoint, _SshEndpoint):
+            public = endpoint.key.export_public_key("openssh").decode().split()
+            text = files.known_hosts_lines(hosts, f"{public[0]} {public[1]}")
+            files.write_atomic(lab.known_hosts_path, text)
+        files.write_inventory(config.dir, hosts, endpoint.inventory_vars())
+        lab._write_truth()
+        await control.start()
+        files.write_json(config.dir / files.LAB_JSON, lab.describe())
+        yield lab
+    finally:
+        await control.close()
+        await endpoint.close()
