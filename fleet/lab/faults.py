@@ -53,6 +53,7 @@ FAULTS: dict[str, Fault] = {
         _F("rdp_disabled", fail=("rdp.listener",), help="fDenyTSConnections 1"),
         _F("termservice_stopped", fail=("rdp.listener",), help="TermService stopped"),
         _F("policy_override", fail=("security.layer",), help="policy SecurityLayer 0"),
+        _F("fix_noop", help="fix scripts report success but change nothing (fleet.lab.fixes)"),
         _F("unreachable", status=HostStatus.UNREACHABLE, help="nothing listens"),
         _F("auth_fail", status=HostStatus.AUTH_FAILED, help="credentials rejected"),
         _F("hang", status=HostStatus.TIMEOUT, help="accepts, never answers"),
@@ -65,6 +66,8 @@ STATE_FAULTS = tuple(n for n, f in FAULTS.items() if not f.transport)
 TRANSPORT_FAULTS = tuple(n for n, f in FAULTS.items() if f.transport)
 # Faults that change the same facts cannot share a host.
 _EXCLUSIVE = (frozenset({"cert_expired", "cert_expiring", "cert_missing"}),)
+# Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves.
+_NOT_MIXED = frozenset({"fix_noop"})
 # `mixed`: share of hosts per fault (at least one host each).
 _MIXED_STATE_RATE = 0.02
 _MIXED_TRANSPORT_RATE = 0.01
@@ -86,6 +89,7 @@ class FaultSpec:
                     1, round(hosts * (_MIXED_TRANSPORT_RATE if f.transport else _MIXED_STATE_RATE))
                 )
                 for n, f in FAULTS.items()
+                if n not in _NOT_MIXED
             }
         out: dict[str, int] = {}
         for name, amount in self.amounts:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleet.facts import SECTIONS
+from fleet.lab.fixes import FIX_HANDLERS
 from fleet.lab.model import LabHost
 from fleet.lab.responder import Handler, HandlerError
 from fleet.lab.state import GATHER_VERSION, render
@@ -24,4 +25,5 @@ def gather(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
 
 BUILTIN: Mapping[tuple[str, int], Handler] = {
     ("gather", GATHER_VERSION): gather,
+    **FIX_HANDLERS,
 }
