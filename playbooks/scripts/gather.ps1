@@ -52,14 +52,16 @@ function Invoke-NativeText {
 
 function Get-LastSyncUtc {
     # "Last Successful Sync Time" from `w32tm /query /status`, as ISO 8601 UTC, else $null.
-    # The label and the date format are localized: the English label is tried first, then the
-    # first "label: value" line whose value parses as a date. Values are parsed with the current
-    # culture (the one w32tm formats with) as local time. Unparsable or "unspecified" -> $null;
-    # the raw text is not sent (the facts contract has no field for it).
+    # The label and the date format are localized: the English label is tried first; otherwise
+    # the first of the first seven "label: value" lines whose value parses as a date (the sync
+    # time is the 7th line; the six before it never hold a date, the "Source" line after it may
+    # hold an IP address). Values are parsed with the current culture (the one w32tm formats
+    # with) as local time. Unparsable or "unspecified" -> $null; the raw text is not sent (the
+    # facts contract has no field for it).
     param([string]$StatusText)
     $lines = @($StatusText -split "`r?`n" | Where-Object { $_ -match ':\s' })
     $candidates = @($lines | Where-Object { $_ -match '^\s*Last Successful Sync Time\s*:' })
-    if ($candidates.Count -eq 0) { $candidates = $lines }
+    if ($candidates.Count -eq 0) { $candidates = @($lines | Select-Object -First 7) }
     $culture = [Globalization.CultureInfo]::CurrentCulture
     $styles = [Globalization.DateTimeStyles]::AssumeLocal
     foreach ($line in $candidates) {
