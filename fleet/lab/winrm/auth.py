@@ -1,0 +1,113 @@
+"""HTTP authentication for the lab endpoint: Negotiate/NTLM (pyspnego acceptor) and Basic.
+
+NTLM is connection-oriented: the security context lives on the TCP connection (HTTP/1.1
+keep-alive), later requests on it carry no Authorization header, and the same context seals
+and unseals the message encryption.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import spnego
+import spnego.exceptions
+
+from fleet.lab.winrm.users import register_users, user_key
+
+METHODS = frozenset({"negotiate", "ntlm", "basic"})
+_NEGOTIATE_SCHEMES = ("negotiate", "ntlm", "kerberos")
+
+
+@dataclass
+class ConnAuth:
+    """Per-connection authentication state."""
+
+    context: Any = None  # a completed spnego acceptor context, sealing this connection
+    user: str | None = None  # set once Negotiate/NTLM completed on this connection
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    user: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Authenticator:
+    def __init__(
+        self, users: Mapping[str, str], methods: Iterable[str], *, reject_all: bool
+    ) -> None:
+        self._methods = frozenset(m.lower() for m in methods)
+        unknown = self._methods - METHODS
+        if unknown or not self._methods:
+            raise ValueError(
+                f"lab auth methods must be some of {sorted(METHODS)}, got {sorted(unknown)}"
+            )
+        self._passwords = {user_key(name): pw for name, pw in users.items()}
+        self._reject_all = reject_all
+        self._negotiate = bool(self._methods & {"negotiate", "ntlm"})
+        if self._negotiate:
+            register_users(users)
+        offer = []
+        if self._negotiate:
+            offer.append(("WWW-Authenticate", "Negotiate"))
+        if "basic" in self._methods:
+            offer.append(("WWW-Authenticate", 'Basic realm="WSMAN"'))
+        self._offer = offer
+
+    def _denied(self) -> Outcome:
+        return Outcome(ok=False, headers=list(self._offer))
+
+    def check(self, conn: ConnAuth, authorization: str | None) -> Outcome:
+        if not authorization:
+            if conn.user is not None:
+                return Outcome(ok=True, user=conn.user)
+            return self._denied()
+        scheme, _, token_text = authorization.strip().partition(" ")
+        scheme_l = scheme.lower()
+        try:
+            token = base64.b64decode(token_text.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return self._denied()
+        if scheme_l == "basic" and "basic" in self._methods:
+            return self._basic(token)
+        if scheme_l in _NEGOTIATE_SCHEMES and self._negotiate:
+            return self._step(conn, scheme, token)
+        return self._denied()
+
+    def _basic(self, token: bytes) -> Outcome:
+        name, sep, password = token.decode("utf-8", errors="replace").partition(":")
+        expected = self._passwords.get(user_key(name))
+        if (
+            not sep
+            or expected is None
+            or self._reject_all
+            or not hmac.compare_digest(expected.encode(), password.encode())
+        ):
+            return self._denied()
+        return Outcome(ok=True, user=name)
+
+    def _step(self, conn: ConnAuth, scheme: str, token: bytes) -> Outcome:
+        if conn.context is None or conn.context.complete:
+            conn.context, conn.user = spnego.server(protocol="negotiate"), None
+        try:
+            out = conn.context.step(token)
+        except spnego.exceptions.SpnegoError:
+            conn.context = None
+            return self._denied()
+        headers = (
+            [("WWW-Authenticate", f"{scheme} {base64.b64encode(out).decode()}")] if out else []
+        )
+        if not conn.context.complete:
+            return Outcome(ok=False, headers=headers)
+        user = str(conn.context.client_principal or "")
+        if self._reject_all or user_key(user) not in self._passwords:
+            conn.context = None
+            return self._denied()
+        conn.user = user
+        return Outcome(ok=True, user=user, headers=headers)
