@@ -14,6 +14,7 @@ import functools
 import os
 import ssl
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -120,10 +121,13 @@ def _server_context(
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with contextlib.suppress(ssl.SSLError):
         ctx.set_ciphers("ALL:@SECLEVEL=0")  # let an "old server" really speak TLS 1.0
-    with contextlib.suppress(ValueError, ssl.SSLError):
+    with warnings.catch_warnings(), contextlib.suppress(ValueError, ssl.SSLError):
+        warnings.simplefilter("ignore", DeprecationWarning)  # old TLS is allowed on purpose
         ctx.minimum_version = ssl.TLSVersion.TLSv1
     if max_version is not None:
-        ctx.maximum_version = ssl.TLSVersion[max_version.replace(".", "_")]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.maximum_version = ssl.TLSVersion[max_version.replace(".", "_")]
     # load_cert_chain reads files only; the key file lives for this call, mode 0600.
     with tempfile.TemporaryDirectory(prefix="fleet-rdp-") as tmp:
         cert_path = os.path.join(tmp, "cert.pem")

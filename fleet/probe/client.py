@@ -17,6 +17,7 @@ import functools
 import os
 import ssl
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -68,7 +69,8 @@ def _client_context() -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_NONE
     with contextlib.suppress(ssl.SSLError):
         ctx.set_ciphers("ALL:@SECLEVEL=0")
-    with contextlib.suppress(ValueError, ssl.SSLError):
+    with warnings.catch_warnings(), contextlib.suppress(ValueError, ssl.SSLError):
+        warnings.simplefilter("ignore", DeprecationWarning)  # old TLS is allowed on purpose
         ctx.minimum_version = ssl.TLSVersion.TLSv1
     return ctx
 
