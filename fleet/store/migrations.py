@@ -71,8 +71,58 @@ CREATE TABLE check_results (
 CREATE INDEX check_results_check ON check_results (check_id, status);
 """
 
+# The remediation journal (fleet.remediate.journal): one row per apply run, host and change.
+# A change row is written as 'unknown' before its script runs and updated after, so a crash
+# or Ctrl-C leaves every started change visible.
+JOURNAL_V2 = """
+CREATE TABLE apply_runs (
+    id               TEXT PRIMARY KEY,
+    started          TEXT NOT NULL,
+    finished         TEXT,
+    user             TEXT NOT NULL,
+    inventory        TEXT,
+    inventory_sha256 TEXT,
+    playbook         TEXT,
+    playbook_sha256  TEXT,
+    plan_created     TEXT,
+    change_window    TEXT,
+    options          TEXT NOT NULL,   -- JSON
+    status           TEXT NOT NULL,   -- running | finished | stopped | interrupted
+    exit_code        INTEGER,
+    note             TEXT
+);
+CREATE INDEX apply_runs_started ON apply_runs (started);
+
+CREATE TABLE apply_hosts (
+    run_id  TEXT NOT NULL REFERENCES apply_runs (id) ON DELETE CASCADE,
+    host    TEXT NOT NULL,
+    batch   INTEGER NOT NULL,
+    status  TEXT NOT NULL,
+    error   TEXT,
+    updated TEXT NOT NULL,
+    PRIMARY KEY (run_id, host)
+);
+
+CREATE TABLE apply_changes (
+    run_id     TEXT NOT NULL REFERENCES apply_runs (id) ON DELETE CASCADE,
+    host       TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    check_id   TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    before     TEXT,                  -- JSON
+    after      TEXT,                  -- JSON
+    status     TEXT NOT NULL,         -- applied | skipped | drifted | failed | rolled_back | unknown
+    error      TEXT,
+    updated    TEXT NOT NULL,
+    PRIMARY KEY (run_id, host, seq)
+);
+CREATE INDEX apply_changes_status ON apply_changes (status);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "runs, hosts, facts, check results", RUNS_V1),
+    Migration(2, "remediation journal", JOURNAL_V2),
 ]
 
 
