@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -117,45 +119,54 @@ states = st.sampled_from(
     ]
 )
 logons = st.sampled_from(["6/1/2024 9:00 AM", "01.06.2024 09:00", "01/06/2024 09:00", ""])
-row_specs = st.fixed_dictionaries(
-    {
-        "user": users,
-        "session": st.one_of(st.just(""), st.sampled_from(["console", "rdp-tcp#12", "31c5"])),
-        "id": st.integers(0, 65536),
-        "state": states,
-        "idle": idles,
-        "logon": logons,
-        "current": st.booleans(),
-    }
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    user: str
+    session: str
+    id: int
+    state: tuple[str, str]  # (word printed, WTS state expected)
+    idle: tuple[str, int]  # (text printed, seconds expected)
+    logon: str
+    current: bool
+
+
+row_specs = st.builds(
+    RowSpec,
+    user=users,
+    session=st.one_of(st.just(""), st.sampled_from(["console", "rdp-tcp#12", "31c5"])),
+    id=st.integers(0, 65536),
+    state=states,
+    idle=idles,
+    logon=logons,
+    current=st.booleans(),
 )
 
 
-def render(spec: dict[str, object]) -> str:
-    marker = ">" if spec["current"] else " "
-    idle, _ = spec["idle"]  # type: ignore[misc]
-    word, _ = spec["state"]  # type: ignore[misc]
+def render(spec: RowSpec) -> str:
+    """A row the way quser lays it out (fixed columns, id right-aligned)."""
+    marker = ">" if spec.current else " "
     return (
-        f"{marker}{spec['user']:<21} {spec['session']:<18}{spec['id']:>4}  "
-        f"{word:<6}{idle:>10}  {spec['logon']}"
+        f"{marker}{spec.user:<21} {spec.session:<18}{spec.id:>4}  "
+        f"{spec.state[0]:<6}{spec.idle[0]:>10}  {spec.logon}"
     ).rstrip()
 
 
 @given(st.lists(row_specs, min_size=1, max_size=6))
-def test_generated_rows(specs: list[dict[str, object]]) -> None:
+def test_generated_rows(specs: list[RowSpec]) -> None:
     text = "\r\n".join([HEADER, *(render(s) for s in specs)]) + "\r\n"
     rows = parse_quser(text)
     assert len(rows) == len(specs)
     for row, spec in zip(rows, specs, strict=True):
-        _, idle_seconds = spec["idle"]  # type: ignore[misc]
-        _, state = spec["state"]  # type: ignore[misc]
-        assert row.user == spec["user"]
-        assert row.session_name == (spec["session"] or None)
-        assert row.id == spec["id"]
-        assert row.idle_seconds == idle_seconds
-        assert row.current == spec["current"]
-        assert row.logon == " ".join(str(spec["logon"]).split())
+        assert row.user == spec.user
+        assert row.session_name == (spec.session or None)
+        assert row.id == spec.id
+        assert row.idle_seconds == spec.idle[1]
+        assert row.current == spec.current
+        assert row.logon == " ".join(spec.logon.split())
         # A row without a session name is disconnected, whatever the state word says.
-        assert row.state == ("Disconnected" if not spec["session"] else state)
+        assert row.state == ("Disconnected" if not spec.session else spec.state[1])
 
 
 @given(st.text(max_size=300))
