@@ -77,7 +77,9 @@ def decode_invocation(line: str) -> Invocation:
 
 def frame(document: Mapping[str, Any]) -> str:
     """How a script's answer looks on the wire (the lab uses this to answer)."""
-    return FRAME_BEGIN + json.dumps(document, separators=(",", ":"), default=str) + FRAME_END
+    # `<` and `>` only occur inside JSON strings; escaping them means no value can fake a marker.
+    body = json.dumps(document, separators=(",", ":"), default=str)
+    return FRAME_BEGIN + body.replace("<", "\\u003c").replace(">", "\\u003e") + FRAME_END
 
 
 def parse_frame(output: str) -> Any:
