@@ -32,8 +32,8 @@ def evaluate(host: HostFacts, params: ListenerParams) -> CheckResult:
     problems: list[str] = []
     fixes: list[str] = []
     if deny != 0:
-        what = "not set" if deny is None else f"={deny}"
-        problems.append(f"remote connections are denied (fDenyTSConnections {what})")
+        what = " not set" if deny is None else f"={deny}"
+        problems.append(f"remote connections are denied (fDenyTSConnections{what})")
         fixes.append("set fDenyTSConnections=0")
     if service is None:
         problems.append("TermService is not installed")
