@@ -161,7 +161,7 @@ def assign_faults(spec: FaultSpec, names: list[str], seed: int) -> dict[str, tup
         free = free[n:]
     pool = free
     if spec.mixed:
-        needed = math.ceil(sum(counts[f] for f in STATE_FAULTS) / 3)
+        needed = math.ceil(sum(counts.get(f, 0) for f in STATE_FAULTS) / 3)
         pool = free[: max(needed, round(len(names) * _MIXED_POOL_RATE))]
     for fault in STATE_FAULTS:
         n = counts.get(fault, 0)

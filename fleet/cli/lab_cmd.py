@@ -1,0 +1,201 @@
+"""`fleet lab up|down|status|set`: simulated Windows RDP hosts on loopback.
+
+`down` with no lab running says so and exits 0, so it is safe in clean-up scripts.
+`status` exits 0 when the lab runs and 3 when it does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+
+import typer
+
+from fleet import logs
+from fleet.cli.app import app
+from fleet.errors import InputError
+from fleet.lab import daemon, files
+from fleet.lab.control import send_control
+from fleet.lab.faults import FAULTS, parse_fault_spec
+from fleet.lab.model import DEFAULT_PORT, LabConfig
+from fleet.lab.run import RunningLab
+from fleet.limits import FDS_RESERVED, raise_nofile_limit
+
+lab_app = typer.Typer(
+    help="Simulated Windows RDP hosts on loopback (real SSH), with seeded faults and a truth.",
+    no_args_is_help=True,
+)
+app.add_typer(lab_app, name="lab")
+
+DirOpt = typer.Option(..., "--dir", help="The lab directory (inventory, keys, truth).")
+FaultsArg = typer.Argument(None, help="Faults to carry from now on: NAME or fault=NAME.")
+
+
+@lab_app.command(
+    "up",
+    epilog=(
+        "Examples:\n\n"
+        "  fleet lab up --dir demo-lab --hosts 25 --seed 7 --faults mixed --detach\n\n"
+        "  fleet lab up --dir lab --hosts 1000 --faults cert_expired:0.1,hang:0.02 "
+        "--latency-ms 100 --detach\n\n"
+        f"Faults: mixed, {', '.join(FAULTS)}."
+    ),
+)
+def up_cmd(
+    lab_dir: Path = DirOpt,
+    hosts: int = typer.Option(10, "--hosts", min=1, help="Number of simulated hosts."),
+    seed: int = typer.Option(1, "--seed", help="Seed: same seed, same hosts and faults."),
+    faults: str = typer.Option(
+        "", "--faults", help="name:fraction,... | name:count,... | mixed (see below)."
+    ),
+    latency_ms: int = typer.Option(0, "--latency-ms", min=0, help="Delay every answer (WAN)."),
+    detach: bool = typer.Option(False, "--detach", help="Run in the background."),
+    base_address: str = typer.Option(
+        "127.20.0.1", "--base-address", help="First host address; hosts count up from it."
+    ),
+    port: int = typer.Option(
+        DEFAULT_PORT, "--port", min=0, max=65535, help="Port on every address; 0: ephemeral."
+    ),
+    transport: str = typer.Option("ssh", "--transport", help="ssh or winrm."),
+    start_timeout: float = typer.Option(
+        60.0, "--start-timeout", min=1, help="With --detach: seconds to wait for readiness."
+    ),
+    log_level: str = typer.Option("warning", "--log-level", help="Log level (to stderr)."),
+    ready_fd: int | None = typer.Option(None, "--ready-fd", hidden=True),
+) -> None:
+    """Start N simulated Windows RDP hosts on loopback; write DIR/inventory.yml and truth.json.
+
+    In the foreground it runs until Ctrl-C or SIGTERM; with --detach it returns once every
+    host listens. Stop it with `fleet lab down --dir DIR`.
+    """
+    if transport not in ("ssh", "winrm"):
+        raise InputError(f"--transport must be ssh or winrm, got {transport!r}")
+    try:
+        config = LabConfig(
+            dir=lab_dir.absolute(),
+            hosts=hosts,
+            seed=seed,
+            faults=parse_fault_spec(faults),
+            faults_text=faults,
+            latency_ms=latency_ms,
+            base_address=base_address,
+            port=port,
+            transport="ssh" if transport == "ssh" else "winrm",
+        )
+        _check_can_start(config)
+    except InputError as exc:
+        if ready_fd is not None:
+            daemon.report_failure(ready_fd, exc.exit_code, str(exc))
+        raise
+    if detach:
+        config.dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            *("--dir", str(config.dir), "--hosts", str(hosts), "--seed", str(seed)),
+            *("--faults", faults, "--latency-ms", str(latency_ms), "--port", str(port)),
+            *("--base-address", base_address, "--transport", transport),
+            *("--log-level", log_level),
+        ]
+        child = daemon.start_detached(config.dir, args, start_timeout)
+        typer.echo(_summary(config, child.pid))
+        return
+    logs.configure(log_level)
+    reported: list[bool] = []
+
+    def on_ready(lab: RunningLab) -> None:
+        reported.append(True)
+        if ready_fd is not None:
+            daemon.report_ready(ready_fd)(lab)
+        else:
+            typer.echo(_summary(config, None) + "\nCtrl-C stops it.")
+
+    try:
+        asyncio.run(daemon.serve(config, on_ready))
+    except InputError as exc:
+        if ready_fd is not None and not reported:
+            daemon.report_failure(ready_fd, exc.exit_code, str(exc))
+        raise
+
+
+def _check_can_start(config: LabConfig) -> None:
+    pid = daemon.running_pid(config.dir)
+    if pid is not None:
+        raise InputError(
+            f"a lab already runs in {config.dir} (pid {pid}); `fleet lab down --dir {config.dir}`"
+        )
+    # One listening socket per host plus one per open connection.
+    needed = 2 * config.hosts + FDS_RESERVED
+    if raise_nofile_limit() < needed:
+        raise InputError(
+            f"{config.hosts} hosts need about {needed} open files; raise `ulimit -n` first"
+        )
+
+
+def _summary(config: LabConfig, pid: int | None) -> str:
+    truth = json.loads((config.dir / files.TRUTH).read_text())["hosts"]
+    counts = Counter(h["status"] for h in truth.values())
+    described = files.read_lab_json(config.dir) or {}
+    hosts = described.get("hosts") or []
+    first, last = (hosts[0], hosts[-1]) if hosts else ({}, {})
+    where = f"{first.get('address')} … {last.get('address')}" if hosts else "?"
+    ports = sorted({h["port"] for h in hosts})
+    port = str(ports[0]) if len(ports) == 1 else "per-host ports"
+    status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    return (
+        f"lab up{f' (pid {pid})' if pid else ''}: {len(truth)} {config.transport} hosts on "
+        f"{where} port {port}; truth: {status}\n"
+        f"inventory: {config.dir / files.INVENTORY}\n"
+        f"audit it:  fleet audit -i {config.dir / files.INVENTORY}"
+    )
+
+
+@lab_app.command("down")
+def down_cmd(
+    lab_dir: Path = DirOpt,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing."),
+    timeout: float = typer.Option(15.0, "--timeout", min=0, help="Seconds to wait after SIGTERM."),
+) -> None:
+    """Stop the lab running in DIR (SIGTERM, wait). No lab running: says so, exits 0."""
+    pid = daemon.stop(lab_dir.absolute(), timeout)
+    if quiet:
+        return
+    typer.echo(f"lab in {lab_dir} stopped (pid {pid})" if pid else f"no lab running in {lab_dir}")
+
+
+@lab_app.command("status")
+def status_cmd(lab_dir: Path = DirOpt) -> None:
+    """Show what the lab in DIR runs. Exit 0 if it runs, 3 if it does not."""
+    pid = daemon.running_pid(lab_dir.absolute())
+    described = files.read_lab_json(lab_dir)
+    if pid is None or described is None:
+        typer.echo(f"no lab running in {lab_dir}")
+        raise typer.Exit(3)
+    hosts = described.get("hosts", [])
+    faulty = Counter(f for h in hosts for f in h.get("faults", []))
+    typer.echo(
+        f"lab running (pid {pid}) since {described.get('started')}: {len(hosts)} "
+        f"{described.get('transport')} hosts, seed {described.get('seed')}, "
+        f"latency {described.get('latency_ms')} ms"
+    )
+    typer.echo("faults at start: " + (", ".join(f"{f}×{n}" for f, n in faulty.items()) or "none"))
+
+
+@lab_app.command("set")
+def set_cmd(
+    host: str = typer.Argument(..., help="Host name, e.g. rds-a-001."),
+    faults: list[str] | None = FaultsArg,
+    lab_dir: Path = DirOpt,
+    clear: bool = typer.Option(False, "--clear", help="Make the host healthy again."),
+) -> None:
+    """Change a host's faults while the lab runs (its state is rebuilt; truth.json follows)."""
+    names = [f.removeprefix("fault=") for f in faults or []]
+    if clear == bool(names):
+        raise InputError("give either faults (NAME or fault=NAME ...) or --clear")
+    answer = send_control(lab_dir, {"op": "set", "host": host, "faults": names})
+    truth = answer["truth"]
+    typer.echo(
+        f"{host}: faults {', '.join(answer['faults']) or 'none'}; expected {truth['status']}"
+        + (f" (fail: {', '.join(truth['fail'])})" if truth["fail"] else "")
+        + (f" (warn: {', '.join(truth['warn'])})" if truth["warn"] else "")
+    )
