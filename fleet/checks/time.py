@@ -56,8 +56,11 @@ def evaluate_skew(host: HostFacts, params: SkewParams) -> CheckResult:
         "max_s": params.max_s,
         "warn_s": params.warn_s,
     }
-    direction = "ahead" if off > 0 else "behind"
-    text = f"host clock is {abs(off):.1f} s {direction} (±{unc:.1f} s)"
+    if abs(off) < 0.05:
+        text = f"host clock in step with the orchestrator (±{unc:.1f} s)"
+    else:
+        direction = "ahead" if off > 0 else "behind"
+        text = f"host clock is {abs(off):.1f} s {direction} (±{unc:.1f} s)"
     if excess > params.max_s:
         message = f"{text}, beyond the {params.max_s:g} s Kerberos tolerance"
         return result(SKEW_ID, CheckStatus.FAIL, message, evidence, W32TM_FIX)
