@@ -1,0 +1,289 @@
+"""Apply a plan, host by host: re-gather, refuse drift, run fixes, verify, roll back.
+
+Per host: connect and re-gather (read-only, so retried on transient errors); a host whose
+fingerprint moved since the plan is `drifted` and left alone. Each runnable change is
+journaled `unknown`, its fix script runs once (never retried: it may have run), and its
+row is updated. Then the host is re-gathered and re-evaluated: a change whose check still
+fails is `failed` and, with rollback on, every reversible change applied on that host is put
+back (in reverse order) and reported `rolled_back`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fleet.audit import AuditHost
+from fleet.facts import HostFacts
+from fleet.gather import gather_facts, run_framed
+from fleet.playbook.loader import evaluate_host, resolve_params
+from fleet.playbook.model import Playbook
+from fleet.playbook.scripts import Script, builtin_script
+from fleet.remediate.batches import BatchReport, run_batches
+from fleet.remediate.journal import ChangeRow, Journal
+from fleet.remediate.model import HostPlan, Plan, ScriptCall
+from fleet.remediate.outcome import ChangeOutcome, HostOutcome
+from fleet.remediate.plan import fingerprint
+from fleet.remediate.window import Window
+from fleet.results import CheckStatus, HostResult, HostStatus
+from fleet.runner import RunOptions, run_jobs, with_retries
+from fleet.transports.base import ProtocolError, Session, Transport, TransportError
+
+DISRUPTIVE_SKIPPED = "disruptive: not applied without --allow-disruptive"
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    run: RunOptions
+    batch_size: int
+    allow_disruptive: bool = False
+    rollback: bool = True
+    max_fail_percent: float | None = None
+    window: Window | None = None
+
+
+def fix_script(script_id: str) -> Script:
+    """`fix.registry` → playbooks/scripts/fix-registry.ps1 (checked against its header)."""
+    script = builtin_script(script_id.replace(".", "-").replace("_", "-"))
+    if script.id != script_id:  # pragma: no cover - a packaging error
+        raise ProtocolError(f"script file for {script_id} declares {script.id}")
+    return script
+
+
+def _reported(document: Any) -> tuple[Any, Any, bool]:
+    """(before, after, changed) from a fix script's `changes` list."""
+    changes = document.get("changes") if isinstance(document, dict) else None
+    if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
+        raise ProtocolError("fix script answer has no 'changes' list")
+    if len(changes) == 1:
+        c = changes[0]
+        return c.get("before"), c.get("after"), bool(c.get("changed"))
+    before = {str(c.get("target")): c.get("before") for c in changes}
+    after = {str(c.get("target")): c.get("after") for c in changes}
+    return before, after, any(bool(c.get("changed")) for c in changes)
+
+
+class HostApply:
+    """Applies one host's plan over one session, journaling every step."""
+
+    def __init__(
+        self,
+        plan: HostPlan,
+        host: AuditHost,
+        playbook: Playbook,
+        journal: Journal,
+        run_id: str,
+        options: ApplyOptions,
+        stop: asyncio.Event,
+        batch: int,
+    ) -> None:
+        self.plan = plan
+        self.host = host
+        self.playbook = playbook
+        self.journal = journal
+        self.run_id = run_id
+        self.options = options
+        self.stop = stop
+        self.outcome = HostOutcome(
+            host=plan.host,
+            batch=batch,
+            changes=[ChangeOutcome(change=c, seq=i) for i, c in enumerate(plan.changes)],
+        )
+
+    def _journal(self, co: ChangeOutcome) -> None:
+        c = co.change
+        self.journal.change(
+            self.run_id,
+            ChangeRow(
+                self.plan.host, co.seq, c.check_id, c.kind, c.target,
+                co.before, co.after, co.status, co.error,
+            ),
+        )  # fmt: skip
+
+    def _set(self, co: ChangeOutcome, status: str, error: str | None = None) -> None:
+        co.status, co.error = status, error
+        self._journal(co)
+
+    async def run(self, transport: Transport) -> HostOutcome:
+        params = resolve_params(self.playbook, self.host.overrides)
+
+        async def connect_and_gather() -> tuple[Session, HostFacts]:
+            session = await transport.connect(self.host.target)
+            try:
+                return session, await gather_facts(session, self.playbook.sections())
+            except BaseException:
+                await session.close()
+                raise
+
+        session, facts = await with_retries(connect_and_gather, self.options.run)
+        try:
+            now = fingerprint(self.plan.host, facts, self.plan.checks, params)
+            if now != self.plan.fingerprint:
+                for co in self.outcome.changes:
+                    self._set(co, "drifted", "the host changed since the plan")
+                self.outcome.status = "drifted"
+                self.outcome.error = "facts behind the plan changed since it was made"
+                return self.outcome
+            await self._apply_changes(session)
+            if any(co.status == "applied" for co in self.outcome.changes):
+                await self._verify(session)
+            if self.options.rollback and any(co.status == "failed" for co in self.outcome.changes):
+                await self._rollback(session)
+            self._conclude()
+        finally:
+            await session.close()
+        return self.outcome
+
+    async def _apply_changes(self, session: Session) -> None:
+        for co in self.outcome.changes:
+            c = co.change
+            if c.blocked:
+                self._set(co, "skipped", f"blocked: {c.blocked}")
+            elif c.disruptive and not self.options.allow_disruptive:
+                self._set(co, "skipped", DISRUPTIVE_SKIPPED)
+            elif self.stop.is_set():
+                self._set(co, "skipped", "not started: the run was stopped")
+            elif c.fix is not None:
+                await self._run_fix(session, co, c.fix)
+
+    async def _run_fix(self, session: Session, co: ChangeOutcome, call: ScriptCall) -> None:
+        co.before, co.after = co.change.before, co.change.after
+        self._set(co, "unknown", "running")  # journaled before the script may run
+        try:
+            document = await run_framed(session, fix_script(call.script), call.params)
+            co.before, co.after, _ = _reported(document)
+        except ProtocolError as exc:
+            self._set(co, "failed", exc.message)
+            return
+        except TransportError as exc:  # may or may not have run: stays unknown
+            self._set(co, "unknown", f"outcome unknown: {exc.message}")
+            raise
+        co.ran = True
+        self._set(co, "applied")
+
+    async def _verify(self, session: Session) -> None:
+        facts = await gather_facts(session, self.playbook.sections())
+        results = {r.id: r for r in evaluate_host(self.playbook, facts, self.host.overrides)}
+        by_check: dict[str, list[ChangeOutcome]] = {}
+        for co in self.outcome.changes:
+            by_check.setdefault(co.change.check_id, []).append(co)
+        for check_id, outcomes in by_check.items():
+            result = results.get(check_id)
+            if result is None or result.status not in (CheckStatus.FAIL, CheckStatus.ERROR):
+                continue
+            self.outcome.still_failing.append(check_id)
+            if all(co.status == "applied" for co in outcomes):  # fully applied, still failing
+                for co in outcomes:
+                    self._set(co, "failed", f"verification: {check_id} still fails")
+
+    async def _rollback(self, session: Session) -> None:
+        done = [co for co in self.outcome.changes if co.ran]
+        for co in reversed(done):
+            undo = co.change.undo
+            if undo is None:
+                continue
+            why = co.error or "another change on this host failed"
+            self._set(co, "unknown", f"rolling back ({why})")
+            try:
+                await run_framed(session, fix_script(undo.script), undo.params)
+            except ProtocolError as exc:
+                self._set(co, "failed", f"{why}; rollback failed: {exc.message}")
+                continue
+            except TransportError as exc:
+                self._set(co, "unknown", f"{why}; rollback outcome unknown: {exc.message}")
+                raise
+            co.before, co.after = co.after, co.before
+            self._set(co, "rolled_back", why)
+
+    def _conclude(self) -> None:
+        statuses = {co.status for co in self.outcome.changes}
+        if statuses & {"failed", "rolled_back", "unknown"}:
+            self.outcome.status = "failed"
+            self.outcome.error = "a change failed" + (
+                f" (still failing: {', '.join(self.outcome.still_failing)})"
+                if self.outcome.still_failing
+                else ""
+            )
+        elif "applied" in statuses:
+            self.outcome.status = "applied"
+        else:
+            self.outcome.status = "unchanged"
+
+
+@dataclass
+class ApplyRun:
+    report: BatchReport
+    interrupted: bool
+
+
+async def apply_plan(
+    plan: Plan,
+    hosts: Mapping[str, AuditHost],
+    playbook: Playbook,
+    transports: Mapping[str, Transport],
+    journal: Journal,
+    run_id: str,
+    options: ApplyOptions,
+    *,
+    stop: asyncio.Event,
+    on_host: Callable[[HostOutcome], None] | None = None,
+    clock: Callable[[], datetime] = datetime.now,
+) -> ApplyRun:
+    """Apply every host plan with runnable changes, in batches. Journals as it goes."""
+    todo = [h for h in plan.hosts if h.changes and h.host in hosts]
+    by_name = {h.host: h for h in todo}
+
+    async def work(batch: list[str], number: int) -> list[HostOutcome]:
+        appliers = {
+            name: HostApply(
+                by_name[name], hosts[name], playbook, journal, run_id, options, stop, number
+            )
+            for name in batch
+        }
+        for name in batch:
+            journal.host(run_id, name, number, "running", None)
+
+        def job(name: str) -> Any:
+            async def run() -> HostResult:
+                target = hosts[name].target
+                await appliers[name].run(transports[target.transport])
+                return HostResult(
+                    name=name, address=target.address, transport=target.transport,
+                    status=HostStatus.OK,
+                )  # fmt: skip
+
+            return run
+
+        refs = [(hosts[n].ref, job(n)) for n in batch]
+        outcome = await run_jobs(refs, options.run)
+        results = {r.name: r for r in outcome.results}
+        out = []
+        for name in batch:
+            ho = appliers[name].outcome
+            result = results.get(name)
+            if result is None:
+                ho.status, ho.error = "interrupted", "stopped before it finished"
+            elif result.status is not HostStatus.OK:
+                ho.status, ho.error = result.status.value, result.error
+            journal.host(run_id, name, number, ho.status, ho.error)
+            if on_host:
+                on_host(ho)
+            out.append(ho)
+        return out
+
+    report = await run_batches(
+        [h.host for h in todo],
+        options.batch_size,
+        work,
+        max_fail_percent=options.max_fail_percent,
+        window=options.window,
+        clock=clock,
+        stopped=stop.is_set,
+    )
+    for name in report.not_started:
+        journal.host(run_id, name, 0, "not_started", report.stopped)
+    interrupted = stop.is_set() or bool(report.stopped and "window" in report.stopped)
+    return ApplyRun(report=report, interrupted=interrupted)

@@ -1,0 +1,254 @@
+"""The apply journal: every run, host and change, in the store's SQLite database (WAL).
+
+A change's row is written as `unknown` *before* its script runs and updated once the outcome
+is known, each in its own committed transaction: a crash, a lost connection or Ctrl-C in
+between leaves the row `unknown`, never missing. Rows hold values and errors, never secrets.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fleet.errors import InputError
+from fleet.store.db import connect, default_path, immediate, retrying
+from fleet.store.migrations import MIGRATIONS, migrate
+
+CHANGE_STATUSES = ("applied", "skipped", "drifted", "failed", "rolled_back", "unknown")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class RunHeader:
+    id: str
+    inventory: str | None
+    inventory_sha256: str | None
+    playbook: str | None
+    playbook_sha256: str | None
+    plan_created: str | None
+    window: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    user: str = field(default_factory=local_user)
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    host: str
+    seq: int
+    check_id: str
+    kind: str
+    target: str
+    before: Any
+    after: Any
+    status: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class HostRow:
+    host: str
+    batch: int
+    status: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    started: str
+    finished: str | None
+    user: str
+    inventory: str | None
+    inventory_sha256: str | None
+    playbook: str | None
+    playbook_sha256: str | None
+    window: str | None
+    status: str
+    exit_code: int | None
+    note: str | None
+    counts: dict[str, int] = field(default_factory=dict)  # changes per status
+
+
+class Journal:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | None = None) -> Journal:
+        path = path or default_path()
+        try:
+            conn = connect(path)
+            retrying(lambda: migrate(conn, MIGRATIONS))
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"cannot open the journal database: {exc}", path=str(path)) from None
+        except OSError as exc:
+            raise InputError(
+                f"cannot open the journal database: {exc.strerror}", path=str(path)
+            ) from None
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+        def run() -> None:
+            with immediate(self._conn) as conn:
+                conn.execute(sql, args)
+
+        retrying(run)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def start_run(self, header: RunHeader) -> None:
+        self._write(
+            "INSERT INTO apply_runs (id, started, user, inventory, inventory_sha256, playbook,"
+            " playbook_sha256, plan_created, change_window, options, status)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+            (
+                header.id,
+                _now(),
+                header.user,
+                header.inventory,
+                header.inventory_sha256,
+                header.playbook,
+                header.playbook_sha256,
+                header.plan_created,
+                header.window,
+                _json(header.options),
+            ),
+        )
+
+    def finish_run(self, run_id: str, status: str, exit_code: int, note: str | None) -> None:
+        self._write(
+            "UPDATE apply_runs SET finished = ?, status = ?, exit_code = ?, note = ? WHERE id = ?",
+            (_now(), status, exit_code, note, run_id),
+        )
+
+    def host(self, run_id: str, host: str, batch: int, status: str, error: str | None) -> None:
+        self._write(
+            "INSERT INTO apply_hosts (run_id, host, batch, status, error, updated)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, host) DO UPDATE"
+            " SET status = excluded.status, error = excluded.error, updated = excluded.updated",
+            (run_id, host, batch, status, error, _now()),
+        )
+
+    def change(self, run_id: str, row: ChangeRow) -> None:
+        """Insert or update one change's row (call with `unknown` before running it)."""
+        if row.status not in CHANGE_STATUSES:
+            raise ValueError(f"unknown change status {row.status!r}")
+        self._write(
+            "INSERT INTO apply_changes (run_id, host, seq, check_id, kind, target, before,"
+            " after, status, error, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (run_id, host, seq) DO UPDATE SET before = excluded.before,"
+            " after = excluded.after, status = excluded.status, error = excluded.error,"
+            " updated = excluded.updated",
+            (
+                run_id,
+                row.host,
+                row.seq,
+                row.check_id,
+                row.kind,
+                row.target,
+                _json(row.before),
+                _json(row.after),
+                row.status,
+                row.error,
+                _now(),
+            ),
+        )
+
+    # -- reading ---------------------------------------------------------------------
+
+    def runs(self, limit: int = 20) -> list[RunRow]:
+        rows = self._conn.execute(
+            "SELECT id FROM apply_runs ORDER BY started DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [self.run(r[0]) for r in rows]
+
+    def resolve(self, run_id: str) -> str:
+        """A full run id from a unique prefix; InputError when none or several match."""
+        rows = self._conn.execute(
+            "SELECT id FROM apply_runs WHERE id LIKE ? ESCAPE '\\' ORDER BY started",
+            (run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
+        ).fetchall()
+        if not rows:
+            raise InputError(f"no apply run {run_id!r} in the journal ({self.path})")
+        if len(rows) > 1 and rows[0][0] != run_id:
+            raise InputError(f"run id {run_id!r} is ambiguous ({len(rows)} runs match)")
+        return str(rows[0][0])
+
+    def run(self, run_id: str) -> RunRow:
+        run_id = self.resolve(run_id)
+        r = self._conn.execute(
+            "SELECT id, started, finished, user, inventory, inventory_sha256, playbook,"
+            " playbook_sha256, change_window, status, exit_code, note"
+            " FROM apply_runs WHERE id = ?",
+            (run_id,),
+        ).fetchone()
+        counts = dict(
+            self._conn.execute(
+                "SELECT status, COUNT(*) FROM apply_changes WHERE run_id = ? GROUP BY status",
+                (run_id,),
+            ).fetchall()
+        )
+        (rid, started, finished, user, inv, inv_sha, pb, pb_sha, window, status, code, note) = r
+        return RunRow(
+            rid,
+            started,
+            finished,
+            user,
+            inv,
+            inv_sha,
+            pb,
+            pb_sha,
+            window,
+            status,
+            code,
+            note,
+            counts=counts,
+        )
+
+    def hosts(self, run_id: str) -> list[HostRow]:
+        rows = self._conn.execute(
+            "SELECT host, batch, status, error FROM apply_hosts WHERE run_id = ?"
+            " ORDER BY batch, host",
+            (self.resolve(run_id),),
+        ).fetchall()
+        return [HostRow(*r) for r in rows]
+
+    def changes(self, run_id: str) -> list[ChangeRow]:
+        rows = self._conn.execute(
+            "SELECT host, seq, check_id, kind, target, before, after, status, error"
+            " FROM apply_changes WHERE run_id = ? ORDER BY host, seq",
+            (self.resolve(run_id),),
+        ).fetchall()
+        return [
+            ChangeRow(h, s, c, k, t, json.loads(b or "null"), json.loads(a or "null"), st, e)
+            for h, s, c, k, t, b, a, st, e in rows
+        ]
