@@ -139,6 +139,8 @@ def _group(raw: RawGroup, layered: RawVars, parents: list[str]) -> Group:
         name=raw.name,
         vars=MappingProxyType(values),
         children=tuple(raw.children),
-        hosts=tuple(raw.hosts),
+        # Every host is in `all`; hosts listed only there are shown under `ungrouped`, as in
+        # Ansible, so both formats give the same groups.
+        hosts=() if raw.name == ALL else tuple(raw.hosts),
         parents=tuple(parents),
     )

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from fleet.errors import InputError
@@ -24,14 +25,14 @@ _GROUP_KEYS = ("hosts", "vars", "children")
 
 
 def parse_yaml(text: str, builder: InventoryBuilder) -> None:
-    loader = yaml.SafeLoader(text)
-    try:
-        with yaml_errors(builder.path):
+    with yaml_errors(builder.path):
+        loader = yaml.SafeLoader(text)  # checks the characters already
+        try:
             root = loader.get_single_node()
             if root is not None and not _is_null(root):
                 _Walker(loader, builder).inventory(root)
-    finally:
-        loader.dispose()
+        finally:
+            loader.dispose()
 
 
 @contextmanager
@@ -48,6 +49,11 @@ def yaml_errors(path: str) -> Iterator[None]:
         what = "; ".join(p for p in (exc.context, exc.problem) if p) or "bad YAML"
         line = mark.line + 1 if mark else None
         raise InputError(f"YAML syntax error: {what}", path=path, line=line) from None
+    except yaml.reader.ReaderError as exc:
+        raise InputError(
+            f"character {exc.character!r} at offset {exc.position} is not allowed in YAML",
+            path=path,
+        ) from None
     except yaml.YAMLError as exc:
         raise InputError(f"YAML error: {type(exc).__name__}", path=path) from None
     except RecursionError:
@@ -151,10 +157,10 @@ class _Walker:
 
 def parse_vars_yaml(text: str, path: str) -> list[tuple[str, Any, Origin]]:
     """A host_vars/group_vars file: one mapping of var → value (empty file: no vars)."""
-    loader = yaml.SafeLoader(text)
     out: list[tuple[str, Any, Origin]] = []
-    try:
-        with yaml_errors(path):
+    with yaml_errors(path):
+        loader = yaml.SafeLoader(text)
+        try:
             root = loader.get_single_node()
             if root is None or _is_null(root):
                 return out
@@ -163,6 +169,6 @@ def parse_vars_yaml(text: str, path: str) -> list[tuple[str, Any, Origin]]:
                 o = walker.origin(key)
                 check_var_name(var, path=o.path, line=o.line)
                 out.append((var, walker.value(value), o))
-    finally:
-        loader.dispose()
+        finally:
+            loader.dispose()
     return out

@@ -35,7 +35,9 @@ def test_env_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert target_for(h).password == Secret(SECRET)
 
 
-def test_env_reference_unset_is_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_reference_unset_is_input_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("FLEET_TEST_PW", raising=False)
     with pytest.raises(InputError, match="FLEET_TEST_PW, which is not set"):
         target_for(host(tmp_path, "fleet_password_env: FLEET_TEST_PW"))
@@ -160,5 +162,3 @@ def test_keyring_needs_a_user(tmp_path: Path) -> None:
 def test_env_name_must_be_a_name(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="environment variable name"):
         load_inventory(inv(tmp_path, "fleet_password_env: 'not a name'"))
-
-
