@@ -1,0 +1,253 @@
+"""WinRM/PSRP transport on pypsrp 0.9 (synchronous), driven from pinned worker threads.
+
+Each host gets one WSMan + RunspacePool, opened at connect and reused by every script of the
+run (gather, fixes, verify), then closed: all on the host's own worker thread. Scripts run as
+a pipeline with one parameter (`add_script` + `add_parameter`), never spliced text.
+
+Time bounds: a thread cannot be cancelled, so every pypsrp call is bounded by its own
+timeouts (connection, read > operation). pypsrp retries a timed-out Receive five times with
+exponential sleeps (minutes for a hung host); the WSMan used here does not retry it, so a hung
+host costs one read timeout. A cancelled connect still closes what it opened, on its thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from pypsrp.complex_objects import PSInvocationState
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import NAMESPACES, WSMan, WSManAction
+
+from fleet.logs import get_logger
+from fleet.playbook.scripts import Script
+from fleet.transports.base import ConnectionLost, ScriptOutput, Target, TransportError
+from fleet.transports.framing import PARAM_NAME, encode_params
+from fleet.transports.winrm_errors import classify, scrub
+from fleet.transports.winrm_options import WinRMOptions, winrm_options
+from fleet.transports.winrm_workers import Worker, WorkerPool
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class _BoundedWSMan(WSMan):
+    """WSMan whose Receive is not retried on a read timeout (see the module docstring)."""
+
+    def receive(
+        self,
+        resource_uri: str,
+        resource: Any,
+        option_set: Any = None,
+        selector_set: Any = None,
+        timeout: int | None = None,
+    ) -> Any:
+        res = self.invoke(
+            WSManAction.RECEIVE, resource_uri, resource, option_set, selector_set, timeout
+        )
+        return res.find("s:Body", namespaces=NAMESPACES)
+
+
+def _text(obj: Any) -> str:
+    return "" if obj is None else str(obj)
+
+
+def _error_text(record: Any) -> str:
+    text = _text(record).strip()
+    if not text:
+        exc = getattr(record, "exception", None)
+        props = getattr(exc, "adapted_properties", None) or {}
+        text = _text(props.get("Message") or getattr(record, "fq_error", None) or "error")
+    return text
+
+
+class _Remote:
+    """The pypsrp side of one host. Every method runs on the host's worker thread."""
+
+    def __init__(self, target: Target, opts: WinRMOptions) -> None:
+        self._target = target
+        self.opts = opts
+        self._wsman: WSMan | None = None
+        self._pool: RunspacePool | None = None
+
+    def open(self) -> None:
+        t, o = self._target, self.opts
+        tls = o.use_tls(t.port)
+        # pypsrp annotates timeouts as int and cert_validation as bool; it passes them on to
+        # requests, which takes floats and a CA bundle path.
+        kwargs: dict[str, Any] = {
+            "cert_validation": str(o.ca_trust_path)
+            if o.cert_validation and o.ca_trust_path is not None
+            else o.cert_validation,
+            "connection_timeout": o.connection_timeout,
+            "read_timeout": o.read_timeout,
+            "operation_timeout": o.operation_timeout,
+        }
+        if o.auth == "certificate":
+            kwargs["certificate_pem"] = str(o.certificate_pem)
+            kwargs["certificate_key_pem"] = str(o.certificate_key_pem)
+        self._wsman = _BoundedWSMan(
+            t.address,
+            port=o.port_for(t.port),
+            username=t.username,
+            password=t.password.reveal() if t.password is not None else None,
+            ssl=tls,
+            path=o.path,
+            auth=o.auth,
+            encryption=o.message_encryption,
+            proxy=o.proxy,
+            no_proxy=o.ignore_proxy,
+            max_envelope_size=o.max_envelope_size,
+            reconnection_retries=0,
+            **kwargs,
+        )
+        self._pool = RunspacePool(self._wsman, configuration_name=o.configuration_name)
+        self._pool.open()
+
+    def run(self, text: str, params_json: str) -> ScriptOutput:
+        if self._pool is None:
+            raise ConnectionLost("the WinRM session is not open")
+        ps = PowerShell(self._pool)
+        ps.add_script(text)
+        ps.add_parameter(PARAM_NAME, params_json)
+        ps.invoke()
+        out = ScriptOutput(
+            stdout="\n".join(_text(o) for o in ps.output),
+            exit_status=1 if ps.state == PSInvocationState.FAILED else 0,
+            errors=tuple(_error_text(e) for e in ps.streams.error),
+            warnings=tuple(_text(getattr(w, "message", w)) for w in ps.streams.warning),
+        )
+        try:  # release the command on the server; the result is already in hand
+            ps.close()
+        except Exception as exc:
+            log.debug("winrm: closing a finished pipeline failed", error=type(exc).__name__)
+        return out
+
+    def close(self) -> None:
+        try:
+            if self._pool is not None:
+                self._pool.close()
+        except Exception as exc:
+            log.debug("winrm: closing the runspace pool failed", error=type(exc).__name__)
+        finally:
+            self._pool = None
+            if self._wsman is not None:
+                self._wsman.close()
+                self._wsman = None
+
+
+class WinRMSession:
+    def __init__(
+        self, transport: WinRMTransport, worker: Worker, remote: _Remote, target: Target
+    ) -> None:
+        self._transport = transport
+        self._worker = worker
+        self._remote = remote
+        self._target = target
+        self._closed = False
+
+    async def run(self, script: Script, params: Mapping[str, Any]) -> ScriptOutput:
+        if self._closed:
+            raise ConnectionLost(f"WinRM session to {self._target.name} is closed")
+        fut = self._worker.executor.submit(self._remote.run, script.text, encode_params(params))
+        return await self._transport.outcome(fut, self._target, self._remote.opts)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            fut = self._worker.executor.submit(self._remote.close)
+        except RuntimeError:  # the pool is shut down; its threads already ended
+            self._transport.pool.release(self._worker)
+            return
+        fut.add_done_callback(lambda _f: self._transport.pool.release(self._worker))
+        try:
+            # Shielded: a cancelled caller must not cancel the close that frees the host.
+            await asyncio.shield(asyncio.wrap_future(fut))
+        except Exception as exc:
+            log.debug("winrm: close failed", host=self._target.name, error=type(exc).__name__)
+
+
+class WinRMTransport:
+    name = "winrm"
+
+    def __init__(self, max_workers: int) -> None:
+        self.pool = WorkerPool(max_workers)
+        self._warned = threading.Event()
+
+    @property
+    def threads(self) -> int:
+        return self.pool.threads
+
+    async def outcome(
+        self, fut: concurrent.futures.Future[T], target: Target, opts: WinRMOptions
+    ) -> T:
+        """Await a worker job; map library errors to typed transport errors."""
+        try:
+            return await asyncio.wrap_future(fut)
+        except TransportError:
+            raise
+        except Exception as exc:
+            raise _typed(exc, target, opts) from None
+
+    async def connect(self, target: Target) -> WinRMSession:
+        opts = winrm_options(target)
+        if not opts.cert_validation and opts.use_tls(target.port) and not self._warned.is_set():
+            self._warned.set()
+            log.warning(
+                "winrm certificate validation is OFF for some hosts (inventory opt-out); "
+                "a man in the middle would not be noticed",
+                host=target.name,
+            )
+        worker = self.pool.acquire()
+        remote = _Remote(target, opts)
+        try:
+            fut = worker.executor.submit(remote.open)
+        except RuntimeError:
+            self.pool.release(worker)
+            raise
+        try:
+            await self.outcome(fut, target, opts)
+        except asyncio.CancelledError:
+            # The thread cannot be stopped: once it ends, close what it opened, on its thread.
+            fut.add_done_callback(_closer(worker, remote, self.pool))
+            raise
+        except BaseException:
+            _closer(worker, remote, self.pool)(fut)
+            raise
+        return WinRMSession(self, worker, remote, target)
+
+    async def aclose(self) -> None:
+        await self.pool.shutdown()
+
+
+def _closer(
+    worker: Worker, remote: _Remote, pool: WorkerPool
+) -> Callable[[concurrent.futures.Future[None]], None]:
+    def close(_fut: concurrent.futures.Future[None]) -> None:
+        try:
+            worker.executor.submit(remote.close).add_done_callback(lambda _f: pool.release(worker))
+        except RuntimeError:  # shut down: the worker's thread is ending, nothing is pending
+            pool.release(worker)
+
+    return close
+
+
+def _typed(exc: BaseException, target: Target, opts: WinRMOptions) -> TransportError:
+    err = classify(
+        exc,
+        where=f"{target.address}:{opts.port_for(target.port)}",
+        user=target.username,
+        auth=opts.auth,
+        timeouts=f"the read timeout ({opts.read_timeout:g}s)",
+    )
+    secret = target.password.reveal() if target.password is not None else None
+    clean = scrub(err.message, secret)
+    if clean != err.message:
+        err.message = clean
+        err.args = (clean,)
+    return err
