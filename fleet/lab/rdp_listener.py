@@ -45,11 +45,13 @@ TransportFault = Literal[
     "drop",  # accept, close at once
     "garbage",  # answer the request with bytes that are not TPKT
     "unreachable",  # reset at once (the lab should rather not bind at all)
+    "slow",  # answer after `SLOW_SECONDS`
     "huge_length",  # a TPKT header announcing 65535 bytes
     "tls_huge_record",  # select TLS, then a TLS record header announcing 65535 bytes
 ]
 TlsVersionName = Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 
+SLOW_SECONDS = 1.0
 _IDLE_LIMIT_S = 60.0  # a lab connection never outlives this without traffic
 
 
@@ -177,6 +179,8 @@ async def _serve(
         await writer.drain()
         await _drain_until_eof(reader)
         return
+    if state.fault == "slow":
+        await asyncio.sleep(SLOW_SECONDS)
     confirm = decide(state, request)
     writer.write(encode_connection_confirm(confirm))
     await writer.drain()
@@ -220,10 +224,18 @@ def make_certificate(
     not_before: datetime,
     not_after: datetime,
     key_size: int = 2048,
+    key_pem: bytes | None = None,
 ) -> tuple[bytes, bytes]:
     """A self-signed RDP-style certificate (like Windows' `Remote Desktop` store): (cert PEM,
-    key PEM). Expired when `not_after` is in the past."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    key PEM). Expired when `not_after` is in the past. Pass `key_pem` to reuse one RSA key
+    for many hosts: generating a key costs ~100 ms, signing a certificate ~1 ms."""
+    if key_pem is None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    else:
+        loaded = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(loaded, rsa.RSAPrivateKey):
+            raise ValueError("key_pem must be an RSA private key")
+        key = loaded
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (
         x509.CertificateBuilder()
@@ -238,12 +250,12 @@ def make_certificate(
         )
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(
+    out_key = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+    return cert.public_bytes(serialization.Encoding.PEM), out_key
 
 
 def expired_certificate(common_name: str, days_ago: int = 10) -> tuple[bytes, bytes]:

@@ -164,6 +164,23 @@ async def test_transport_faults_end_cleanly(
     assert probe_host_result(r).status.unfinished
 
 
+async def test_slow_listener_answers_within_the_deadline(valid_cert: Certs) -> None:
+    address = loopback()
+    state = RdpWireState(2, 1, *valid_cert, fault="slow")
+    server = await start_rdp_listener(address, 0, lambda: state)
+    try:
+        r = await probe_host(address, server.sockets[0].getsockname()[1], ProbeOptions(5, 30))
+    finally:
+        server.close()
+    assert r.error is None and status_of(r)["probe.nla"] is CheckStatus.PASS
+
+
+def test_certificates_can_share_one_key(valid_cert: Certs) -> None:
+    now = datetime.now(UTC)
+    cert, key = make_certificate("other", now, now + timedelta(days=1), key_pem=valid_cert[1])
+    assert key == valid_cert[1] and pem_thumbprint(cert) != pem_thumbprint(valid_cert[0])
+
+
 async def test_huge_tls_record_is_a_clean_tls_error(probe: Probe, valid_cert: Certs) -> None:
     r = await probe(RdpWireState(2, 1, *valid_cert, fault="tls_huge_record"))
     assert r.error is None and r.tls is not None and r.tls.error is not None
