@@ -1,0 +1,85 @@
+"""The responder: scripts by declared id + version, PowerShell-style errors for the rest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fleet.facts import SECTIONS, Facts
+from fleet.lab.faults import FaultSpec
+from fleet.lab.model import LabConfig, LabHost, build_hosts
+from fleet.lab.responder import HandlerError, Responder, answer, default_responder
+from fleet.transports.framing import parse_frame
+
+GATHER = "# fleet-script: gather\n# fleet-version: 1\nparam([string]$ParamsJson)\n"
+
+
+def a_host() -> LabHost:
+    config = LabConfig(dir=Path("unused"), hosts=2, faults=FaultSpec())
+    return build_hosts(config, datetime.now(UTC))[0]
+
+
+def test_gather_answers_one_frame_with_the_requested_sections() -> None:
+    reply = answer(a_host(), GATHER, json.dumps({"sections": ["os", "time"]}))
+    assert reply.exit_status == 0 and reply.error is None
+    facts = Facts.model_validate(parse_frame(reply.output))
+    assert facts.os is not None and facts.time is not None and facts.cert is None
+
+
+def test_gather_without_sections_gathers_everything() -> None:
+    facts = Facts.model_validate(parse_frame(answer(a_host(), GATHER, "{}").output))
+    assert all(getattr(facts, s) is not None for s in SECTIONS)
+
+
+def test_unknown_script_version_and_headerless_text_are_not_recognized() -> None:
+    host = a_host()
+    for text in (
+        "# fleet-script: frobnicate\n# fleet-version: 1\n",
+        "# fleet-script: gather\n# fleet-version: 99\n",
+        "Get-Process | Stop-Process\n",
+    ):
+        reply = answer(host, text, "{}")
+        assert reply.exit_status == 1 and reply.output == ""
+        assert reply.error and "is not recognized as the name of a cmdlet" in reply.error
+        assert "FullyQualifiedErrorId" in reply.error
+
+
+def test_bad_params_are_powershell_errors() -> None:
+    host = a_host()
+    for params in ("{not json", "[1, 2]", '{"sections": "os"}'):
+        reply = answer(host, GATHER, params)
+        assert reply.exit_status == 1 and reply.error and "CategoryInfo" in reply.error
+
+
+def test_registered_handler_may_change_state_and_a_crash_is_an_error() -> None:
+    def fix(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+        if "value" not in params:
+            raise HandlerError("Missing parameter 'value'.")
+        before = host.state.rdp.user_authentication
+        host.state.rdp = host.state.rdp.model_copy(update={"user_authentication": params["value"]})
+        return {"changes": [{"before": before, "after": params["value"]}]}
+
+    def broken(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+        raise ZeroDivisionError
+
+    responder = default_responder()
+    responder.register("fix-nla", 1, fix)
+    responder.register("broken", 1, broken)
+    host = a_host()
+    script = "# fleet-script: fix-nla\n# fleet-version: 1\n"
+    reply = responder.answer(host, script, '{"value": 0}')
+    assert parse_frame(reply.output) == {"changes": [{"before": 1, "after": 0}]}
+    assert host.state.rdp.user_authentication == 0
+    missing = responder.answer(host, script, "{}")
+    assert missing.exit_status == 1 and "Missing parameter" in (missing.error or "")
+    crashed = responder.answer(host, "# fleet-script: broken\n# fleet-version: 1\n", "{}")
+    assert crashed.exit_status == 1 and crashed.error
+
+
+def test_an_empty_responder_knows_nothing() -> None:
+    responder = Responder()
+    assert not responder.knows("gather", 1)
+    assert responder.answer(a_host(), GATHER, "{}").exit_status == 1

@@ -1,0 +1,180 @@
+"""The lab's host state: renderings validate as Facts, and each fault changes only its facts."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from fleet.facts import SECTIONS, Facts
+from fleet.lab.faults import MUTATORS, apply_faults
+from fleet.lab.model import host_names
+from fleet.lab.state import RDP_TCP_RULE, HostState, baseline, render
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+NAMES = [n for n, _, _ in host_names(60)]
+
+# What each fault may change, as paths into the gather document (a prefix matches).
+CHANGES: dict[str, tuple[str, ...]] = {
+    "cert_expired": ("cert.",),
+    "cert_expiring": ("cert.",),
+    "cert_missing": ("cert.bound_thumbprint",),
+    "clock_skew": ("time.utc_now", "time.last_sync"),  # the host's clock reads differently
+    "cmos_clock": ("time.source", "time.last_sync"),
+    "firewall_public": ("network_profiles.0.network_category",),
+    "rdp_rule_disabled": ("firewall.rules.0.enabled",),
+    "security_layer_rdp": ("rdp.security_layer",),
+    "nla_off": ("rdp.user_authentication",),
+    "low_encryption": ("rdp.min_encryption_level",),
+    "tls12_disabled": ("tls12.",),
+    "credssp_vulnerable": ("credssp.allow_encryption_oracle",),
+    "stale_sessions": ("sessions.items.",),
+    "rdp_disabled": ("rdp.deny_ts_connections",),
+    "termservice_stopped": ("services.0.status",),
+    "policy_override": ("rdp_policy.security_layer",),
+}
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    if isinstance(value, list):
+        out = {f"{prefix}len": len(value)}
+        for i, v in enumerate(value):
+            out.update(flatten(v, f"{prefix}{i}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def facts_of(state: HostState, sections: list[str] | None = None) -> Facts:
+    return Facts.model_validate(render(state, sections or list(SECTIONS), NOW))
+
+
+def bound_cert(facts: Facts) -> Any:
+    assert facts.cert is not None
+    return next(
+        (c for c in facts.cert.certificates if c.thumbprint == facts.cert.bound_thumbprint), None
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 7, 12345])
+def test_every_baseline_renders_valid_facts_that_are_healthy(seed: int) -> None:
+    for name in NAMES:
+        facts = facts_of(baseline(name, seed, NOW))
+        assert facts.errors == {}
+        assert all(getattr(facts, s) is not None for s in SECTIONS)
+        # Healthy per DOMAIN.md with default params (asserted on facts, not via fleet's checks).
+        cert = bound_cert(facts)
+        assert cert is not None and cert.has_private_key
+        assert cert.not_after > NOW + timedelta(days=30)
+        assert facts.rdp and facts.rdp.deny_ts_connections == 0
+        assert (facts.rdp.security_layer, facts.rdp.user_authentication) == (2, 1)
+        assert facts.rdp.min_encryption_level == 3 and facts.rdp.port_number == 3389
+        assert facts.rdp_policy and facts.rdp_policy.security_layer is None
+        assert facts.time and abs((facts.time.utc_now - NOW).total_seconds()) < 60
+        assert facts.time.last_sync and NOW - facts.time.last_sync < timedelta(hours=2)
+        assert facts.time.source and "CMOS" not in facts.time.source
+        assert facts.network_profiles
+        assert {p.network_category for p in facts.network_profiles} <= {
+            "Private",
+            "DomainAuthenticated",
+        }
+        assert facts.firewall
+        assert all(r.enabled and r.profiles == ["Any"] for r in facts.firewall.rules)
+        assert facts.tls12 and facts.tls12.enabled in (None, 1)
+        assert facts.credssp and facts.credssp.allow_encryption_oracle in (None, 0, 1)
+        assert facts.sessions
+        states = {s.state for s in facts.sessions.items}
+        assert {"Active", "Disconnected"} <= states
+        for s in facts.sessions.items:
+            if s.state == "Disconnected":
+                assert s.idle_seconds is not None and s.idle_seconds < 8 * 3600
+        for svc in ("TermService", "W32Time"):
+            found = facts.service(svc)
+            assert found is not None and found.status == "Running"
+
+
+def test_baseline_varies_with_the_seed_and_is_reproducible() -> None:
+    a = [render(baseline(n, 1, NOW), ["os", "cert"], NOW) for n in NAMES]
+    assert a == [render(baseline(n, 1, NOW), ["os", "cert"], NOW) for n in NAMES]
+    assert a != [render(baseline(n, 2, NOW), ["os", "cert"], NOW) for n in NAMES]
+    captions = {facts_of(baseline(n, 1, NOW)).os.caption for n in NAMES}  # type: ignore[union-attr]
+    assert len(captions) > 3
+    stores = {bound_cert(facts_of(baseline(n, 1, NOW))).store for n in NAMES}
+    assert stores == {"My", "Remote Desktop"}
+
+
+def test_only_requested_sections_are_rendered() -> None:
+    rng = random.Random(3)
+    state = baseline(NAMES[0], 1, NOW)
+    for _ in range(30):
+        wanted = rng.sample(list(SECTIONS), rng.randint(0, len(SECTIONS)))
+        facts = facts_of(state, wanted)
+        assert {s for s in SECTIONS if getattr(facts, s) is not None} == set(wanted)
+
+
+def test_unknown_section_is_an_error_entry_not_a_crash() -> None:
+    doc = render(baseline(NAMES[0], 1, NOW), ["os", "bogus"], NOW)
+    facts = Facts.model_validate(doc)
+    assert "bogus" in facts.errors and facts.os is not None
+
+
+def test_idle_time_grows_while_the_lab_runs() -> None:
+    state = baseline(NAMES[0], 1, NOW)
+    apply_faults(state, ["stale_sessions"], seed=1, name=NAMES[0], now=NOW)
+    stale = max(s.idle_seconds(NOW) or 0 for s in state.sessions)
+    later = max(s.idle_seconds(NOW + timedelta(hours=1)) or 0 for s in state.sessions)
+    assert later == stale + 3600
+
+
+def test_every_fault_with_an_outcome_is_covered_here() -> None:
+    assert set(CHANGES) == set(MUTATORS)
+
+
+@pytest.mark.parametrize("fault", sorted(CHANGES))
+def test_each_fault_changes_exactly_its_own_facts(fault: str) -> None:
+    for name in NAMES[:20]:
+        before = baseline(name, 9, NOW)
+        after = baseline(name, 9, NOW)
+        apply_faults(after, [fault], seed=9, name=name, now=NOW)
+        a = flatten(render(before, list(SECTIONS), NOW))
+        b = flatten(render(after, list(SECTIONS), NOW))
+        changed = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+        assert changed, f"{fault} changed nothing on {name}"
+        stray = {k for k in changed if not k.startswith(CHANGES[fault])}
+        # the rule/service/profile the fault targets is the first of its list in the baseline
+        assert not stray, f"{fault} on {name} also changed {sorted(stray)}"
+        Facts.model_validate(render(after, list(SECTIONS), NOW))
+
+
+def faulted(fault: str, name: str = NAMES[0]) -> Facts:
+    state = baseline(name, 4, NOW)
+    apply_faults(state, [fault], seed=4, name=name, now=NOW)
+    return facts_of(state)
+
+
+def test_cert_faults_mean_what_they_say() -> None:
+    expired = bound_cert(faulted("cert_expired"))
+    assert expired.has_private_key and expired.not_after < NOW
+    expiring = bound_cert(faulted("cert_expiring"))
+    assert expiring.has_private_key and NOW < expiring.not_after < NOW + timedelta(days=30)
+    assert bound_cert(faulted("cert_missing")) is None
+
+
+def test_time_and_state_faults_mean_what_they_say() -> None:
+    skewed = faulted("clock_skew").time
+    assert skewed and abs((skewed.utc_now - NOW).total_seconds()) > 300
+    assert faulted("cmos_clock").time.source == "Local CMOS Clock"  # type: ignore[union-attr]
+    assert faulted("firewall_public").network_profiles[0].network_category == "Public"  # type: ignore[index]
+    rules = faulted("rdp_rule_disabled").firewall.rules  # type: ignore[union-attr]
+    assert [r.enabled for r in rules if r.name == RDP_TCP_RULE] == [False]
+    stale = faulted("stale_sessions").sessions.items  # type: ignore[union-attr]
+    assert any(s.state == "Disconnected" and (s.idle_seconds or 0) > 8 * 3600 for s in stale)
+    override = faulted("policy_override")
+    assert override.rdp_policy.security_layer == 0 and override.rdp.security_layer == 2  # type: ignore[union-attr]
+    assert faulted("termservice_stopped").service("TermService").status == "Stopped"  # type: ignore[union-attr]
