@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import structlog
+
 from fleet.probe.certinfo import cert_info
 from fleet.probe.model import Attempt, Outcome, ProbeError, ProbeResult, TlsInfo
 from fleet.probe.negotiation import (
@@ -33,6 +35,8 @@ from fleet.probe.negotiation import (
     parse_connection_confirm,
     tpkt_length,
 )
+
+log = structlog.get_logger(__name__)
 
 # The three protocol sets a client may ask for, in the order they are tried.
 REQUESTS: tuple[int, ...] = (
@@ -192,6 +196,9 @@ async def probe_host(host: str, port: int, options: ProbeOptions | None = None) 
         error = stop
     except TimeoutError:
         error = _Stop(ProbeError.TIMEOUT, f"probe did not finish within {opts.deadline:g}s")
+    except Exception as exc:  # one host's surprise never stops the others (a bug: log it)
+        log.exception("probe.unexpected", host=host, port=port)
+        error = _Stop(ProbeError.PROTOCOL, f"unexpected {type(exc).__name__} while probing")
     return ProbeResult(
         host=host,
         port=port,
