@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fleet import logs
 from fleet.cli.app import app
 from fleet.errors import InputError
 from fleet.inventory import Host, Inventory, connection_of, load_inventory, password_source
@@ -58,6 +59,7 @@ def list_cmd(
     """
     if fmt not in ("table", "json"):
         raise InputError(f"--format must be table or json, not {fmt!r}")
+    logs.configure()  # warnings (e.g. plain-text passwords) go to stderr, not into the JSON
     inv = load_inventory(inventory)
     rows = [_row(h, ask_pass) for h in inv.select(limit)]
     if fmt == "json":
@@ -81,6 +83,7 @@ def list_cmd(
 @inventory_app.command("graph")
 def graph_cmd(inventory: Path = _InventoryOpt, limit: str | None = _LimitOpt) -> None:
     """Print groups and their hosts as a tree, like `ansible-inventory --graph`."""
+    logs.configure()
     inv = load_inventory(inventory)
     selected = {h.name for h in inv.select(limit)}
     for line in graph_lines(inv, selected):

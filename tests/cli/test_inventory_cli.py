@@ -1,0 +1,100 @@
+"""`fleet inventory list|graph` through the real entry point: output, exit codes, one-line
+errors with no traceback, and no password on screen."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "inventory" / "example.yml"
+
+
+def fleet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fleet", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=60,
+    )
+
+
+def assert_input_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fleet: error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_list_json_shows_sources_not_passwords(tmp_path: Path) -> None:
+    inv = tmp_path / "i.ini"
+    inv.write_text(
+        "[g]\nh1 ansible_host=192.0.2.1 ansible_password=hunter2-secret\n"
+        "h2 ansible_connection=psrp fleet_password_env=PW_VAR ansible_user=adm\n"
+    )
+    proc = fleet("inventory", "list", "-i", str(inv), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert "hunter2-secret" not in proc.stdout + proc.stderr
+    hosts = {h["name"]: h for h in json.loads(proc.stdout)["hosts"]}
+    assert hosts["h1"] == {
+        "name": "h1",
+        "address": "192.0.2.1",
+        "port": 22,
+        "transport": "ssh",
+        "user": None,
+        "password": "inline",
+        "groups": ["g"],
+    }
+    assert (hosts["h2"]["transport"], hosts["h2"]["port"]) == ("winrm", 5985)
+    assert (hosts["h2"]["password"], hosts["h2"]["user"]) == ("env:PW_VAR", "adm")
+
+
+def test_list_table_of_example_with_limit() -> None:
+    proc = fleet("inventory", "list", "-i", str(EXAMPLE), "-l", "site_b")
+    assert proc.returncode == 0, proc.stderr
+    assert "rds-b-001.example.net" in proc.stdout and "env:FLEET_PASS_SITE_B" in proc.stdout
+    assert "rds-a-001" not in proc.stdout
+
+
+def test_list_ask_pass_shows_prompt(tmp_path: Path) -> None:
+    inv = tmp_path / "i.yml"
+    inv.write_text("all:\n  hosts:\n    h1:\n")
+    proc = fleet("inventory", "list", "-i", str(inv), "-k", "--format", "json")
+    assert json.loads(proc.stdout)["hosts"][0]["password"] == "prompt"
+
+
+def test_graph_like_ansible_inventory() -> None:
+    proc = fleet("inventory", "graph", "-i", str(REPO / "inventory" / "example.ini"), "-l", "rds")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "@all:"
+    assert "  |--@rds:" in lines
+    assert "  |  |--@site_a_rds:" in lines
+    assert "  |  |  |--rds-a-001" in lines
+    assert not any("gw-a-001" in line for line in lines)  # outside the limit
+
+
+def test_bad_inventory_is_one_line_exit_2(tmp_path: Path) -> None:
+    inv = tmp_path / "i.yml"
+    inv.write_text("all:\n  hosts:\n    h1:\n      fleet_port: 99999\n")
+    for command in ("list", "graph"):
+        assert_input_error(
+            fleet("inventory", command, "-i", str(inv)), f"{inv}:4:", "fleet_port", "h1"
+        )
+
+
+def test_missing_file_and_unknown_limit_exit_2(tmp_path: Path) -> None:
+    assert_input_error(fleet("inventory", "list", "-i", str(tmp_path / "no.yml")), "not found")
+    assert_input_error(
+        fleet("inventory", "list", "-i", str(EXAMPLE), "-l", "site_c"), "'site_c' matches no"
+    )
+    assert_input_error(
+        fleet("inventory", "list", "-i", str(EXAMPLE), "--format", "xml"), "--format"
+    )
