@@ -1,0 +1,111 @@
+"""`fleet audit`: gather facts from every host at once and evaluate the playbook's checks."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from fleet.audit import audit
+from fleet.cli import common
+from fleet.cli.app import app
+from fleet.cli.progress import HostProgress
+from fleet.cli.render_audit import render_audit
+from fleet.cli.reports import FORMATS, ReportRequest, parse_report_args, write_reports
+from fleet.errors import InputError
+from fleet.results import HostResult, RunResult
+from fleet.runner import RunOptions
+
+
+@app.command(
+    "audit",
+    epilog=(
+        "Examples:\n\n"
+        "  fleet audit -i inventory.yml\n\n"
+        "  fleet audit -i inventory.yml -l 'site_a:!rds-a-003' -v\n\n"
+        "  fleet audit -i inventory.yml --format json --output audit.json\n\n"
+        "  fleet audit -i inventory.yml --report junit:audit.xml --report html:audit.html"
+    ),
+)
+def audit_cmd(
+    inventory: Path = common.InventoryOpt,
+    playbook: Path | None = common.PlaybookOpt,
+    limit: str | None = common.LimitOpt,
+    concurrency: int = common.ConcurrencyOpt,
+    timeout: float = common.TimeoutOpt,
+    retries: int = typer.Option(
+        2, "--retries", min=0, help="Extra attempts for transient connection errors."
+    ),
+    fmt: str = typer.Option(
+        "table", "--format", "-f", help=f"Output format: {', '.join(FORMATS)}."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write the --format output to this file, not stdout."
+    ),
+    report: list[str] = typer.Option(
+        [], "--report", help="Also write FORMAT:PATH (repeatable), e.g. junit:audit.xml."
+    ),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Show evidence and fixes."),
+    strict: bool = typer.Option(False, "--strict", help="Warnings fail the run (exit 1)."),
+    ask_pass: bool = common.AskPassOpt,
+    log_format: str = common.LogFormatOpt,
+    log_file: Path | None = common.LogFileOpt,
+    log_level: str = common.LogLevelOpt,
+) -> None:
+    """Audit RDP hosts: every check in the playbook, on every host in the inventory, at once.
+
+    Exit codes: 0 compliant, 1 findings, 2 bad input, 3 a host could not be reached,
+    authenticated or finished (3 wins over 1). Warnings fail only with --strict.
+    """
+    common.setup_logging(log_level, log_format, log_file)
+    requests = parse_report_args(fmt, output, report)
+    pb = common.load_playbook_arg(playbook)
+    _, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
+    options = RunOptions(
+        concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
+    )
+    console = Console()
+    progress = HostProgress(
+        len(hosts),
+        common.err_console,
+        enabled=common.err_console.is_terminal,
+        label="auditing",
+    )
+
+    def on_result(result: HostResult) -> None:
+        progress.update(result)
+
+    async def main(stop: asyncio.Event) -> RunResult:
+        with progress:
+            return await audit(
+                hosts,
+                pb,
+                options,
+                inventory=str(inventory),
+                on_result=on_result,
+                stop=stop,
+            )
+
+    result = common.run_async(main)
+    emit(console, result, requests, verbose=verbose, strict=strict)
+    raise typer.Exit(result.exit_code(strict))
+
+
+def emit(
+    console: Console,
+    result: RunResult,
+    requests: list[ReportRequest],
+    *,
+    verbose: bool,
+    strict: bool,
+) -> None:
+    """Print the table (when asked for, on stdout) and write every requested report."""
+    for req in requests:
+        if req.format == "table" and req.path is None:
+            render_audit(console, result, verbose=verbose, strict=strict)
+    try:
+        write_reports(result, [r for r in requests if r.format != "table"])
+    except OSError as exc:
+        raise InputError(f"cannot write report: {exc.strerror}: {exc.filename}") from None

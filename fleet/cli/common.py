@@ -1,0 +1,128 @@
+"""What every host-touching command shares: logs, limits, inventory → targets, Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+from fleet import logs
+from fleet.audit import AuditHost
+from fleet.errors import InputError
+from fleet.inventory import Inventory, check_params, load_inventory, target_for
+from fleet.limits import concurrency_cap, raise_nofile_limit
+from fleet.playbook.loader import default_playbook, load_playbook, resolve_params
+from fleet.playbook.model import Playbook
+from fleet.secret import Secret
+
+T = TypeVar("T")
+
+err_console = Console(stderr=True)
+
+# Reusable option declarations, so every command spells them the same way.
+InventoryOpt = typer.Option(
+    ..., "-i", "--inventory", help="Inventory file (Ansible-style YAML or INI).", show_default=False
+)
+PlaybookOpt = typer.Option(
+    None, "-p", "--playbook", help="Playbook YAML [default: the shipped rdp-health.yml]."
+)
+LimitOpt = typer.Option(
+    None,
+    "-l",
+    "--limit",
+    help="Host pattern: names, globs, groups; 'a:b' union, 'a:&b' intersection, 'a:!b' exclusion.",
+)
+ConcurrencyOpt = typer.Option(50, "--concurrency", "-c", min=1, help="Hosts worked on at once.")
+TimeoutOpt = typer.Option(
+    30.0, "--timeout", "-t", min=0.1, help="Per-host deadline in seconds (connect + all work)."
+)
+AskPassOpt = typer.Option(
+    False, "--ask-pass", "-k", help="Prompt once for a password for hosts without another source."
+)
+LogFormatOpt = typer.Option(
+    "auto", "--log-format", help="Log format: auto (JSON when not a TTY), json or console."
+)
+LogFileOpt = typer.Option(None, "--log-file", help="Write logs to this file instead of stderr.")
+LogLevelOpt = typer.Option("warning", "--log-level", help="debug, info, warning or error.")
+
+
+def setup_logging(level: str, fmt: str, file: Path | None) -> None:
+    if fmt not in ("auto", "json", "console"):
+        raise InputError(f"--log-format must be auto, json or console, not {fmt!r}")
+    if level.lower() not in ("debug", "info", "warning", "error"):
+        raise InputError(f"--log-level must be debug, info, warning or error, not {level!r}")
+    logs.configure(level=level, fmt=fmt, file=str(file) if file else None)
+
+
+def effective_concurrency(requested: int) -> int:
+    """Raise the open-files limit to its hard limit; cap concurrency if that is still low."""
+    cap = concurrency_cap(raise_nofile_limit())
+    if requested > cap:
+        err_console.print(
+            f"[yellow]note:[/] the open-files limit allows about {cap} hosts at once; "
+            f"--concurrency {requested} is capped to {cap} (raise `ulimit -Hn` to go higher)"
+        )
+        return cap
+    return requested
+
+
+def load_playbook_arg(path: Path | None) -> Playbook:
+    return load_playbook(path) if path else default_playbook()
+
+
+def prompt_password(ask: bool) -> Secret | None:
+    if not ask:
+        return None
+    if not sys.stdin.isatty():
+        raise InputError("--ask-pass needs a terminal; use fleet_password_env or a file instead")
+    return Secret(getpass.getpass("Password for hosts without a credential source: "))
+
+
+def audit_hosts(
+    inventory_path: Path, limit: str | None, playbook: Playbook, ask_pass: bool
+) -> tuple[Inventory, list[AuditHost]]:
+    """Resolve the inventory into connection targets; validate every override up front."""
+    inventory = load_inventory(inventory_path)
+    selected = inventory.select(limit)
+    secret = prompt_password(ask_pass)
+    hosts = []
+    for host in selected:
+        overrides = check_params(host)
+        try:
+            resolve_params(playbook, overrides)
+        except InputError as exc:
+            raise InputError(f"host {host.name}: {exc}") from None
+        hosts.append(AuditHost(target=target_for(host, ask_pass=secret), overrides=overrides))
+    return inventory, hosts
+
+
+def run_async(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run `main(stop)`; the first Ctrl-C/SIGTERM sets `stop` (finish cleanly, report what
+    finished), a second Ctrl-C aborts."""
+
+    async def runner() -> T:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            err_console.print("[yellow]stopping: waiting for hosts in flight to wind down…[/]")
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        try:
+            return await main(stop)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    return asyncio.run(runner())
