@@ -9,6 +9,7 @@ Parsed known_hosts files and client keys are cached per path: at fleet scale, re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -101,10 +102,8 @@ class SshSession:
 
     async def close(self) -> None:
         self._conn.close()
-        try:
+        with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
             await asyncio.wait_for(self._conn.wait_closed(), timeout=5)
-        except (TimeoutError, OSError, asyncssh.Error):
-            pass
 
 
 def _text(data: object) -> str:
@@ -166,7 +165,7 @@ class SshTransport:
             raise HostKeyNotVerified(
                 f"host key not verified ({exc.reason}); add it to known_hosts after checking it"
             ) from None
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise ConnectTimeout(f"no SSH handshake within {opts.connect_timeout:g}s") from None
         except ConnectionRefusedError:
             raise Unreachable(f"connection refused on {target.address}:{target.port}") from None

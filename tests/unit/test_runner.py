@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from fleet.results import HostResult, HostStatus
 from fleet.runner import HostRef, RunOptions, run_jobs, with_retries
 from fleet.transports.base import AuthFailed, Unreachable
@@ -89,10 +91,8 @@ async def test_transient_errors_are_retried_but_auth_failures_are_not() -> None:
     opts = RunOptions(retries=2, retry_initial_wait=0.001)
     assert await with_retries(flaky, opts) == "done"
     assert calls["flaky"] == 3
-    try:
+    with pytest.raises(AuthFailed):
         await with_retries(auth, opts)
-    except AuthFailed:
-        pass
     assert calls["auth"] == 1
 
 
