@@ -25,17 +25,22 @@ def _label(cert: Certificate) -> str:
     return f"{kind} {cert.subject}, expires {cert.not_after:%Y-%m-%d} ({cert.thumbprint[:8]}…)"
 
 
-def _replacement(ctx: Ctx, subject: str, bound: str) -> Certificate | None:
-    """The newest certificate in My with this subject and a key, valid past the warn window."""
+def _for_host(ctx: Ctx, cert: Certificate) -> bool:
+    cn = cert.subject.split(",")[0].strip().lower()
+    return cn.removeprefix("cn=").split(".")[0] == ctx.facts.hostname.lower()
+
+
+def _replacement(ctx: Ctx, subject: str | None, bound: str) -> Certificate | None:
+    """The newest certificate with a key, valid past the warn window: from My with the same
+    subject, or (when the bound one is gone) any store's certificate for this host."""
     assert ctx.facts.cert is not None
     now = ctx.host_facts.received_utc
     good_until = now + timedelta(days=float(ctx.param("warn_days", 30)))
     candidates = [
         c
         for c in ctx.facts.cert.certificates
-        if c.store.lower() == "my"
+        if (c.store.lower() == "my" and c.subject == subject if subject else _for_host(ctx, c))
         and c.has_private_key
-        and c.subject == subject
         and c.not_before <= now
         and c.not_after > good_until
         and normalize_thumbprint(c.thumbprint) != normalize_thumbprint(bound)
@@ -47,15 +52,15 @@ def _bind(thumbprint: str) -> ScriptCall:
     return ScriptCall(script="fix.cert_bind", params={"thumbprint": thumbprint})
 
 
-def _regenerate(ctx: Ctx, cert: Certificate | None) -> Change:
-    thumb = cert.thumbprint if cert else None
+def _regenerate(ctx: Ctx, cert: Certificate | None, missing: str | None = None) -> Change:
+    thumb = cert.thumbprint if cert else missing
     return make_change(
         ctx,
         "certificate",
-        f"Cert:\\LocalMachine\\Remote Desktop\\{thumb}" if thumb else BINDING,
+        f"Cert:\\LocalMachine\\Remote Desktop\\{thumb}" if cert else BINDING,
         before=thumb,
         after=None,
-        before_label=_label(cert) if cert else "(none bound)",
+        before_label=_label(cert) if cert else f"{missing or '(none)'} bound, not in any store",
         after_label="new self-signed certificate (SessionEnv/TermService restart)",
         fix=ScriptCall(script="fix.cert_regenerate", params={"thumbprint": thumb}),
         disruptive=True,
@@ -71,8 +76,10 @@ def plan(ctx: Ctx) -> list[Change]:
     bound = find_bound(facts.certificates, facts.bound_thumbprint)
     if bound is not None and bound.store.lower() == SELF_SIGNED_STORE.lower():
         return [_regenerate(ctx, bound)]
-    new = _replacement(ctx, bound.subject, facts.bound_thumbprint) if bound else None
     old = facts.bound_thumbprint
+    new = _replacement(ctx, bound.subject if bound else None, old)
+    if bound is None and new is None:  # bound to nothing that exists: let Windows issue one
+        return [_regenerate(ctx, None, old)]
     return [
         make_change(
             ctx,
@@ -83,7 +90,7 @@ def plan(ctx: Ctx) -> list[Change]:
             before_label=_label(bound) if bound else f"{old} (not in any store)",
             after_label=_label(new) if new else "(none available)",
             fix=_bind(new.thumbprint) if new else None,
-            undo=_bind(old) if new else None,
+            undo=_bind(old) if new and bound else None,
             blocked=None if new else NO_REPLACEMENT,
         )
     ]

@@ -1,0 +1,136 @@
+"""The host-touching halves of plan and apply, shared by the CLI and the integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from fleet.audit import AuditHost, audit, new_run_id, transports_for
+from fleet.errors import InputError
+from fleet.playbook.loader import resolve_params
+from fleet.playbook.model import Playbook
+from fleet.remediate.apply import ApplyOptions, ApplyRun, apply_plan
+from fleet.remediate.journal import Journal, RunHeader
+from fleet.remediate.model import Plan
+from fleet.remediate.outcome import HostOutcome, exit_code
+from fleet.remediate.plan import plan_from_audit
+from fleet.results import HostResult
+from fleet.runner import RunOptions
+
+
+def file_sha256(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
+
+
+async def make_plan(
+    hosts: Sequence[AuditHost],
+    playbook: Playbook,
+    options: RunOptions,
+    *,
+    inventory: Path | None = None,
+    only: Collection[str] | None = None,
+    stop: asyncio.Event | None = None,
+    on_result: Callable[[HostResult], None] | None = None,
+) -> Plan:
+    """Gather and evaluate every host (nothing changes on them), then plan from the facts."""
+    result = await audit(
+        hosts,
+        playbook,
+        options,
+        inventory=str(inventory) if inventory else None,
+        command="plan",
+        on_result=on_result,
+        stop=stop,
+    )
+    params = {h.target.name: resolve_params(playbook, h.overrides) for h in hosts}
+    return plan_from_audit(
+        result.hosts,
+        params,
+        playbook=playbook.name,
+        playbook_sha256=playbook.sha256,
+        inventory=str(inventory) if inventory else None,
+        inventory_sha256=file_sha256(inventory),
+        only=only,
+    )
+
+
+def check_plan_matches(plan: Plan, playbook: Playbook, hosts: Sequence[AuditHost]) -> None:
+    """A saved plan is applied with the playbook it was made with, to hosts we can reach."""
+    if plan.playbook_sha256 != playbook.sha256:
+        raise InputError(
+            f"the plan was made with playbook {plan.playbook!r} ({plan.playbook_sha256[:12]}), "
+            f"not {playbook.name!r} ({playbook.sha256[:12]}): pass the same -p, or plan again"
+        )
+    known = {h.target.name for h in hosts}
+    missing = [h.host for h in plan.hosts if h.changes and h.host not in known]
+    if missing:
+        raise InputError(
+            f"the plan names hosts the inventory does not select: {', '.join(missing[:5])}"
+        )
+
+
+async def run_apply(
+    plan: Plan,
+    hosts: Sequence[AuditHost],
+    playbook: Playbook,
+    options: ApplyOptions,
+    journal: Journal,
+    *,
+    stop: asyncio.Event,
+    on_host: Callable[[HostOutcome], None] | None = None,
+    clock: Callable[[], datetime] = datetime.now,
+) -> tuple[str, ApplyRun]:
+    """Apply `plan` and journal it; returns the journal run id and what happened."""
+    run_id = new_run_id(datetime.now().astimezone())
+    journal.start_run(
+        RunHeader(
+            id=run_id,
+            inventory=plan.inventory,
+            inventory_sha256=plan.inventory_sha256,
+            playbook=plan.playbook,
+            playbook_sha256=plan.playbook_sha256,
+            plan_created=plan.created.isoformat(),
+            window=options.window.text if options.window else None,
+            options={
+                "batch_size": options.batch_size,
+                "allow_disruptive": options.allow_disruptive,
+                "rollback": options.rollback,
+                "max_fail_percent": options.max_fail_percent,
+                "concurrency": options.run.concurrency,
+            },
+        )
+    )
+    transports = transports_for(hosts, options.run.concurrency)
+    status, code = "interrupted", 3
+    note_text: str | None = "crashed or was killed"
+    try:
+        run = await apply_plan(
+            plan,
+            {h.target.name: h for h in hosts},
+            playbook,
+            transports,
+            journal,
+            run_id,
+            options,
+            stop=stop,
+            on_host=on_host,
+            clock=clock,
+        )
+        code = exit_code(run.report.outcomes, run.report.not_started, run.interrupted)
+        status = (
+            "interrupted" if stop.is_set() else ("stopped" if run.report.stopped else "finished")
+        )
+        note_text = run.report.stopped
+        return run_id, run
+    finally:
+        for transport in transports.values():
+            await transport.aclose()
+        journal.finish_run(run_id, status, code, note_text)

@@ -1,0 +1,189 @@
+"""Plan and apply against an in-process lab over real SSH: exact plans, fixes that take,
+drift refusal, fix_noop caught and rolled back, canary and failure budget."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fleet.audit import audit
+from fleet.cli.common import audit_hosts
+from fleet.lab.faults import parse_fault_spec
+from fleet.lab.model import LabConfig
+from fleet.lab.run import RunningLab, run_lab
+from fleet.playbook.loader import default_playbook
+from fleet.remediate.apply import ApplyOptions
+from fleet.remediate.journal import Journal
+from fleet.remediate.model import Plan
+from fleet.remediate.session import make_plan, run_apply
+from fleet.results import CheckStatus
+from fleet.runner import RunOptions
+
+pytestmark = pytest.mark.integration
+
+FAULTS = (
+    "cert_expired:2,cert_missing:1,clock_skew:1,cmos_clock:1,firewall_public:1,"
+    "rdp_rule_disabled:1,security_layer_rdp:1,nla_off:1,low_encryption:1,tls12_disabled:1,"
+    "credssp_vulnerable:1,stale_sessions:1,rdp_disabled:1,termservice_stopped:1,"
+    "policy_override:1"
+)
+RUN = RunOptions(concurrency=8, timeout=30, retries=1, retry_initial_wait=0.05)
+
+
+@pytest.fixture
+def base() -> str:
+    rng = random.Random()
+    return f"127.{rng.randint(100, 250)}.{rng.randint(0, 255)}.1"
+
+
+def lab_config(tmp_path: Path, base: str, hosts: int, faults: str) -> LabConfig:
+    return LabConfig(
+        dir=tmp_path / "lab",
+        hosts=hosts,
+        seed=11,
+        faults=parse_fault_spec(faults),
+        base_address=base,
+        port=0,
+    )
+
+
+@pytest.fixture
+async def lab(tmp_path: Path, base: str) -> AsyncIterator[RunningLab]:
+    async with run_lab(lab_config(tmp_path, base, 12, FAULTS)) as running:
+        yield running
+
+
+@pytest.fixture
+async def small_lab(tmp_path: Path, base: str) -> AsyncIterator[RunningLab]:
+    async with run_lab(lab_config(tmp_path, base, 4, "nla_off:4")) as running:
+        yield running
+
+
+def expected_blocked(lab: RunningLab, name: str) -> set[str]:
+    """What DOMAIN.md says cannot be fixed automatically, from the host's faults and state."""
+    host = lab.host(name)
+    blocked = set()
+    if "policy_override" in host.faults:
+        blocked.add("security.layer")
+    if "cert_expired" in host.faults:
+        cert = host.state.cert
+        bound = next(c for c in cert.certificates if c.thumbprint == cert.bound_thumbprint)
+        if bound.store == "My":  # CA-issued, and the lab leaves no newer one to bind
+            blocked.add("cert.valid")
+    return blocked
+
+
+def inventory_order(lab: RunningLab) -> list[str]:
+    _, hosts = audit_hosts(lab.inventory_path, None, default_playbook(), False)
+    return [h.target.name for h in hosts]
+
+
+async def plan_of(lab: RunningLab, limit: str | None = None) -> Plan:
+    _, hosts = audit_hosts(lab.inventory_path, limit, default_playbook(), False)
+    return await make_plan(hosts, default_playbook(), RUN, inventory=lab.inventory_path)
+
+
+async def apply(lab: RunningLab, plan: Plan, db: Path, **options: object) -> tuple[str, object]:
+    pb = default_playbook()
+    _, hosts = audit_hosts(lab.inventory_path, None, pb, False)
+    opts = ApplyOptions(
+        run=RUN,
+        batch_size=int(options.pop("batch_size", len(hosts))),  # type: ignore[call-overload]
+        allow_disruptive=bool(options.pop("allow_disruptive", True)),
+        max_fail_percent=options.pop("max_fail_percent", None),  # type: ignore[arg-type]
+    )
+    with Journal.open(db) as journal:
+        return await run_apply(plan, hosts, pb, opts, journal, stop=asyncio.Event())
+
+
+async def test_plan_is_exact_apply_fixes_and_second_plan_is_empty(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    plan = await plan_of(lab)
+    assert not plan.unplanned
+    for hp in plan.hosts:
+        truth = lab.truth["hosts"][hp.host]
+        planned = {c.check_id for c in hp.changes}
+        blocked = {c.check_id for c in hp.changes if c.blocked}
+        assert planned == set(truth["fail"]), hp.host
+        assert blocked == expected_blocked(lab, hp.host), hp.host
+    kinds = {c.kind for c in plan.changes}
+    assert kinds >= {"registry", "service", "firewall", "netprofile", "certificate", "session"}
+
+    run_id, run = await apply(lab, plan, tmp_path / "j.db")
+    statuses = {o.host: o.status for o in run.report.outcomes}  # type: ignore[attr-defined]
+    assert set(statuses.values()) <= {"applied", "unchanged"}, statuses
+
+    _, hosts = audit_hosts(lab.inventory_path, None, default_playbook(), False)
+    after = await audit(hosts, default_playbook(), RUN)
+    for h in after.hosts:
+        failing = {c.id for c in h.checks if c.status is CheckStatus.FAIL}
+        assert failing == expected_blocked(lab, h.name), h.name
+
+    again = await plan_of(lab)
+    assert [c for c in again.changes if not c.blocked] == []
+
+    with Journal.open(tmp_path / "j.db") as journal:
+        rows = journal.changes(run_id)
+    assert len(rows) == len(plan.changes)
+    assert {r.status for r in rows} <= {"applied", "skipped"}
+    assert all(r.status == "skipped" for r in rows if r.error and "blocked" in r.error)
+
+
+async def test_a_host_changed_after_the_plan_is_skipped_as_drifted(
+    small_lab: RunningLab, tmp_path: Path
+) -> None:
+    plan = await plan_of(small_lab)
+    drifted = plan.hosts[0].host
+    state = small_lab.host(drifted).state
+    state.rdp = state.rdp.model_copy(update={"user_authentication": 1, "security_layer": 1})
+
+    _, run = await apply(small_lab, plan, tmp_path / "j.db")
+    outcomes = {o.host: o for o in run.report.outcomes}  # type: ignore[attr-defined]
+    assert outcomes[drifted].status == "drifted"
+    assert small_lab.host(drifted).state.rdp.security_layer == 1  # untouched
+    others = [o for name, o in outcomes.items() if name != drifted]
+    assert others and all(o.status == "applied" for o in others)
+
+
+async def test_fix_noop_is_caught_by_verification_and_rolled_back(
+    small_lab: RunningLab, tmp_path: Path
+) -> None:
+    name = small_lab.hosts[1].name
+    small_lab.set_faults(name, ["low_encryption", "nla_off", "fix_noop"])
+    plan = await plan_of(small_lab, limit=name)
+    run_id, run = await apply(small_lab, plan, tmp_path / "j.db")
+    (outcome,) = run.report.outcomes  # type: ignore[attr-defined]
+    assert outcome.status == "failed"
+    assert {c.status for c in outcome.changes} == {"rolled_back"}
+    assert set(outcome.still_failing) == {"security.nla", "security.encryption"}
+    with Journal.open(tmp_path / "j.db") as journal:
+        assert {r.status for r in journal.changes(run_id)} == {"rolled_back"}
+        assert journal.run(run_id).exit_code == 1
+
+
+async def test_canary_batch_failure_stops_the_run(small_lab: RunningLab, tmp_path: Path) -> None:
+    first = inventory_order(small_lab)[0]
+    small_lab.set_faults(first, ["nla_off", "fix_noop"])
+    plan = await plan_of(small_lab)
+    _, run = await apply(small_lab, plan, tmp_path / "j.db", batch_size=1)
+    report = run.report  # type: ignore[attr-defined]
+    assert [o.host for o in report.outcomes] == [first]
+    assert report.stopped == "the canary batch failed"
+    assert len(report.not_started) == 3
+    assert all(small_lab.host(n).state.rdp.user_authentication == 0 for n in report.not_started)
+
+
+async def test_max_fail_percent_stops_the_run(small_lab: RunningLab, tmp_path: Path) -> None:
+    second = inventory_order(small_lab)[1]
+    small_lab.set_faults(second, ["nla_off", "fix_noop"])
+    plan = await plan_of(small_lab)
+    _, run = await apply(small_lab, plan, tmp_path / "j.db", batch_size=1, max_fail_percent=20)
+    report = run.report  # type: ignore[attr-defined]
+    assert [o.status for o in report.outcomes] == ["applied", "failed"]
+    assert report.stopped is not None and "max-fail-percent" in report.stopped
+    assert len(report.not_started) == 2
