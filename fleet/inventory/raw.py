@@ -51,6 +51,12 @@ class RawGroup:
     children: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
     declared: bool = True  # False when only named by a `[g:vars]` section so far
+    _members: set[str] = field(default_factory=set, repr=False)
+
+    def add_host(self, name: str) -> None:
+        if name not in self._members:  # a set: groups can hold tens of thousands of hosts
+            self._members.add(name)
+            self.hosts.append(name)
 
 
 @dataclass
@@ -93,9 +99,7 @@ class InventoryBuilder:
         host = self.hosts.get(name)
         if host is None:
             host = self.hosts[name] = RawHost(name, origin)
-        members = self.group(group, origin).hosts
-        if name not in members:
-            members.append(name)
+        self.group(group, origin).add_host(name)
         return host
 
     def set_host_var(self, name: str, key: str, value: Any, origin: Origin) -> None:

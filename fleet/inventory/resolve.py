@@ -46,8 +46,7 @@ def resolve(builder: InventoryBuilder, path: Path) -> Inventory:
         member_of = _ancestors(direct[name] - {ALL}, parents)
         if not member_of - {UNGROUPED}:
             member_of = {UNGROUPED}
-            if name not in groups[UNGROUPED].hosts:
-                groups[UNGROUPED].hosts.append(name)
+            groups[UNGROUPED].add_host(name)
         layered = RawVars()
         for group_name in sorted(member_of | {ALL}, key=lambda g: (depth[g], g)):
             layered.update(group_vars[group_name])
