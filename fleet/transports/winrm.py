@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -178,6 +179,11 @@ class WinRMTransport:
     def __init__(self, max_workers: int) -> None:
         self.pool = WorkerPool(max_workers)
         self._warned = threading.Event()
+        # pypsrp logs tracebacks (log.exception) for timeouts that become typed errors here;
+        # keep them off stderr unless someone configured pypsrp's logger on purpose.
+        pypsrp_log = logging.getLogger("pypsrp")
+        if pypsrp_log.level == logging.NOTSET:
+            pypsrp_log.setLevel(logging.CRITICAL)
 
     @property
     def threads(self) -> int:

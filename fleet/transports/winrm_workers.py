@@ -10,6 +10,7 @@ bound, each host has a thread of its own.
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 
@@ -27,6 +28,7 @@ class WorkerPool:
         self.size = size
         self._workers: list[Worker] = []
         self._closed = False
+        self._lock = threading.Lock()  # release() runs on worker threads (done callbacks)
 
     @property
     def threads(self) -> int:
@@ -34,21 +36,24 @@ class WorkerPool:
         return len(self._workers)
 
     def acquire(self) -> Worker:
-        if self._closed:
-            raise RuntimeError("the WinRM transport is closed")
-        best = min(self._workers, key=lambda w: w.sessions, default=None)
-        if best is None or (best.sessions > 0 and len(self._workers) < self.size):
-            best = Worker(len(self._workers))
-            self._workers.append(best)
-        best.sessions += 1
-        return best
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the WinRM transport is closed")
+            best = min(self._workers, key=lambda w: w.sessions, default=None)
+            if best is None or (best.sessions > 0 and len(self._workers) < self.size):
+                best = Worker(len(self._workers))
+                self._workers.append(best)
+            best.sessions += 1
+            return best
 
     def release(self, worker: Worker) -> None:
-        worker.sessions = max(0, worker.sessions - 1)
+        with self._lock:
+            worker.sessions = max(0, worker.sessions - 1)
 
     async def shutdown(self) -> None:
         """Stop accepting work and wait for running jobs to end (bounded by pypsrp timeouts)."""
-        self._closed = True
+        with self._lock:
+            self._closed = True
         executors = [w.executor for w in self._workers]
         for ex in executors:
             ex.shutdown(wait=False)

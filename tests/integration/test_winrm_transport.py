@@ -1,0 +1,268 @@
+"""fleet's WinRM transport against the lab endpoint: results, reuse, and typed failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet.lab.winrm import EndpointFaults, WinRMEndpoint, start_winrm_endpoint
+from fleet.lab.winrm.certs import LabCA, server_context
+from fleet.playbook.scripts import parse_script
+from fleet.results import HostStatus
+from fleet.secret import Secret
+from fleet.transports.base import (
+    AuthFailed,
+    ConnectionLost,
+    ConnectTimeout,
+    ProtocolError,
+    RemoteFault,
+    Target,
+    TlsVerifyFailed,
+    Unreachable,
+)
+from fleet.transports.framing import frame, parse_frame
+from fleet.transports.winrm import WinRMTransport
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+USER, PASSWORD = "labadmin", "Lab-" + secrets.token_hex(6)
+SCRIPT = parse_script("# fleet-script: probe\n# fleet-version: 1\nparam($ParamsJson)\n'probe'\n")
+FAST = {"operation_timeout": 1, "read_timeout": 2, "connection_timeout": 2}
+
+
+@dataclass(frozen=True)
+class Reply:
+    output: str
+    error: str | None = None
+    exit_status: int = 0
+
+
+@dataclass
+class Recorder:
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+    async def __call__(self, script: str, params: str) -> Reply:
+        self.calls.append((script, params))
+        doc = {"n": len(self.calls), "params": json.loads(params)}
+        return Reply(output=frame(doc), error=self.error)
+
+
+def loopback() -> str:
+    return f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+
+
+def target(ep: WinRMEndpoint, password: str = PASSWORD, **options: Any) -> Target:
+    return Target(
+        name="rdp-01",
+        address=ep.address,
+        port=ep.port,
+        transport="winrm",
+        username=USER,
+        password=Secret(password),
+        options={"scheme": "http", **options},
+    )
+
+
+async def lab(recorder: Recorder | None = None, **kwargs: Any) -> WinRMEndpoint:
+    return await start_winrm_endpoint(
+        loopback(), 0, handler=recorder or Recorder(), users={USER: PASSWORD}, **kwargs
+    )
+
+
+def winrm_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("fleet-winrm-")]
+
+
+async def test_runs_reuse_one_runspace_pool_and_pass_params_as_data() -> None:
+    recorder = Recorder()
+    ep = await lab(recorder)
+    transport = WinRMTransport(max_workers=4)
+    params = {"user": "o'brien\"; Stop-Computer", "n": 1}
+    try:
+        session = await transport.connect(target(ep))
+        first = await session.run(SCRIPT, params)
+        second = await session.run(SCRIPT, {"again": True})
+        await session.close()
+    finally:
+        await transport.aclose()
+        await ep.close()
+    assert [s for s, _ in recorder.calls] == [SCRIPT.text, SCRIPT.text]
+    assert parse_frame(first.stdout) == {"n": 1, "params": params}
+    assert parse_frame(second.stdout) == {"n": 2, "params": {"again": True}}
+    assert not first.had_errors
+    assert transport.threads == 1
+    assert winrm_threads() == []
+
+
+async def test_error_records_are_data_not_exceptions() -> None:
+    recorder = Recorder(error="Get-NetConnectionProfile : Access is denied.")
+    ep = await lab(recorder)
+    transport = WinRMTransport(max_workers=2)
+    try:
+        session = await transport.connect(target(ep))
+        out = await session.run(SCRIPT, {})
+        await session.close()
+    finally:
+        await transport.aclose()
+        await ep.close()
+    assert out.had_errors
+    assert out.errors == ("Get-NetConnectionProfile : Access is denied.",)
+    assert parse_frame(out.stdout)["n"] == 1
+
+
+async def test_https_with_ca_trust_path(tmp_path: Path) -> None:
+    ca = LabCA.create()
+    address = loopback()
+    cert, key = ca.issue([address])
+    ep = await start_winrm_endpoint(
+        address,
+        0,
+        handler=Recorder(),
+        users={USER: PASSWORD},
+        tls=server_context(cert, key, tmp_path, "h"),
+        auth={"basic", "ntlm"},
+    )
+    bundle = ca.write_bundle(tmp_path / "ca.pem")
+    transport = WinRMTransport(max_workers=2)
+    try:
+        for auth in ("basic", "ntlm"):
+            t = target(ep, scheme="https", auth=auth, ca_trust_path=str(bundle))
+            session = await transport.connect(t)
+            assert parse_frame((await session.run(SCRIPT, {})).stdout)["params"] == {}
+            await session.close()
+    finally:
+        await transport.aclose()
+        await ep.close()
+
+
+async def test_untrusted_certificate_is_tls_verify_failed(tmp_path: Path) -> None:
+    trusted, rogue = LabCA.create(), LabCA.create("rogue CA")
+    address = loopback()
+    cert, key = rogue.issue([address])
+    ep = await start_winrm_endpoint(
+        address,
+        0,
+        handler=Recorder(),
+        users={USER: PASSWORD},
+        tls=server_context(cert, key, tmp_path, "h"),
+        auth={"basic"},
+    )
+    bundle = trusted.write_bundle(tmp_path / "ca.pem")
+    transport = WinRMTransport(max_workers=1)
+    try:
+        t = target(ep, scheme="https", auth="basic", ca_trust_path=str(bundle), **FAST)
+        with pytest.raises(TlsVerifyFailed) as info:
+            await transport.connect(t)
+    finally:
+        await transport.aclose()
+        await ep.close()
+    assert "ca_trust_path" in info.value.message
+
+
+async def test_wrong_password_is_auth_failed_without_the_password() -> None:
+    ep = await lab()
+    transport = WinRMTransport(max_workers=1)
+    wrong = "Wr0ng-" + secrets.token_hex(4)
+    try:
+        with pytest.raises(AuthFailed) as info:
+            await transport.connect(target(ep, password=wrong))
+    finally:
+        await transport.aclose()
+        await ep.close()
+    assert info.value.status is HostStatus.AUTH_FAILED
+    assert wrong not in str(info.value) and USER in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "status"),
+    [
+        (EndpointFaults(auth_fail=True), AuthFailed, HostStatus.AUTH_FAILED),
+        (EndpointFaults(winrm_fault=True), RemoteFault, HostStatus.ERROR),
+        (EndpointFaults(garbage=True), ProtocolError, HostStatus.ERROR),
+        (EndpointFaults(unreachable=True), Unreachable, HostStatus.UNREACHABLE),
+    ],
+)
+async def test_connect_faults_are_typed(
+    fault: EndpointFaults, error: type[Exception], status: HostStatus
+) -> None:
+    ep = await lab(faults=fault)
+    transport = WinRMTransport(max_workers=1)
+    try:
+        with pytest.raises(error) as info:
+            await transport.connect(target(ep, **FAST))
+    finally:
+        await transport.aclose()
+        await ep.close()
+    assert info.value.status is status  # type: ignore[attr-defined]
+    if isinstance(info.value, RemoteFault):
+        assert info.value.code == "5"
+        assert "Access is denied" in info.value.message
+
+
+async def test_hung_host_times_out_within_read_timeout() -> None:
+    ep = await lab(faults=EndpointFaults(hang=True))
+    transport = WinRMTransport(max_workers=1)
+    try:
+        session = await transport.connect(target(ep, **FAST))
+        with pytest.raises(ConnectTimeout) as info:
+            await session.run(SCRIPT, {})
+        await session.close()
+    finally:
+        await transport.aclose()
+        await ep.close()
+    assert info.value.status is HostStatus.TIMEOUT
+    assert "2s" in info.value.message
+
+
+async def test_dropped_connection_mid_command_is_connection_lost() -> None:
+    ep = await lab(faults=EndpointFaults(drop=True))
+    transport = WinRMTransport(max_workers=1)
+    try:
+        session = await transport.connect(target(ep, **FAST))
+        with pytest.raises(ConnectionLost):
+            await session.run(SCRIPT, {})
+        await session.close()
+    finally:
+        await transport.aclose()
+        await ep.close()
+
+
+async def test_cancelled_run_leaks_no_thread() -> None:
+    ep = await lab(faults=EndpointFaults(hang=True))
+    transport = WinRMTransport(max_workers=2)
+    try:
+        session = await transport.connect(target(ep, **FAST))
+        task = asyncio.create_task(session.run(SCRIPT, {}))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await session.close()
+    finally:
+        await transport.aclose()
+        await ep.close()
+    assert winrm_threads() == []
+
+
+async def test_concurrent_hosts_are_bounded_by_max_workers() -> None:
+    endpoints = [await lab() for _ in range(6)]
+    transport = WinRMTransport(max_workers=3)
+    try:
+        sessions = await asyncio.gather(*(transport.connect(target(ep)) for ep in endpoints))
+        outs = await asyncio.gather(*(s.run(SCRIPT, {"i": i}) for i, s in enumerate(sessions)))
+        await asyncio.gather(*(s.close() for s in sessions))
+    finally:
+        await transport.aclose()
+        for ep in endpoints:
+            await ep.close()
+    assert [parse_frame(o.stdout)["params"]["i"] for o in outs] == list(range(6))
+    assert transport.threads == 3
