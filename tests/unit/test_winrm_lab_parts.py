@@ -13,7 +13,7 @@ from pypsrp.wsman import WSMan
 
 from fleet.lab.winrm import encryption, wsman
 from fleet.lab.winrm.psrp import invocation_of
-from fleet.lab.winrm.users import register_users
+from fleet.lab.winrm.users import activate, user_file
 from fleet.transports.framing import PARAM_NAME
 
 
@@ -63,8 +63,7 @@ def test_reply_relates_to_request() -> None:
 
 
 def test_sealing_round_trip_with_pyspnego_contexts() -> None:
-    register_users({"unit": "Unit-pass1"})
-    assert os.environ["NTLM_USER_FILE"]
+    activate(user_file({"unit": "Unit-pass1"}))
     client = spnego.client(
         "unit", "Unit-pass1", protocol="ntlm", options=spnego.NegotiateOptions.wrapping_winrm
     )
@@ -100,9 +99,10 @@ def test_invocation_of_script_with_params_and_execute_ps_shape() -> None:
     assert invocation_of(iex) == ("Get-Date", "{}")
 
 
-def test_users_keep_one_password_per_name() -> None:
+def test_each_user_set_has_its_own_credential_file() -> None:
     name = f"u{uuid.uuid4().hex[:8]}"
-    register_users({name: "one"})
-    register_users({name: "one"})
-    with pytest.raises(ValueError, match="another password"):
-        register_users({name: "two"})
+    one, again, two = user_file({name: "one"}), user_file({name: "one"}), user_file({name: "two"})
+    assert one == again and one != two
+    assert one.read_text().splitlines() == [f":{name}:one"]
+    activate(two)
+    assert os.environ["NTLM_USER_FILE"] == str(two)

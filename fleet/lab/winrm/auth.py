@@ -17,7 +17,7 @@ from typing import Any
 import spnego
 import spnego.exceptions
 
-from fleet.lab.winrm.users import register_users, user_key
+from fleet.lab.winrm.users import activate, user_file, user_key
 
 METHODS = frozenset({"negotiate", "ntlm", "basic"})
 _NEGOTIATE_SCHEMES = ("negotiate", "ntlm", "kerberos")
@@ -51,8 +51,7 @@ class Authenticator:
         self._passwords = {user_key(name): pw for name, pw in users.items()}
         self._reject_all = reject_all
         self._negotiate = bool(self._methods & {"negotiate", "ntlm"})
-        if self._negotiate:
-            register_users(users)
+        self._user_file = user_file(users) if self._negotiate else None
         offer = []
         if self._negotiate:
             offer.append(("WWW-Authenticate", "Negotiate"))
@@ -93,6 +92,8 @@ class Authenticator:
         return Outcome(ok=True, user=name)
 
     def _step(self, conn: ConnAuth, scheme: str, token: bytes) -> Outcome:
+        if self._user_file is not None:
+            activate(self._user_file)
         if conn.context is None or conn.context.complete:
             conn.context, conn.user = spnego.server(protocol="negotiate"), None
         try:

@@ -1,10 +1,10 @@
 """Lab users for the NTLM acceptor.
 
 pyspnego's NTLM acceptor reads credentials from the file named by `NTLM_USER_FILE` (one
-`DOMAIN:USER:PASSWORD` line each); the lab process writes one such file holding every
-endpoint's users and points the variable at it. Each endpoint still checks that the
-authenticated user is one of its own. A name must keep one password across endpoints: NTLM
-looks a user up by name only.
+`DOMAIN:USER:PASSWORD` line each) while it checks an authenticate message. Each distinct set
+of lab users gets one such file (1000 hosts with the same users share one), and an endpoint
+points the variable at its own file right before each acceptor step: steps are synchronous on
+the lab's one event loop, so endpoints with different users never see each other's.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 _lock = threading.Lock()
-_users: dict[str, str] = {}
-_file: Path | None = None
+_files: dict[frozenset[tuple[str, str]], Path] = {}
 
 
 def split_user(name: str) -> tuple[str, str]:
-    """'DOM\\user' / 'user@dom' / 'user' -> (domain, user)."""
+    """'DOM\\user' -> ('DOM', 'user'); 'user' or 'user@dom' -> ('', name)."""
     if "\\" in name:
         domain, user = name.split("\\", 1)
         return domain, user
@@ -34,33 +33,30 @@ def user_key(name: str) -> str:
     return split_user(name)[1].split("@", 1)[0].lower()
 
 
-def register_users(users: Mapping[str, str]) -> None:
-    """Add users to the process-wide NTLM store (idempotent)."""
-    global _file
+def user_file(users: Mapping[str, str]) -> Path:
+    """The NTLM credential file for this set of users (created once, removed at exit)."""
+    key = frozenset(users.items())
     with _lock:
-        changed = False
+        path = _files.get(key)
+        if path is not None:
+            return path
+        lines = []
         for name, password in users.items():
             if ":" in name or ":" in password or "\n" in name + password:
                 raise ValueError(f"lab user {name!r}: ':' and newlines are not allowed")
-            known = _users.get(name.lower())
-            if known is not None and known != password:
-                raise ValueError(f"lab user {name!r} already has another password")
-            if known is None:
-                _users[name.lower()] = password
-                changed = True
-        if _file is None:
-            fd, path = tempfile.mkstemp(prefix="fleet-lab-ntlm-", suffix=".txt")
-            os.close(fd)
-            _file = Path(path)
-            atexit.register(_file.unlink, missing_ok=True)
-            changed = True
-        if changed:
-            lines = []
-            for name, password in _users.items():
-                domain, user = split_user(name)
-                lines.append(f"{domain}:{user}:{password}\n")
-            tmp = _file.with_suffix(".tmp")
-            tmp.write_text("".join(lines), encoding="utf-8")
-            tmp.chmod(0o600)
-            tmp.replace(_file)
-        os.environ["NTLM_USER_FILE"] = str(_file)
+            domain, user = split_user(name)
+            lines.append(f"{domain}:{user}:{password}\n")
+        fd, text_path = tempfile.mkstemp(prefix="fleet-lab-ntlm-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("".join(lines))
+        path = Path(text_path)
+        atexit.register(path.unlink, missing_ok=True)
+        _files[key] = path
+        return path
+
+
+def activate(path: Path) -> None:
+    """Point pyspnego's NTLM acceptor at `path` (call right before a synchronous step)."""
+    text = str(path)
+    if os.environ.get("NTLM_USER_FILE") != text:
+        os.environ["NTLM_USER_FILE"] = text
