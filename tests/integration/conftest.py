@@ -1,0 +1,103 @@
+"""Labs for integration tests: real `fleet lab up --detach` processes on loopback.
+
+Each lab gets its own 127.x.y.0/24 block and ephemeral ports, so tests (and engineers running
+them side by side) never collide. Everything goes through the CLI, as an admin would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FLEET = [sys.executable, "-m", "fleet"]
+
+
+def fleet(*args: str, timeout: float = 180, env: dict[str, str] | None = None) -> Any:
+    return subprocess.run(
+        [*FLEET, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@dataclass
+class Lab:
+    dir: Path
+
+    @property
+    def inventory(self) -> Path:
+        return self.dir / "inventory.yml"
+
+    @property
+    def truth(self) -> dict[str, Any]:
+        hosts: dict[str, Any] = json.loads((self.dir / "truth.json").read_text())["hosts"]
+        return hosts
+
+
+def _block() -> str:
+    return f"127.{random.randint(64, 250)}.{random.randint(0, 250)}.1"
+
+
+def start_lab(tmp: Path, *args: str) -> Lab:
+    lab_dir = tmp / "lab"
+    for _ in range(3):  # a random block may (rarely) be busy: try another
+        proc = fleet(
+            "lab",
+            "up",
+            "--dir",
+            str(lab_dir),
+            "--detach",
+            "--port",
+            "0",
+            "--base-address",
+            _block(),
+            *args,
+        )
+        if proc.returncode == 0:
+            return Lab(lab_dir)
+    raise AssertionError(f"lab did not start: {proc.stderr}")
+
+
+@pytest.fixture
+def lab_factory(tmp_path: Path) -> Iterator[Any]:
+    started: list[Lab] = []
+
+    def make(*args: str, name: str = "lab") -> Lab:
+        lab = start_lab(tmp_path / name, *args)
+        started.append(lab)
+        return lab
+
+    yield make
+    for lab in started:
+        fleet("lab", "down", "--dir", str(lab.dir))
+
+
+def outcome(host: dict[str, Any]) -> dict[str, Any]:
+    """A host of the audit JSON reduced to truth.json's shape."""
+    return {
+        "status": host["status"],
+        "fail": sorted(c["id"] for c in host["checks"] if c["status"] in ("fail", "error")),
+        "warn": sorted(c["id"] for c in host["checks"] if c["status"] == "warn"),
+    }
+
+
+def assert_matches_truth(report: dict[str, Any], truth: dict[str, Any]) -> None:
+    got = {h["name"]: outcome(h) for h in report["hosts"]}
+    want = {
+        name: {"status": t["status"], "fail": sorted(t["fail"]), "warn": sorted(t["warn"])}
+        for name, t in truth.items()
+    }
+    assert got.keys() == want.keys()
+    wrong = {n: {"audit": got[n], "truth": want[n]} for n in got if got[n] != want[n]}
+    assert not wrong, json.dumps(wrong, indent=1)

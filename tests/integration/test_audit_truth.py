@@ -1,0 +1,96 @@
+"""`fleet audit --format json` against a lab must match its truth.json, host by host and
+check by check, for several seeds and every fault; exit codes per DESIGN.md."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fleet.lab.faults import FAULTS
+
+from .conftest import assert_matches_truth, fleet
+
+pytestmark = pytest.mark.integration
+
+# Every fault, two hosts each; fix_noop changes no audit outcome (it is for apply).
+EVERY_FAULT = ",".join(f"{name}:2" for name in FAULTS if name != "fix_noop")
+
+
+def audit_json(inventory: str, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    proc = fleet("audit", "-i", inventory, "--format", "json", "--timeout", "8", *extra)
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_mixed_lab_matches_truth(lab_factory, seed: int) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("--hosts", "30", "--seed", str(seed), "--faults", "mixed")
+    code, report = audit_json(str(lab.inventory))
+    assert_matches_truth(report, lab.truth)
+    unfinished = {"unreachable", "auth_failed", "timeout", "error"}
+    assert code == (3 if any(t["status"] in unfinished for t in lab.truth.values()) else 1)
+
+
+def test_every_fault_matches_truth(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("--hosts", "60", "--seed", "11", "--faults", EVERY_FAULT)
+    code, report = audit_json(str(lab.inventory), "--concurrency", "60")
+    assert_matches_truth(report, lab.truth)
+    statuses = {h["status"] for h in report["hosts"]}
+    assert statuses == {"ok", "findings", "unreachable", "auth_failed", "timeout", "error"}
+    assert code == 3
+
+
+def test_healthy_lab_exits_0_and_findings_exit_1(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    healthy = lab_factory("--hosts", "5", "--seed", "4", name="healthy")
+    code, report = audit_json(str(healthy.inventory))
+    assert code == 0
+    assert all(h["status"] == "ok" for h in report["hosts"])
+
+    faulty = lab_factory("--hosts", "5", "--seed", "4", "--faults", "nla_off:1", name="faulty")
+    code, report = audit_json(str(faulty.inventory))
+    assert code == 1
+    assert_matches_truth(report, faulty.truth)
+
+
+def test_limit_selects_hosts_and_table_output(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("--hosts", "6", "--seed", "5", "--faults", "cert_expired:1")
+    first, second = sorted(lab.truth)[:2]
+    _, report = audit_json(str(lab.inventory), "--limit", f"{first}:{second}")
+    assert sorted(h["name"] for h in report["hosts"]) == [first, second]
+
+    proc = fleet("audit", "-i", str(lab.inventory), "-v")
+    assert proc.returncode == 1, proc.stderr
+    expired = next(n for n, t in lab.truth.items() if "cert.valid" in t["fail"])
+    assert expired in proc.stdout
+    assert "evidence:" in proc.stdout and "fix:" in proc.stdout
+
+
+def test_password_never_reaches_output_or_logs(lab_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("--hosts", "4", "--seed", "6", "--faults", "auth_fail:1")
+    password = (lab.dir / "lab-password").read_text().strip()
+    log = tmp_path / "fleet.log"
+    proc = fleet(
+        "audit",
+        "-i",
+        str(lab.inventory),
+        "-v",
+        "--log-level",
+        "debug",
+        "--log-file",
+        str(log),
+        "--report",
+        f"json:{tmp_path / 'r.json'}",
+        "--report",
+        f"html:{tmp_path / 'r.html'}",
+    )
+    assert proc.returncode == 3
+    for text in (
+        proc.stdout,
+        proc.stderr,
+        log.read_text(),
+        (tmp_path / "r.json").read_text(),
+        (tmp_path / "r.html").read_text(),
+    ):
+        assert password not in text
