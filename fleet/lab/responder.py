@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from fleet.lab.model import LabHost
 from fleet.logs import get_logger
-from fleet.playbook.scripts import ScriptError, parse_script
+from fleet.playbook.scripts import Script, ScriptError, parse_script
 from fleet.transports.framing import frame
 
 log = get_logger(__name__)
@@ -49,7 +50,7 @@ class Responder:
 
     def answer(self, host: LabHost, script_text: str, params_json: str) -> ScriptReply:
         try:
-            script = parse_script(script_text)
+            script = _parse(script_text)
         except ScriptError:
             return not_recognized(_first_word(script_text))
         handler = self._handlers.get((script.id, script.version))
@@ -81,6 +82,11 @@ class Responder:
                 "FleetLabHandlerError",
             )
         return ScriptReply(output=frame(document), error=None, exit_status=0)
+
+
+@lru_cache(maxsize=64)
+def _parse(script_text: str) -> Script:
+    return parse_script(script_text)
 
 
 def _first_word(text: str) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import hmac
 import socket
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,13 @@ from fleet.lab.model import LabHost
 from fleet.lab.responder import Responder, ps_error
 from fleet.logs import get_logger
 from fleet.secret import Secret
-from fleet.transports.framing import decode_invocation
+from fleet.transports.framing import Invocation, decode_invocation
 
 log = get_logger(__name__)
 
 _SHELLS = {"powershell", "powershell.exe", "pwsh", "pwsh.exe"}
 _KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256")
-_CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr")
+_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 
 
 def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
@@ -123,6 +124,8 @@ class SshEndpoint:
             kex_algs=_KEX,
             encryption_algs=_CIPHERS,
             compression_algs=("none",),
+            kbdint_auth=False,  # no extra round trip: clients go straight to password
+            gss_host=None,
             allow_pty=False,
             agent_forwarding=False,
             x11_forwarding=False,
@@ -159,7 +162,7 @@ class SshEndpoint:
             process.exit(1)
             return
         try:
-            invocation = decode_invocation(line)
+            invocation = _decode(line)
         except ValueError:
             reply = ps_error(
                 "The term is not recognized as a fleet invocation (expected one encoded line).",
@@ -225,6 +228,12 @@ class _Server(asyncssh.SSHServer):
 
     def validate_public_key(self, username: str, key: Any) -> bool:
         return False  # keys listed in authorized_keys are accepted by asyncssh itself
+
+
+@lru_cache(maxsize=32)
+def _decode(line: str) -> Invocation:
+    """Every host of a run gets the same line: decode it once."""
+    return decode_invocation(line)
 
 
 def _unused_port(address: str) -> int:
