@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fleet.audit import AuditHost, audit, new_run_id, transports_for
@@ -89,7 +89,7 @@ async def run_apply(
     clock: Callable[[], datetime] = datetime.now,
 ) -> tuple[str, ApplyRun]:
     """Apply `plan` and journal it; returns the journal run id and what happened."""
-    run_id = new_run_id(datetime.now().astimezone())
+    run_id = new_run_id(datetime.now(UTC))
     journal.start_run(
         RunHeader(
             id=run_id,

@@ -1,0 +1,169 @@
+"""`fleet apply`: apply a saved plan (or plan now), in batches, verified and journaled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from fleet.cli import common
+from fleet.cli.app import app
+from fleet.cli.plan_cmd import FormatOpt, OnlyOpt, check_format, plan_hosts, show_plan
+from fleet.cli.render_plan import render_outcomes
+from fleet.errors import InputError
+from fleet.remediate.apply import ApplyOptions, ApplyRun
+from fleet.remediate.batches import parse_serial
+from fleet.remediate.journal import Journal
+from fleet.remediate.model import Plan, load_plan
+from fleet.remediate.outcome import HostOutcome, exit_code
+from fleet.remediate.session import check_plan_matches, run_apply
+from fleet.remediate.window import Window, parse_window
+from fleet.results import ExitCode
+from fleet.runner import RunOptions
+
+
+def _window(spec: str | None) -> Window | None:
+    window = parse_window(spec) if spec else None
+    if window is not None and not window.is_open(datetime.now()):
+        raise InputError(f"--window {window.text!r}: outside the change window, not starting")
+    return window
+
+
+def _confirm(plan: Plan, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError("refusing to apply without confirmation: no terminal; pass --yes")
+    if not typer.confirm("Apply these changes?", default=False):
+        raise typer.Exit(ExitCode.OK)
+
+
+@app.command(
+    "apply",
+    epilog=(
+        "Examples:\n\n"
+        "  fleet plan -i inventory.yml -o plan.json && fleet apply plan.json -i inventory.yml\n\n"
+        "  fleet apply -i inventory.yml --serial 10% --max-fail-percent 5 --yes\n\n"
+        "  fleet apply -i inventory.yml --allow-disruptive --window 'Sat 02:00-04:00' --yes"
+    ),
+)
+def apply_cmd(
+    plan_file: Path | None = typer.Argument(None, help="A plan saved by `fleet plan -o`."),
+    inventory: Path | None = typer.Option(
+        None, "-i", "--inventory", help="Inventory [default: the one the plan was made from]."
+    ),
+    playbook: Path | None = common.PlaybookOpt,
+    limit: str | None = common.LimitOpt,
+    only: str | None = OnlyOpt,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan only (= fleet plan)."),
+    serial: str | None = typer.Option(
+        None, "--serial", help="Batch size: N hosts or N% (the first batch is the canary)."
+    ),
+    max_fail_percent: float | None = typer.Option(
+        None, "--max-fail-percent", min=0, max=100, help="Stop when more hosts fail."
+    ),
+    allow_disruptive: bool = typer.Option(
+        False, "--allow-disruptive", help="Also apply changes that drop users (restart, logoff)."
+    ),
+    window: str | None = typer.Option(
+        None, "--window", help="Change window in local time, e.g. 'Sat 02:00-04:00'."
+    ),
+    rollback: bool = typer.Option(
+        True,
+        "--rollback-on-failure/--no-rollback-on-failure",
+        help="Put back a host's reversible changes when a fix does not verify.",
+    ),
+    db: Path | None = typer.Option(None, "--db", help="Journal database [default: user data]."),
+    fmt: str = FormatOpt,
+    concurrency: int = common.ConcurrencyOpt,
+    timeout: float = typer.Option(
+        120.0, "--timeout", "-t", min=0.1, help="Per-host deadline (gather, fixes, verify)."
+    ),
+    ask_pass: bool = common.AskPassOpt,
+    log_format: str = common.LogFormatOpt,
+    log_file: Path | None = common.LogFileOpt,
+    log_level: str = common.LogLevelOpt,
+) -> None:
+    """Apply fixes: hosts that drifted since the plan are skipped, every fix is verified by
+    re-auditing, and failures are rolled back. Every run is journaled (`fleet journal`).
+
+    Exit codes: 0 all applied, 1 a change failed (or a host drifted), 2 bad input or refused,
+    3 a host could not be reached or finished.
+    """
+    common.setup_logging(log_level, log_format, log_file)
+    check_format(fmt)
+    win = _window(window)
+    run_options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
+    console = Console(stderr=fmt == "json")
+    if plan_file is not None:
+        if only or limit:
+            raise InputError("--only and --limit apply when planning, not to a saved plan")
+        plan = load_plan(plan_file)
+        inv = inventory or (Path(plan.inventory) if plan.inventory else None)
+        if inv is None:
+            raise InputError("the plan names no inventory: pass -i")
+    else:
+        if inventory is None:
+            raise InputError("pass a saved plan or -i INVENTORY")
+        inv = inventory
+        plan = plan_hosts(inv, playbook, limit, only, run_options, ask_pass)
+    if dry_run or fmt == "text":
+        show_plan(plan, "text" if not dry_run else fmt, console)
+    if dry_run:
+        raise typer.Exit(ExitCode.UNFINISHED if plan.unplanned else ExitCode.OK)
+    if not any(h.runnable for h in plan.hosts):
+        console.print("Nothing to apply.")
+        raise typer.Exit(ExitCode.UNFINISHED if plan.unplanned else ExitCode.OK)
+    pb = common.load_playbook_arg(playbook)
+    _, hosts = common.audit_hosts(inv, None, pb, ask_pass and plan_file is not None)
+    check_plan_matches(plan, pb, hosts)
+    _confirm(plan, yes)
+    todo = sum(1 for h in plan.hosts if h.changes)
+    options = ApplyOptions(
+        run=run_options,
+        batch_size=parse_serial(serial, todo),
+        allow_disruptive=allow_disruptive,
+        rollback=rollback,
+        max_fail_percent=max_fail_percent,
+        window=win,
+    )
+
+    def on_host(outcome: HostOutcome) -> None:
+        if fmt == "text":
+            render_outcomes(console, [outcome])
+
+    async def main(stop: asyncio.Event) -> tuple[str, ApplyRun]:
+        with Journal.open(db) as journal:
+            return await run_apply(plan, hosts, pb, options, journal, stop=stop, on_host=on_host)
+
+    run_id, run = common.run_async(main)
+    report = run.report
+    code = exit_code(report.outcomes, report.not_started, run.interrupted)
+    if fmt == "json":
+        doc = {
+            "run_id": run_id,
+            "stopped": report.stopped,
+            "not_started": report.not_started,
+            "hosts": [o.to_dict() for o in report.outcomes],
+            "exit_code": code,
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    else:
+        counts: dict[str, int] = {}
+        for o in report.outcomes:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no hosts"
+        console.print(f"\nApply {run_id}: {summary}.")
+        if report.stopped:
+            console.print(
+                f"[bold red]stopped:[/] {report.stopped}; "
+                f"{len(report.not_started)} host(s) not started"
+            )
+        console.print(f"Journal: fleet journal --run {run_id}")
+    raise typer.Exit(code)

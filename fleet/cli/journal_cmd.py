@@ -1,0 +1,86 @@
+"""`fleet journal`: what every apply did, host by host and change by change."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from fleet.cli.app import app
+from fleet.cli.render_plan import STATUS_STYLE
+from fleet.errors import InputError
+from fleet.remediate.journal import Journal
+
+
+def _runs_table(journal: Journal, limit: int) -> Table:
+    table = Table(title="Apply runs", title_justify="left")
+    table.add_column("run", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    for col in ("user", "status", "exit", "changes", "note"):
+        table.add_column(col)
+    for r in journal.runs(limit):
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(r.counts.items()))
+        table.add_row(
+            r.id, r.started[:19], r.user, r.status, str(r.exit_code), counts, r.note or ""
+        )
+    return table
+
+
+def _run_table(journal: Journal, run_id: str) -> Table:
+    table = Table(title=f"Apply run {run_id}", title_justify="left")
+    for col in ("host", "check", "target", "before", "after", "status", "error"):
+        table.add_column(col)
+    for c in journal.changes(run_id):
+        table.add_row(
+            c.host,
+            c.check_id,
+            c.target,
+            json.dumps(c.before),
+            json.dumps(c.after),
+            Text(c.status, style=STATUS_STYLE.get(c.status, "")),
+            c.error or "",
+        )
+    return table
+
+
+@app.command("journal")
+def journal_cmd(
+    run: str | None = typer.Option(None, "--run", help="Show one run (an id or unique prefix)."),
+    db: Path | None = typer.Option(None, "--db", help="Journal database [default: user data]."),
+    limit: int = typer.Option(20, "--limit", min=1, help="How many recent runs to list."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+) -> None:
+    """List recent apply runs, or show one run's hosts and changes."""
+    if fmt not in ("table", "json"):
+        raise InputError(f"--format must be table or json, not {fmt!r}")
+    with Journal.open(db) as journal:
+        if fmt == "json":
+            if run:
+                doc = {
+                    "run": asdict(journal.run(run)),
+                    "hosts": [asdict(h) for h in journal.hosts(run)],
+                    "changes": [asdict(c) for c in journal.changes(run)],
+                }
+            else:
+                doc = {"runs": [asdict(r) for r in journal.runs(limit)]}
+            sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+            return
+        console = Console()
+        if run:
+            info = journal.run(run)
+            console.print(
+                f"{info.id}: {info.status} (exit {info.exit_code}) by {info.user}, "
+                f"started {info.started}, window {info.window or '-'}, "
+                f"playbook {info.playbook} {str(info.playbook_sha256)[:12]}"
+            )
+            for h in journal.hosts(run):
+                console.print(f"  batch {h.batch} {h.host}: {h.status} {h.error or ''}")
+            console.print(_run_table(journal, info.id))
+        else:
+            console.print(_runs_table(journal, limit))

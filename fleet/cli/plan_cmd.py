@@ -1,0 +1,102 @@
+"""`fleet plan`: what apply would change, exactly, computed from gathered facts."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from fleet.checks.registry import CHECKS
+from fleet.cli import common
+from fleet.cli.app import app
+from fleet.cli.render_plan import render_plan
+from fleet.errors import InputError
+from fleet.remediate.model import Plan, save_plan
+from fleet.remediate.session import make_plan
+from fleet.results import ExitCode
+from fleet.runner import RunOptions
+
+FormatOpt = typer.Option("text", "--format", "-f", help="text (a diff per host) or json.")
+OnlyOpt = typer.Option(None, "--only", help="Only these checks' fixes: CHECK,CHECK,...")
+
+
+def parse_only(only: str | None) -> list[str] | None:
+    if not only:
+        return None
+    ids = [p.strip() for p in only.split(",") if p.strip()]
+    unknown = [i for i in ids if i not in CHECKS]
+    if unknown:
+        raise InputError(f"--only: unknown check {unknown[0]!r}; valid: {', '.join(CHECKS)}")
+    return ids
+
+
+def check_format(fmt: str) -> None:
+    if fmt not in ("text", "json"):
+        raise InputError(f"--format must be text or json, not {fmt!r}")
+
+
+def plan_hosts(
+    inventory: Path,
+    playbook: Path | None,
+    limit: str | None,
+    only: str | None,
+    options: RunOptions,
+    ask_pass: bool,
+) -> Plan:
+    pb = common.load_playbook_arg(playbook)
+    checks = parse_only(only)
+    _, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
+
+    async def main(stop: asyncio.Event) -> Plan:
+        return await make_plan(hosts, pb, options, inventory=inventory, only=checks, stop=stop)
+
+    return common.run_async(main)
+
+
+def show_plan(plan: Plan, fmt: str, console: Console) -> None:
+    if fmt == "json":
+        sys.stdout.write(plan.to_json())
+    else:
+        render_plan(console, plan)
+
+
+@app.command(
+    "plan",
+    epilog=(
+        "Examples:\n\n"
+        "  fleet plan -i inventory.yml\n\n"
+        "  fleet plan -i inventory.yml --only security.layer,security.nla -o plan.json"
+    ),
+)
+def plan_cmd(
+    inventory: Path = common.InventoryOpt,
+    playbook: Path | None = common.PlaybookOpt,
+    limit: str | None = common.LimitOpt,
+    only: str | None = OnlyOpt,
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Save the plan (JSON) for `fleet apply PLAN`."
+    ),
+    fmt: str = FormatOpt,
+    concurrency: int = common.ConcurrencyOpt,
+    timeout: float = common.TimeoutOpt,
+    ask_pass: bool = common.AskPassOpt,
+    log_format: str = common.LogFormatOpt,
+    log_file: Path | None = common.LogFileOpt,
+    log_level: str = common.LogLevelOpt,
+) -> None:
+    """Show the changes that would fix every failing check (nothing changes on any host).
+
+    Exit codes: 0 planned, 2 bad input, 3 a host could not be reached (it is not planned).
+    """
+    common.setup_logging(log_level, log_format, log_file)
+    check_format(fmt)
+    options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
+    plan = plan_hosts(inventory, playbook, limit, only, options, ask_pass)
+    if output is not None:
+        save_plan(plan, output)
+        common.err_console.print(f"plan saved to {output}")
+    show_plan(plan, fmt, Console())
+    raise typer.Exit(ExitCode.UNFINISHED if plan.unplanned else ExitCode.OK)

@@ -1,0 +1,79 @@
+"""Terminal rendering of plans and apply outcomes: a diff per host, then a summary.
+
+Colours only on a TTY (rich drops styles otherwise); the same content is in the JSON.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+from fleet.remediate.model import Change, Plan
+from fleet.remediate.outcome import HostOutcome
+
+OP_STYLE = {"~": "yellow", "+": "green", "-": "red"}
+STATUS_STYLE = {
+    "applied": "green",
+    "unchanged": "dim",
+    "skipped": "dim",
+    "drifted": "yellow",
+    "failed": "red",
+    "rolled_back": "magenta",
+    "unknown": "red bold",
+}
+
+
+def change_line(c: Change) -> Text:
+    line = Text("  ")
+    line.append(c.op, style=OP_STYLE[c.op])
+    line.append(f" {c.target}: ")
+    line.append(c.before_label or "(none)", style="red" if c.op != "+" else "dim")
+    line.append(" → ")
+    line.append(c.after_label or "(none)", style="green")
+    if c.blocked:
+        line.append(f"  ⊘ blocked: {c.blocked}", style="bold red")
+    if c.disruptive:
+        line.append("  ! disruptive", style="bold yellow")
+    if c.reboot_required:
+        line.append("  ↻ reboot required", style="cyan")
+    return line
+
+
+def render_plan(console: Console, plan: Plan) -> None:
+    for hp in plan.hosts:
+        if not hp.changes:
+            continue
+        console.print(Text(f"{hp.host}", style="bold"), Text(f"({hp.address})", style="dim"))
+        for c in hp.changes:
+            console.print(change_line(c), soft_wrap=True)
+    for u in plan.unplanned:
+        console.print(Text(f"? {u.host}: not planned ({u.status}: {u.error})", style="magenta"))
+    s = plan.summary()
+    if not s["changes"]:
+        console.print(Text("No changes: every fixable check passes.", style="green"))
+        return
+    kinds = ", ".join(f"{n} {k}" for k, n in s["by_kind"].items())
+    console.print(
+        Text(
+            f"\nPlan: {s['hosts_to_change']} host(s) to change, {s['changes']} change(s) "
+            f"({kinds}); {s['disruptive']} disruptive, {s['reboot_required']} need a reboot, "
+            f"{s['blocked']} blocked.",
+            style="bold",
+        )
+    )
+
+
+def render_outcomes(console: Console, outcomes: list[HostOutcome]) -> None:
+    for o in outcomes:
+        head = Text(f"{o.host}: ", style="bold")
+        head.append(o.status, style=STATUS_STYLE.get(o.status, "magenta"))
+        if o.error:
+            head.append(f" ({o.error})", style="dim")
+        console.print(head, soft_wrap=True)
+        for co in o.changes:
+            line = Text("  ")
+            line.append(f"{co.status:<11}", style=STATUS_STYLE.get(co.status, ""))
+            line.append(f" {co.change.target}")
+            if co.error and co.status != "applied":
+                line.append(f"  {co.error}", style="dim")
+            console.print(line, soft_wrap=True)
