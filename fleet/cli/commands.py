@@ -2,8 +2,11 @@
 
 # One line per command module; keep sorted.
 from fleet.cli import (
+    apply_cmd,  # noqa: F401
     audit_cmd,  # noqa: F401
     inventory_cmd,  # noqa: F401
+    journal_cmd,  # noqa: F401
     lab_cmd,  # noqa: F401
+    plan_cmd,  # noqa: F401
     probe_cmd,  # noqa: F401
 )
