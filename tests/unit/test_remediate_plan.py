@@ -1,0 +1,399 @@
+"""Each fix's plan from recorded facts (no network), fingerprints, and plan files."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet.checks.registry import CHECKS
+from fleet.errors import InputError
+from fleet.facts import Certificate, HostFacts
+from fleet.remediate.model import Change, load_plan, save_plan
+from fleet.remediate.plan import fingerprint, plan_from_audit, plan_host
+from fleet.results import HostResult, HostStatus
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "facts" / "healthy.json"
+
+
+def healthy() -> HostFacts:
+    return HostFacts.model_validate(json.loads(FIXTURE.read_text()))
+
+
+def with_facts(hf: HostFacts, **sections: Any) -> HostFacts:
+    return hf.model_copy(update={"facts": hf.facts.model_copy(update=sections)})
+
+
+def params(overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    overrides = overrides or {}
+    return {cid: c.params_model.model_validate(overrides.get(cid, {})) for cid, c in CHECKS.items()}
+
+
+def plan_of(hf: HostFacts, overrides: dict[str, dict[str, Any]] | None = None) -> list[Change]:
+    p = params(overrides)
+    results = [c.evaluate(hf, p[cid]) for cid, c in CHECKS.items()]
+    return plan_host("h1", hf, results, p).changes
+
+
+def rdp(hf: HostFacts, **values: Any) -> HostFacts:
+    assert hf.facts.rdp is not None
+    return with_facts(hf, rdp=hf.facts.rdp.model_copy(update=values))
+
+
+def policy(hf: HostFacts, **values: Any) -> HostFacts:
+    assert hf.facts.rdp_policy is not None
+    return with_facts(hf, rdp_policy=hf.facts.rdp_policy.model_copy(update=values))
+
+
+def cert_case(hf: HostFacts, *, store: str, days_left: float, newer: bool = False) -> HostFacts:
+    assert hf.facts.cert is not None
+    old = hf.facts.cert.certificates[0]
+    now = hf.received_utc
+    bound = old.model_copy(
+        update={
+            "store": store,
+            "issuer": "CN=Corp CA" if store == "My" else old.subject,
+            "not_before": now - timedelta(days=300),
+            "not_after": now + timedelta(days=days_left),
+        }
+    )
+    certs: list[Certificate] = [bound]
+    if newer:
+        certs.append(
+            bound.model_copy(
+                update={
+                    "thumbprint": "AB" * 20,
+                    "not_before": now,
+                    "not_after": now + timedelta(days=365),
+                }
+            )
+        )
+    return with_facts(hf, cert=hf.facts.cert.model_copy(update={"certificates": certs}))
+
+
+def sessions(hf: HostFacts, idle_h: float, state: str = "Disconnected") -> HostFacts:
+    assert hf.facts.sessions is not None
+    items = [
+        s.model_copy(update={"idle_seconds": int(idle_h * 3600), "state": state})
+        if s.user == "bob"
+        else s
+        for s in hf.facts.sessions.items
+    ]
+    return with_facts(hf, sessions=hf.facts.sessions.model_copy(update={"items": items}))
+
+
+# (case, facts change, overrides, expected [(check, kind, target end, before, after, flags)])
+CASES: list[tuple[str, Any, dict[str, Any], list[tuple[str, str, str, Any, Any, set[str]]]]] = [
+    ("healthy", lambda h: h, {}, []),
+    (
+        "layer rdp",
+        lambda h: rdp(h, security_layer=0),
+        {},
+        [("security.layer", "registry", r"RDP-Tcp\SecurityLayer", 0, 2, {"reversible"})],
+    ),
+    (
+        "layer mixed fleet picks TLS",
+        lambda h: rdp(h, security_layer=0),
+        {"security.layer": {"allowed": [1, 2]}},
+        [("security.layer", "registry", r"RDP-Tcp\SecurityLayer", 0, 2, {"reversible"})],
+    ),
+    (
+        "layer by policy",
+        lambda h: policy(h, security_layer=0),
+        {},
+        [("security.layer", "registry", r"Terminal Services\SecurityLayer", 0, 2, {"blocked"})],
+    ),
+    (
+        "nla off, low encryption",
+        lambda h: rdp(h, user_authentication=0, min_encryption_level=1),
+        {},
+        [
+            ("security.nla", "registry", r"RDP-Tcp\UserAuthentication", 0, 1, {"reversible"}),
+            ("security.encryption", "registry", r"\MinEncryptionLevel", 1, 3, {"reversible"}),
+        ],
+    ),
+    (
+        "tls 1.2 off",
+        lambda h: with_facts(
+            h,
+            tls12=h.facts.tls12.model_copy(  # type: ignore[union-attr]
+                update={"enabled": 0, "disabled_by_default": 1}
+            ),
+        ),
+        {},
+        [
+            ("security.tls", "registry", r"TLS 1.2\Server\Enabled", 0, 1, {"reboot", "reversible"}),
+            ("security.tls", "registry", r"\DisabledByDefault", 1, 0, {"reboot", "reversible"}),
+        ],
+    ),
+    (
+        "credssp vulnerable",
+        lambda h: with_facts(
+            h,
+            credssp=h.facts.credssp.model_copy(  # type: ignore[union-attr]
+                update={"allow_encryption_oracle": 2}
+            ),
+        ),
+        {},
+        [("security.credssp", "registry", r"\AllowEncryptionOracle", 2, 1, {"reversible"})],
+    ),
+    (
+        "rdp denied, TermService stopped",
+        lambda h: rdp(
+            with_facts(
+                h,
+                services=[
+                    s.model_copy(update={"status": "Stopped"}) if s.name == "TermService" else s
+                    for s in h.facts.services or []
+                ],
+            ),
+            deny_ts_connections=1,
+        ),
+        {},
+        [
+            ("rdp.listener", "registry", r"\fDenyTSConnections", 1, 0, {"reversible"}),
+            ("rdp.listener", "service", "TermService", "Stopped", "Running", set()),
+        ],
+    ),
+    (
+        "network Public",
+        lambda h: with_facts(
+            h,
+            network_profiles=[
+                p.model_copy(update={"network_category": "Public"})
+                for p in h.facts.network_profiles or []
+            ],
+        ),
+        {},
+        [
+            (
+                "firewall.profile",
+                "netprofile",
+                "NetworkCategory",
+                "Public",
+                "Private",
+                {"reversible"},
+            )
+        ],
+    ),
+    (
+        "network Public, only DomainAuthenticated allowed",
+        lambda h: with_facts(
+            h,
+            network_profiles=[
+                p.model_copy(update={"network_category": "Public"})
+                for p in h.facts.network_profiles or []
+            ],
+        ),
+        {"firewall.profile": {"allowed": ["DomainAuthenticated"]}},
+        [
+            (
+                "firewall.profile",
+                "netprofile",
+                "NetworkCategory",
+                "Public",
+                "DomainAuthenticated",
+                {"blocked"},
+            )
+        ],
+    ),
+    (
+        "rdp rule disabled",
+        lambda h: with_facts(
+            h,
+            firewall=h.facts.firewall.model_copy(
+                update={  # type: ignore[union-attr]
+                    "rules": [
+                        r.model_copy(update={"enabled": False}) for r in h.facts.firewall.rules
+                    ]
+                }
+            ),
+        ),  # type: ignore[union-attr]
+        {},
+        [
+            (
+                "firewall.rdp_rule",
+                "firewall",
+                "RemoteDesktop-UserMode-In-TCP",
+                False,
+                True,
+                {"reversible"},
+            )
+        ],
+    ),
+    (
+        "self-signed expired",
+        lambda h: cert_case(h, store="Remote Desktop", days_left=-1),
+        {},
+        [
+            (
+                "cert.valid",
+                "certificate",
+                "F7A",
+                "9F2A4C6E8B0D1F3A5C7E9B1D3F5A7C9E1B3D5F7A",
+                None,
+                {"disruptive"},
+            )
+        ],
+    ),
+    (
+        "CA-issued expired, nothing to bind",
+        lambda h: cert_case(h, store="My", days_left=-1),
+        {},
+        [
+            (
+                "cert.valid",
+                "certificate",
+                "SSLCertificateSHA1Hash",
+                "9F2A4C6E8B0D1F3A5C7E9B1D3F5A7C9E1B3D5F7A",
+                None,
+                {"blocked"},
+            )
+        ],
+    ),
+    (
+        "CA-issued expired, newer one in My",
+        lambda h: cert_case(h, store="My", days_left=-1, newer=True),
+        {},
+        [
+            (
+                "cert.valid",
+                "certificate",
+                "SSLCertificateSHA1Hash",
+                "9F2A4C6E8B0D1F3A5C7E9B1D3F5A7C9E1B3D5F7A",
+                "AB" * 20,
+                {"reversible"},
+            )
+        ],
+    ),
+    (
+        "stale disconnected session",
+        lambda h: sessions(h, idle_h=9),
+        {},
+        [
+            (
+                "sessions.stale",
+                "session",
+                "session 3 (bob)",
+                {"id": 3, "user": "bob", "state": "Disconnected"},
+                None,
+                {"disruptive"},
+            )
+        ],
+    ),
+    ("an idle Active session is never logged off", lambda h: sessions(h, 99, "Active"), {}, []),
+    (
+        "clock an hour ahead",
+        lambda h: with_facts(
+            h,
+            time=h.facts.time.model_copy(
+                update={  # type: ignore[union-attr]
+                    "utc_now": h.received_utc + timedelta(hours=1)
+                }
+            ),
+        ),
+        {},
+        [
+            (
+                "time.skew",
+                "w32time",
+                "W32Time",
+                {"source": "dc01.corp.example", "service": "Running"},
+                {"source": "domain hierarchy", "service": "Running"},
+                set(),
+            )
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "overrides", "expected"), CASES, ids=[c[0] for c in CASES]
+)
+def test_each_fix_plans_exactly_what_domain_md_says(
+    case: str, change: Any, overrides: dict[str, Any], expected: list[Any]
+) -> None:
+    changes = plan_of(change(healthy()), overrides)
+    got = []
+    for c in changes:
+        flags = {
+            name
+            for name, on in (
+                ("blocked", c.blocked),
+                ("disruptive", c.disruptive),
+                ("reboot", c.reboot_required),
+                ("reversible", c.reversible),
+            )
+            if on
+        }
+        got.append((c.check_id, c.kind, c.target, c.before, c.after, flags))
+    assert len(got) == len(expected), got
+    for g, (check, kind, target_end, before, after, flags) in zip(got, expected, strict=True):
+        assert g[:2] == (check, kind)
+        assert g[2].endswith(target_end)
+        assert (g[3], g[4], g[5]) == (before, after, flags)
+
+
+def test_blocked_reasons_are_the_documented_ones() -> None:
+    (gpo,) = plan_of(policy(healthy(), security_layer=0))
+    (ca,) = plan_of(cert_case(healthy(), store="My", days_left=-1))
+    assert gpo.blocked == "managed by Group Policy" and gpo.fix is None
+    assert ca.blocked == "no replacement certificate: request one" and ca.fix is None
+
+
+def test_registry_undo_restores_the_previous_value_or_its_absence() -> None:
+    (change,) = plan_of(rdp(healthy(), security_layer=None), {"security.layer": {"allowed": [2]}})
+    assert change.op == "+"
+    assert change.fix is not None and change.fix.params["value"] == 2
+    assert change.undo is not None and change.undo.params["value"] is None
+
+
+def test_fingerprint_ignores_unrelated_drift_and_catches_relevant_drift() -> None:
+    base = sessions(rdp(healthy(), security_layer=0), idle_h=9)
+    p = params()
+    checks = ["security.layer", "sessions.stale", "time.skew"]
+    fp = fingerprint("h1", base, checks, p)
+    later = with_facts(
+        base,
+        time=base.facts.time.model_copy(  # type: ignore[union-attr]
+            update={"utc_now": base.facts.time.utc_now + timedelta(minutes=7)}  # type: ignore[union-attr]
+        ),
+    )
+    later = sessions(later, idle_h=10)  # idle grows; the same session stays stale
+    assert fingerprint("h1", later, checks, p) == fp
+    assert fingerprint("h1", rdp(base, security_layer=1), checks, p) != fp
+    assert fingerprint("h1", policy(base, security_layer=0), checks, p) != fp
+
+
+def test_plan_round_trips_through_a_file_and_holds_no_secret(tmp_path: Path) -> None:
+    hf = rdp(healthy(), security_layer=0)
+    result = HostResult(
+        name="h1", address="127.0.0.1", transport="ssh", status=HostStatus.FINDINGS,
+        facts=hf.model_dump(mode="json"),
+        checks=[c.evaluate(hf, params()[cid]) for cid, c in CHECKS.items()],
+    )  # fmt: skip
+    plan = plan_from_audit([result], {"h1": params()}, playbook="pb", playbook_sha256="0" * 64)
+    save_plan(plan, tmp_path / "plan.json")
+    assert load_plan(tmp_path / "plan.json") == plan
+    assert "password" not in (tmp_path / "plan.json").read_text().lower()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "not valid JSON"),
+        ("[]", "a plan is a JSON object"),
+        ('{"format": 9}', "unsupported plan format"),
+        ('{"format": 1, "created": "x"}', "not a fleet plan"),
+    ],
+)
+def test_a_bad_plan_file_is_an_input_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        load_plan(path)
+    with pytest.raises(InputError, match="cannot read plan"):
+        load_plan(tmp_path / "missing.json")
