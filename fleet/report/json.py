@@ -1,15 +1,23 @@
-"""The audit JSON of DESIGN.md: {"run": {...}, "hosts": [...]} (+ "drift" when known)."""
+"""The audit JSON of DESIGN.md: {"run": {...}, "hosts": [...]} (+ "drift" when known).
+
+Serialized by pydantic (Rust): `json.dumps(indent=2)` falls back to the pure-Python encoder
+and took 2 s for a 1000-host run.
+"""
 
 from __future__ import annotations
-
-import json as _json
 
 from fleet.results import RunResult
 from fleet.store.drift import Drift
 
 
+class _WithDrift(RunResult):
+    drift: Drift
+
+
 def render(result: RunResult, *, drift: Drift | None = None) -> str:
-    document = result.model_dump(mode="json")  # HostResult.facts is excluded by the model
-    if drift is not None:
-        document["drift"] = drift.model_dump(mode="json")
-    return _json.dumps(document, indent=2) + "\n"
+    # HostResult.facts is excluded by the model itself.
+    if drift is None:
+        return result.model_dump_json(indent=2) + "\n"
+    return (
+        _WithDrift(run=result.run, hosts=result.hosts, drift=drift).model_dump_json(indent=2) + "\n"
+    )
