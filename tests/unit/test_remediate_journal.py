@@ -1,0 +1,127 @@
+"""The journal stays consistent: a change cut off mid-script stays `unknown`, never lost.
+
+The host is the lab's state model answered by the lab's own responder (no network); only the
+connection is made to drop when a fix script runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet.audit import AuditHost
+from fleet.facts import Facts, HostFacts
+from fleet.lab.model import LabHost, make_host
+from fleet.lab.responder import default_responder
+from fleet.playbook.loader import default_playbook, evaluate_host, resolve_params
+from fleet.playbook.scripts import Script, builtin_script
+from fleet.remediate.apply import ApplyOptions, HostApply
+from fleet.remediate.journal import ChangeRow, Journal, RunHeader
+from fleet.remediate.plan import plan_host
+from fleet.runner import RunOptions
+from fleet.transports.base import ConnectionLost, ScriptOutput, Target
+from fleet.transports.framing import parse_frame
+
+
+class LabSession:
+    """A session answered in-process by the lab responder; drops on `drop_on` scripts."""
+
+    def __init__(self, host: LabHost, drop_on: str | None = None) -> None:
+        self.host, self.drop_on, self.responder = host, drop_on, default_responder()
+
+    async def run(self, script: Script, params: Mapping[str, Any]) -> ScriptOutput:
+        if self.drop_on and script.id.startswith(self.drop_on):
+            raise ConnectionLost("connection lost mid-command")
+        reply = self.responder.answer(self.host, script.text, json.dumps(params))
+        return ScriptOutput(reply.output, reply.error or "", reply.exit_status)
+
+    async def close(self) -> None:
+        return None
+
+
+class LabTransport:
+    name = "ssh"
+
+    def __init__(self, session: LabSession) -> None:
+        self.session = session
+
+    async def connect(self, target: Target) -> LabSession:
+        return self.session
+
+    async def aclose(self) -> None:
+        return None
+
+
+def lab_host(faults: tuple[str, ...]) -> LabHost:
+    return make_host("rds-a-001", "a", "rdsh", "127.0.0.1", faults, 3, datetime.now(UTC))
+
+
+def host_plan(host: LabHost) -> Any:
+    pb = default_playbook()
+    doc = default_responder().answer(
+        host, _gather_text(), json.dumps({"sections": sorted(pb.sections())})
+    )
+
+    now = datetime.now(UTC)
+    hf = HostFacts(
+        facts=Facts.model_validate(parse_frame(doc.output)), sent_utc=now, received_utc=now
+    )
+    return plan_host(host.name, hf, evaluate_host(pb, hf, {}), resolve_params(pb, {}))
+
+
+def _gather_text() -> str:
+    return builtin_script("gather").text
+
+
+def applier(plan: Any, journal: Journal) -> HostApply:
+    target = Target(name="rds-a-001", address="127.0.0.1", port=22, transport="ssh")
+    options = ApplyOptions(run=RunOptions(retries=0), batch_size=1)
+    return HostApply(
+        plan, AuditHost(target), default_playbook(), journal, "run-1", options, asyncio.Event(), 1
+    )
+
+
+def start(journal: Journal) -> None:
+    journal.start_run(RunHeader("run-1", None, None, "pb", "0" * 64, None, None))
+
+
+async def test_a_change_cut_off_mid_script_stays_unknown(tmp_path: Path) -> None:
+    host = lab_host(("nla_off", "low_encryption"))
+    plan = host_plan(host)
+    assert len(plan.changes) == 2
+    with Journal.open(tmp_path / "j.db") as journal:
+        start(journal)
+        with pytest.raises(ConnectionLost):
+            await applier(plan, journal).run(LabTransport(LabSession(host, drop_on="fix.")))
+    with Journal.open(tmp_path / "j.db") as journal:  # as a later process would read it
+        rows = journal.changes("run-1")
+        assert [(r.seq, r.status) for r in rows] == [(0, "unknown")]
+        assert rows[0].error is not None and "outcome unknown" in rows[0].error
+        assert journal.run("run-1").status == "running"  # never finished: visible as such
+
+
+async def test_applied_changes_are_journaled_with_the_scripts_before_and_after(
+    tmp_path: Path,
+) -> None:
+    host = lab_host(("nla_off",))
+    plan = host_plan(host)
+    with Journal.open(tmp_path / "j.db") as journal:
+        start(journal)
+        outcome = await applier(plan, journal).run(LabTransport(LabSession(host)))
+        (row,) = journal.changes("run-1")
+    assert outcome.status == "applied"
+    assert (row.status, row.before, row.after) == ("applied", 0, 1)
+    assert host.state.rdp.user_authentication == 1
+
+
+def test_unknown_status_names_are_refused(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.db") as journal:
+        start(journal)
+        with pytest.raises(ValueError, match="status"):
+            journal.change("run-1", ChangeRow("h", 0, "c", "registry", "t", 0, 1, "done", None))
