@@ -34,6 +34,11 @@ from fleet.transports.winrm_workers import Worker, WorkerPool
 log = get_logger(__name__)
 T = TypeVar("T")
 
+# How long close() waits for its host's thread (it may still be finishing a cancelled run,
+# bounded by the read timeout). Past this the close stays queued on that thread and
+# `aclose()` waits for it, so nothing leaks, but the caller's deadline is not held hostage.
+CLOSE_WAIT_S = 5.0
+
 
 class _BoundedWSMan(WSMan):
     """WSMan whose Receive is not retried on a read timeout (see the module docstring)."""
@@ -50,6 +55,23 @@ class _BoundedWSMan(WSMan):
             WSManAction.RECEIVE, resource_uri, resource, option_set, selector_set, timeout
         )
         return res.find("s:Body", namespaces=NAMESPACES)
+
+
+def _settle_environment(wsman: WSMan) -> None:
+    """Read proxy / CA settings from the environment once per host, not once per request.
+
+    pypsrp builds its requests session with the environment's proxies and CA bundle already
+    resolved for this endpoint, but leaves `trust_env` on, so requests rescans os.environ on
+    every call (about a third of pypsrp's CPU per host). Building the session up front and
+    then turning `trust_env` off keeps exactly the same settings.
+    """
+    transport = getattr(wsman, "transport", None)
+    build = getattr(transport, "_build_session", None)
+    if transport is None or build is None or getattr(transport, "session", None) is not None:
+        return
+    session = build()
+    session.trust_env = False
+    transport.session = session
 
 
 def _text(obj: Any) -> str:
@@ -105,6 +127,7 @@ class _Remote:
             reconnection_retries=0,
             **kwargs,
         )
+        _settle_environment(self._wsman)
         self._pool = RunspacePool(self._wsman, configuration_name=o.configuration_name)
         self._pool.open()
 
@@ -168,7 +191,9 @@ class WinRMSession:
         fut.add_done_callback(lambda _f: self._transport.pool.release(self._worker))
         try:
             # Shielded: a cancelled caller must not cancel the close that frees the host.
-            await asyncio.shield(asyncio.wrap_future(fut))
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), CLOSE_WAIT_S)
+        except TimeoutError:
+            log.debug("winrm: close still queued behind a running call", host=self._target.name)
         except Exception as exc:
             log.debug("winrm: close failed", host=self._target.name, error=type(exc).__name__)
 
