@@ -7,7 +7,6 @@ reader of those files never sees a host that is not listening yet.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -27,7 +26,7 @@ from fleet.secret import Secret
 
 
 class Endpoint(Protocol):
-    """What serves the hosts over one protocol (SSH here; WinRM in fleet.lab.winrm)."""
+    """What serves the hosts over one protocol (SshEndpoint, WinrmLabEndpoint)."""
 
     async def start(self, hosts: Iterable[LabHost], port: int) -> None:
         """Listen for every host (filling `host.port`); unreachable hosts get no listener."""
@@ -41,7 +40,7 @@ class Endpoint(Protocol):
 
 @dataclass(frozen=True)
 class EndpointContext:
-    """Everything an endpoint factory gets (`make_endpoint(ctx)` in fleet.lab.winrm)."""
+    """Everything an endpoint is built from."""
 
     dir: Path
     username: str
@@ -69,13 +68,14 @@ class _SshEndpoint(SshEndpoint):
 def _make_endpoint(transport: str, ctx: EndpointContext) -> Endpoint:
     if transport == "ssh":
         return _SshEndpoint(ctx)
-    try:
-        module = importlib.import_module("fleet.lab.winrm")
-        factory = module.make_endpoint
-    except (ImportError, AttributeError):
-        raise InputError("--transport winrm: the WinRM lab endpoint is not available") from None
-    endpoint: Endpoint = factory(ctx)
-    return endpoint
+    from fleet.lab.winrm_endpoint import WinrmLabEndpoint
+
+    return WinrmLabEndpoint(
+        username=ctx.username,
+        password=ctx.password,
+        responder=ctx.responder,
+        latency_s=ctx.latency_s,
+    )
 
 
 @dataclass
