@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -38,13 +39,28 @@ def _root(
     """fleet: audit and repair RDP hosts."""
 
 
-def _register() -> None:
-    # Each command module adds its commands to `app` on import.
-    from fleet.cli import commands  # noqa: F401
+# Command name → the module that registers it. Importing only the module a command needs
+# keeps start-up fast (asyncssh, pypsrp and cryptography are slow to import); help, unknown
+# commands and anything not listed here import every module (fleet.cli.commands).
+COMMAND_MODULES = {
+    "audit": "audit_cmd",
+    "inventory": "inventory_cmd",
+    "lab": "lab_cmd",
+    "probe": "probe_cmd",
+}
+
+
+def _register(argv: list[str]) -> None:
+    name = next((arg for arg in argv if not arg.startswith("-")), None)
+    module = COMMAND_MODULES.get(name or "")
+    if module:
+        importlib.import_module(f"fleet.cli.{module}")
+    else:
+        importlib.import_module("fleet.cli.commands")
 
 
 def main() -> None:
-    _register()
+    _register(sys.argv[1:])
     try:
         app()
     except InputError as exc:
