@@ -1,12 +1,17 @@
 """Imports every command module so each registers its commands on `fleet.cli.app.app`."""
 
-# One line per command module; in the order --help lists them.
-    apply_cmd,  # noqa: F401
-    audit_cmd,  # noqa: F401
-    inventory_cmd,  # noqa: F401
-    journal_cmd,  # noqa: F401
-    lab_cmd,  # noqa: F401
-    plan_cmd,  # noqa: F401
-    probe_cmd,  # noqa: F401
+import importlib
+
+# One name per command module, in the order `fleet --help` lists them.
+MODULES = (
+    "audit_cmd",
+    "plan_cmd",
+    "apply_cmd",
+    "journal_cmd",
+    "probe_cmd",
+    "inventory_cmd",
+    "lab_cmd",
 )
-from fleet.cli import (
+
+for _module in MODULES:
+    importlib.import_module(f"fleet.cli.{_module}")
