@@ -44,6 +44,9 @@ def _root(
 # commands and anything not listed here import every module (fleet.cli.commands).
 COMMAND_MODULES = {
     "audit": "audit_cmd",
+    "plan": "plan_cmd",
+    "apply": "apply_cmd",
+    "journal": "journal_cmd",
     "inventory": "inventory_cmd",
     "lab": "lab_cmd",
     "probe": "probe_cmd",
