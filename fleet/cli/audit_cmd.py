@@ -12,6 +12,15 @@ from fleet.audit import audit
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.progress import HostProgress
+from fleet.cli.record import (
+    DbOpt,
+    FromDbOpt,
+    NoDbOpt,
+    OptionalInventoryOpt,
+    from_db,
+    maybe_open,
+    record_after,
+)
 from fleet.cli.render_audit import render_audit
 from fleet.cli.reports import FORMATS, ReportRequest, parse_report_args, write_reports
 from fleet.errors import InputError
@@ -30,7 +39,7 @@ from fleet.runner import RunOptions
     ),
 )
 def audit_cmd(
-    inventory: Path = common.InventoryOpt,
+    inventory: Path | None = OptionalInventoryOpt,
     playbook: Path | None = common.PlaybookOpt,
     limit: str | None = common.LimitOpt,
     concurrency: int = common.ConcurrencyOpt,
@@ -49,6 +58,9 @@ def audit_cmd(
     ),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Show evidence and fixes."),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail the run (exit 1)."),
+    db: Path | None = DbOpt,
+    no_db: bool = NoDbOpt,
+    from_db_run: str | None = FromDbOpt,
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
@@ -58,11 +70,20 @@ def audit_cmd(
 
     Exit codes: 0 compliant, 1 findings, 2 bad input, 3 a host could not be reached,
     authenticated or finished (3 wins over 1). Warnings fail only with --strict.
+    The run is recorded in the history database (--db, or --no-db); if recording fails,
+    the output is still printed and written, then the command fails with exit 2.
     """
     common.setup_logging(log_level, log_format, log_file)
     requests = parse_report_args(fmt, output, report)
     pb = common.load_playbook_arg(playbook)
+    if from_db_run is not None:
+        result = from_db(from_db_run, pb, db=db, inventory=inventory, limit=limit)
+        emit(Console(), result, requests, verbose=verbose, strict=strict)
+        raise typer.Exit(result.exit_code(strict))
+    if inventory is None:
+        raise InputError("-i/--inventory is required (unless --from-db RUN_ID)")
     _, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
+    store = maybe_open(db, no_db)  # before any host is contacted: a bad --db fails fast
     options = RunOptions(
         concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
     )
@@ -89,7 +110,10 @@ def audit_cmd(
             )
 
     result = common.run_async(main)
+    not_recorded = record_after(store, result, inventory)
     emit(console, result, requests, verbose=verbose, strict=strict)
+    if not_recorded is not None:
+        raise not_recorded  # after the output: a store failure never loses the audit
     raise typer.Exit(result.exit_code(strict))
 
 

@@ -5,6 +5,8 @@ import importlib
 # One name per command module, in the order `fleet --help` lists them.
 MODULES = (
     "audit_cmd",
+    "sweep_cmd",
+    "history_cmd",
     "plan_cmd",
     "apply_cmd",
     "journal_cmd",

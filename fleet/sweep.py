@@ -1,0 +1,101 @@
+"""Runs built from history: a sweep's drift against the previous run, and the re-evaluation
+of a stored run's facts with another playbook (`fleet audit --from-db`), touching no host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from fleet.audit import new_run_id
+from fleet.facts import HostFacts
+from fleet.playbook.loader import evaluate_host
+from fleet.playbook.model import Playbook
+from fleet.results import (
+    CheckResult,
+    CheckStatus,
+    HostResult,
+    RunInfo,
+    RunResult,
+    host_status_from_checks,
+)
+from fleet.store import Drift, Store, compare
+
+Overrides = Mapping[str, Mapping[str, Any]]
+CUSTOM_SKIPPED = "custom checks run a script on the host; not re-evaluated from stored facts"
+
+
+def inventory_key(path: Path) -> str:
+    """How the store names an inventory: its absolute path, so `cd` does not split history."""
+    return str(path.absolute())
+
+
+def file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def drift_since_previous(store: Store, result: RunResult) -> Drift | None:
+    """Drift from the latest earlier run of the same inventory and playbook (already recorded
+    `result` included), or None when this is the first such run."""
+    info = result.run
+    if info.inventory is None or info.playbook_sha256 is None:
+        return None
+    previous = store.previous_run(info.inventory, info.playbook_sha256, info.id)
+    return compare(previous, result) if previous is not None else None
+
+
+def reevaluate_host(host: HostResult, playbook: Playbook, overrides: Overrides) -> HostResult:
+    """One stored host under `playbook`. A host without stored facts (it was not reached)
+    stays as it was; custom checks are skipped (they need the host)."""
+    if host.facts is None:
+        return host
+    try:
+        facts = HostFacts.model_validate(host.facts)
+    except ValidationError as exc:
+        error = f"stored facts no longer valid: {exc.errors()[0]['msg']}"
+        checks = [
+            CheckResult(id=cid, status=CheckStatus.ERROR, message=error)
+            for cid in playbook.check_ids
+        ]
+    else:
+        checks = [
+            *evaluate_host(playbook, facts, overrides),
+            *(
+                CheckResult(id=c.id, status=CheckStatus.SKIP, message=CUSTOM_SKIPPED)
+                for c in playbook.custom
+            ),
+        ]
+    return host.model_copy(update={"checks": checks, "status": host_status_from_checks(checks)})
+
+
+def reevaluate(
+    stored: RunResult,
+    playbook: Playbook,
+    overrides: Mapping[str, Overrides] | None = None,
+    *,
+    inventory: str | None = None,
+) -> RunResult:
+    """A new run: `stored`'s facts evaluated with `playbook` (and per-host `overrides`)."""
+    now = datetime.now(UTC)
+    by_host = overrides or {}
+    hosts = [reevaluate_host(h, playbook, by_host.get(h.name, {})) for h in stored.hosts]
+    info = RunInfo(
+        id=new_run_id(now),
+        command=f"audit --from-db {stored.run.id}",
+        started=now,
+        finished=datetime.now(UTC),
+        inventory=inventory or stored.run.inventory,
+        playbook=playbook.name,
+        playbook_sha256=playbook.sha256,
+        hosts_total=stored.run.hosts_total,
+        interrupted=stored.run.interrupted,
+    )
+    return RunResult(run=info, hosts=hosts)
