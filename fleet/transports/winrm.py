@@ -185,8 +185,9 @@ class WinRMSession:
         self._closed = True
         try:
             fut = self._worker.executor.submit(self._remote.close)
-        except RuntimeError:  # the pool is shut down; its threads already ended
+        except RuntimeError:  # closed after aclose(): the host's thread is gone, use another
             self._transport.pool.release(self._worker)
+            await asyncio.to_thread(self._remote.close)
             return
         fut.add_done_callback(lambda _f: self._transport.pool.release(self._worker))
         try:
@@ -262,8 +263,13 @@ def _closer(
     def close(_fut: concurrent.futures.Future[None]) -> None:
         try:
             worker.executor.submit(remote.close).add_done_callback(lambda _f: pool.release(worker))
-        except RuntimeError:  # shut down: the worker's thread is ending, nothing is pending
-            pool.release(worker)
+        except RuntimeError:
+            # The pool is shutting down and takes no new jobs. This callback runs on the
+            # worker's own thread (the one that finished the open), so close right here.
+            try:
+                remote.close()
+            finally:
+                pool.release(worker)
 
     return close
 

@@ -101,6 +101,7 @@ async def test_runs_reuse_one_runspace_pool_and_pass_params_as_data() -> None:
     assert not first.had_errors
     assert transport.threads == 1
     assert winrm_threads() == []
+    assert ep.open_shells == 0  # closed on the server too
 
 
 async def test_error_records_are_data_not_exceptions() -> None:
@@ -266,3 +267,33 @@ async def test_concurrent_hosts_are_bounded_by_max_workers() -> None:
             await ep.close()
     assert [parse_frame(o.stdout)["params"]["i"] for o in outs] == list(range(6))
     assert transport.threads == 3
+
+
+async def test_slow_host_still_answers_within_timeouts() -> None:
+    ep = await lab(faults=EndpointFaults(slow_s=0.2))
+    transport = WinRMTransport(max_workers=1)
+    try:
+        session = await transport.connect(target(ep, **FAST))
+        out = await session.run(SCRIPT, {"slow": True})
+        await session.close()
+    finally:
+        await transport.aclose()
+        await ep.close()
+    assert parse_frame(out.stdout)["params"] == {"slow": True}
+
+
+async def test_cancelled_connect_closes_what_it_opened() -> None:
+    ep = await lab(faults=EndpointFaults(slow_s=0.15))
+    transport = WinRMTransport(max_workers=1)
+    try:
+        task = asyncio.create_task(transport.connect(target(ep, **FAST)))
+        while ep.open_shells == 0:  # noqa: ASYNC110 - wait until the open is half-way
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await transport.aclose()  # waits for the worker, which deletes the shell
+        assert ep.open_shells == 0
+        assert winrm_threads() == []
+    finally:
+        await ep.close()

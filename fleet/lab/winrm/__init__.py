@@ -44,6 +44,11 @@ class WinRMEndpoint:
     def listening(self) -> bool:
         return self._server is not None
 
+    @property
+    def open_shells(self) -> int:
+        """Shells created and not yet deleted (a client that leaks runspace pools shows here)."""
+        return self._service.open_shells if self._service is not None else 0
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()

@@ -66,6 +66,10 @@ class WinRMService:
         self._allow_unencrypted = allow_unencrypted or tls
         self._shells: dict[str, PsrpShell] = {}
 
+    @property
+    def open_shells(self) -> int:
+        return len(self._shells)
+
     def close(self) -> None:
         for shell in self._shells.values():
             shell.close()
