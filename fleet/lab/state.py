@@ -12,7 +12,7 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from fleet.facts import (
     SECTIONS,
@@ -83,6 +83,9 @@ class HostState:
     sessions: list[SimSession] = field(default_factory=list)
     # Sections that fail on the host: section -> error message (reported in Facts.errors).
     section_errors: dict[str, str] = field(default_factory=dict)
+    # Where sessions come from: the WTS API, or (Add-Type blocked) raw `quser` text in a locale.
+    sessions_via: Literal["wts", "quser"] = "wts"
+    quser_locale: Literal["en", "de"] = "en"
 
     def set_service(self, name: str, **update: Any) -> None:
         self.services = [
@@ -142,7 +145,7 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
     category = "DomainAuthenticated" if rng.random() < 0.85 else "Private"
     alias = rng.choice(("Ethernet", "Ethernet0", "Ethernet 2"))
     tls_explicit = rng.random() < 0.2
-    return HostState(
+    state = HostState(
         hostname=hostname,
         os=OsInfo(caption=caption.format(edition=edition), version=version, build=build),
         services=[
@@ -203,6 +206,10 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
             ),
         ],
     )
+    if rng.random() < 0.1:  # constrained language mode: the gather script falls back to quser
+        state.sessions_via = "quser"
+        state.quser_locale = "de" if rng.random() < 0.3 else "en"
+    return state
 
 
 def _last_sync(state: HostState, now: datetime) -> datetime | None:
@@ -246,11 +253,62 @@ def _time(state: HostState, now: datetime) -> dict[str, Any]:
 
 
 def _sessions(state: HostState, now: datetime) -> dict[str, Any]:
+    if state.sessions_via == "quser":
+        return {"source": "quser", "items": [], "quser_text": quser_text(state, now)}
     items = [
         {"id": s.id, "user": s.user, "state": s.state, "idle_seconds": s.idle_seconds(now)}
         for s in state.sessions
     ]
     return {"source": "wts", "items": items, "quser_text": None}
+
+
+_QUSER = {
+    "en": (
+        " USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME",
+        {"Active": "Active", "Disconnected": "Disc"},
+        "%m/%d/%Y %I:%M %p",
+        "No User exists for *",
+    ),
+    "de": (
+        " BENUTZERNAME          SITZUNGSNAME       ID  STATUS  LEERLAUF   ANMELDEZEIT",
+        {"Active": "Aktiv", "Disconnected": "Getr."},
+        "%d.%m.%Y %H:%M",
+        "Kein Benutzer vorhanden für *",
+    ),
+}
+
+
+def _quser_idle(seconds: int | None) -> str:
+    minutes = (seconds or 0) // 60
+    if minutes == 0:
+        return "."
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}+{hours:02d}:{mins:02d}"
+    return f"{hours}:{mins:02d}" if hours else str(mins)
+
+
+def quser_text(state: HostState, now: datetime) -> str:
+    """What `quser` prints on this host: fixed columns, no SESSIONNAME on disconnected rows,
+    the caller's own session marked with '>', words and dates in the host's locale."""
+    header, words, date_format, nobody = _QUSER[state.quser_locale]
+    rows = [s for s in state.sessions if s.user]
+    if not rows:
+        return nobody + "\r\n"
+    lines = [header]
+    host_now = state.host_now(now)
+    for n, s in enumerate(rows):
+        user = s.user.rsplit("\\", 1)[-1][:20]
+        session = f"rdp-tcp#{s.id + 10}" if s.state != "Disconnected" else ""
+        idle = s.idle_seconds(now)
+        logon = (host_now - timedelta(seconds=(idle or 0) + 600)).strftime(date_format)
+        mark = ">" if n == 0 and s.state == "Active" else " "
+        word = words.get(s.state, s.state)
+        lines.append(
+            f"{mark}{user:<21} {session:<18}{s.id:>3}  {word:<6}{_quser_idle(idle):>11}  {logon}"
+        )
+    return "\r\n".join(lines) + "\r\n"
 
 
 _SECTION_RENDER: dict[str, Any] = {

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from fleet.checks.quser import parse_quser
 from fleet.facts import SECTIONS, Facts
 from fleet.lab.faults import MUTATORS, apply_faults
 from fleet.lab.model import host_names
@@ -21,7 +22,8 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "cert_expired": ("cert.",),
     "cert_expiring": ("cert.",),
     "cert_missing": ("cert.bound_thumbprint",),
-    "clock_skew": ("time.utc_now", "time.last_sync"),  # the host's clock reads differently
+    # The host's clock reads differently (quser's logon times too), idle times do not.
+    "clock_skew": ("time.utc_now", "time.last_sync", "sessions.quser_text"),
     "cmos_clock": ("time.source", "time.last_sync"),
     "firewall_public": ("network_profiles.0.network_category",),
     "rdp_rule_disabled": ("firewall.rules.0.enabled",),
@@ -30,7 +32,7 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "low_encryption": ("rdp.min_encryption_level",),
     "tls12_disabled": ("tls12.",),
     "credssp_vulnerable": ("credssp.allow_encryption_oracle",),
-    "stale_sessions": ("sessions.items.",),
+    "stale_sessions": ("sessions.items.", "sessions.quser_text"),
     "rdp_disabled": ("rdp.deny_ts_connections",),
     "termservice_stopped": ("services.0.status",),
     "policy_override": ("rdp_policy.security_layer",),
@@ -89,11 +91,11 @@ def test_every_baseline_renders_valid_facts_that_are_healthy(seed: int) -> None:
         assert facts.tls12 and facts.tls12.enabled in (None, 1)
         assert facts.credssp and facts.credssp.allow_encryption_oracle in (None, 0, 1)
         assert facts.sessions
-        states = {s.state for s in facts.sessions.items}
-        assert {"Active", "Disconnected"} <= states
-        for s in facts.sessions.items:
+        state = baseline(name, seed, NOW)
+        assert {"Active", "Disconnected"} <= {s.state for s in state.sessions}
+        for s in state.sessions:
             if s.state == "Disconnected":
-                assert s.idle_seconds is not None and s.idle_seconds < 8 * 3600
+                assert (s.idle_seconds(NOW) or 0) < 8 * 3600
         for svc in ("TermService", "W32Time"):
             found = facts.service(svc)
             assert found is not None and found.status == "Running"
@@ -116,6 +118,20 @@ def test_only_requested_sections_are_rendered() -> None:
         wanted = rng.sample(list(SECTIONS), rng.randint(0, len(SECTIONS)))
         facts = facts_of(state, wanted)
         assert {s for s in SECTIONS if getattr(facts, s) is not None} == set(wanted)
+
+
+def test_quser_hosts_print_text_that_reads_back_as_their_sessions() -> None:
+    hosts = [baseline(n, 1, NOW) for n in NAMES]
+    quser = [h for h in hosts if h.sessions_via == "quser"]
+    assert quser and {h.quser_locale for h in quser} == {"en", "de"}
+    for state in quser:
+        apply_faults(state, ["stale_sessions"], seed=1, name=state.hostname.lower(), now=NOW)
+        sessions = facts_of(state, ["sessions"]).sessions
+        assert sessions and sessions.source == "quser" and sessions.items == []
+        rows = parse_quser(sessions.quser_text or "")
+        assert [(r.id, r.state) for r in rows] == [(s.id, s.state) for s in state.sessions]
+        for row, sim in zip(rows, state.sessions, strict=True):
+            assert row.idle_seconds == (sim.idle_seconds(NOW) or 0) // 60 * 60
 
 
 def test_unknown_section_is_an_error_entry_not_a_crash() -> None:
