@@ -7,6 +7,7 @@ MODULES = (
     "audit_cmd",
     "sweep_cmd",
     "history_cmd",
+    "diagnose_cmd",
     "plan_cmd",
     "apply_cmd",
     "journal_cmd",
