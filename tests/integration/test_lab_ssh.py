@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -182,3 +184,45 @@ async def test_files_written(lab: RunningLab) -> None:
     inv = yaml.safe_load(lab.inventory_path.read_text())
     assert inv["all"]["vars"]["ansible_user"] == LAB_USER
     assert {"site_a", "site_b", "rdsh"} <= set(inv["all"]["children"])
+
+
+async def test_detached_lab_starts_ready_and_stops(tmp_path: Path) -> None:
+    """`fleet lab up --detach` returns once hosts listen; `down` stops it and is idempotent."""
+    rng = random.Random()
+    base = f"127.{rng.randint(100, 250)}.{rng.randint(0, 255)}.1"
+    lab_dir = tmp_path / "lab"
+    fleet = [sys.executable, "-m", "fleet", "lab"]
+    args = ["--dir", str(lab_dir), "--hosts", "3", "--port", "0", "--base-address", base]
+    up = await asyncio.to_thread(
+        subprocess.run,
+        [*fleet, "up", *args, "--faults", "nla_off:1", "--detach"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert up.returncode == 0, up.stderr
+    try:
+        described = json.loads((lab_dir / "lab.json").read_text())
+        host = next(h for h in described["hosts"] if not h["faults"])
+        async with asyncssh.connect(
+            host["address"],
+            host["port"],
+            username=LAB_USER,
+            password=(lab_dir / "lab-password").read_text().strip(),
+            known_hosts=str(lab_dir / "known_hosts"),
+            client_keys=(),
+            agent_path=None,
+            config=None,
+        ) as conn:
+            proc = await gather(conn)
+        Facts.model_validate(parse_frame(str(proc.stdout)))
+    finally:
+        down = await asyncio.to_thread(
+            subprocess.run, [*fleet, "down", "--dir", str(lab_dir)], capture_output=True, text=True
+        )
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert not (lab_dir / "lab.pid").exists()
+    again = await asyncio.to_thread(
+        subprocess.run, [*fleet, "down", "--dir", str(lab_dir)], capture_output=True, text=True
+    )
+    assert again.returncode == 0 and "no lab running" in again.stdout
