@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from fleet.lab.winrm import EndpointFaults, WinRMEndpoint, start_winrm_endpoint
-from fleet.lab.winrm.certs import LabCA, server_context
+from fleet.lab.winrm.certs import LabTls
 from fleet.playbook.scripts import parse_script
 from fleet.results import HostStatus
 from fleet.secret import Secret
@@ -120,19 +120,22 @@ async def test_error_records_are_data_not_exceptions() -> None:
     assert parse_frame(out.stdout)["n"] == 1
 
 
-async def test_https_with_ca_trust_path(tmp_path: Path) -> None:
-    ca = LabCA.create()
+async def _https_lab(tmp_path: Path, *, trusted: bool) -> tuple[WinRMEndpoint, Path]:
+    tls = LabTls(tmp_path / "tls")
     address = loopback()
-    cert, key = ca.issue([address])
     ep = await start_winrm_endpoint(
         address,
         0,
         handler=Recorder(),
         users={USER: PASSWORD},
-        tls=server_context(cert, key, tmp_path, "h"),
+        tls=tls.context(address, trusted=trusted),
         auth={"basic", "ntlm"},
     )
-    bundle = ca.write_bundle(tmp_path / "ca.pem")
+    return ep, tls.ca_bundle
+
+
+async def test_https_with_ca_trust_path(tmp_path: Path) -> None:
+    ep, bundle = await _https_lab(tmp_path, trusted=True)
     transport = WinRMTransport(max_workers=2)
     try:
         for auth in ("basic", "ntlm"):
@@ -146,18 +149,7 @@ async def test_https_with_ca_trust_path(tmp_path: Path) -> None:
 
 
 async def test_untrusted_certificate_is_tls_verify_failed(tmp_path: Path) -> None:
-    trusted, rogue = LabCA.create(), LabCA.create("rogue CA")
-    address = loopback()
-    cert, key = rogue.issue([address])
-    ep = await start_winrm_endpoint(
-        address,
-        0,
-        handler=Recorder(),
-        users={USER: PASSWORD},
-        tls=server_context(cert, key, tmp_path, "h"),
-        auth={"basic"},
-    )
-    bundle = trusted.write_bundle(tmp_path / "ca.pem")
+    ep, bundle = await _https_lab(tmp_path, trusted=False)
     transport = WinRMTransport(max_workers=1)
     try:
         t = target(ep, scheme="https", auth="basic", ca_trust_path=str(bundle), **FAST)

@@ -110,3 +110,30 @@ def server_context(cert_pem: bytes, key_pem: bytes, directory: Path, stem: str) 
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert_path, key_path)
     return ctx
+
+
+class LabTls:
+    """A lab's TLS material in one directory.
+
+    `ca_bundle` is what the inventory's `ca_trust_path` names; `context(address)` serves a
+    certificate from that CA, `context(address, trusted=False)` one from a second CA nobody
+    trusts (the `tls_untrusted` fault).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.ca = LabCA.create()
+        self._rogue: LabCA | None = None
+        self.ca_bundle = self.ca.write_bundle(directory / "lab-ca.pem")
+
+    def context(self, address: str, *, trusted: bool = True) -> ssl.SSLContext:
+        if trusted:
+            ca = self.ca
+        else:
+            if self._rogue is None:
+                self._rogue = LabCA.create("untrusted lab CA")
+            ca = self._rogue
+        cert, key = ca.issue([address])
+        stem = ("" if trusted else "untrusted-") + address.replace(":", "_")
+        return server_context(cert, key, self.directory, stem)
