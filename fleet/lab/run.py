@@ -37,6 +37,9 @@ class Endpoint(Protocol):
         """Vars for `all:` in the inventory (transport, trust files relative to DIR)."""
         ...
 
+    def write_trust(self, lab_dir: Path, hosts: Iterable[LabHost]) -> None:
+        """Write what clients need to trust the hosts (SSH: known_hosts) once ports are known."""
+
 
 @dataclass(frozen=True)
 class EndpointContext:
@@ -63,6 +66,11 @@ class _SshEndpoint(SshEndpoint):
 
     def inventory_vars(self) -> Mapping[str, Any]:
         return {"fleet_transport": "ssh", "fleet_ssh_known_hosts": files.KNOWN_HOSTS}
+
+    def write_trust(self, lab_dir: Path, hosts: Iterable[LabHost]) -> None:
+        algorithm, blob = self.key.export_public_key("openssh").decode().split()[:2]
+        text = files.known_hosts_lines(list(hosts), f"{algorithm} {blob}")
+        files.write_atomic(lab_dir / files.KNOWN_HOSTS, text)
 
 
 def _make_endpoint(transport: str, ctx: EndpointContext) -> Endpoint:
@@ -177,10 +185,7 @@ async def run_lab(
     lab = RunningLab(config=config, hosts=hosts, password=password, started=started)
     control = ControlServer(lab)
     try:
-        if isinstance(endpoint, _SshEndpoint):
-            public = endpoint.key.export_public_key("openssh").decode().split()
-            text = files.known_hosts_lines(hosts, f"{public[0]} {public[1]}")
-            files.write_atomic(lab.known_hosts_path, text)
+        endpoint.write_trust(config.dir, hosts)
         files.write_inventory(config.dir, hosts, endpoint.inventory_vars())
         lab._write_truth()
         await control.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from fleet.lab.model import LabHost
@@ -57,3 +58,6 @@ class WinrmLabEndpoint:
 
     def inventory_vars(self) -> Mapping[str, Any]:
         return {"fleet_transport": "winrm", "fleet_winrm_scheme": "http"}
+
+    def write_trust(self, lab_dir: Path, hosts: Iterable[LabHost]) -> None:
+        """Plain HTTP with NTLM message encryption: no certificate to trust."""
