@@ -13,7 +13,7 @@ of its own (DOMAIN.md).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -163,19 +163,7 @@ Section = Literal[
     "credssp",
     "sessions",
 ]
-SECTIONS: tuple[Section, ...] = (
-    "os",
-    "services",
-    "rdp",
-    "rdp_policy",
-    "cert",
-    "time",
-    "network_profiles",
-    "firewall",
-    "tls12",
-    "credssp",
-    "sessions",
-)
+SECTIONS: tuple[Section, ...] = get_args(Section)
 
 
 class Facts(FactModel):
