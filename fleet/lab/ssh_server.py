@@ -22,7 +22,7 @@ import asyncssh
 from fleet.errors import InputError
 from fleet.lab.behaviour import DropConnection, command_reply
 from fleet.lab.model import LabHost
-from fleet.lab.responder import Responder, ps_error
+from fleet.lab.responder import Responder, not_recognized
 from fleet.logs import get_logger
 from fleet.secret import Secret
 from fleet.transports.framing import Invocation, decode_invocation
@@ -158,17 +158,20 @@ class SshEndpoint:
             return
         try:
             line = await process.stdin.readline()
-        except (asyncssh.Error, ConnectionError):
-            process.exit(1)
+        except (
+            asyncssh.Error,
+            asyncssh.BreakReceived,
+            asyncssh.SignalReceived,
+            asyncssh.TerminalSizeChanged,
+            ConnectionError,
+        ):
+            if not process.is_closing():
+                process.exit(1)
             return
         try:
             invocation = _decode(line)
-        except ValueError:
-            reply = ps_error(
-                "The term is not recognized as a fleet invocation (expected one encoded line).",
-                "ParserError: (:) [], ParentContainsErrorRecordException",
-                "UnexpectedToken",
-            )
+        except ValueError:  # not fleet's one-line invocation: PowerShell would run it, we cannot
+            reply = not_recognized((line.split() or ["<empty>"])[0][:60])
         else:
             try:
                 reply = await command_reply(
