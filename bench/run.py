@@ -9,11 +9,13 @@ Figures depend on the machine; compare ratios, not seconds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,21 +28,55 @@ FAULTS = "cert_expired:0.05,clock_skew:0.05,firewall_public:0.05,stale_sessions:
 
 
 def run_measured(cmd: list[str]) -> dict[str, Any]:
-    """Run a command; wall time and that child's own peak RSS (wait4, not cumulative)."""
+    """Run a command: wall time, that child's own peak RSS (wait4), peak thread count."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    out = proc.stdout.read() if proc.stdout else b""
-    err = proc.stderr.read() if proc.stderr else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
+        peak_threads = 0
+        status_file = Path(f"/proc/{proc.pid}/status")
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            with contextlib.suppress(OSError):
+                for line in status_file.read_text().splitlines():
+                    if line.startswith("Threads:"):
+                        peak_threads = max(peak_threads, int(line.split()[1]))
+            time.sleep(0.05)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     return {
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
         "peak_rss_mb": usage.ru_maxrss / 1024,
         "cpu_s": usage.ru_utime + usage.ru_stime,
-        "exit": proc.returncode,
-        "stdout": out.decode(errors="replace"),
-        "stderr": err.decode(errors="replace")[-2000:],
+        "threads": peak_threads,
+        "exit": os.waitstatus_to_exitcode(status),
+        "stdout": stdout.decode(errors="replace"),
+        "stderr": stderr.decode(errors="replace")[-2000:],
     }
+
+
+def audit_cmd(lab_dir: Path, concurrency: int) -> list[str]:
+    return [
+        *FLEET,
+        "audit",
+        "-i",
+        str(lab_dir / "inventory.yml"),
+        "--concurrency",
+        str(concurrency),
+        "--format",
+        "json",
+        "--log-level",
+        "error",
+        "--no-db",
+    ]
+
+
+def reached(audit: dict[str, Any]) -> int:
+    report = json.loads(audit["stdout"] or '{"hosts": []}')
+    return sum(1 for h in report["hosts"] if h["status"] in ("ok", "findings"))
 
 
 def lab(lab_dir: Path, hosts: int, latency_ms: int, transport: str = "ssh") -> None:
@@ -77,22 +113,7 @@ def bench_audit(hosts: int, latency_ms: int, concurrencies: list[int]) -> list[d
         for c in concurrencies:
             floor = run_measured([sys.executable, "-m", "bench.bare_loop", str(lab_dir), str(c)])
             floor_ok = json.loads(floor["stdout"] or "{}").get("ok", 0)
-            audit = run_measured(
-                [
-                    *FLEET,
-                    "audit",
-                    "-i",
-                    str(lab_dir / "inventory.yml"),
-                    "--concurrency",
-                    str(c),
-                    "--format",
-                    "json",
-                    "--log-level",
-                    "error",
-                ]
-            )
-            report = json.loads(audit["stdout"] or '{"hosts": []}')
-            reached = sum(1 for h in report["hosts"] if h["status"] in ("ok", "findings"))
+            audit = run_measured(audit_cmd(lab_dir, c))
             bound = math.ceil(hosts / c) * latency_ms / 1000
             rows.append(
                 {
@@ -103,7 +124,7 @@ def bench_audit(hosts: int, latency_ms: int, concurrencies: list[int]) -> list[d
                     "floor_s": round(floor["seconds"], 2),
                     "floor_ok": floor_ok,
                     "fleet_s": round(audit["seconds"], 2),
-                    "fleet_reached": reached,
+                    "fleet_reached": reached(audit),
                     "fleet_exit": audit["exit"],
                     "hosts_per_s": round(hosts / audit["seconds"], 1),
                     "peak_rss_mb": round(audit["peak_rss_mb"], 1),
@@ -120,11 +141,58 @@ def bench_audit(hosts: int, latency_ms: int, concurrencies: list[int]) -> list[d
     return rows
 
 
+def bench_winrm(hosts: int, latency_ms: int, concurrencies: list[int]) -> list[dict[str, Any]]:
+    """WinRM: pypsrp on a bounded thread pool. A host costs 9 HTTP round trips here (blank
+    POST, two NTLM legs, Create, Receive, Command, Receive, Signal, Delete), each delayed by
+    the lab's latency, so the ideal bound is ceil(N/C) x 9 x latency."""
+    lab_dir = OUT / "lab-winrm"
+    lab(lab_dir, hosts, latency_ms, transport="winrm")
+    rows = []
+    try:
+        for c in concurrencies:
+            audit = run_measured(audit_cmd(lab_dir, c))
+            bound = math.ceil(hosts / c) * 9 * latency_ms / 1000
+            rows.append(
+                {
+                    "hosts": hosts,
+                    "concurrency": c,
+                    "latency_ms": latency_ms,
+                    "bound_s": bound,
+                    "fleet_s": round(audit["seconds"], 2),
+                    "fleet_reached": reached(audit),
+                    "fleet_exit": audit["exit"],
+                    "hosts_per_s": round(hosts / audit["seconds"], 1),
+                    "peak_rss_mb": round(audit["peak_rss_mb"], 1),
+                    "threads": audit["threads"],
+                    "fleet_cpu_s": round(audit["cpu_s"], 2),
+                    "efficiency": round(bound / audit["seconds"], 3),
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+            if audit["exit"] not in (0, 1):
+                print(audit["stderr"], file=sys.stderr)
+    finally:
+        subprocess.run([*FLEET, "lab", "down", "--dir", str(lab_dir)], cwd=ROOT, check=False)
+    return rows
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     hosts = int(os.environ.get("BENCH_HOSTS", "1000"))
     latency = int(os.environ.get("BENCH_LATENCY_MS", "100"))
-    results: dict[str, Any] = {"audit_ssh": bench_audit(hosts, latency, [50, 200, 500])}
+    only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+    results: dict[str, Any] = {}
+    if not only or "ssh" in only:
+        print("== audit over SSH: fleet vs a bare asyncssh loop", flush=True)
+        results["audit_ssh"] = bench_audit(hosts, latency, [50, 200, 500])
+    if not only or "winrm" in only:
+        print("== audit over WinRM/PSRP", flush=True)
+        results["audit_winrm"] = bench_winrm(hosts, latency, [200, 500])
+    if not only or "probe" in only:
+        from bench.probe_bench import main_probe_bench
+
+        print("== credential-free RDP probe", flush=True)
+        results["probe"] = main_probe_bench()
     (OUT / "bench.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {OUT / 'bench.json'}")
 
