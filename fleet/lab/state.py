@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -311,7 +312,7 @@ def quser_text(state: HostState, now: datetime) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-_SECTION_RENDER: dict[str, Any] = {
+_SECTION_RENDER: dict[str, Callable[[HostState, datetime], Any]] = {
     "os": lambda s, _: s.os.model_dump(mode="json"),
     "services": lambda s, _: _dump_list(s.services),
     "rdp": lambda s, _: s.rdp.model_dump(mode="json"),
