@@ -58,6 +58,14 @@ def up_cmd(
     port: int = typer.Option(
         DEFAULT_PORT, "--port", min=0, max=65535, help="Port on every address; 0: ephemeral."
     ),
+    rdp_port: int | None = typer.Option(
+        None,
+        "--rdp-port",
+        min=0,
+        max=65535,
+        help="RDP listener port on every address [default: 3389; ephemeral with --port 0].",
+        show_default=False,
+    ),
     transport: str = typer.Option("ssh", "--transport", help="ssh or winrm."),
     start_timeout: float = typer.Option(
         60.0, "--start-timeout", min=1, help="With --detach: seconds to wait for readiness."
@@ -82,6 +90,7 @@ def up_cmd(
             latency_ms=latency_ms,
             base_address=base_address,
             port=port,
+            rdp_port=rdp_port,
             transport="ssh" if transport == "ssh" else "winrm",
         )
         _check_can_start(config)
@@ -96,6 +105,7 @@ def up_cmd(
             *("--faults", faults, "--latency-ms", str(latency_ms), "--port", str(port)),
             *("--base-address", base_address, "--transport", transport),
             *("--log-level", log_level),
+            *(("--rdp-port", str(rdp_port)) if rdp_port is not None else ()),
         ]
         child = daemon.start_detached(config.dir, args, start_timeout)
         typer.echo(_summary(config, child.pid))
@@ -124,8 +134,8 @@ def _check_can_start(config: LabConfig) -> None:
         raise InputError(
             f"a lab already runs in {config.dir} (pid {pid}); `fleet lab down --dir {config.dir}`"
         )
-    # One listening socket per host plus one per open connection.
-    needed = 2 * config.hosts + FDS_RESERVED
+    # Two listening sockets per host (remoting, RDP) plus one per open connection.
+    needed = 3 * config.hosts + FDS_RESERVED
     if raise_nofile_limit() < needed:
         raise InputError(
             f"{config.hosts} hosts need about {needed} open files; raise `ulimit -n` first"

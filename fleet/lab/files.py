@@ -52,12 +52,22 @@ def load_or_create_password(lab_dir: Path) -> Secret:
     return Secret(value)
 
 
-def inventory(hosts: Sequence[LabHost], transport_vars: Mapping[str, Any]) -> dict[str, Any]:
+def inventory(
+    hosts: Sequence[LabHost],
+    transport_vars: Mapping[str, Any],
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Ansible-shaped inventory: each host defined once in a site+role leaf group, with
-    `site_a`/`site_b` and role groups (`rdsh`, `jump`) as parents of those leaves."""
+    `site_a`/`site_b` and role groups (`rdsh`, `jump`) as parents of those leaves.
+    `host_vars`: extra vars per host name (e.g. `rdp_port`)."""
     leaves: dict[str, dict[str, Any]] = {}
     for h in hosts:
-        leaves.setdefault(h.group, {})[h.name] = {"ansible_host": h.address, "fleet_port": h.port}
+        extra = (host_vars or {}).get(h.name, {})
+        leaves.setdefault(h.group, {})[h.name] = {
+            "ansible_host": h.address,
+            "fleet_port": h.port,
+            **extra,
+        }
     sites: dict[str, dict[str, Any]] = {}
     roles: dict[str, dict[str, Any]] = {}
     for h in hosts:
@@ -82,12 +92,15 @@ def known_hosts_lines(hosts: Sequence[LabHost], public_key: str) -> str:
 
 
 def write_inventory(
-    lab_dir: Path, hosts: Sequence[LabHost], transport_vars: Mapping[str, Any]
+    lab_dir: Path,
+    hosts: Sequence[LabHost],
+    transport_vars: Mapping[str, Any],
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     path = lab_dir / INVENTORY
     header = "# Written by `fleet lab up`; regenerated on every start.\n"
     body = yaml.safe_dump(
-        inventory(hosts, transport_vars), sort_keys=False, default_flow_style=False
+        inventory(hosts, transport_vars, host_vars), sort_keys=False, default_flow_style=False
     )
     write_atomic(path, header + body)
     return path

@@ -30,8 +30,16 @@ class LabConfig:
     base_address: str = "127.20.0.1"
     port: int = DEFAULT_PORT
     transport: Literal["ssh", "winrm"] = "ssh"
+    # Every host's RDP listener port; None: 3389, or ephemeral per host when `port` is 0.
+    rdp_port: int | None = None
     # The spec text as given (recorded in lab.json); `faults` is its parsed form.
     faults_text: str = ""
+
+    @property
+    def effective_rdp_port(self) -> int:
+        if self.rdp_port is not None:
+            return self.rdp_port
+        return 0 if self.port == 0 else 3389
 
 
 @dataclass

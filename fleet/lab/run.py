@@ -19,9 +19,11 @@ from fleet.errors import InputError
 from fleet.lab import files
 from fleet.lab.faults import FAULTS, transport_fault
 from fleet.lab.model import LAB_USER, LabConfig, LabHost, build_hosts, make_host
+from fleet.lab.rdp_wiring import CertRealizingResponder, RdpListeners
 from fleet.lab.responder import Responder, default_responder
 from fleet.lab.ssh_server import SshEndpoint, load_or_create_host_key
 from fleet.lab.truth import lab_truth
+from fleet.lab.wire_truth import add_probe_truth
 from fleet.secret import Secret
 
 
@@ -93,6 +95,7 @@ class RunningLab:
     password: Secret
     started: datetime
     truth: dict[str, Any] = field(default_factory=dict)
+    rdp: RdpListeners | None = None
 
     @property
     def dir(self) -> Path:
@@ -136,11 +139,14 @@ class RunningLab:
             host.name, host.site, host.role, host.address, wanted, self.config.seed, self.started
         )
         host.state, host.faults = fresh.state, fresh.faults
+        if self.rdp is not None:
+            self.rdp.changed(host)
         self._write_truth()
         return host
 
     def _write_truth(self) -> None:
         self.truth = lab_truth({h.name: h.faults for h in self.hosts})
+        add_probe_truth(self.truth, {h.name: h.faults for h in self.hosts})
         files.write_json(self.truth_path, self.truth)
 
     def describe(self) -> dict[str, Any]:
@@ -156,7 +162,13 @@ class RunningLab:
             "base_address": c.base_address,
             "port": c.port,
             "hosts": [
-                {"name": h.name, "address": h.address, "port": h.port, "faults": list(h.faults)}
+                {
+                    "name": h.name,
+                    "address": h.address,
+                    "port": h.port,
+                    "rdp_port": self.rdp.ports.get(h.name) if self.rdp else None,
+                    "faults": list(h.faults),
+                }
                 for h in self.hosts
             ],
         }
@@ -177,20 +189,27 @@ async def run_lab(
         dir=config.dir,
         username=LAB_USER,
         password=password,
-        responder=responder or default_responder(),
+        responder=CertRealizingResponder(responder or default_responder()),
         latency_s=config.latency_ms / 1000,
     )
     endpoint = _make_endpoint(config.transport, ctx)
     await endpoint.start(hosts, config.port)
-    lab = RunningLab(config=config, hosts=hosts, password=password, started=started)
+    rdp = RdpListeners(hosts)
+    try:
+        await rdp.start(config.effective_rdp_port)
+    except BaseException:
+        await endpoint.close()
+        raise
+    lab = RunningLab(config=config, hosts=hosts, password=password, started=started, rdp=rdp)
     control = ControlServer(lab)
     try:
         endpoint.write_trust(config.dir, hosts)
-        files.write_inventory(config.dir, hosts, endpoint.inventory_vars())
+        files.write_inventory(config.dir, hosts, endpoint.inventory_vars(), rdp.inventory_vars())
         lab._write_truth()
         await control.start()
         files.write_json(config.dir / files.LAB_JSON, lab.describe())
         yield lab
     finally:
         await control.close()
+        await rdp.close()
         await endpoint.close()

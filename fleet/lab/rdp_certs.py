@@ -1,0 +1,132 @@
+"""Real X.509 certificates behind the lab's certificate facts.
+
+The state model invents certificates as facts (a random thumbprint, subject, dates). For the
+RDP listener to show the *bound* certificate on the wire, each fact gets a real certificate
+with the same subject, issuer and dates (to the second, as X.509 keeps them); the fact's
+thumbprint is then replaced by the real certificate's SHA-1, so what the gather reports and
+what a client sees agree. `realize(state)` is idempotent and cheap once done.
+
+All certificates of a process share one RSA key (generating a key costs ~100 ms, signing a
+certificate ~1 ms), so 2000 hosts start in seconds. A certificate's serial number comes from
+the fact's original thumbprint, so the same state gives the same certificates within one
+process; across lab restarts the key, and so the thumbprints, change.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from fleet.facts import Certificate
+
+if TYPE_CHECKING:
+    from fleet.lab.state import HostState
+
+KEY_BITS = 2048
+_ATTRS = {
+    "CN": NameOID.COMMON_NAME,
+    "DC": NameOID.DOMAIN_COMPONENT,
+    "O": NameOID.ORGANIZATION_NAME,
+    "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "C": NameOID.COUNTRY_NAME,
+}
+# thumbprint -> PEM for every certificate this process made (content-addressed: a thumbprint
+# names exactly one certificate, so sharing this between hosts and labs is safe).
+_PEMS: dict[str, bytes] = {}
+
+
+@functools.cache
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+
+
+@functools.cache
+def key_pem() -> bytes:
+    """The shared private key, PKCS#8 PEM (for the TLS server context)."""
+    return _key().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def parse_name(text: str) -> x509.Name:
+    """A Windows-style DN (`CN=a, DC=corp, DC=com`, leaf first) as an X.509 name."""
+    attrs: list[x509.NameAttribute[str]] = []
+    for part in text.split(","):
+        key, sep, value = part.strip().partition("=")
+        oid = _ATTRS.get(key.strip().upper())
+        if not sep or oid is None or not value.strip():
+            return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text[:64] or "lab")])
+        attrs.append(x509.NameAttribute(oid, value.strip()))
+    return x509.Name(list(reversed(attrs)))  # X.509 order is root first
+
+
+def _second(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def _serial(fake_thumbprint: str) -> int:
+    try:
+        value = int(fake_thumbprint, 16) >> 1  # < 2**159: a valid 20-octet positive serial
+    except ValueError:
+        value = 0
+    return value or x509.random_serial_number()
+
+
+def mint(fact: Certificate) -> tuple[Certificate, bytes]:
+    """A real certificate for `fact`: (the fact with the real thumbprint and whole-second
+    dates, PEM)."""
+    key = _key()
+    not_before, not_after = _second(fact.not_before), _second(fact.not_after)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(parse_name(fact.subject))
+        .issuer_name(parse_name(fact.issuer))
+        .public_key(key.public_key())
+        .serial_number(_serial(fact.thumbprint))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    thumb = cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - Windows' thumbprint
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    _PEMS[thumb] = pem
+    real = fact.model_copy(
+        update={"thumbprint": thumb, "not_before": not_before, "not_after": not_after}
+    )
+    return real, pem
+
+
+def realize(state: HostState) -> None:
+    """Give every certificate in `state` a real one (new facts only); the bound thumbprint
+    follows its certificate. A bound thumbprint that names no certificate stays as it is."""
+    certs = state.cert.certificates
+    if all(c.thumbprint in _PEMS for c in certs):
+        return
+    bound = state.cert.bound_thumbprint
+    out: list[Certificate] = []
+    for fact in certs:
+        if fact.thumbprint in _PEMS:
+            out.append(fact)
+            continue
+        real, _ = mint(fact)
+        if bound is not None and bound.upper() == fact.thumbprint.upper():
+            bound = real.thumbprint
+        out.append(real)
+    state.cert = state.cert.model_copy(update={"bound_thumbprint": bound, "certificates": out})
+
+
+def bound_pem(state: HostState) -> bytes:
+    """The PEM of the bound certificate, or b"" when nothing real is bound."""
+    bound = state.cert.bound_thumbprint
+    if not bound or not any(c.thumbprint == bound for c in state.cert.certificates):
+        return b""
+    return _PEMS.get(bound, b"")
