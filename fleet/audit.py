@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
@@ -28,6 +28,9 @@ from fleet.results import (
 from fleet.runner import HostRef, Outcome, ResultCallback, RunOptions, run_jobs, with_retries
 from fleet.transports.base import ProtocolError, Session, Target, Transport
 from fleet.transports.registry import make_transport
+
+if TYPE_CHECKING:
+    from fleet.probe.audit_probe import AuditProbe
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,14 @@ async def audit(
     command: str = "audit",
     on_result: ResultCallback | None = None,
     stop: asyncio.Event | None = None,
+    probe: AuditProbe | None = None,
 ) -> RunResult:
+    """`probe`: also probe each host's RDP listener beside its gather (`--probe`)."""
     started = datetime.now(UTC)
     transports = transports_for(hosts, options.concurrency)
     jobs = [(h.ref, _job(h, transports[h.target.transport], playbook, options)) for h in hosts]
+    if probe is not None:
+        jobs = [(ref, probe.wrap(ref.name, ref.address, job)) for ref, job in jobs]
     try:
         outcome: Outcome = await run_jobs(jobs, options, on_result=on_result, stop=stop)
     finally:
@@ -110,7 +117,8 @@ async def audit(
         hosts_total=len(hosts),
         interrupted=outcome.interrupted,
     )
-    return RunResult(run=info, hosts=outcome.results)
+    results = probe.finish(outcome.results) if probe is not None else outcome.results
+    return RunResult(run=info, hosts=results)
 
 
 def _job(host: AuditHost, transport: Transport, playbook: Playbook, options: RunOptions) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from fleet.audit import audit
+from fleet.audit import AuditHost, audit
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.progress import HostProgress
@@ -24,6 +24,10 @@ from fleet.cli.record import (
 from fleet.cli.render_audit import render_audit
 from fleet.cli.reports import FORMATS, ReportRequest, parse_report_args, write_reports
 from fleet.errors import InputError
+from fleet.inventory import Inventory
+from fleet.playbook.model import Playbook
+from fleet.probe.audit_probe import AuditProbe
+from fleet.probe.client import ProbeOptions
 from fleet.results import HostResult, RunResult
 from fleet.runner import RunOptions
 
@@ -58,6 +62,12 @@ def audit_cmd(
     ),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Show evidence and fixes."),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail the run (exit 1)."),
+    probe: bool = typer.Option(
+        False,
+        "--probe",
+        help="Also probe each RDP listener (port: rdp_port var, rdp.listener.port, 3389) "
+        "and cross-check it with the facts.",
+    ),
     db: Path | None = DbOpt,
     no_db: bool = NoDbOpt,
     from_db_run: str | None = FromDbOpt,
@@ -82,7 +92,8 @@ def audit_cmd(
         raise typer.Exit(result.exit_code(strict))
     if inventory is None:
         raise InputError("-i/--inventory is required (unless --from-db RUN_ID)")
-    _, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
+    inv, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
+    prober = _prober(inv, hosts, pb, timeout) if probe else None
     store = maybe_open(db, no_db)  # before any host is contacted: a bad --db fails fast
     options = RunOptions(
         concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
@@ -107,6 +118,7 @@ def audit_cmd(
                 inventory=str(inventory),
                 on_result=on_result,
                 stop=stop,
+                probe=prober,
             )
 
     result = common.run_async(main)
@@ -115,6 +127,12 @@ def audit_cmd(
     if not_recorded is not None:
         raise not_recorded  # after the output: a store failure never loses the audit
     raise typer.Exit(result.exit_code(strict))
+
+
+def _prober(inv: Inventory, hosts: list[AuditHost], pb: Playbook, timeout: float) -> AuditProbe:
+    options = ProbeOptions(step_timeout=min(5.0, timeout), deadline=min(15.0, timeout))
+    named = [(h.target.name, h.overrides) for h in hosts]
+    return AuditProbe.for_inventory(inv, named, pb, options)
 
 
 def emit(
