@@ -1,0 +1,289 @@
+"""`fleet plan`, `fleet apply` and `fleet journal` as an admin runs them: subprocesses against
+detached labs, journals in tmp_path. What is expected comes from the lab's truth.json and
+lab.json (which faults each host carries), never from the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet.remediate.fixes import FIXES
+from tests.integration.conftest import FLEET, Lab
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = ("--timeout", "8")
+MIXED = (
+    "nla_off:2,low_encryption:2,security_layer_rdp:1,stale_sessions:1,termservice_stopped:1,"
+    "rdp_disabled:1,tls12_disabled:1,credssp_vulnerable:1,firewall_public:1,"
+    "rdp_rule_disabled:1,clock_skew:1,cmos_clock:1,policy_override:1"
+)
+# DOMAIN.md: a security value decided by Group Policy cannot be fixed locally.
+BLOCKED_BY_FAULT = {"policy_override": ("security.layer", "managed by Group Policy")}
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m fleet ARGS` with no terminal on stdin (so apply cannot prompt)."""
+    return subprocess.run(
+        [*FLEET, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def run_json(*args: str, code: int = 0) -> Any:
+    proc = run(*args)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fleet: error:"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def lab_faults(lab: Lab) -> dict[str, list[str]]:
+    described = json.loads((lab.dir / "lab.json").read_text())
+    return {h["name"]: h["faults"] for h in described["hosts"]}
+
+
+def plan(lab: Lab, out: Path, *extra: str) -> dict[str, Any]:
+    args = ("plan", "-i", str(lab.inventory), "-f", "json", "-o", str(out), *TIMEOUT, *extra)
+    doc: dict[str, Any] = run_json(*args)
+    assert json.loads(out.read_text())["hosts"] == doc["hosts"]  # saved = shown
+    return doc
+
+
+def apply(plan_file: Path, db: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run("apply", str(plan_file), "--db", str(db), *TIMEOUT, *extra)
+
+
+def audit_failures(lab: Lab) -> dict[str, set[str]]:
+    proc = run("audit", "-i", str(lab.inventory), "-f", "json", *TIMEOUT)
+    assert proc.returncode in (0, 1), proc.stderr
+    return {
+        h["name"]: {c["id"] for c in h["checks"] if c["status"] in ("fail", "error")}
+        for h in json.loads(proc.stdout)["hosts"]
+    }
+
+
+def journal(db: Path, run_id: str) -> dict[str, Any]:
+    doc: dict[str, Any] = run_json("journal", "--db", str(db), "--run", run_id, "-f", "json")
+    return doc
+
+
+def lab_set(lab: Lab, host: str, *faults: str) -> None:
+    proc = run("lab", "set", host, *faults, "--dir", str(lab.dir))
+    assert proc.returncode == 0, proc.stderr
+
+
+def outcomes(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {h["host"]: h for h in doc["hosts"]}
+
+
+def test_plan_is_what_the_truth_implies_and_apply_makes_every_fixable_check_pass(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    lab = lab_factory("--hosts", "10", "--seed", "5", "--faults", MIXED)
+    truth, faults = lab.truth, lab_faults(lab)
+    assert any(not t["fail"] for t in truth.values()), "the lab should keep a healthy host"
+    doc = plan(lab, tmp_path / "plan.json")
+    planned = {h["host"]: h["changes"] for h in doc["hosts"]}
+    assert planned.keys() == truth.keys() and doc["unplanned"] == []
+    blocked_checks: dict[str, set[str]] = {}
+    for name, t in truth.items():
+        changes = planned[name]
+        assert {c["check_id"] for c in changes} == {f for f in t["fail"] if f in FIXES}, name
+        want_blocked = {BLOCKED_BY_FAULT[f] for f in faults[name] if f in BLOCKED_BY_FAULT}
+        got_blocked = {(c["check_id"], c["blocked"]) for c in changes if c["blocked"]}
+        assert got_blocked == want_blocked, name
+        blocked_checks[name] = {cid for cid, _ in want_blocked}
+        for c in changes:
+            assert (c["fix"] is None) == bool(c["blocked"]), c
+    assert doc["summary"]["blocked"] == sum(map(len, blocked_checks.values())) > 0
+    assert doc["summary"]["disruptive"] > 0
+
+    text = run("plan", "-i", str(lab.inventory), *TIMEOUT)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert any(line.lstrip().startswith("~ ") for line in lines)
+    assert any("! disruptive" in line for line in lines)
+    assert any("⊘ blocked: managed by Group Policy" in line for line in lines)
+    summary = [line for line in lines if line.startswith("Plan: ")]
+    assert len(summary) == 1 and f"{doc['summary']['blocked']} blocked" in summary[0]
+
+    proc = apply(tmp_path / "plan.json", tmp_path / "j.db", "--yes", "--allow-disruptive")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert audit_failures(lab) == blocked_checks
+
+    again = plan(lab, tmp_path / "again.json")
+    assert [c for h in again["hosts"] for c in h["changes"] if not c["blocked"]] == []
+    nothing = apply(tmp_path / "again.json", tmp_path / "j.db", "--yes")
+    assert nothing.returncode == 0 and "Nothing to apply." in nothing.stdout
+
+
+def test_drifted_host_is_left_alone_and_disruptive_changes_wait_for_permission(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    lab = lab_factory("--hosts", "6", "--seed", "2", "--faults", "nla_off:6", name="d")
+    drifter, sessions = sorted(lab.truth)[:2]
+    lab_set(lab, drifter, "nla_off", "low_encryption")
+    lab_set(lab, sessions, "nla_off", "stale_sessions")
+    plan(lab, tmp_path / "plan.json")
+    lab_set(lab, drifter, "nla_off")  # MinEncryptionLevel put right by someone else
+
+    proc = apply(tmp_path / "plan.json", tmp_path / "j.db", "--yes")
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # a drifted host is not a success
+    assert f"{drifter}: drifted" in proc.stdout
+    assert "--allow-disruptive" in proc.stdout  # the skipped logoff is reported
+    run_id = proc.stdout.split("fleet journal --run ")[1].split()[0]
+    rows = journal(tmp_path / "j.db", run_id)
+    hosts = {h["host"]: h["status"] for h in rows["hosts"]}
+    changes = {(c["host"], c["check_id"]): c for c in rows["changes"]}
+    assert hosts[drifter] == "drifted"
+    assert {c["status"] for (h, _), c in changes.items() if h == drifter} == {"drifted"}
+    assert changes[sessions, "security.nla"]["status"] == "applied"
+    skipped = changes[sessions, "sessions.stale"]
+    assert skipped["status"] == "skipped" and "--allow-disruptive" in skipped["error"]
+    others = set(lab.truth) - {drifter, sessions}
+    assert {hosts[n] for n in others} == {"applied"}
+
+    failures = audit_failures(lab)
+    assert failures[drifter] == {"security.nla"}  # unchanged: the fix was not run blind
+    assert failures[sessions] == {"sessions.stale"}
+    assert all(not failures[n] for n in others)
+
+
+def test_fix_noop_is_rolled_back_and_the_canary_stops_the_run(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    lab = lab_factory("--hosts", "6", "--seed", "4", "--faults", "nla_off:6", name="c")
+    order = [h["host"] for h in plan(lab, tmp_path / "first.json")["hosts"]]
+    canaries = order[:2]
+    for name in canaries:
+        lab_set(lab, name, "nla_off", "low_encryption", "fix_noop")
+    db = tmp_path / "j.db"
+
+    # One fix_noop host: verification catches it, its changes are put back, exit 1.
+    plan(lab, tmp_path / "one.json", "--limit", canaries[0])
+    proc = apply(tmp_path / "one.json", db, "--yes", "-f", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    (host,) = doc["hosts"]
+    assert host["status"] == "failed"
+    assert set(host["still_failing"]) == {"security.nla", "security.encryption"}
+    assert {c["status"] for c in host["changes"]} == {"rolled_back"}
+    rows = journal(db, doc["run_id"])
+    assert rows["run"]["exit_code"] == 1 and rows["run"]["status"] == "finished"
+    assert [(h["host"], h["status"]) for h in rows["hosts"]] == [(canaries[0], "failed")]
+    assert len(rows["changes"]) == 2
+    for row in rows["changes"]:
+        assert row["status"] == "rolled_back" and row["error"]
+        assert None not in (row["before"], row["after"]) and row["before"] != row["after"]
+
+    # Two fix_noop hosts in the first batch of two: the canary stops the run.
+    plan(lab, tmp_path / "all.json")
+    proc = apply(
+        tmp_path / "all.json", db, "--yes", "-f", "json", "--serial", "2",
+        "--max-fail-percent", "10",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert sorted(outcomes(doc)) == sorted(canaries)
+    assert doc["stopped"] == "the canary batch failed"
+    assert sorted(doc["not_started"]) == sorted(order[2:])
+    rows = journal(db, doc["run_id"])
+    not_started = {h["host"] for h in rows["hosts"] if h["status"] == "not_started"}
+    assert not_started == set(order[2:])
+    assert all(r["host"] in canaries for r in rows["changes"])
+    failures = audit_failures(lab)
+    assert all(failures[n] == {"security.nla"} for n in order[2:])  # never touched
+
+    # Refusals: one line on stderr, exit 2, nothing journaled.
+    runs_before = len(run_json("journal", "--db", str(db), "-f", "json")["runs"])
+    assert_one_line_error(apply(tmp_path / "all.json", db), "--yes")
+    later = datetime.now() + timedelta(hours=3)
+    closed = f"{later:%H:%M}-{later + timedelta(minutes=1):%H:%M}"
+    assert_one_line_error(apply(tmp_path / "all.json", db, "--yes", "--window", closed), "window")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": 1, "hosts": [')
+    assert_one_line_error(apply(bad, db, "--yes"), str(bad))
+    bad.write_text(json.dumps({"format": 1, "hosts": "rds-a-001"}))
+    assert_one_line_error(apply(bad, db, "--yes"), str(bad))
+    assert len(run_json("journal", "--db", str(db), "-f", "json")["runs"]) == runs_before
+
+
+def _wait_for_unknown(db: Path, proc: subprocess.Popen[str], deadline: float) -> None:
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                try:
+                    row = conn.execute(
+                        "SELECT 1 FROM apply_changes WHERE status = 'unknown'"
+                    ).fetchone()
+                except sqlite3.OperationalError:  # tables not created yet
+                    row = None
+            if row:
+                return
+        time.sleep(0.05)
+    raise AssertionError("apply never journaled a change in flight")
+
+
+def test_apply_killed_mid_change_leaves_the_change_unknown_in_a_consistent_journal(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    # Every answer takes a second, so the kill lands while a fix script is in flight.
+    lab = lab_factory(
+        "--hosts", "2", "--faults", "nla_off:2", "--latency-ms", "1000", name="k"
+    )  # fmt: skip
+    plan(lab, tmp_path / "plan.json")
+    db = tmp_path / "j.db"
+    proc = subprocess.Popen(
+        [*FLEET, "apply", str(tmp_path / "plan.json"), "--db", str(db), "--yes", *TIMEOUT],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        _wait_for_unknown(db, proc, time.monotonic() + 30)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    runs = run_json("journal", "--db", str(db), "-f", "json")["runs"]
+    (killed,) = runs
+    assert killed["status"] == "running" and killed["finished"] is None
+    rows = journal(db, killed["id"])
+    assert {h["host"] for h in rows["hosts"]} == set(lab.truth)
+    assert all(h["status"] == "running" for h in rows["hosts"])
+    in_flight = [c for c in rows["changes"] if c["status"] == "unknown"]
+    assert in_flight, rows["changes"]
+    for c in in_flight:  # what it was about to do is kept, so an admin can check the host
+        assert c["check_id"] == "security.nla" and (c["before"], c["after"]) == (0, 1)
+    text = run("journal", "--db", str(db), "--run", killed["id"])
+    assert text.returncode == 0 and "unknown" in text.stdout
+
+    with sqlite3.connect(db) as conn:  # SQLite itself agrees nothing was torn
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    # The script's answer was lost with the process, not its effect: a re-plan shows whether
+    # the host took the change (here the lab finished the script after the client vanished).
+    again = plan(lab, tmp_path / "again.json")
+    assert {h["host"] for h in again["hosts"]} == set(lab.truth)
