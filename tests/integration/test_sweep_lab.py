@@ -1,0 +1,130 @@
+"""`fleet sweep` twice over a running lab whose faults change in between (through the lab's
+control channel): the drift is exactly what the lab's truth.json says changed. Then the
+history shows both runs, and `audit --from-db` re-evaluates them with the lab stopped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Lab, assert_matches_truth, fleet
+
+pytestmark = pytest.mark.integration
+
+
+def failing(truth: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(host, check) for host, t in truth.items() for check in t["fail"]}
+
+
+def sweep(lab: Lab, db: Path, tmp: Path, tag: str) -> tuple[int, dict[str, Any], Path]:
+    prom = tmp / f"{tag}.prom"
+    proc = fleet(
+        *("sweep", "-i", str(lab.inventory), "--db", str(db), "--timeout", "8"),
+        *("--format", "json", "--report", f"prom:{prom}"),
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode, json.loads(proc.stdout), prom
+
+
+def pairs(items: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(i["host"], i["check"]) for i in items}
+
+
+def test_sweep_twice_reports_exactly_new_and_resolved(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("--hosts", "6", "--seed", "21", "--faults", "nla_off:1,cert_expired:1")
+    db = tmp_path / "fleet.db"
+    before = lab.truth
+    _, first, _ = sweep(lab, db, tmp_path, "first")
+    assert_matches_truth(first, before)
+    assert "drift" not in first  # nothing to compare with yet
+
+    # Change faults while the lab runs: clear one, add one, swap one for another.
+    nla_host = next(h for h, t in before.items() if "security.nla" in t["fail"])
+    cert_host = next(h for h, t in before.items() if "cert.valid" in t["fail"])
+    healthy = sorted(h for h, t in before.items() if not t["fail"] and not t["warn"])
+    for args in (
+        (nla_host, "--clear"),
+        (cert_host, "cert_expired", "firewall_public"),
+        (healthy[0], "clock_skew"),
+        (healthy[1], "tls12_disabled", "stale_sessions"),
+    ):
+        proc = fleet("lab", "set", *args, "--dir", str(lab.dir))
+        assert proc.returncode == 0, proc.stderr
+    after = lab.truth
+    assert after != before  # truth.json was rewritten for the new faults
+
+    _, second, prom = sweep(lab, db, tmp_path, "second")
+    assert_matches_truth(second, after)
+    drift = second["drift"]
+    assert drift["previous_run"] == first["run"]["id"]
+    assert drift["current_run"] == second["run"]["id"]
+    assert pairs(drift["new_failures"]) == failing(after) - failing(before)
+    assert pairs(drift["resolved"]) == failing(before) - failing(after)
+    assert pairs(drift["still_failing"]) == failing(before) & failing(after)
+    assert drift["newly_unreachable"] == []
+    assert drift["hosts_new"] == [] and drift["hosts_removed"] == []
+    # The drift reached the other reports too.
+    assert f'fleet_drift_checks{{change="new_failure"}} {len(drift["new_failures"])}' in (
+        prom.read_text()
+    )
+
+    # History shows both runs, and each host's failing checks in each.
+    runs = json.loads(fleet("history", "runs", "--db", str(db), "-f", "json").stdout)["runs"]
+    assert [r["id"] for r in runs] == [second["run"]["id"], first["run"]["id"]]
+    rows = json.loads(fleet("history", "--host", nla_host, "--db", str(db), "-f", "json").stdout)[
+        "history"
+    ]
+    assert [(r["run"], sorted(r["failing"])) for r in rows] == [
+        (first["run"]["id"], before[nla_host]["fail"]),
+        (second["run"]["id"], after[nla_host]["fail"]),
+    ]
+
+    # The table says the same, in words.
+    fleet("lab", "set", nla_host, "nla_off", "--dir", str(lab.dir))
+    table = fleet("sweep", "-i", str(lab.inventory), "--db", str(db), "--timeout", "8")
+    assert table.returncode == 1, table.stderr
+    assert "new failure" in table.stdout and second["run"]["id"] in table.stdout
+
+    # Re-evaluate the second run with stricter thresholds, with the lab stopped.
+    assert fleet("lab", "down", "--dir", str(lab.dir)).returncode == 0
+    strict = tmp_path / "strict.yml"
+    strict.write_text(
+        "name: strict\nchecks:\n  cert.valid: {warn_days: 36500}\n  sessions.stale: {max_idle_h: 8}\n"
+    )
+    proc = fleet(
+        *("audit", "--from-db", second["run"]["id"], "-p", str(strict), "--db", str(db)),
+        *("--format", "json"),
+    )
+    assert proc.returncode == 1, proc.stderr  # findings, and no host unreachable
+    again = json.loads(proc.stdout)
+    assert {h["name"]: h["status"] for h in again["hosts"]}.keys() == after.keys()
+    assert all(h["status"] in ("ok", "findings") for h in again["hosts"])
+    for host in again["hosts"]:
+        got = {c["id"]: c["status"] for c in host["checks"]}
+        assert got.keys() == {"cert.valid", "sessions.stale"}
+        # A certificate that was fine now warns (it expires within 100 years); expired stays.
+        was = "fail" if "cert.valid" in after[host["name"]]["fail"] else "pass"
+        assert got["cert.valid"] == ("fail" if was == "fail" else "warn")
+        assert (got["sessions.stale"] == "fail") == (
+            "sessions.stale" in after[host["name"]]["fail"]
+        )
+    assert "--from-db" in again["run"]["command"]
+
+    # Not recorded: the history still has the three sweeps only.
+    runs = json.loads(fleet("history", "runs", "--db", str(db), "-f", "json").stdout)["runs"]
+    assert len(runs) == 3 and {r["command"] for r in runs} == {"sweep"}
+
+
+def test_audit_is_recorded_unless_no_db(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("--hosts", "2", "--seed", "22", "--faults", "nla_off:1")
+    db = tmp_path / "fleet.db"
+    proc = fleet("audit", "-i", str(lab.inventory), "--db", str(db), "-f", "json")
+    assert proc.returncode == 1, proc.stderr
+    run_id = json.loads(proc.stdout)["run"]["id"]
+    proc = fleet("audit", "-i", str(lab.inventory), "--no-db", "-f", "json")
+    assert proc.returncode == 1, proc.stderr
+    runs = json.loads(fleet("history", "runs", "--db", str(db), "-f", "json").stdout)["runs"]
+    assert [(r["id"], r["command"], r["exit_code"]) for r in runs] == [(run_id, "audit", 1)]
