@@ -92,7 +92,9 @@ def test_sweep_twice_reports_exactly_new_and_resolved(lab_factory, tmp_path: Pat
     assert fleet("lab", "down", "--dir", str(lab.dir)).returncode == 0
     strict = tmp_path / "strict.yml"
     strict.write_text(
-        "name: strict\nchecks:\n  cert.valid: {warn_days: 36500}\n  sessions.stale: {max_idle_h: 8}\n"
+        "name: strict\nchecks:\n"
+        "  cert.valid: {warn_days: 36500}\n"
+        "  sessions.stale: {max_idle_h: 8}\n"
     )
     proc = fleet(
         *("audit", "--from-db", second["run"]["id"], "-p", str(strict), "--db", str(db)),
