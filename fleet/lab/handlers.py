@@ -13,7 +13,7 @@ from fleet.facts import SECTIONS
 from fleet.lab.fixes import FIX_HANDLERS
 from fleet.lab.model import LabHost
 from fleet.lab.responder import Handler, HandlerError
-from fleet.lab.state import GATHER_VERSION, render
+from fleet.lab.state import GATHER_VERSION, host_rng, render
 
 
 def gather(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
@@ -23,7 +23,19 @@ def gather(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
     return render(host.state, sections)
 
 
+def custom_pagefile(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    """The example custom check (playbooks/scripts/custom-pagefile.ps1), so the shipped
+    example playbook runs against the lab. Most hosts have a fixed 4 GB page file."""
+    rng = host_rng(0, host.name, "pagefile")
+    automatic = rng.random() < 0.2
+    return {
+        "automatic_managed": automatic,
+        "initial_mb": None if automatic else rng.choice((2048, 4096, 4096, 8192)),
+    }
+
+
 BUILTIN: Mapping[tuple[str, int], Handler] = {
     ("gather", GATHER_VERSION): gather,
+    ("custom.pagefile", 1): custom_pagefile,
     **FIX_HANDLERS,
 }
