@@ -5,10 +5,13 @@ history shows both runs, and `audit --from-db` re-evaluates them with the lab st
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from fleet.store.migrations import MIGRATIONS
 
 from .conftest import Lab, assert_matches_truth, fleet
 
@@ -130,3 +133,21 @@ def test_audit_is_recorded_unless_no_db(lab_factory, tmp_path: Path) -> None:  #
     assert proc.returncode == 1, proc.stderr
     runs = json.loads(fleet("history", "runs", "--db", str(db), "-f", "json").stdout)["runs"]
     assert [(r["id"], r["command"], r["exit_code"]) for r in runs] == [(run_id, "audit", 1)]
+
+
+def test_a_store_failure_keeps_the_output_then_exits_2(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("--hosts", "2", "--seed", "23", "--faults", "nla_off:1")
+    broken = tmp_path / "broken.db"  # says it is up to date, but has no tables
+    with sqlite3.connect(broken) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+    report = tmp_path / "audit.json"
+    for command in ("audit", "sweep"):
+        proc = fleet(
+            *(command, "-i", str(lab.inventory), "--db", str(broken), "-f", "json"),
+            *("--report", f"junit:{tmp_path / command}.xml", "-o", str(report)),
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert_matches_truth(json.loads(report.read_text()), lab.truth)
+        assert (tmp_path / f"{command}.xml").exists()
+        assert proc.stderr.startswith("fleet: error:") and "NOT recorded" in proc.stderr
+        assert "Traceback" not in proc.stderr
