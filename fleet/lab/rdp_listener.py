@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import socket
 import ssl
 import tempfile
 import warnings
@@ -198,10 +199,14 @@ async def _serve(
 
 
 async def start_rdp_listener(
-    address: str, port: int, state_provider: Callable[[], RdpWireState]
+    address: str,
+    port: int,
+    state_provider: Callable[[], RdpWireState],
+    sock: socket.socket | None = None,
 ) -> asyncio.Server:
     """Listen on address:port (0 = ephemeral); each connection is answered per the state
-    `state_provider()` returns at accept time. Close with `server.close()`."""
+    `state_provider()` returns at accept time. Close with `server.close()`. `sock`: serve
+    this already listening socket instead (address and port are then ignored)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -213,6 +218,8 @@ async def start_rdp_listener(
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
+    if sock is not None:
+        return await asyncio.start_server(handle, sock=sock)
     return await asyncio.start_server(handle, address, port, backlog=1024)
 
 

@@ -6,18 +6,17 @@
 - What it answers follows the state at each connection: effective SecurityLayer and
   UserAuthentication (policy wins), TLS 1.2 on or off, the bound certificate (a real one,
   fleet.lab.rdp_certs) and the host's transport fault (hang, drop, garbage, slow).
-- State changes (`fleet lab set`, fixes) take effect on the next connection; a listener that
-  must start or stop does so on the next `reconcile()`, run after `fleet lab set` and every
-  `WATCH_S` seconds (fixes change the state in place). A connection that arrives while the
-  state says "down" but the socket is still open is reset.
+- State changes take effect on the next connection: `RdpListeners.changed(host)` runs after
+  `fleet lab set` and after every script a host answers (fixes change the state in place);
+  it opens or closes that host's listening socket at once (synchronously), so the very next
+  probe sees it. A connection accepted just before a host went down is reset.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fleet.checks.security import TLS12_DEFAULT_ON_BUILD, Effective
@@ -32,7 +31,6 @@ from fleet.logs import get_logger
 log = get_logger(__name__)
 
 DEFAULT_RDP_PORT = 3389
-WATCH_S = 0.5
 # Lab transport faults as the RDP listener shows them (auth_fail: a probe sends no credential).
 _WIRE_FAULTS: Mapping[str, TransportFault] = {
     "hang": "hang",
@@ -87,12 +85,15 @@ def wire_state_for(host: LabHost) -> RdpWireState:
 
 
 class CertRealizingResponder(Responder):
-    """Delegates to `inner`; afterwards gives certificates a fix created a real one, so the
-    next gather and the next probe see the same thumbprint."""
+    """Delegates to `inner`; after each answer, certificates a fix created get a real one
+    (so the next gather and the next probe agree) and `on_change(host)` runs."""
 
-    def __init__(self, inner: Responder) -> None:
+    def __init__(
+        self, inner: Responder, on_change: Callable[[LabHost], None] | None = None
+    ) -> None:
         super().__init__()
         self._inner = inner
+        self._on_change = on_change
 
     def register(self, script_id: str, version: int, handler: Any) -> None:
         self._inner.register(script_id, version, handler)
@@ -106,6 +107,8 @@ class CertRealizingResponder(Responder):
             return self._inner.answer(host, script_text, params_json)
         finally:
             rdp_certs.realize(host.state)
+            if self._on_change is not None:
+                self._on_change(host)
 
 
 def _unused_port(address: str) -> int:
@@ -115,84 +118,92 @@ def _unused_port(address: str) -> int:
 
 
 class RdpListeners:
-    """The RDP listeners of a lab's hosts: `start`, `reconcile` on state changes, `close`."""
+    """The RDP listeners of a lab's hosts: `start`, `changed(host)` on state changes, `close`."""
 
     def __init__(self, hosts: Sequence[LabHost]) -> None:
         self._hosts = list(hosts)
+        self._socks: dict[str, socket.socket] = {}  # listening, served or about to be
         self._servers: dict[str, asyncio.Server] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self.ports: dict[str, int] = {}
-        self._watch: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
 
     async def start(self, port: int) -> None:
-        """Bind every host that is up (port 0: one ephemeral port per host, kept for life);
-        hosts that are down get a port reserved in the inventory. InputError if binds fail."""
+        """Listen for every host that is up (port 0: an ephemeral port per host, kept for
+        the lab's life); hosts that are down get a free port reserved in the inventory."""
         for host in self._hosts:
             rdp_certs.realize(host.state)
-        up = [h for h in self._hosts if listener_up(h)]
-        results = await asyncio.gather(*(self._bind(h, port) for h in up), return_exceptions=True)
-        failed = [(h, r) for h, r in zip(up, results, strict=True) if isinstance(r, Exception)]
+        failed: list[tuple[LabHost, OSError]] = []
+        for host in self._hosts:
+            if listener_up(host):
+                try:
+                    self._listen(host, port)
+                except OSError as exc:
+                    failed.append((host, exc))
         if failed:
             await self.close()
-            host, exc = failed[0]
-            reason = getattr(exc, "strerror", None) or exc
+            first, error = failed[0]
             raise InputError(
-                f"cannot listen for RDP on {host.address}:{port}: {reason} ({len(failed)} of "
-                f"{len(up)} hosts failed; another lab there? try --rdp-port)"
+                f"cannot listen for RDP on {first.address}:{port}: {error.strerror or error} "
+                f"({len(failed)} hosts failed; another lab there? try --rdp-port)"
             )
+        await asyncio.gather(*self._tasks)
         for host in self._hosts:
             if host.name not in self.ports:
                 self.ports[host.name] = port or _unused_port(host.address)
-        self._watch = asyncio.create_task(self._watch_loop(), name="rdp-listeners-watch")
 
     def inventory_vars(self) -> dict[str, dict[str, Any]]:
         """Per-host inventory vars: `rdp_port`."""
         return {name: {"rdp_port": port} for name, port in self.ports.items()}
 
-    async def _bind(self, host: LabHost, port: int) -> None:
-        server = await start_rdp_listener(host.address, port, lambda: self._provide(host))
-        self._servers[host.name] = server
-        self.ports[host.name] = int(server.sockets[0].getsockname()[1])
+    def _listen(self, host: LabHost, port: int) -> None:
+        """Listen now (the kernel queues connections); serving starts on the next loop turn."""
+        sock = socket.create_server((host.address, port), backlog=1024)
+        sock.setblocking(False)
+        self._socks[host.name] = sock
+        self.ports[host.name] = int(sock.getsockname()[1])
+
+        async def serve() -> None:
+            server = await start_rdp_listener(
+                host.address, port, lambda: self._provide(host), sock=sock
+            )
+            if self._socks.get(host.name) is sock:
+                self._servers[host.name] = server
+            else:  # went down meanwhile
+                server.close()
+
+        task = asyncio.get_running_loop().create_task(serve())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _stop(self, name: str) -> None:
+        sock = self._socks.pop(name, None)
+        server = self._servers.pop(name, None)
+        if server is not None:
+            server.close()
+        elif sock is not None:
+            sock.close()
 
     def _provide(self, host: LabHost) -> RdpWireState:
         if not listener_up(host):
-            self.changed()
-            return RdpWireState(fault="unreachable")  # reset: the socket closes shortly
+            return RdpWireState(fault="unreachable")  # reset
         return wire_state_for(host)
 
-    def changed(self, host: LabHost | None = None) -> None:
-        """A host's state was replaced (`fleet lab set`): real certificates now, listeners
-        on the next loop turn."""
-        if host is not None:
-            rdp_certs.realize(host.state)
-        with contextlib.suppress(RuntimeError):  # no running loop: the watcher catches up
-            asyncio.get_running_loop().create_task(self.reconcile())
-
-    async def reconcile(self) -> None:
-        """Open listeners of hosts that came up, close those of hosts that went down."""
-        async with self._lock:
-            for host in self._hosts:
-                up, server = listener_up(host), self._servers.get(host.name)
-                if up and server is None:
-                    try:
-                        await self._bind(host, self.ports[host.name])
-                    except OSError as exc:
-                        log.warning("rdp.bind_failed", host=host.name, error=exc.strerror)
-                elif not up and server is not None:
-                    server.close()
-                    del self._servers[host.name]
-
-    async def _watch_loop(self) -> None:
-        while True:
-            await asyncio.sleep(WATCH_S)
-            await self.reconcile()
+    def changed(self, host: LabHost) -> None:
+        """The host's state changed: real certificates, and its listener opened or closed
+        now. Must run on the lab's event loop."""
+        rdp_certs.realize(host.state)
+        up, listening = listener_up(host), host.name in self._socks
+        if up and not listening:
+            try:
+                self._listen(host, self.ports.get(host.name, 0))
+            except OSError as exc:
+                log.warning("rdp.listen_failed", host=host.name, error=exc.strerror)
+        elif not up and listening:
+            self._stop(host.name)
 
     async def close(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
-            self._watch = None
-        servers, self._servers = list(self._servers.values()), {}
-        for server in servers:
-            server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for name in list(self._socks):
+            self._stop(name)

@@ -185,16 +185,16 @@ async def run_lab(
     started = datetime.now(UTC)
     hosts = build_hosts(config, started)
     password = files.load_or_create_password(config.dir)
+    rdp = RdpListeners(hosts)
     ctx = EndpointContext(
         dir=config.dir,
         username=LAB_USER,
         password=password,
-        responder=CertRealizingResponder(responder or default_responder()),
+        responder=CertRealizingResponder(responder or default_responder(), rdp.changed),
         latency_s=config.latency_ms / 1000,
     )
     endpoint = _make_endpoint(config.transport, ctx)
     await endpoint.start(hosts, config.port)
-    rdp = RdpListeners(hosts)
     try:
         await rdp.start(config.effective_rdp_port)
     except BaseException:
