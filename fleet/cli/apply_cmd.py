@@ -14,7 +14,7 @@ from rich.console import Console
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.plan_cmd import FormatOpt, OnlyOpt, check_format, plan_hosts, show_plan
-from fleet.cli.render_plan import render_outcomes
+from fleet.cli.render_plan import render_outcomes, skipped_note
 from fleet.errors import InputError
 from fleet.remediate.apply import ApplyOptions, ApplyRun
 from fleet.remediate.batches import parse_serial
@@ -159,7 +159,9 @@ def apply_cmd(
         for o in report.outcomes:
             counts[o.status] = counts.get(o.status, 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no hosts"
-        console.print(f"\nApply {run_id}: {summary}.")
+        console.print(f"\nApply {run_id}: {summary}.", soft_wrap=True)
+        if note := skipped_note(report.outcomes):
+            console.print(note, soft_wrap=True)
         if report.stopped:
             console.print(
                 f"[bold red]stopped:[/] {report.stopped}; "

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from fleet.remediate.model import Change, Plan
-from fleet.remediate.outcome import HostOutcome
+from fleet.remediate.outcome import DISRUPTIVE_SKIPPED, HostOutcome
 
 OP_STYLE = {"~": "yellow", "+": "green", "-": "red"}
 STATUS_STYLE = {
@@ -59,7 +59,8 @@ def render_plan(console: Console, plan: Plan) -> None:
             f"({kinds}); {s['disruptive']} disruptive, {s['reboot_required']} need a reboot, "
             f"{s['blocked']} blocked.",
             style="bold",
-        )
+        ),
+        soft_wrap=True,  # one line, so scripts and logs can find it
     )
 
 
@@ -77,3 +78,16 @@ def render_outcomes(console: Console, outcomes: list[HostOutcome]) -> None:
             if co.error and co.status != "applied":
                 line.append(f"  {co.error}", style="dim")
             console.print(line, soft_wrap=True)
+
+
+def skipped_note(outcomes: list[HostOutcome]) -> str | None:
+    """Why changes were left out, so a clean exit 0 never hides them."""
+    skipped = [co for o in outcomes for co in o.changes if co.status == "skipped"]
+    blocked = sum(1 for co in skipped if co.change.blocked)
+    disruptive = sum(1 for co in skipped if co.error == DISRUPTIVE_SKIPPED)
+    parts = [f"{blocked} blocked"] if blocked else []
+    if disruptive:
+        parts.append(f"{disruptive} disruptive (pass --allow-disruptive)")
+    if other := len(skipped) - blocked - disruptive:
+        parts.append(f"{other} not started")
+    return f"{len(skipped)} change(s) skipped: {', '.join(parts)}" if skipped else None

@@ -25,14 +25,12 @@ from fleet.playbook.scripts import Script, builtin_script
 from fleet.remediate.batches import BatchReport, run_batches
 from fleet.remediate.journal import ChangeRow, Journal
 from fleet.remediate.model import HostPlan, Plan, ScriptCall
-from fleet.remediate.outcome import ChangeOutcome, HostOutcome
+from fleet.remediate.outcome import DISRUPTIVE_SKIPPED, ChangeOutcome, HostOutcome
 from fleet.remediate.plan import fingerprint
 from fleet.remediate.window import Window
 from fleet.results import CheckStatus, HostResult, HostStatus
 from fleet.runner import RunOptions, run_jobs, with_retries
 from fleet.transports.base import ProtocolError, Session, Transport, TransportError
-
-DISRUPTIVE_SKIPPED = "disruptive: not applied without --allow-disruptive"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from fleet.results import ExitCode
 UNFINISHED = ("unreachable", "auth_failed", "timeout", "error", "not_started", "interrupted")
 # Host statuses that mean "a change did not take" (exit code 1).
 FAILED = ("failed", "drifted")
+DISRUPTIVE_SKIPPED = "disruptive: not applied without --allow-disruptive"
 
 
 @dataclass
