@@ -18,6 +18,13 @@ from fleet.errors import InputError
 from fleet.remediate.journal import Journal
 
 
+def _status(status: str, finished: str | None) -> str:
+    """A run with no finish recorded is still going or its process was killed: say both."""
+    if status == "running" and finished is None:
+        return "running (no finish recorded: still running, or killed)"
+    return status
+
+
 def _runs_table(journal: Journal, limit: int) -> Table:
     table = Table(title="Apply runs", title_justify="left")
     table.add_column("run", no_wrap=True)
@@ -27,7 +34,13 @@ def _runs_table(journal: Journal, limit: int) -> Table:
     for r in journal.runs(limit):
         counts = ", ".join(f"{n} {s}" for s, n in sorted(r.counts.items()))
         table.add_row(
-            r.id, r.started[:19], r.user, r.status, str(r.exit_code), counts, r.note or ""
+            r.id,
+            r.started[:19],
+            r.user,
+            _status(r.status, r.finished),
+            str(r.exit_code),
+            counts,
+            r.note or "",
         )
     return table
 
@@ -75,9 +88,11 @@ def journal_cmd(
         if run:
             info = journal.run(run)
             console.print(
-                f"{info.id}: {info.status} (exit {info.exit_code}) by {info.user}, "
+                f"{info.id}: {_status(info.status, info.finished)} (exit {info.exit_code}) "
+                f"by {info.user}, "
                 f"started {info.started}, window {info.window or '-'}, "
                 f"playbook {info.playbook} {str(info.playbook_sha256)[:12]}"
+                + (f"; {info.note}" if info.note else "")
             )
             for h in journal.hosts(run):
                 console.print(f"  batch {h.batch} {h.host}: {h.status} {h.error or ''}")

@@ -158,6 +158,15 @@ class Journal:
             (run_id, host, batch, status, error, _now()),
         )
 
+    def settle_hosts(self, run_id: str, status: str, error: str) -> None:
+        """Hosts still `running` when the run ends (aborted mid-batch) get `status`; their
+        changes keep their own rows (`unknown` when cut off mid-script)."""
+        self._write(
+            "UPDATE apply_hosts SET status = ?, error = ?, updated = ?"
+            " WHERE run_id = ? AND status = 'running'",
+            (status, error, _now(), run_id),
+        )
+
     def change(self, run_id: str, row: ChangeRow) -> None:
         """Insert or update one change's row (call with `unknown` before running it)."""
         if row.status not in CHANGE_STATUSES:

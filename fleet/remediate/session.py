@@ -130,7 +130,14 @@ async def run_apply(
         )
         note_text = run.report.stopped
         return run_id, run
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        note_text = "aborted while changes were in flight (their rows stay unknown)"
+        raise
+    except Exception as exc:
+        note_text = f"crashed: {type(exc).__name__}"
+        raise
     finally:
         for transport in transports.values():
             await transport.aclose()
+        journal.settle_hosts(run_id, "interrupted", "the run ended before this host finished")
         journal.finish_run(run_id, status, code, note_text)
