@@ -6,7 +6,6 @@ lab.json (which faults each host carries), never from the code under test.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -40,7 +39,6 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, "COLUMNS": "200"},
     )
 
 
@@ -230,60 +228,86 @@ def test_fix_noop_is_rolled_back_and_the_canary_stops_the_run(
     assert len(run_json("journal", "--db", str(db), "-f", "json")["runs"]) == runs_before
 
 
-def _wait_for_unknown(db: Path, proc: subprocess.Popen[str], deadline: float) -> None:
+def _wait_for_unknown(db: Path, host: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
         if db.exists():
             with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
                 try:
                     row = conn.execute(
-                        "SELECT 1 FROM apply_changes WHERE status = 'unknown'"
+                        "SELECT 1 FROM apply_changes WHERE status = 'unknown' AND host = ?",
+                        (host,),
                     ).fetchone()
                 except sqlite3.OperationalError:  # tables not created yet
                     row = None
             if row:
                 return
         time.sleep(0.05)
-    raise AssertionError("apply never journaled a change in flight")
+    raise AssertionError(f"apply never journaled a change in flight on {host}")
 
 
-def test_apply_killed_mid_change_leaves_the_change_unknown_in_a_consistent_journal(
-    lab_factory: Any, tmp_path: Path
-) -> None:
-    # Every answer takes a second, so the kill lands while a fix script is in flight.
-    lab = lab_factory(
-        "--hosts", "2", "--faults", "nla_off:2", "--latency-ms", "1000", name="k"
-    )  # fmt: skip
-    plan(lab, tmp_path / "plan.json")
-    db = tmp_path / "j.db"
+def apply_until_in_flight(plan_file: Path, db: Path, host: str, *signals: int) -> int:
+    """Start `fleet apply`, wait until `host` has a change in flight, send `signals`."""
     proc = subprocess.Popen(
-        [*FLEET, "apply", str(tmp_path / "plan.json"), "--db", str(db), "--yes", *TIMEOUT],
+        [*FLEET, "apply", str(plan_file), "--db", str(db), "--yes", *TIMEOUT],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        _wait_for_unknown(db, proc, time.monotonic() + 30)
+        _wait_for_unknown(db, host, proc)
+        for sig in signals:
+            proc.send_signal(sig)
+            time.sleep(0.1)
+        _, err = proc.communicate(timeout=30)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in err, err
+    return proc.returncode
 
-    runs = run_json("journal", "--db", str(db), "-f", "json")["runs"]
-    (killed,) = runs
+
+def assert_cut_off(rows: dict[str, Any], host: str) -> None:
+    """The change in flight is `unknown`, with what it was about to do; nothing is lost."""
+    (change,) = [c for c in rows["changes"] if c["host"] == host]
+    assert change["status"] == "unknown"
+    assert change["check_id"] == "security.nla" and (change["before"], change["after"]) == (0, 1)
+
+
+def test_apply_killed_or_aborted_mid_change_leaves_it_unknown_in_a_consistent_journal(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    # Every answer takes 0.7 s, so the signals land while a fix script is in flight.
+    lab = lab_factory(
+        "--hosts", "2", "--faults", "nla_off:2", "--latency-ms", "700", name="k"
+    )  # fmt: skip
+    killed_host, aborted_host = sorted(lab.truth)
+    db = tmp_path / "j.db"
+
+    # SIGKILL: nothing after the kill is written; the run has no finish.
+    plan(lab, tmp_path / "k.json", "--limit", killed_host)
+    assert apply_until_in_flight(tmp_path / "k.json", db, killed_host, signal.SIGKILL) < 0
+    (killed,) = run_json("journal", "--db", str(db), "-f", "json")["runs"]
     assert killed["status"] == "running" and killed["finished"] is None
     rows = journal(db, killed["id"])
-    assert {h["host"] for h in rows["hosts"]} == set(lab.truth)
-    assert all(h["status"] == "running" for h in rows["hosts"])
-    in_flight = [c for c in rows["changes"] if c["status"] == "unknown"]
-    assert in_flight, rows["changes"]
-    for c in in_flight:  # what it was about to do is kept, so an admin can check the host
-        assert c["check_id"] == "security.nla" and (c["before"], c["after"]) == (0, 1)
+    assert [(h["host"], h["status"]) for h in rows["hosts"]] == [(killed_host, "running")]
+    assert_cut_off(rows, killed_host)
     text = run("journal", "--db", str(db), "--run", killed["id"])
-    assert text.returncode == 0 and "unknown" in text.stdout
+    assert text.returncode == 0 and "killed" in text.stdout and "unknown" in text.stdout
+
+    # Ctrl-C twice (stop, then abort): the run is closed as interrupted, exit code 3.
+    plan(lab, tmp_path / "a.json", "--limit", aborted_host)
+    code = apply_until_in_flight(tmp_path / "a.json", db, aborted_host, *[signal.SIGINT] * 2)
+    assert code != 0
+    aborted = next(r for r in run_json("journal", "--db", str(db), "-f", "json")["runs"]
+                   if r["id"] != killed["id"])  # fmt: skip
+    assert (aborted["status"], aborted["exit_code"]) == ("interrupted", 3)
+    assert aborted["finished"] and "aborted" in aborted["note"]
+    rows = journal(db, aborted["id"])
+    assert [(h["host"], h["status"]) for h in rows["hosts"]] == [(aborted_host, "interrupted")]
+    assert_cut_off(rows, aborted_host)
 
     with sqlite3.connect(db) as conn:  # SQLite itself agrees nothing was torn
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    # The script's answer was lost with the process, not its effect: a re-plan shows whether
-    # the host took the change (here the lab finished the script after the client vanished).
-    again = plan(lab, tmp_path / "again.json")
-    assert {h["host"] for h in again["hosts"]} == set(lab.truth)
