@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Literal
 
 import typer
 
@@ -18,7 +19,7 @@ from fleet.cli.app import app
 from fleet.errors import InputError
 from fleet.lab import daemon, files
 from fleet.lab.control import send_control
-from fleet.lab.faults import FAULTS, parse_fault_spec
+from fleet.lab.faults import FAULTS, WINRM_ONLY, parse_fault_spec
 from fleet.lab.model import DEFAULT_PORT, LabConfig
 from fleet.lab.run import RunningLab
 from fleet.limits import FDS_RESERVED, raise_nofile_limit
@@ -40,7 +41,13 @@ FaultsArg = typer.Argument(None, help="Faults to carry from now on: NAME or faul
         "  fleet lab up --dir demo-lab --hosts 25 --seed 7 --faults mixed --detach\n\n"
         "  fleet lab up --dir lab --hosts 1000 --faults cert_expired:0.1,hang:0.02 "
         "--latency-ms 100 --detach\n\n"
-        f"Faults: mixed, {', '.join(FAULTS)}."
+        "  fleet lab up --dir lab --hosts 40 --transport mixed --winrm-scheme mixed "
+        "--faults mixed --detach\n\n"
+        f"Faults: mixed, {', '.join(FAULTS)}.\n\n"
+        f"WinRM-only faults ({', '.join(WINRM_ONLY)}) land on WinRM hosts only: asking for "
+        "them in an SSH lab is an error, `mixed` includes them only when the lab has WinRM "
+        "hosts, and `fleet lab set` refuses them on an SSH host. A tls_untrusted host is "
+        "served over HTTPS whatever --winrm-scheme says."
     ),
 )
 def up_cmd(
@@ -66,7 +73,15 @@ def up_cmd(
         help="RDP listener port on every address [default: 3389; ephemeral with --port 0].",
         show_default=False,
     ),
-    transport: str = typer.Option("ssh", "--transport", help="ssh or winrm."),
+    transport: str = typer.Option(
+        "ssh", "--transport", help="ssh, winrm, or mixed (a seeded half of the hosts WinRM)."
+    ),
+    winrm_scheme: str = typer.Option(
+        "http",
+        "--winrm-scheme",
+        help="WinRM hosts: http (NTLM + message encryption), https (lab CA, its bundle in "
+        "the inventory's ca_trust_path) or mixed (a seeded half HTTPS).",
+    ),
     start_timeout: float = typer.Option(
         60.0, "--start-timeout", min=1, help="With --detach: seconds to wait for readiness."
     ),
@@ -78,8 +93,10 @@ def up_cmd(
     In the foreground it runs until Ctrl-C or SIGTERM; with --detach it returns once every
     host listens. Stop it with `fleet lab down --dir DIR`.
     """
-    if transport not in ("ssh", "winrm"):
-        raise InputError(f"--transport must be ssh or winrm, got {transport!r}")
+    if transport not in ("ssh", "winrm", "mixed"):
+        raise InputError(f"--transport must be ssh, winrm or mixed, got {transport!r}")
+    if winrm_scheme not in ("http", "https", "mixed"):
+        raise InputError(f"--winrm-scheme must be http, https or mixed, got {winrm_scheme!r}")
     try:
         config = LabConfig(
             dir=lab_dir.absolute(),
@@ -91,7 +108,8 @@ def up_cmd(
             base_address=base_address,
             port=port,
             rdp_port=rdp_port,
-            transport="ssh" if transport == "ssh" else "winrm",
+            transport=_TRANSPORTS[transport],
+            winrm_scheme=_SCHEMES[winrm_scheme],
         )
         _check_can_start(config)
     except InputError as exc:
@@ -104,6 +122,7 @@ def up_cmd(
             *("--dir", str(config.dir), "--hosts", str(hosts), "--seed", str(seed)),
             *("--faults", faults, "--latency-ms", str(latency_ms), "--port", str(port)),
             *("--base-address", base_address, "--transport", transport),
+            *("--winrm-scheme", winrm_scheme),
             *("--log-level", log_level),
             *(("--rdp-port", str(rdp_port)) if rdp_port is not None else ()),
         ]
@@ -126,6 +145,18 @@ def up_cmd(
         if ready_fd is not None and not reported:
             daemon.report_failure(ready_fd, exc.exit_code, str(exc))
         raise
+
+
+_TRANSPORTS: dict[str, Literal["ssh", "winrm", "mixed"]] = {
+    "ssh": "ssh",
+    "winrm": "winrm",
+    "mixed": "mixed",
+}
+_SCHEMES: dict[str, Literal["http", "https", "mixed"]] = {
+    "http": "http",
+    "https": "https",
+    "mixed": "mixed",
+}
 
 
 def _check_can_start(config: LabConfig) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +27,7 @@ class Fault:
     warn: tuple[str, ...] = ()
     status: HostStatus | None = None  # set for transport faults: the host's whole outcome
     help: str = ""
+    winrm_only: bool = False  # a WinRM endpoint's fault: SSH hosts cannot carry it
 
     @property
     def transport(self) -> bool:
@@ -60,10 +61,23 @@ FAULTS: dict[str, Fault] = {
         _F("drop", status=HostStatus.ERROR, help="closes the connection mid-command"),
         _F("garbage", status=HostStatus.ERROR, help="answers noise without a frame"),
         _F("slow", status=HostStatus.OK, help=f"answers after {3}-{5} s"),
+        _F(
+            "winrm_fault",
+            status=HostStatus.ERROR,
+            help="WinRM only: shell Create answered with a WS-Man fault (access denied)",
+            winrm_only=True,
+        ),
+        _F(
+            "tls_untrusted",
+            status=HostStatus.ERROR,
+            help="WinRM only: HTTPS certificate from a CA the inventory does not trust",
+            winrm_only=True,
+        ),
     )
 }
 STATE_FAULTS = tuple(n for n, f in FAULTS.items() if not f.transport)
 TRANSPORT_FAULTS = tuple(n for n, f in FAULTS.items() if f.transport)
+WINRM_ONLY = tuple(n for n, f in FAULTS.items() if f.winrm_only)
 # Faults that change the same facts cannot share a host.
 _EXCLUSIVE = (frozenset({"cert_expired", "cert_expiring", "cert_missing"}),)
 # Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves.
@@ -82,14 +96,15 @@ class FaultSpec:
     amounts: tuple[tuple[str, float | int], ...] = ()
     mixed: bool = False
 
-    def counts(self, hosts: int) -> dict[str, int]:
+    def counts(self, hosts: int, *, winrm: bool = True) -> dict[str, int]:
+        """`winrm`: the lab has WinRM hosts (`mixed` leaves WinRM-only faults out otherwise)."""
         if self.mixed:
             return {
                 n: max(
                     1, round(hosts * (_MIXED_TRANSPORT_RATE if f.transport else _MIXED_STATE_RATE))
                 )
                 for n, f in FAULTS.items()
-                if n not in _NOT_MIXED
+                if n not in _NOT_MIXED and (winrm or not f.winrm_only)
             }
         out: dict[str, int] = {}
         for name, amount in self.amounts:
@@ -138,27 +153,42 @@ def _amount(name: str, raw: str | None) -> float | int:
     return value
 
 
-def assign_faults(spec: FaultSpec, names: list[str], seed: int) -> dict[str, tuple[str, ...]]:
+def assign_faults(
+    spec: FaultSpec, names: list[str], seed: int, winrm_hosts: Collection[str] = ()
+) -> dict[str, tuple[str, ...]]:
     """Which host gets which faults (every host listed; healthy ones with ()).
 
-    Transport faults go to distinct hosts first; state faults then go to the remaining hosts
-    (for `mixed`, to a small pool of them, so most hosts stay healthy).
+    Transport faults go to distinct hosts first (WinRM-only ones first, to `winrm_hosts`);
+    state faults then go to the remaining hosts (for `mixed`, to a small pool of them, so
+    most hosts stay healthy).
     """
     rng = random.Random(f"fleet-lab-faults:{seed}")
-    counts = spec.counts(len(names))
+    winrm = set(winrm_hosts)
+    counts = spec.counts(len(names), winrm=bool(winrm))
     assigned: dict[str, list[str]] = {n: [] for n in names}
     free = list(names)
     rng.shuffle(free)
-    for fault in TRANSPORT_FAULTS:
+    order = sorted(TRANSPORT_FAULTS, key=lambda f: not FAULTS[f].winrm_only)
+    for fault in order:
         n = counts.get(fault, 0)
-        if n > len(free):
+        if not n:
+            continue
+        if FAULTS[fault].winrm_only and not winrm:
             raise InputError(
-                f"--faults: not enough hosts for {fault} ({n} asked, {len(free)} without a "
+                f"--faults: {fault} is a WinRM fault and this lab has no WinRM hosts "
+                "(use --transport winrm or mixed)"
+            )
+        fits = [h for h in free if h in winrm] if FAULTS[fault].winrm_only else free
+        if n > len(fits):
+            kind = "WinRM hosts" if FAULTS[fault].winrm_only else "hosts"
+            raise InputError(
+                f"--faults: not enough {kind} for {fault} ({n} asked, {len(fits)} without a "
                 "transport fault); transport faults are one per host"
             )
-        for host in free[:n]:
+        taken = set(fits[:n])
+        for host in fits[:n]:
             assigned[host].append(fault)
-        free = free[n:]
+        free = [h for h in free if h not in taken]
     pool = free
     if spec.mixed:
         needed = math.ceil(sum(counts.get(f, 0) for f in STATE_FAULTS) / 3)

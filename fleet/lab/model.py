@@ -29,7 +29,10 @@ class LabConfig:
     latency_ms: int = 0
     base_address: str = "127.20.0.1"
     port: int = DEFAULT_PORT
-    transport: Literal["ssh", "winrm"] = "ssh"
+    # mixed: a seeded half of the hosts WinRM, the rest SSH (fleet.lab.mix).
+    transport: Literal["ssh", "winrm", "mixed"] = "ssh"
+    # WinRM hosts' scheme; mixed: a seeded half HTTPS. tls_untrusted hosts are always HTTPS.
+    winrm_scheme: Literal["http", "https", "mixed"] = "http"
     # Every host's RDP listener port; None: 3389, or ephemeral per host when `port` is 0.
     rdp_port: int | None = None
     # The spec text as given (recorded in lab.json); `faults` is its parsed form.
@@ -53,6 +56,8 @@ class LabHost:
     state: HostState
     faults: tuple[str, ...] = ()
     port: int = 0
+    transport: Literal["ssh", "winrm"] = "ssh"
+    scheme: Literal["http", "https"] | None = None  # WinRM hosts only
 
     @property
     def transport_fault(self) -> str | None:
@@ -101,12 +106,20 @@ def build_hosts(config: LabConfig, now: datetime | None = None) -> list[LabHost]
     if config.hosts < 1:
         raise InputError("--hosts must be at least 1")
     now = now or datetime.now(UTC)
+    from fleet.lab.mix import host_schemes, winrm_names
+
     names = host_names(config.hosts)
     addresses = host_addresses(config.base_address, config.hosts)
-    assigned = assign_faults(config.faults, [n for n, _, _ in names], config.seed)
+    all_names = [n for n, _, _ in names]
+    winrm = winrm_names(config.transport, all_names, config.seed)
+    assigned = assign_faults(config.faults, all_names, config.seed, winrm)
+    schemes = host_schemes(config.winrm_scheme, winrm, assigned, config.seed)
     hosts = []
     for (name, site, role), address in zip(names, addresses, strict=True):
-        hosts.append(make_host(name, site, role, address, assigned[name], config.seed, now))
+        host = make_host(name, site, role, address, assigned[name], config.seed, now)
+        if name in schemes:
+            host.transport, host.scheme = "winrm", schemes[name]
+        hosts.append(host)
     return hosts
 
 

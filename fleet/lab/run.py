@@ -39,6 +39,10 @@ class Endpoint(Protocol):
         """Vars for `all:` in the inventory (transport, trust files relative to DIR)."""
         ...
 
+    def host_vars(self) -> Mapping[str, Mapping[str, Any]]:
+        """Per-host vars that differ from `inventory_vars` (a mixed lab's WinRM hosts)."""
+        ...
+
     def write_trust(self, lab_dir: Path, hosts: Iterable[LabHost]) -> None:
         """Write what clients need to trust the hosts (SSH: known_hosts) once ports are known."""
 
@@ -69,23 +73,33 @@ class _SshEndpoint(SshEndpoint):
     def inventory_vars(self) -> Mapping[str, Any]:
         return {"fleet_transport": "ssh", "fleet_ssh_known_hosts": files.KNOWN_HOSTS}
 
+    def host_vars(self) -> Mapping[str, Mapping[str, Any]]:
+        return {}
+
     def write_trust(self, lab_dir: Path, hosts: Iterable[LabHost]) -> None:
         algorithm, blob = self.key.export_public_key("openssh").decode().split()[:2]
         text = files.known_hosts_lines(list(hosts), f"{algorithm} {blob}")
         files.write_atomic(lab_dir / files.KNOWN_HOSTS, text)
 
 
-def _make_endpoint(transport: str, ctx: EndpointContext) -> Endpoint:
-    if transport == "ssh":
+def _make_endpoint(config: LabConfig, ctx: EndpointContext) -> Endpoint:
+    if config.transport == "ssh":
         return _SshEndpoint(ctx)
     from fleet.lab.winrm_endpoint import WinrmLabEndpoint
 
-    return WinrmLabEndpoint(
+    winrm = WinrmLabEndpoint(
         username=ctx.username,
         password=ctx.password,
         responder=ctx.responder,
         latency_s=ctx.latency_s,
+        lab_dir=ctx.dir,
+        default_scheme=config.winrm_scheme,
     )
+    if config.transport == "winrm":
+        return winrm
+    from fleet.lab.mixed_endpoint import MixedEndpoint
+
+    return MixedEndpoint(_SshEndpoint(ctx), winrm)
 
 
 @dataclass
@@ -133,6 +147,13 @@ class RunningLab:
             host.faults
         ):
             raise InputError("'unreachable' can only be set when the lab starts")
+        winrm_only = [f for f in wanted if FAULTS[f].winrm_only]
+        if winrm_only and host.transport != "winrm":
+            raise InputError(f"{winrm_only[0]!r} is a WinRM fault; {name} is an SSH host")
+        if host.transport == "winrm" and transport_fault(wanted) != transport_fault(host.faults):
+            raise InputError(
+                f"{name} is a WinRM host: its transport faults are fixed when the lab starts"
+            )
         order = list(FAULTS)
         wanted = tuple(sorted(wanted, key=order.index))
         fresh = make_host(
@@ -166,6 +187,8 @@ class RunningLab:
                     "name": h.name,
                     "address": h.address,
                     "port": h.port,
+                    "transport": h.transport,
+                    **({"scheme": h.scheme} if h.scheme else {}),
                     "rdp_port": self.rdp.ports.get(h.name) if self.rdp else None,
                     "faults": list(h.faults),
                 }
@@ -193,7 +216,7 @@ async def run_lab(
         responder=CertRealizingResponder(responder or default_responder(), rdp.changed),
         latency_s=config.latency_ms / 1000,
     )
-    endpoint = _make_endpoint(config.transport, ctx)
+    endpoint = _make_endpoint(config, ctx)
     await endpoint.start(hosts, config.port)
     try:
         await rdp.start(config.effective_rdp_port)
@@ -204,7 +227,11 @@ async def run_lab(
     control = ControlServer(lab)
     try:
         endpoint.write_trust(config.dir, hosts)
-        files.write_inventory(config.dir, hosts, endpoint.inventory_vars(), rdp.inventory_vars())
+        rdp_vars, own_vars = rdp.inventory_vars(), endpoint.host_vars()
+        host_vars = {
+            h.name: {**rdp_vars.get(h.name, {}), **own_vars.get(h.name, {})} for h in hosts
+        }
+        files.write_inventory(config.dir, hosts, endpoint.inventory_vars(), host_vars)
         lab._write_truth()
         await control.start()
         files.write_json(config.dir / files.LAB_JSON, lab.describe())

@@ -1,8 +1,11 @@
-"""`fleet lab up --transport winrm`: every host served by fleet.lab.winrm over HTTP + NTLM.
+"""`fleet lab up --transport winrm|mixed`: WinRM hosts served by fleet.lab.winrm.
 
-The WinRM package carries the protocol and the transport faults; this adapter only gives each
-host its endpoint, the lab's user and the shared responder. Transport faults are fixed when
-the lab starts (`fleet lab set` changes state faults only for WinRM hosts).
+HTTP hosts use NTLM/Negotiate with message encryption; HTTPS hosts present a certificate
+from the lab CA (DIR/winrm-tls/lab-ca.pem, which the inventory names as `ca_trust_path`),
+or, with the `tls_untrusted` fault, from a second CA nobody trusts. The WinRM package
+carries the protocol and the transport faults; this adapter only gives each host its
+endpoint, the lab's user and the shared responder. Transport faults are fixed when the lab
+starts (`fleet lab set` changes only state faults of WinRM hosts).
 """
 
 from __future__ import annotations
@@ -15,24 +18,41 @@ from typing import Any
 from fleet.lab.model import LabHost
 from fleet.lab.responder import Responder, ScriptReply
 from fleet.lab.winrm import EndpointFaults, WinRMEndpoint, start_winrm_endpoint
+from fleet.lab.winrm.certs import LabTls
 from fleet.secret import Secret
 
 SLOW_S = 0.5  # per WinRM request; one gather takes about nine, so ~5 s in all
+TLS_DIR = "winrm-tls"
+CA_BUNDLE = f"{TLS_DIR}/lab-ca.pem"  # relative to the lab directory, as in the inventory
+AUTH = "negotiate"
 
 
 class WinrmLabEndpoint:
     def __init__(
-        self, *, username: str, password: Secret, responder: Responder, latency_s: float
+        self,
+        *,
+        username: str,
+        password: Secret,
+        responder: Responder,
+        latency_s: float,
+        lab_dir: Path,
+        default_scheme: str = "http",
     ) -> None:
         self._users = {username: password.reveal()}
         self._responder = responder
         self._latency_s = latency_s
+        self._dir = lab_dir
+        self._default_scheme = "https" if default_scheme == "https" else "http"
         self._endpoints: list[WinRMEndpoint] = []
+        self._hosts: list[LabHost] = []
+        self._tls: LabTls | None = None
 
     async def start(self, hosts: Iterable[LabHost], port: int) -> None:
-        hosts = list(hosts)
+        self._hosts = list(hosts)
+        if any(h.scheme == "https" for h in self._hosts):
+            self._tls = LabTls(self._dir / TLS_DIR)
         try:
-            self._endpoints = list(await asyncio.gather(*(self._one(h, port) for h in hosts)))
+            self._endpoints = list(await asyncio.gather(*(self._one(h, port) for h in self._hosts)))
         except BaseException:
             await self.close()
             raise
@@ -45,8 +65,11 @@ class WinrmLabEndpoint:
         faults = EndpointFaults.from_names(
             [fault] if fault else [], slow_s=SLOW_S, latency_s=self._latency_s
         )
+        tls = None
+        if host.scheme == "https" and self._tls is not None:
+            tls = self._tls.context(host.address, trusted=fault != "tls_untrusted")
         endpoint = await start_winrm_endpoint(
-            host.address, port, handler=handler, users=self._users, faults=faults
+            host.address, port, handler=handler, users=self._users, faults=faults, tls=tls
         )
         host.port = endpoint.port
         return endpoint
@@ -57,7 +80,22 @@ class WinrmLabEndpoint:
         self._endpoints = []
 
     def inventory_vars(self) -> Mapping[str, Any]:
-        return {"fleet_transport": "winrm", "fleet_winrm_scheme": "http"}
+        """Vars every WinRM host shares; hosts on the other scheme override them."""
+        out: dict[str, Any] = {
+            "fleet_transport": "winrm",
+            "fleet_winrm_auth": AUTH,
+            "fleet_winrm_scheme": self._default_scheme,
+        }
+        if self._tls is not None:
+            out["fleet_winrm_ca_trust_path"] = CA_BUNDLE
+        return out
+
+    def host_vars(self) -> Mapping[str, Mapping[str, Any]]:
+        return {
+            h.name: {"fleet_winrm_scheme": h.scheme}
+            for h in self._hosts
+            if h.scheme != self._default_scheme
+        }
 
     def write_trust(self, lab_dir: Path, hosts: Iterable[LabHost]) -> None:
-        """Plain HTTP with NTLM message encryption: no certificate to trust."""
+        """HTTPS hosts: the CA bundle is written when the endpoint starts (LabTls)."""

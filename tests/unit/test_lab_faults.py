@@ -14,6 +14,7 @@ from fleet.lab.faults import (
     MUTATORS,
     STATE_FAULTS,
     TRANSPORT_FAULTS,
+    WINRM_ONLY,
     FaultSpec,
     assign_faults,
     parse_fault_spec,
@@ -65,7 +66,7 @@ def test_transport_faults_are_exclusive_and_exclusive_groups_hold() -> None:
         ",".join(f"{f}:0.05" for f in TRANSPORT_FAULTS)
         + ",cert_expired:0.2,cert_expiring:0.2,cert_missing:0.2"
     )
-    for fs in assign_faults(spec, NAMES, seed=1).values():
+    for fs in assign_faults(spec, NAMES, seed=1, winrm_hosts=NAMES).values():
         assert sum(FAULTS[f].transport for f in fs) <= 1
         if any(FAULTS[f].transport for f in fs):
             assert len(fs) == 1
@@ -85,7 +86,7 @@ def test_mixed_covers_every_fault_and_keeps_most_hosts_healthy(hosts: int) -> No
     names = [n for n, _, _ in host_names(hosts)]
     assigned = assign_faults(parse_fault_spec("mixed"), names, seed=7)
     seen = {f for fs in assigned.values() for f in fs}
-    assert seen == set(FAULTS) - _NOT_MIXED
+    assert seen == set(FAULTS) - _NOT_MIXED - set(WINRM_ONLY)  # an SSH lab
     healthy = sum(1 for fs in assigned.values() if not fs)
     assert healthy > hosts / 2
 
