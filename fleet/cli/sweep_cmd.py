@@ -4,6 +4,7 @@ inventory and playbook (new failures, resolved, still failing, hosts newly unrea
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -129,10 +130,21 @@ def emit(
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             continue
         try:
-            req.path.parent.mkdir(parents=True, exist_ok=True)
-            req.path.write_text(text, encoding="utf-8")
+            write_atomically(req.path, text)
         except OSError as exc:
             raise InputError(f"cannot write report: {exc.strerror}: {exc.filename}") from None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Temp file + rename, so a reader (node_exporter's textfile collector, a web server)
+    never sees half a report. The temp name does not end in .prom, so it is never read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def render_drift(console: Console, drift: Drift | None) -> None:
