@@ -129,6 +129,8 @@ def test_plan_is_what_the_truth_implies_and_apply_makes_every_fixable_check_pass
 
     proc = apply(tmp_path / "plan.json", tmp_path / "j.db", "--yes", "--allow-disruptive")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    blocked = doc["summary"]["blocked"]
+    assert f"{blocked} change(s) skipped: {blocked} blocked" in proc.stdout  # not hidden by 0
     assert audit_failures(lab) == blocked_checks
 
     again = plan(lab, tmp_path / "again.json")
@@ -150,7 +152,7 @@ def test_drifted_host_is_left_alone_and_disruptive_changes_wait_for_permission(
     proc = apply(tmp_path / "plan.json", tmp_path / "j.db", "--yes")
     assert proc.returncode == 1, proc.stdout + proc.stderr  # a drifted host is not a success
     assert f"{drifter}: drifted" in proc.stdout
-    assert "--allow-disruptive" in proc.stdout  # the skipped logoff is reported
+    assert "1 change(s) skipped: 1 disruptive (pass --allow-disruptive)" in proc.stdout
     run_id = proc.stdout.split("fleet journal --run ")[1].split()[0]
     rows = journal(tmp_path / "j.db", run_id)
     hosts = {h["host"]: h["status"] for h in rows["hosts"]}
