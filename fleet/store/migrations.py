@@ -112,7 +112,7 @@ CREATE TABLE apply_changes (
     target     TEXT NOT NULL,
     before     TEXT,                  -- JSON
     after      TEXT,                  -- JSON
-    status     TEXT NOT NULL,         -- applied | skipped | drifted | failed | rolled_back | unknown
+    status     TEXT NOT NULL,  -- applied|skipped|drifted|failed|rolled_back|unknown
     error      TEXT,
     updated    TEXT NOT NULL,
     PRIMARY KEY (run_id, host, seq)
