@@ -117,7 +117,7 @@ def decide(state: RdpWireState, request: ConnectionRequest) -> ConnectionConfirm
     return _failure(FailureCode.SSL_REQUIRED_BY_SERVER)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4096)  # one per host certificate: rebuilding costs ~ms
 def _server_context(
     cert_pem: bytes, key_pem: bytes, max_version: TlsVersionName | None
 ) -> ssl.SSLContext:
