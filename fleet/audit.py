@@ -79,9 +79,13 @@ async def audit_one(
     )
 
 
-def transports_for(hosts: Sequence[AuditHost], concurrency: int) -> dict[str, Transport]:
+def transports_for(
+    hosts: Sequence[AuditHost], concurrency: int, deadline_s: float | None = None
+) -> dict[str, Transport]:
     names = sorted({h.target.transport for h in hosts})
-    return {name: make_transport(name, concurrency=concurrency) for name in names}
+    return {
+        name: make_transport(name, concurrency=concurrency, deadline_s=deadline_s) for name in names
+    }
 
 
 async def audit(
@@ -97,7 +101,7 @@ async def audit(
 ) -> RunResult:
     """`probe`: also probe each host's RDP listener beside its gather (`--probe`)."""
     started = datetime.now(UTC)
-    transports = transports_for(hosts, options.concurrency)
+    transports = transports_for(hosts, options.concurrency, options.timeout)
     jobs = [(h.ref, _job(h, transports[h.target.transport], playbook, options)) for h in hosts]
     if probe is not None:
         jobs = [(ref, probe.wrap(ref.name, ref.address, job)) for ref, job in jobs]

@@ -8,7 +8,8 @@ from fleet.transports.base import Transport
 NAMES = ("ssh", "winrm")
 
 
-def make_transport(name: str, *, concurrency: int) -> Transport:
+def make_transport(name: str, *, concurrency: int, deadline_s: float | None = None) -> Transport:
+    """`deadline_s`: the run's per-host deadline (WinRM fits its blocking timeouts to it)."""
     if name == "ssh":
         from fleet.transports.ssh import SshTransport
 
@@ -16,6 +17,6 @@ def make_transport(name: str, *, concurrency: int) -> Transport:
     if name == "winrm":
         from fleet.transports.winrm import WinRMTransport  # type: ignore[import-not-found,unused-ignore]
 
-        transport: Transport = WinRMTransport(max_workers=concurrency)
+        transport: Transport = WinRMTransport(max_workers=concurrency, deadline_s=deadline_s)
         return transport
     raise InputError(f"unknown transport {name!r} (expected one of: {', '.join(NAMES)})")

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import requests
 from pypsrp.complex_objects import PSInvocationState
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import NAMESPACES, WSMan, WSManAction
@@ -28,7 +29,7 @@ from fleet.playbook.scripts import Script
 from fleet.transports.base import ConnectionLost, ScriptOutput, Target, TransportError
 from fleet.transports.framing import PARAM_NAME, encode_params
 from fleet.transports.winrm_errors import classify, scrub
-from fleet.transports.winrm_options import WinRMOptions, winrm_options
+from fleet.transports.winrm_options import WinRMOptions, fit_to_deadline, winrm_options
 from fleet.transports.winrm_workers import Worker, WorkerPool
 
 log = get_logger(__name__)
@@ -95,6 +96,10 @@ class _Remote:
         self.opts = opts
         self._wsman: WSMan | None = None
         self._pool: RunspacePool | None = None
+        # Set when a request timed out: the host stopped answering, so close() drops the
+        # connection without a Delete that would wait a whole read timeout again (the server
+        # drops the idle shell on its own). A host that answers gets its shell deleted.
+        self.timed_out = False
 
     def open(self) -> None:
         t, o = self._target, self.opts
@@ -137,7 +142,11 @@ class _Remote:
         ps = PowerShell(self._pool)
         ps.add_script(text)
         ps.add_parameter(PARAM_NAME, params_json)
-        ps.invoke()
+        try:
+            ps.invoke()
+        except requests.exceptions.Timeout:
+            self.timed_out = True
+            raise
         out = ScriptOutput(
             stdout="\n".join(_text(o) for o in ps.output),
             exit_status=1 if ps.state == PSInvocationState.FAILED else 0,
@@ -152,7 +161,7 @@ class _Remote:
 
     def close(self) -> None:
         try:
-            if self._pool is not None:
+            if self._pool is not None and not self.timed_out:
                 self._pool.close()
         except Exception as exc:
             log.debug("winrm: closing the runspace pool failed", error=type(exc).__name__)
@@ -172,11 +181,13 @@ class WinRMSession:
         self._remote = remote
         self._target = target
         self._closed = False
+        self._running: concurrent.futures.Future[ScriptOutput] | None = None
 
     async def run(self, script: Script, params: Mapping[str, Any]) -> ScriptOutput:
         if self._closed:
             raise ConnectionLost(f"WinRM session to {self._target.name} is closed")
         fut = self._worker.executor.submit(self._remote.run, script.text, encode_params(params))
+        self._running = fut
         return await self._transport.outcome(fut, self._target, self._remote.opts)
 
     async def close(self) -> None:
@@ -190,6 +201,10 @@ class WinRMSession:
             await asyncio.to_thread(self._remote.close)
             return
         fut.add_done_callback(lambda _f: self._transport.pool.release(self._worker))
+        if self._running is not None and not self._running.done():
+            # The caller gave up on a running script (deadline, Ctrl-C): do not hold its
+            # deadline for the close; it runs once pypsrp's own timeouts free the thread.
+            return
         try:
             # Shielded: a cancelled caller must not cancel the close that frees the host.
             await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), CLOSE_WAIT_S)
@@ -202,8 +217,10 @@ class WinRMSession:
 class WinRMTransport:
     name = "winrm"
 
-    def __init__(self, max_workers: int) -> None:
+    def __init__(self, max_workers: int, deadline_s: float | None = None) -> None:
+        """`deadline_s`: the run's per-host deadline; default timeouts are fitted to it."""
         self.pool = WorkerPool(max_workers)
+        self._deadline_s = deadline_s
         self._warned = threading.Event()
         # pypsrp logs tracebacks (log.exception) for timeouts that become typed errors here;
         # keep them off stderr unless someone configured pypsrp's logger on purpose.
@@ -227,7 +244,7 @@ class WinRMTransport:
             raise _typed(exc, target, opts) from None
 
     async def connect(self, target: Target) -> WinRMSession:
-        opts = winrm_options(target)
+        opts = fit_to_deadline(winrm_options(target), self._deadline_s)
         if not opts.cert_validation and opts.use_tls(target.port) and not self._warned.is_set():
             self._warned.set()
             log.warning(

@@ -117,6 +117,34 @@ class WinRMOptions(BaseModel):
         return port or (HTTPS_PORT if self.use_tls(port) else HTTP_PORT)
 
 
+def fit_to_deadline(opts: WinRMOptions, deadline_s: float | None) -> WinRMOptions:
+    """Timeouts the inventory left at their defaults, shrunk to the run's per-host deadline.
+
+    A pypsrp call on a worker thread cannot be cancelled; it ends only when its own timeout
+    fires. Past the deadline the host is already reported (timeout), so a request that may
+    wait longer than the deadline only keeps a thread and a socket busy for nothing.
+    Explicit inventory values are kept as they are.
+    """
+    if deadline_s is None:
+        return opts
+    limit = max(2.0, float(deadline_s))
+    update: dict[str, float] = {}
+    if "connection_timeout" not in opts.model_fields_set:
+        update["connection_timeout"] = min(opts.connection_timeout, limit)
+    if "read_timeout" not in opts.model_fields_set:
+        update["read_timeout"] = min(opts.read_timeout, limit)
+    read = update.get("read_timeout", opts.read_timeout)
+    if "operation_timeout" not in opts.model_fields_set:
+        # Whole seconds (sent as PT<n>S), well under the read timeout.
+        update["operation_timeout"] = min(opts.operation_timeout, max(1, int(read * 2 / 3)))
+    if not update:
+        return opts
+    fitted = opts.model_copy(update=update)
+    if fitted.read_timeout <= fitted.operation_timeout:  # explicit operation_timeout kept
+        return opts
+    return fitted
+
+
 def winrm_options(target: Target) -> WinRMOptions:
     try:
         opts = WinRMOptions.model_validate(dict(target.options))

@@ -10,7 +10,7 @@ import pytest
 from fleet.errors import InputError
 from fleet.secret import Secret
 from fleet.transports.base import Target
-from fleet.transports.winrm_options import winrm_options
+from fleet.transports.winrm_options import fit_to_deadline, winrm_options
 
 
 def target(port: int = 5985, username: str | None = "admin", **options: Any) -> Target:
@@ -101,3 +101,16 @@ def test_optional_auth_extras_missing_give_install_hint(
     with pytest.raises(InputError) as info:
         winrm_options(target(auth=auth))
     assert extra in str(info.value)
+
+
+def test_default_timeouts_fit_the_per_host_deadline() -> None:
+    opts = fit_to_deadline(winrm_options(target()), 8)
+    assert opts.read_timeout <= 8 and opts.connection_timeout <= 8
+    assert 1 <= opts.operation_timeout < opts.read_timeout
+    assert fit_to_deadline(winrm_options(target()), None) == winrm_options(target())
+
+
+def test_timeouts_set_in_the_inventory_are_kept() -> None:
+    opts = winrm_options(target(read_timeout=40, operation_timeout=30))
+    fitted = fit_to_deadline(opts, 8)
+    assert (fitted.read_timeout, fitted.operation_timeout) == (40, 30)
