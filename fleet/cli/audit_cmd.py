@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from fleet.audit import AuditHost, audit
+from fleet.audit import AuditHost
 from fleet.cli import common
 from fleet.cli.app import app
-from fleet.cli.progress import HostProgress
 from fleet.cli.record import (
     DbOpt,
     FromDbOpt,
@@ -21,15 +19,14 @@ from fleet.cli.record import (
     maybe_open,
     record_after,
 )
-from fleet.cli.render_audit import render_audit
-from fleet.cli.reports import FORMATS, ReportRequest, parse_report_args, write_reports
+from fleet.cli.reports import emit, parse_report_args
 from fleet.errors import InputError
 from fleet.inventory import Inventory
 from fleet.playbook.model import Playbook
 from fleet.probe.audit_probe import AuditProbe
 from fleet.probe.client import ProbeOptions
-from fleet.results import HostResult, RunResult
 from fleet.runner import RunOptions
+from fleet.sweep import inventory_key
 
 
 @app.command(
@@ -48,20 +45,12 @@ def audit_cmd(
     limit: str | None = common.LimitOpt,
     concurrency: int = common.ConcurrencyOpt,
     timeout: float = common.TimeoutOpt,
-    retries: int = typer.Option(
-        2, "--retries", min=0, help="Extra attempts for transient connection errors."
-    ),
-    fmt: str = typer.Option(
-        "table", "--format", "-f", help=f"Output format: {', '.join(FORMATS)}."
-    ),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write the --format output to this file, not stdout."
-    ),
-    report: list[str] = typer.Option(
-        [], "--report", help="Also write FORMAT:PATH (repeatable), e.g. junit:audit.xml."
-    ),
-    verbose: bool = typer.Option(False, "-v", "--verbose", help="Show evidence and fixes."),
-    strict: bool = typer.Option(False, "--strict", help="Warnings fail the run (exit 1)."),
+    retries: int = common.RetriesOpt,
+    fmt: str = common.FormatOpt,
+    output: Path | None = common.OutputOpt,
+    report: list[str] = common.ReportOpt,
+    verbose: bool = common.VerboseOpt,
+    strict: bool = common.StrictOpt,
     probe: bool = typer.Option(
         False,
         "--probe",
@@ -98,32 +87,17 @@ def audit_cmd(
     options = RunOptions(
         concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
     )
-    console = Console()
-    progress = HostProgress(
-        len(hosts),
-        common.err_console,
-        enabled=common.err_console.is_terminal,
+    result = common.audit_with_progress(
+        hosts,
+        pb,
+        options,
         label="auditing",
+        inventory=inventory_key(inventory),
+        command="audit",
+        probe=prober,
     )
-
-    def on_result(result: HostResult) -> None:
-        progress.update(result)
-
-    async def main(stop: asyncio.Event) -> RunResult:
-        with progress:
-            return await audit(
-                hosts,
-                pb,
-                options,
-                inventory=str(inventory),
-                on_result=on_result,
-                stop=stop,
-                probe=prober,
-            )
-
-    result = common.run_async(main)
     not_recorded = record_after(store, result, inventory)
-    emit(console, result, requests, verbose=verbose, strict=strict)
+    emit(Console(), result, requests, verbose=verbose, strict=strict)
     if not_recorded is not None:
         raise not_recorded  # after the output: a store failure never loses the audit
     raise typer.Exit(result.exit_code(strict))
@@ -133,21 +107,3 @@ def _prober(inv: Inventory, hosts: list[AuditHost], pb: Playbook, timeout: float
     options = ProbeOptions(step_timeout=min(5.0, timeout), deadline=min(15.0, timeout))
     named = [(h.target.name, h.overrides) for h in hosts]
     return AuditProbe.for_inventory(inv, named, pb, options)
-
-
-def emit(
-    console: Console,
-    result: RunResult,
-    requests: list[ReportRequest],
-    *,
-    verbose: bool,
-    strict: bool,
-) -> None:
-    """Print the table (when asked for, on stdout) and write every requested report."""
-    for req in requests:
-        if req.format == "table" and req.path is None:
-            render_audit(console, result, verbose=verbose, strict=strict)
-    try:
-        write_reports(result, [r for r in requests if r.format != "table"])
-    except OSError as exc:
-        raise InputError(f"cannot write report: {exc.strerror}: {exc.filename}") from None

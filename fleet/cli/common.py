@@ -14,12 +14,16 @@ import typer
 from rich.console import Console
 
 from fleet import logs
-from fleet.audit import AuditHost
+from fleet.audit import AuditHost, audit
+from fleet.cli.progress import HostProgress
 from fleet.errors import InputError
 from fleet.inventory import Inventory, check_params, load_inventory, target_for
 from fleet.limits import concurrency_cap, raise_nofile_limit
 from fleet.playbook.loader import default_playbook, load_playbook, resolve_params
 from fleet.playbook.model import Playbook
+from fleet.probe.audit_probe import AuditProbe
+from fleet.results import RunResult
+from fleet.runner import RunOptions
 from fleet.secret import Secret
 
 T = TypeVar("T")
@@ -46,6 +50,20 @@ TimeoutOpt = typer.Option(
 AskPassOpt = typer.Option(
     False, "--ask-pass", "-k", help="Prompt once for a password for hosts without another source."
 )
+RetriesOpt = typer.Option(
+    2, "--retries", min=0, help="Extra attempts for transient connection errors."
+)
+FormatOpt = typer.Option(
+    "table", "--format", "-f", help="Output: table, json, junit, prom or html."
+)
+OutputOpt = typer.Option(
+    None, "--output", "-o", help="Write the --format output to this file, not stdout."
+)
+ReportOpt = typer.Option(
+    [], "--report", help="Also write FORMAT:PATH (repeatable), e.g. junit:audit.xml."
+)
+VerboseOpt = typer.Option(False, "-v", "--verbose", help="Show evidence and fixes.")
+StrictOpt = typer.Option(False, "--strict", help="Warnings fail the run (exit 1).")
 LogFormatOpt = typer.Option(
     "auto", "--log-format", help="Log format: auto (JSON when not a TTY), json or console."
 )
@@ -101,6 +119,35 @@ def audit_hosts(
             raise InputError(f"host {host.name}: {exc}") from None
         hosts.append(AuditHost(target=target_for(host, ask_pass=secret), overrides=overrides))
     return inventory, hosts
+
+
+def audit_with_progress(
+    hosts: list[AuditHost],
+    playbook: Playbook,
+    options: RunOptions,
+    *,
+    label: str,
+    inventory: str,
+    command: str,
+    probe: AuditProbe | None = None,
+) -> RunResult:
+    """Run the audit pipeline with a progress bar on a terminal and Ctrl-C handling."""
+    progress = HostProgress(len(hosts), err_console, enabled=err_console.is_terminal, label=label)
+
+    async def main(stop: asyncio.Event) -> RunResult:
+        with progress:
+            return await audit(
+                hosts,
+                playbook,
+                options,
+                inventory=inventory,
+                command=command,
+                on_result=progress.update,
+                stop=stop,
+                probe=probe,
+            )
+
+    return run_async(main)
 
 
 def run_async(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:

@@ -1,23 +1,22 @@
-"""Which report formats exist, and writing them to stdout or files."""
+"""Output of a run: the table on stdout and any report formats, to stdout or files."""
 
 from __future__ import annotations
 
-import importlib
+import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.console import Console
+
+from fleet.cli.render_audit import render_audit
 from fleet.errors import InputError
+from fleet.report import REPORT_FORMATS, render
 from fleet.results import RunResult
+from fleet.store.drift import Drift
 
-REPORT_FORMATS = ("json", "junit", "prom", "html")  # each is a module fleet.report.<name>
 FORMATS = ("table", *REPORT_FORMATS)
-
-
-def render(fmt: str, result: RunResult) -> str:
-    module = importlib.import_module(f"fleet.report.{fmt}")
-    text: str = module.render(result)
-    return text
 
 
 @dataclass(frozen=True)
@@ -43,11 +42,40 @@ def parse_report_args(fmt: str, output: Path | None, extra: list[str]) -> list[R
     return requests
 
 
-def write_reports(result: RunResult, requests: list[ReportRequest]) -> None:
+def write_atomically(path: Path, text: str) -> None:
+    """Temp file + rename, so a reader (node_exporter's textfile collector, a web server)
+    never sees half a report. The temp name does not end in .prom, so it is never read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def emit(
+    console: Console,
+    result: RunResult,
+    requests: list[ReportRequest],
+    *,
+    verbose: bool,
+    strict: bool,
+    drift: Drift | None = None,
+    after_table: Callable[[Console], None] | None = None,
+) -> None:
+    """Print the table (when asked for) and write every requested report, with `drift`."""
     for req in requests:
-        text = render(req.format, result)
+        if req.format == "table":
+            render_audit(console, result, verbose=verbose, strict=strict)
+            if after_table:
+                after_table(console)
+            continue
+        text = render(req.format, result, drift=drift)
         if req.path is None:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        else:
-            req.path.parent.mkdir(parents=True, exist_ok=True)
-            req.path.write_text(text, encoding="utf-8")
+            continue
+        try:
+            write_atomically(req.path, text)
+        except OSError as exc:
+            raise InputError(f"cannot write report: {exc.strerror}: {exc.filename}") from None

@@ -3,9 +3,6 @@ inventory and playbook (new failures, resolved, still failing, hosts newly unrea
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 import typer
@@ -13,16 +10,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fleet.audit import audit
 from fleet.cli import common
 from fleet.cli.app import app
-from fleet.cli.progress import HostProgress
 from fleet.cli.record import DbOpt, RecordError, open_store, record
-from fleet.cli.render_audit import CHECK_STYLE, render_audit
-from fleet.cli.reports import FORMATS, ReportRequest, parse_report_args
-from fleet.errors import InputError
-from fleet.report import render
-from fleet.results import HostResult, RunResult
+from fleet.cli.render_audit import CHECK_STYLE
+from fleet.cli.reports import emit, parse_report_args
 from fleet.runner import RunOptions
 from fleet.store import Drift
 from fleet.sweep import drift_since_previous, inventory_key
@@ -43,21 +35,13 @@ def sweep_cmd(
     limit: str | None = common.LimitOpt,
     concurrency: int = common.ConcurrencyOpt,
     timeout: float = common.TimeoutOpt,
-    retries: int = typer.Option(
-        2, "--retries", min=0, help="Extra attempts for transient connection errors."
-    ),
-    fmt: str = typer.Option(
-        "table", "--format", "-f", help=f"Output format: {', '.join(FORMATS)}."
-    ),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write the --format output to this file, not stdout."
-    ),
-    report: list[str] = typer.Option(
-        [], "--report", help="Also write FORMAT:PATH (repeatable), e.g. prom:fleet.prom."
-    ),
+    retries: int = common.RetriesOpt,
+    fmt: str = common.FormatOpt,
+    output: Path | None = common.OutputOpt,
+    report: list[str] = common.ReportOpt,
     db: Path | None = DbOpt,
-    verbose: bool = typer.Option(False, "-v", "--verbose", help="Show evidence and fixes."),
-    strict: bool = typer.Option(False, "--strict", help="Warnings fail the run (exit 1)."),
+    verbose: bool = common.VerboseOpt,
+    strict: bool = common.StrictOpt,
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
@@ -77,26 +61,14 @@ def sweep_cmd(
         concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
     )
     with open_store(db) as store:
-        progress = HostProgress(
-            len(hosts), common.err_console, enabled=common.err_console.is_terminal, label="sweeping"
+        result = common.audit_with_progress(
+            hosts,
+            pb,
+            options,
+            label="sweeping",
+            inventory=inventory_key(inventory),
+            command="sweep",
         )
-
-        def on_result(result: HostResult) -> None:
-            progress.update(result)
-
-        async def main(stop: asyncio.Event) -> RunResult:
-            with progress:
-                return await audit(
-                    hosts,
-                    pb,
-                    options,
-                    inventory=inventory_key(inventory),
-                    command="sweep",
-                    on_result=on_result,
-                    stop=stop,
-                )
-
-        result = common.run_async(main)
         failure: RecordError | None = None
         drift: Drift | None = None
         try:
@@ -104,47 +76,18 @@ def sweep_cmd(
             drift = drift_since_previous(store, result)
         except RecordError as exc:
             failure = exc
-    emit(Console(), result, drift, requests, verbose=verbose, strict=strict)
+    emit(
+        Console(),
+        result,
+        requests,
+        verbose=verbose,
+        strict=strict,
+        drift=drift,
+        after_table=lambda console: render_drift(console, drift),
+    )
     if failure is not None:
         raise failure
     raise typer.Exit(result.exit_code(strict))
-
-
-def emit(
-    console: Console,
-    result: RunResult,
-    drift: Drift | None,
-    requests: list[ReportRequest],
-    *,
-    verbose: bool,
-    strict: bool,
-) -> None:
-    """The table (with drift) when asked for on stdout; every report with `drift=`."""
-    for req in requests:
-        if req.format == "table":
-            render_audit(console, result, verbose=verbose, strict=strict)
-            render_drift(console, drift)
-            continue
-        text = render(req.format, result, drift=drift)
-        if req.path is None:
-            sys.stdout.write(text if text.endswith("\n") else text + "\n")
-            continue
-        try:
-            write_atomically(req.path, text)
-        except OSError as exc:
-            raise InputError(f"cannot write report: {exc.strerror}: {exc.filename}") from None
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Temp file + rename, so a reader (node_exporter's textfile collector, a web server)
-    never sees half a report. The temp name does not end in .prom, so it is never read."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def render_drift(console: Console, drift: Drift | None) -> None:
