@@ -1,0 +1,120 @@
+"""The truth suite over WinRM and over a mixed fleet (half SSH, half WinRM, one run):
+`fleet audit --format json` matches the lab's truth.json host by host and check by check,
+and each failure a WinRM host can have gives its status and a message that says why."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from fleet.lab.faults import FAULTS
+
+from .conftest import Lab, assert_matches_truth, fleet
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+# Every fault, two hosts each (fix_noop changes no audit outcome).
+EVERY_FAULT = ",".join(f"{name}:2" for name in FAULTS if name != "fix_noop")
+UNFINISHED = {"unreachable", "auth_failed", "timeout", "error"}
+
+
+def audit_json(lab: Lab, *extra: str) -> tuple[int, dict[str, Any]]:
+    proc = fleet(
+        "audit", "-i", str(lab.inventory), "--format", "json", "--timeout", "8", "--no-db", *extra
+    )
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def lab_hosts(lab: Lab) -> dict[str, dict[str, Any]]:
+    described = json.loads((lab.dir / "lab.json").read_text())
+    return {h["name"]: h for h in described["hosts"]}
+
+
+def expected_exit(lab: Lab) -> int:
+    statuses = {t["status"] for t in lab.truth.values()}
+    return 3 if statuses & UNFINISHED else 1 if "findings" in statuses else 0
+
+
+@pytest.mark.parametrize("transport", ["winrm", "mixed"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_mixed_faults_match_truth(lab_factory, transport: str, seed: int) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory(
+        *("--hosts", "24", "--seed", str(seed), "--faults", "mixed"),
+        *("--transport", transport, "--winrm-scheme", "mixed"),
+    )
+    code, report = audit_json(lab, "--concurrency", "24")
+    assert_matches_truth(report, lab.truth)
+    assert code == expected_exit(lab)
+    hosts = lab_hosts(lab)
+    assert {h["name"]: h["transport"] for h in report["hosts"]} == {
+        n: h["transport"] for n, h in hosts.items()
+    }
+    used = {h["transport"] for h in report["hosts"]}
+    assert used == ({"ssh", "winrm"} if transport == "mixed" else {"winrm"})
+    # `mixed` faults in a lab with WinRM hosts include the WinRM-only ones, on WinRM hosts.
+    carriers = {n for n, h in hosts.items() if {"winrm_fault", "tls_untrusted"} & set(h["faults"])}
+    assert len(carriers) == 2 and all(hosts[n]["transport"] == "winrm" for n in carriers)
+
+
+@pytest.mark.parametrize("transport", ["winrm", "mixed"])
+def test_every_fault_matches_truth_with_clear_messages(lab_factory, transport: str) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory(
+        *("--hosts", "40", "--seed", "11", "--faults", EVERY_FAULT),
+        *("--transport", transport, "--winrm-scheme", "mixed"),
+    )
+    code, report = audit_json(lab, "--concurrency", "40")
+    assert_matches_truth(report, lab.truth)
+    assert {h["status"] for h in report["hosts"]} == UNFINISHED | {"ok", "findings"}
+    assert code == 3
+    hosts = lab_hosts(lab)
+    # What a WinRM host with each failure must say (the status comes from truth, above).
+    says = {
+        "auth_fail": "authentication failed for user 'labadmin'",
+        "tls_untrusted": "TLS certificate of",
+        "winrm_fault": "WS-Management fault 5",
+        "hang": "did not finish within 8s",
+    }
+    seen = set()
+    for host in report["hosts"]:
+        own = hosts[host["name"]]
+        for fault, phrase in says.items():
+            if own["transport"] == "winrm" and fault in own["faults"]:
+                assert phrase in (host["error"] or ""), host
+                seen.add(fault)
+    assert seen >= {"tls_untrusted", "winrm_fault"}
+    if transport == "winrm":
+        assert seen == set(says)
+    # The run went on: every host reached in spite of its neighbours' failures.
+    assert len(report["hosts"]) == 40
+
+
+def test_https_hosts_trust_the_lab_ca_from_the_inventory(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory(
+        "--hosts", "3", "--seed", "5", "--transport", "winrm", "--winrm-scheme", "https"
+    )
+    text = lab.inventory.read_text()
+    assert "fleet_winrm_scheme: https" in text
+    bundle = next(
+        line.split(":", 1)[1].strip() for line in text.splitlines() if "ca_trust_path" in line
+    )
+    assert (lab.dir / bundle).read_text().startswith("-----BEGIN CERTIFICATE-----")
+    code, report = audit_json(lab)
+    assert code == 0
+    assert all(h["status"] == "ok" for h in report["hosts"])
+
+
+def test_winrm_faults_are_refused_in_an_ssh_lab(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    proc = fleet(
+        *("lab", "up", "--dir", str(tmp_path / "lab"), "--hosts", "3", "--port", "0"),
+        *("--base-address", f"127.{random.randint(64, 250)}.{random.randint(0, 250)}.1"),
+        *("--faults", "winrm_fault:1", "--detach"),
+    )
+    fleet("lab", "down", "--dir", str(tmp_path / "lab"), "--quiet")  # should it have started
+    assert proc.returncode == 2
+    assert "winrm_fault is a WinRM fault" in proc.stderr
+    assert "Traceback" not in proc.stderr
