@@ -9,10 +9,11 @@ $ProgressPreference = 'SilentlyContinue'
 try { Remove-TypeData -TypeName System.Array } catch { $null = $_ }
 
 function Write-Frame($doc) {
-    # One frame; non-ASCII escaped so it survives any console code page.
+    # One frame. Non-ASCII is escaped so it survives any console code page, and < > so no value
+    # can fake a frame marker (Windows PowerShell's serializer escapes them, PowerShell 7's does not).
     $json = ConvertTo-Json -InputObject $doc -Depth 6 -Compress
     $escape = [System.Text.RegularExpressions.MatchEvaluator] { param($m) '\u{0:x4}' -f [int][char]$m.Value }
-    Write-Output ('<<FLEET-JSON>>' + [regex]::Replace($json, '[^\x00-\x7F]', $escape) + '<<FLEET-END>>')
+    Write-Output ('<<FLEET-JSON>>' + [regex]::Replace($json, '[^\x00-\x7F]|[<>]', $escape) + '<<FLEET-END>>')
 }
 $p = $ParamsJson | ConvertFrom-Json
 $id = [int]$p.session_id
