@@ -142,12 +142,13 @@ namespace FleetGather
         [DllImport("wtsapi32.dll")]
         static extern void WTSFreeMemory(IntPtr memory);
 
+        // null when the query fails: the session may have ended since the enumeration.
         static string QueryString(int sessionId, int infoClass)
         {
             IntPtr buffer;
             int bytes;
             if (!WTSQuerySessionInformation(IntPtr.Zero, sessionId, infoClass, out buffer, out bytes))
-                throw new Win32Exception(Marshal.GetLastWin32Error());
+                return null;
             try
             {
                 string text = Marshal.PtrToStringUni(buffer);
@@ -187,8 +188,9 @@ namespace FleetGather
                     IntPtr item = new IntPtr(first.ToInt64() + (long)i * size);
                     WTS_SESSION_INFO s = (WTS_SESSION_INFO)Marshal.PtrToStructure(item, typeof(WTS_SESSION_INFO));
                     string user = QueryString(s.SessionId, WTSUserName);
-                    if (user.Length == 0) continue;  // services session, listeners: nobody to log off
-                    string domain = QueryString(s.SessionId, WTSDomainName);
+                    // Gone since the enumeration, or the services session / a listener: nobody to log off.
+                    if (string.IsNullOrEmpty(user)) continue;
+                    string domain = QueryString(s.SessionId, WTSDomainName) ?? "";
                     WtsSession session = new WtsSession();
                     session.Id = s.SessionId;
                     session.User = domain.Length > 0 ? domain + "\\" + user : user;
@@ -304,9 +306,16 @@ $Gatherers = [ordered]@{
                     default_inbound_action = [string]$p.DefaultInboundAction
                 }
             })
+        # "Allow inbound Remote Desktop exceptions" (windowsfirewall.admx) exists for the Domain
+        # Profile and the Standard Profile only: StandardProfile is what Private and Public get.
+        # A per-profile key is read first in case a template ever writes one.
         $policy = @(foreach ($zone in @('Domain', 'Private', 'Public')) {
-                $value = Get-RegDword "$FirewallPolicyKey\${zone}Profile\Services\RemoteDesktop" 'Enabled'
-                if ($null -ne $value) { [ordered]@{ profile = $zone; enabled = $value } }
+                $keys = @("${zone}Profile")
+                if ($zone -ne 'Domain') { $keys += 'StandardProfile' }
+                foreach ($key in $keys) {
+                    $value = Get-RegDword "$FirewallPolicyKey\$key\Services\RemoteDesktop" 'Enabled'
+                    if ($null -ne $value) { [ordered]@{ profile = $zone; enabled = $value }; break }
+                }
             })
         [ordered]@{ rules = $rules; profiles = $profiles; rdp_policy = $policy }
     }
