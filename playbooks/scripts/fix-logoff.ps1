@@ -1,7 +1,8 @@
 # fleet-script: fix.logoff
 # fleet-version: 1
 # Logs off one session (as `logoff <id>`), but only while it is still Disconnected and still
-# belongs to the planned user: an Active session is never touched. Idempotent.
+# belongs to the planned user: an Active session is never touched. Idempotent. Reports the
+# session as {id, user, state} with gather.ps1's state names, $null once it is gone.
 param([Parameter(Mandatory)][string]$ParamsJson)
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
@@ -37,22 +38,37 @@ function Get-Info([int]$class) {
     } finally { [FleetFix.Wts]::WTSFreeMemory($buffer) }
 }
 
+# WTS_CONNECTSTATE_CLASS by value, the names gather.ps1 reports (and fleet's facts use).
+$StateNames = @('Active', 'Connected', 'ConnectQuery', 'Shadow', 'Disconnected', 'Idle', 'Listen', 'Reset', 'Down', 'Init')
+
 function Get-Session {
+    # The session as {id, user, state name}, or $null when it no longer exists.
     $state = Get-Info 8  # WTSConnectState: 4 = Disconnected
     if ($null -eq $state) { return $null }
     $domain = Get-Info 7
     $name = Get-Info 5
-    $who = if ($domain) { "$domain\$name" } else { $name }
-    return @{ state = $state; user = $who }
+    $who = if ($domain) { "$domain\$name" } else { "$name" }
+    $label = if ($state -ge 0 -and $state -lt $StateNames.Count) { $StateNames[$state] } else { "$state" }
+    return [ordered]@{ id = $id; user = $who; state = $label }
 }
 
-$s = Get-Session
-$before = if ($s) { @{ id = $id; user = $s.user; state = $s.state } } else { $null }
-if ($s -and $s.state -eq 4 -and $s.user -eq $user) {
-    [void][FleetFix.Wts]::WTSLogoffSession([IntPtr]::Zero, $id, $true)
+function Test-SameSession($a, $b) {
+    if ($null -eq $a -or $null -eq $b) { return ($null -eq $a) -and ($null -eq $b) }
+    return ($a.user -eq $b.user) -and ($a.state -eq $b.state)
 }
-$s = Get-Session
-$after = if ($s) { @{ id = $id; user = $s.user; state = $s.state } } else { $null }
-$changed = ($null -ne $before) -and ($null -eq $after)
-$change = @{ target = "session $id ($user)"; before = $before; after = $after; changed = $changed }
+
+$before = Get-Session
+if ($null -ne $before -and $before.state -eq 'Disconnected' -and $before.user -eq $user) {
+    # bWait = TRUE: returns once the logoff has completed (WTSLogoffSession, wtsapi32.h).
+    $ok = [FleetFix.Wts]::WTSLogoffSession([IntPtr]::Zero, $id, $true)
+    $code = [Runtime.InteropServices.Marshal]::GetLastWin32Error()
+    $after = Get-Session
+    if (-not $ok -and (Test-SameSession $before $after)) {
+        throw "WTSLogoffSession($id) failed: $((New-Object ComponentModel.Win32Exception $code).Message)"
+    }
+}
+else {
+    $after = $before  # gone, reconnected or reused by someone else: never touched
+}
+$change = @{ target = "session $id ($user)"; before = $before; after = $after; changed = -not (Test-SameSession $before $after) }
 Write-Frame @{ changes = @($change) }
