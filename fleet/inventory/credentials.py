@@ -78,28 +78,36 @@ def _from_env(host: Host, name: str) -> Secret:
 
 
 def _from_file(host: Host, path: Path) -> Secret:
+    # Checked on the open descriptor, not the name: the file cannot be swapped between the
+    # check and the read. O_NONBLOCK: opening a FIFO must not hang (it is refused below).
     try:
-        st = path.stat()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise InputError(
             f"host {host.name!r}: cannot read password file: {exc.strerror}", path=str(path)
         ) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"host {host.name!r}: password file is not a regular file", path=str(path))
-    mode = stat.S_IMODE(st.st_mode)
-    if mode & 0o077:
-        raise InputError(
-            f"host {host.name!r}: password file has mode {mode:04o}; it must be readable by its "
-            f"owner only (chmod 600 {path})",
-            path=str(path),
-        )
     try:
-        text = path.read_text(encoding="utf-8")
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(
+                f"host {host.name!r}: password file is not a regular file", path=str(path)
+            )
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            raise InputError(
+                f"host {host.name!r}: password file has mode {mode:04o}; it must be readable by "
+                f"its owner only (chmod 600 {path})",
+                path=str(path),
+            )
+        with os.fdopen(os.dup(fd), "rb") as f:
+            text = f.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         why = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise InputError(
             f"host {host.name!r}: cannot read password file: {why}", path=str(path)
         ) from None
+    finally:
+        os.close(fd)
     if text.endswith("\r\n"):
         text = text[:-2]
     elif text.endswith("\n"):

@@ -122,7 +122,10 @@ def validate_known(
             what = f"{key} {_HINTS[key]}"
         else:
             what = f"{key}: {str(err['msg']).removeprefix('Value error, ')}"
-        quiet = is_secret_var(key) or err["type"] == "value_error" or len(repr(shown)) > 80
+        # A bad `fleet_password_env: ...` is most often the password typed in place of the
+        # variable name: never quote a password reference's value back either.
+        secretish = is_secret_var(key) or key.startswith("fleet_password_")
+        quiet = secretish or err["type"] == "value_error" or len(repr(shown)) > 80
         got = "" if quiet else f" (got {shown!r})"
         raise InputError(
             f"host {name!r}: {what}{got}",
