@@ -18,10 +18,23 @@ function Write-Frame($doc) {
 $p = $ParamsJson | ConvertFrom-Json
 $alias = [string]$p.interface_alias
 $category = [string]$p.category
-$before = "$((Get-NetConnectionProfile -InterfaceAlias $alias).NetworkCategory)"
-if ($before -ne $category) {
-    Set-NetConnectionProfile -InterfaceAlias $alias -NetworkCategory $category
+if ($category -ne 'Private' -and $category -ne 'Public') {
+    # Set-NetConnectionProfile: "You cannot set the DomainAuthenticated type by using this cmdlet."
+    throw "fix.netprofile: category must be Private or Public, not '$category'"
 }
-$after = "$((Get-NetConnectionProfile -InterfaceAlias $alias).NetworkCategory)"
+
+function Get-Profile {
+    # The profile of exactly this interface (the alias is matched literally, never as a pattern).
+    $found = @(Get-NetConnectionProfile | Where-Object { $_.InterfaceAlias -eq $alias })
+    if ($found.Count -eq 0) { throw "no connection profile for interface '$alias'" }
+    return $found[0]
+}
+
+$conn = Get-Profile
+$before = [string]$conn.NetworkCategory
+if ($before -ne $category) {
+    Set-NetConnectionProfile -InputObject $conn -NetworkCategory $category
+}
+$after = [string](Get-Profile).NetworkCategory
 $change = @{ target = "NetConnectionProfile($alias).NetworkCategory"; before = $before; after = $after; changed = ($before -ne $after) }
 Write-Frame @{ changes = @($change) }
