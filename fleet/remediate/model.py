@@ -7,16 +7,19 @@ only. Loading a bad plan file raises InputError (exit 2), never a traceback.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fleet.errors import InputError
+from fleet.playbook.scripts import ScriptError, builtin_script
 
 PLAN_FORMAT = 1
+_FIX_ID = re.compile(r"fix\.[a-z0-9_]+")
 
 Kind = Literal["registry", "service", "firewall", "netprofile", "certificate", "session", "w32time"]
 Op = Literal["~", "+", "-"]  # modify, add, remove (how the diff shows it)
@@ -31,6 +34,21 @@ class ScriptCall(PlanModel):
 
     script: str
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("script")
+    @classmethod
+    def _shipped_fix(cls, value: str) -> str:
+        # A plan file is input: an id that names no shipped fix script is refused at load
+        # (exit 2), not discovered mid-apply with the change left `unknown`.
+        if not _FIX_ID.fullmatch(value):
+            raise ValueError("not a fix script id (fix.NAME)")
+        try:
+            script = builtin_script(value.replace(".", "-").replace("_", "-"))
+        except ScriptError:
+            raise ValueError(f"no shipped fix script {value}") from None
+        if script.id != value:
+            raise ValueError(f"no shipped fix script {value}")
+        return value
 
 
 class Change(PlanModel):
