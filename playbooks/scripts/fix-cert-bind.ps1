@@ -17,10 +17,18 @@ function Write-Frame($doc) {
 }
 $p = $ParamsJson | ConvertFrom-Json
 $thumb = ([string]$p.thumbprint).ToUpperInvariant()
-$cert = @('My', 'Remote Desktop') |
-    ForEach-Object { Get-ChildItem -LiteralPath "Cert:\LocalMachine\$_" } |
-    Where-Object { $_.Thumbprint -eq $thumb -and $_.HasPrivateKey } |
-    Select-Object -First 1
+# Cert:\LocalMachine\<store>\<thumbprint> names one certificate exactly; a store that does not
+# exist (Remote Desktop appears once Windows issues its first self-signed one) is skipped.
+$cert = $null
+if ($thumb -match '^[0-9A-F]{40}$') {
+    foreach ($store in @('My', 'Remote Desktop')) {
+        $path = "Cert:\LocalMachine\$store\$thumb"
+        if (Test-Path -LiteralPath $path) {
+            $c = Get-Item -LiteralPath $path
+            if ($c.HasPrivateKey) { $cert = $c; break }
+        }
+    }
+}
 if ($null -eq $cert) { throw "no certificate $thumb with a private key in LocalMachine\My or \Remote Desktop" }
 
 $filter = "TerminalName='RDP-Tcp'"
