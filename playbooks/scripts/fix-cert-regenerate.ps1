@@ -30,12 +30,16 @@ function Get-Bound {
 $before = Get-Bound
 if ($before -eq $thumb) {
     if ($thumb) {
-        $old = Join-Path 'Cert:\LocalMachine\Remote Desktop' $thumb
-        if (Test-Path -LiteralPath $old) { Remove-Item -LiteralPath $old }
+        # Only ever a certificate of the Remote Desktop store (self-signed), and only by its exact path.
+        $old = "Cert:\LocalMachine\Remote Desktop\$thumb"
+        if ($thumb -match '^[0-9A-F]{40}$' -and (Test-Path -LiteralPath $old)) { Remove-Item -LiteralPath $old }
     }
     Remove-ItemProperty -LiteralPath $rdpTcp -Name SSLCertificateSHA1Hash -ErrorAction SilentlyContinue
     Restart-Service -Name SessionEnv -Force
     Restart-Service -Name TermService -Force
+    # The listener issues and binds its new certificate as it comes up, not necessarily before
+    # Restart-Service returns: wait (bounded) for the binding to move off the old one.
+    for ($try = 0; $try -lt 15 -and (Get-Bound) -eq $before; $try++) { Start-Sleep -Seconds 2 }
 }
 $after = Get-Bound
 $change = @{ target = "Cert:\LocalMachine\Remote Desktop\$thumb"; before = $before; after = $after; changed = ($before -ne $after) }
