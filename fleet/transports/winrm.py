@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -73,6 +74,24 @@ def _settle_environment(wsman: WSMan) -> None:
     session = build()
     session.trust_env = False
     transport.session = session
+
+
+def _cache_ntlm_hashes() -> None:
+    """pyspnego derives the LM and NT hashes of the password for every new NTLM context, the
+    LM one with a pure-Python DES: about 6 ms of CPU (and GIL) per host, the same result for
+    every host that shares a credential. Cache the derivation by password (the cache holds
+    nothing the process does not already hold: the password itself is in every Target)."""
+    try:
+        import spnego._ntlm as ntlm
+    except ImportError:  # pragma: no cover - pyspnego is a pypsrp dependency
+        return
+    for name in ("lmowfv1", "ntowfv1"):
+        derive = getattr(ntlm, name, None)
+        if callable(derive) and not hasattr(derive, "cache_info"):
+            setattr(ntlm, name, functools.lru_cache(maxsize=32)(derive))
+
+
+_cache_ntlm_hashes()
 
 
 def _text(obj: Any) -> str:

@@ -54,6 +54,14 @@ def test_mixed_faults_match_truth(lab_factory, transport: str, seed: int) -> Non
     assert {h["name"]: h["transport"] for h in report["hosts"]} == {
         n: h["transport"] for n, h in hosts.items()
     }
+    # HTTPS hosts (a seeded half) trust the lab CA through the inventory's ca_trust_path.
+    assert {h.get("scheme") for h in hosts.values() if h["transport"] == "winrm"} == {
+        "http",
+        "https",
+    }
+    text = lab.inventory.read_text()
+    bundle = next(line.split(":", 1)[1].strip() for line in text.splitlines() if "ca_trust" in line)
+    assert (lab.dir / bundle).read_text().startswith("-----BEGIN CERTIFICATE-----")
     used = {h["transport"] for h in report["hosts"]}
     assert used == ({"ssh", "winrm"} if transport == "mixed" else {"winrm"})
     # `mixed` faults in a lab with WinRM hosts include the WinRM-only ones, on WinRM hosts.
@@ -91,21 +99,6 @@ def test_every_fault_matches_truth_with_clear_messages(lab_factory, transport: s
         assert seen == set(says)
     # The run went on: every host reached in spite of its neighbours' failures.
     assert len(report["hosts"]) == 40
-
-
-def test_https_hosts_trust_the_lab_ca_from_the_inventory(lab_factory) -> None:  # type: ignore[no-untyped-def]
-    lab = lab_factory(
-        "--hosts", "3", "--seed", "5", "--transport", "winrm", "--winrm-scheme", "https"
-    )
-    text = lab.inventory.read_text()
-    assert "fleet_winrm_scheme: https" in text
-    bundle = next(
-        line.split(":", 1)[1].strip() for line in text.splitlines() if "ca_trust_path" in line
-    )
-    assert (lab.dir / bundle).read_text().startswith("-----BEGIN CERTIFICATE-----")
-    code, report = audit_json(lab)
-    assert code == 0
-    assert all(h["status"] == "ok" for h in report["hosts"])
 
 
 def test_winrm_faults_are_refused_in_an_ssh_lab(tmp_path) -> None:  # type: ignore[no-untyped-def]
