@@ -287,9 +287,12 @@ $Gatherers = [ordered]@{
         }
     }
     firewall         = {
+        # ActiveStore for rules as for profiles: the effective rule (a GPO rule of the same name
+        # replaces the local one; local rules can be switched off by policy). Without -PolicyStore
+        # the cmdlet reads the PersistentStore, the local configuration only (Get-NetFirewallRule).
         $rules = @(foreach ($name in @('RemoteDesktop-UserMode-In-TCP', 'RemoteDesktop-UserMode-In-UDP')) {
                 # A missing rule is absent from the list, not an error.
-                foreach ($r in @(Get-NetFirewallRule -Name $name -ErrorAction SilentlyContinue)) {
+                foreach ($r in @(Get-NetFirewallRule -Name $name -PolicyStore ActiveStore -ErrorAction SilentlyContinue)) {
                     [ordered]@{
                         name     = [string]$r.Name
                         # Enabled is an enum (True = 1, False = 2): compare its name, never cast.
