@@ -45,6 +45,11 @@ def parse_report_args(fmt: str, output: Path | None, extra: list[str]) -> list[R
 def write_atomically(path: Path, text: str) -> None:
     """Temp file + rename, so a reader (node_exporter's textfile collector, a web server)
     never sees half a report. The temp name does not end in .prom, so it is never read."""
+    if path.exists() and not path.is_file():
+        # /dev/null, /dev/stdout, a FIFO: write through; a rename would replace the device.
+        with path.open("w", encoding="utf-8") as stream:
+            stream.write(text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
