@@ -33,7 +33,13 @@ def default_path() -> Path:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating parent directories) with autocommit off: transactions are explicit."""
+    """Open (creating parent directories) with autocommit off: transactions are explicit.
+
+    Only a regular file (or a new one) is accepted: SQLite would put `-wal`/`-shm` files
+    beside a device such as /dev/null.
+    """
+    if path.exists() and not path.is_file():
+        raise sqlite3.DatabaseError(f"{path} is not a regular file")
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -206,3 +206,11 @@ def test_concurrent_processes_lose_no_run(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     hosts = conn.execute("SELECT count(*) FROM hosts").fetchone()[0]
     assert hosts == workers * runs * len(sample_run().hosts)
+
+
+def test_a_device_or_directory_is_refused_and_left_alone(tmp_path: Path) -> None:
+    for path in (Path("/dev/null"), tmp_path):
+        with pytest.raises(InputError, match="not a regular file"):
+            Store.open(path)
+    assert Path("/dev/null").is_char_device()
+    assert not Path("/dev/null-wal").exists()
