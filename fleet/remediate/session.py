@@ -108,7 +108,7 @@ async def run_apply(
             },
         )
     )
-    transports = transports_for(hosts, options.run.concurrency)
+    transports = transports_for(hosts, options.run.concurrency, options.run.timeout)
     status, code = "interrupted", 3
     note_text: str | None = "crashed or was killed"
     try:
