@@ -22,8 +22,8 @@ def load_yaml(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise InputError(f"invalid YAML: {exc.problem or exc}", path=str(path), line=line) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", path=str(path)) from None
+    except yaml.YAMLError as exc:  # e.g. ReaderError (a NUL byte): a multi-line message
+        raise InputError(f"invalid YAML: {' '.join(str(exc).split())}", path=str(path)) from None
     if root is not None:
         _reject_duplicate_keys(root, path)
     return document, root
