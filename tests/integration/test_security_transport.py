@@ -13,6 +13,11 @@ import asyncssh
 import pytest
 import yaml
 
+from fleet.inventory import load_inventory, target_for
+from fleet.playbook.scripts import builtin_script
+from fleet.transports.framing import parse_frame
+from fleet.transports.ssh import SshTransport
+from fleet.transports.winrm import WinRMTransport
 from tests.integration.conftest import Lab, fleet, start_lab
 
 
@@ -160,3 +165,40 @@ def test_winrm_basic_over_http_without_encryption_is_warned(http_lab: Lab) -> No
     )
     proc, _ = audit(inventory)
     assert "clear" in proc.stderr.lower(), proc.stderr
+
+
+# --- values as parameters, over the wire ---------------------------------------------------
+
+NASTY = "x'; Remove-Item C:\\ -Recurse; '\"$(whoami)`n\n\r\n;& {}<<FLEET-END>>é🙂"
+
+
+async def _gather_with_nasty_params(inventory: Path) -> dict[str, Any]:
+    host = next(iter(load_inventory(inventory).hosts.values()))
+    target = target_for(host)
+    transport: SshTransport | WinRMTransport = (
+        SshTransport() if target.transport == "ssh" else WinRMTransport(1)
+    )
+    try:
+        session = await transport.connect(target)
+        try:
+            params = {"sections": ["os"], "note": NASTY, NASTY: [NASTY]}
+            out = await session.run(builtin_script("gather"), params)
+        finally:
+            await session.close()
+    finally:
+        await transport.aclose()
+    assert not out.had_errors, out
+    document: dict[str, Any] = parse_frame(out.stdout)
+    return document
+
+
+@pytest.mark.parametrize("which", ["ssh_lab", "http_lab"])
+async def test_hostile_param_values_still_reach_the_host_as_one_well_formed_call(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    """The lab decodes the real wire invocation (SSH: the one stdin line; WinRM: the PSRP
+    pipeline) and answers the script by its id: a value that broke out of its parameter would
+    make the call undecodable or a different script."""
+    lab: Lab = request.getfixturevalue(which)
+    document = await _gather_with_nasty_params(lab.inventory)
+    assert document["hostname"] and "os" in document
