@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from keyring.backend import KeyringBackend
 
 from tests.integration.conftest import FLEET, Lab, fleet, start_lab
 
@@ -147,6 +148,41 @@ def test_inline_source_and_inventory_list(lab: Lab, tmp_path: Path) -> None:
     graph = fleet("inventory", "graph", "-i", str(inventory))
     texts = [proc.stdout, proc.stderr, listed.stdout, listed.stderr, table.stdout, graph.stdout]
     assert_no_password(out, *texts)
+
+
+class EnvKeyring(KeyringBackend):
+    """A keyring for the child `fleet` process (PYTHON_KEYRING_BACKEND names this class):
+    its one password comes from the environment, as a desktop keyring would hand it over."""
+
+    priority = 1
+
+    def get_password(self, service: str, username: str) -> str | None:
+        if service == "fleet-secrev" and username == os.environ.get("FLEET_SECREV_USER"):
+            return os.environ.get("FLEET_SECREV_KEYRING_PW")
+        return None
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise NotImplementedError
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise NotImplementedError
+
+
+def test_keyring_source(lab: Lab, tmp_path: Path) -> None:
+    inventory = variant(lab, "keyring", fleet_password_keyring="fleet-secrev")
+    user = yaml.safe_load(lab.inventory.read_text())["all"]["vars"]["ansible_user"]
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        "PYTHON_KEYRING_BACKEND": f"{__name__}.EnvKeyring",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+        "FLEET_SECREV_USER": user,
+        "FLEET_SECREV_KEYRING_PW": PASSWORD,
+    }
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = fleet(*audit_everything_args(inventory, out), env=env)
+    assert_audited_with_password(proc, out)
+    assert_no_password(out, proc.stdout, proc.stderr)
 
 
 def test_ask_pass_prompt(lab: Lab, tmp_path: Path) -> None:
