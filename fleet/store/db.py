@@ -8,9 +8,10 @@ retries the rare SQLITE_BUSY that still gets through (e.g. a WAL checkpoint in p
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,13 +41,22 @@ def connect(path: Path) -> sqlite3.Connection:
     """
     if path.exists() and not path.is_file():
         raise sqlite3.DatabaseError(f"{path} is not a regular file")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _create_private(path)
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     retrying(lambda: conn.execute("PRAGMA journal_mode = WAL"))
     conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL; no fsync per commit
     return conn
+
+
+def _create_private(path: Path) -> None:
+    """A new database (and a new folder for it) is readable by its owner only: it lists hosts,
+    their weaknesses and session user names. SQLite gives `-wal`/`-shm` the file's mode.
+    Existing files and folders keep the mode their owner chose."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def is_busy(exc: BaseException) -> bool:
