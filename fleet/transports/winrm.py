@@ -240,7 +240,8 @@ class WinRMTransport:
         """`deadline_s`: the run's per-host deadline; default timeouts are fitted to it."""
         self.pool = WorkerPool(max_workers)
         self._deadline_s = deadline_s
-        self._warned = threading.Event()
+        self._warned: set[str] = set()
+        self._warned_lock = threading.Lock()
         # pypsrp logs tracebacks (log.exception) for timeouts that become typed errors here;
         # keep them off stderr unless someone configured pypsrp's logger on purpose.
         pypsrp_log = logging.getLogger("pypsrp")
@@ -250,6 +251,38 @@ class WinRMTransport:
     @property
     def threads(self) -> int:
         return self.pool.threads
+
+    def _warn_once(self, key: str, message: str, host: str) -> None:
+        with self._warned_lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        log.warning(message, host=host)
+
+    def _warn_about_opt_outs(self, target: Target, opts: WinRMOptions) -> None:
+        """Explicit inventory opt-outs of transport security are allowed, and said aloud."""
+        tls = opts.use_tls(target.port)
+        if tls and not opts.cert_validation:
+            self._warn_once(
+                "cert",
+                "winrm certificate validation is OFF for some hosts (inventory opt-out); "
+                "a man in the middle would not be noticed",
+                target.name,
+            )
+        if not tls and opts.auth == "basic":
+            self._warn_once(
+                "basic",
+                "winrm basic auth over HTTP for some hosts: the password crosses the network "
+                "in clear text (use HTTPS, or negotiate/kerberos)",
+                target.name,
+            )
+        elif not tls and opts.message_encryption == "never":
+            self._warn_once(
+                "plain",
+                "winrm message encryption is OFF over HTTP for some hosts: scripts and their "
+                "output cross the network in clear text",
+                target.name,
+            )
 
     async def outcome(
         self, fut: concurrent.futures.Future[T], target: Target, opts: WinRMOptions
@@ -264,13 +297,7 @@ class WinRMTransport:
 
     async def connect(self, target: Target) -> WinRMSession:
         opts = fit_to_deadline(winrm_options(target), self._deadline_s)
-        if not opts.cert_validation and opts.use_tls(target.port) and not self._warned.is_set():
-            self._warned.set()
-            log.warning(
-                "winrm certificate validation is OFF for some hosts (inventory opt-out); "
-                "a man in the middle would not be noticed",
-                host=target.name,
-            )
+        self._warn_about_opt_outs(target, opts)
         worker = self.pool.acquire()
         remote = _Remote(target, opts)
         try:

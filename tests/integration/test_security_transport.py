@@ -154,11 +154,6 @@ def test_winrm_basic_over_http_is_refused(http_lab: Lab) -> None:
     assert all("basic auth over HTTP cannot encrypt" in h["error"] for h in hosts), hosts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: basic auth over HTTP with message_encryption: never sends the password "
-    "in clear and fleet says nothing (proposed: a warning in WinRMTransport.connect)",
-)
 def test_winrm_basic_over_http_without_encryption_is_warned(http_lab: Lab) -> None:
     inventory = variant(
         http_lab, "basic-clear", fleet_winrm_auth="basic", fleet_winrm_message_encryption="never"
