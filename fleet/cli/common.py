@@ -25,6 +25,7 @@ from fleet.probe.audit_probe import AuditProbe
 from fleet.results import RunResult
 from fleet.runner import RunOptions
 from fleet.secret import Secret
+from fleet.transports.registry import validate_target
 
 T = TypeVar("T")
 
@@ -117,7 +118,9 @@ def audit_hosts(
             resolve_params(playbook, overrides)
         except InputError as exc:
             raise InputError(f"host {host.name}: {exc}") from None
-        hosts.append(AuditHost(target=target_for(host, ask_pass=secret), overrides=overrides))
+        target = target_for(host, ask_pass=secret)
+        validate_target(target)
+        hosts.append(AuditHost(target=target, overrides=overrides))
     return inventory, hosts
 
 

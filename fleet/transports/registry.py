@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from fleet.errors import InputError
-from fleet.transports.base import Transport
+from fleet.transports.base import Target, Transport
 
 NAMES = ("ssh", "winrm")
+
+
+def validate_target(target: Target) -> None:
+    """Check a host's transport settings before anything connects: a bad setting is bad
+    input (exit 2 for the whole command), not a per-host failure found mid-run."""
+    if target.transport == "ssh":
+        from fleet.transports.ssh import ssh_options
+
+        ssh_options(target)
+    elif target.transport == "winrm":
+        from fleet.transports.winrm_options import winrm_options
+
+        winrm_options(target)
+    else:
+        raise InputError(f"host {target.name}: unknown transport {target.transport!r}")
 
 
 def make_transport(name: str, *, concurrency: int, deadline_s: float | None = None) -> Transport:

@@ -150,8 +150,10 @@ def test_winrm_http_lab_uses_encrypted_ntlm_by_default(http_lab: Lab) -> None:
 def test_winrm_basic_over_http_is_refused(http_lab: Lab) -> None:
     inventory = variant(http_lab, "basic", fleet_winrm_auth="basic")
     proc, hosts = audit(inventory)
-    assert proc.returncode != 0
-    assert all("basic auth over HTTP cannot encrypt" in h["error"] for h in hosts), hosts
+    # A setting that cannot work is bad input: refused before any host is contacted.
+    assert proc.returncode == 2 and not hosts
+    assert "basic auth over HTTP cannot encrypt" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_winrm_basic_over_http_without_encryption_is_warned(http_lab: Lab) -> None:
@@ -197,3 +199,20 @@ async def test_hostile_param_values_still_reach_the_host_as_one_well_formed_call
     lab: Lab = request.getfixturevalue(which)
     document = await _gather_with_nasty_params(lab.inventory)
     assert document["hostname"] and "os" in document
+
+
+def test_a_bad_ssh_setting_is_bad_input_before_any_host_is_contacted(
+    lab_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("--hosts", "2", "--seed", "2")
+    inventory = tmp_path / "inv.yml"
+    doc = yaml.safe_load(lab.inventory.read_text())
+    doc["all"]["vars"]["fleet_ssh_shell"] = "bash"
+    inventory.write_text(yaml.safe_dump(doc))
+    for name in ("known_hosts", "lab-password"):
+        target = tmp_path / name
+        target.write_bytes((lab.dir / name).read_bytes())
+        target.chmod(0o600)
+    proc, hosts = audit(inventory)
+    assert proc.returncode == 2 and not hosts
+    assert "bad SSH setting 'shell'" in proc.stderr
