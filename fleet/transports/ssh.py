@@ -79,6 +79,20 @@ def _default_known_hosts() -> Path:
     return Path.home() / ".ssh" / "known_hosts"
 
 
+def _host_key_message(target: Target, known: asyncssh.SSHKnownHosts | None) -> str:
+    """Unknown and changed host keys are different news: a changed one may be an attack."""
+    trusted = known.match(target.address, target.address, target.port)[0] if known else ()
+    if trusted:
+        return (
+            f"HOST KEY CHANGED for {target.address}:{target.port}: known_hosts has another key "
+            "(a man in the middle, or a reinstalled host); verify it before replacing the entry"
+        )
+    return (
+        f"host key of {target.address}:{target.port} is not in known_hosts; "
+        "verify its fingerprint, then add it"
+    )
+
+
 class SshSession:
     def __init__(self, conn: asyncssh.SSHClientConnection, target: Target, command: str) -> None:
         self._conn = conn
@@ -161,10 +175,8 @@ class SshTransport:
             conn = await asyncssh.connect(**kwargs)
         except asyncssh.PermissionDenied:
             raise AuthFailed(f"authentication failed for user {target.username!r}") from None
-        except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostKeyNotVerified(
-                f"host key not verified ({exc.reason}); add it to known_hosts after checking it"
-            ) from None
+        except asyncssh.HostKeyNotVerifiable:
+            raise HostKeyNotVerified(_host_key_message(target, known_hosts)) from None
         except TimeoutError:
             raise ConnectTimeout(f"no SSH handshake within {opts.connect_timeout:g}s") from None
         except ConnectionRefusedError:
