@@ -24,9 +24,9 @@ from fleet.playbook.model import Playbook
 from fleet.playbook.scripts import Script, builtin_script
 from fleet.remediate.batches import BatchReport, run_batches
 from fleet.remediate.journal import ChangeRow, Journal
-from fleet.remediate.model import HostPlan, Plan, ScriptCall
+from fleet.remediate.model import Change, HostPlan, Plan, ScriptCall
 from fleet.remediate.outcome import DISRUPTIVE_SKIPPED, ChangeOutcome, HostOutcome
-from fleet.remediate.plan import fingerprint
+from fleet.remediate.plan import fingerprint, plan_changes
 from fleet.remediate.window import Window
 from fleet.results import CheckStatus, HostResult, HostStatus
 from fleet.runner import RunOptions, run_jobs, with_retries
@@ -62,6 +62,19 @@ def _reported(document: Any) -> tuple[Any, Any, bool]:
     before = {str(c.get("target")): c.get("before") for c in changes}
     after = {str(c.get("target")): c.get("after") for c in changes}
     return before, after, any(bool(c.get("changed")) for c in changes)
+
+
+def _essence(change: Change) -> tuple[object, ...]:
+    """What a change would run; labels (e.g. a session's growing idle time) left out."""
+    return (
+        change.check_id,
+        change.kind,
+        change.target,
+        change.blocked,
+        change.disruptive,
+        change.fix,
+        change.undo,
+    )
 
 
 class HostApply:
@@ -120,11 +133,19 @@ class HostApply:
         try:
             now = fingerprint(self.plan.host, facts, self.plan.checks, params)
             if now != self.plan.fingerprint:
-                for co in self.outcome.changes:
-                    self._set(co, "drifted", "the host changed since the plan")
-                self.outcome.status = "drifted"
-                self.outcome.error = "facts behind the plan changed since it was made"
-                return self.outcome
+                return self._drifted(
+                    "the host changed since the plan",
+                    "facts behind the plan changed since it was made",
+                )
+            # The plan file is data: run only what these very facts call for, so an edited
+            # plan (or one from another fleet version) cannot write values of its own.
+            expected = plan_changes(self.plan.host, facts, self.plan.checks, params)
+            if [_essence(c) for c in expected] != [_essence(c) for c in self.plan.changes]:
+                return self._drifted(
+                    "the plan's changes differ from what the host's facts call for",
+                    "the plan file does not match a fresh plan for this host "
+                    "(edited, or made by another fleet version); plan again",
+                )
             await self._apply_changes(session)
             if any(co.status == "applied" for co in self.outcome.changes):
                 await self._verify(session)
@@ -133,6 +154,13 @@ class HostApply:
             self._conclude()
         finally:
             await session.close()
+        return self.outcome
+
+    def _drifted(self, change_error: str, host_error: str) -> HostOutcome:
+        for co in self.outcome.changes:
+            self._set(co, "drifted", change_error)
+        self.outcome.status = "drifted"
+        self.outcome.error = host_error
         return self.outcome
 
     async def _apply_changes(self, session: Session) -> None:

@@ -313,3 +313,18 @@ def test_apply_killed_or_aborted_mid_change_leaves_it_unknown_in_a_consistent_jo
 
     with sqlite3.connect(db) as conn:  # SQLite itself agrees nothing was torn
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_an_edited_plan_cannot_write_values_of_its_own(lab_factory: Any, tmp_path: Path) -> None:
+    lab = lab_factory("--hosts", "3", "--seed", "5", "--faults", "nla_off:1")
+    plan_file = tmp_path / "plan.json"
+    plan(lab, plan_file)
+    doc = json.loads(plan_file.read_text())
+    [host] = [h for h in doc["hosts"] if h["changes"]]
+    # The fingerprint still matches the host; only the value to write is changed.
+    host["changes"][0]["fix"]["params"]["value"] = 7
+    plan_file.write_text(json.dumps(doc))
+    proc = apply(plan_file, tmp_path / "fleet.db", "--yes")
+    assert proc.returncode == 1, proc.stderr
+    assert "does not match a fresh plan" in proc.stdout + proc.stderr
+    assert "security.nla" in audit_failures(lab)[host["host"]]  # untouched
