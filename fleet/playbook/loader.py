@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -169,14 +171,33 @@ def default_playbook() -> Playbook:
     return load_playbook(folder / DEFAULT_PLAYBOOK)
 
 
+# Most hosts share their overrides (often none): resolve each distinct set once per run.
+_RESOLVED: dict[tuple[str, str], Mapping[str, BaseModel]] = {}
+_RESOLVED_MAX = 4096
+
+
 def resolve_params(
     playbook: Playbook, overrides: Mapping[str, Mapping[str, Any]]
-) -> dict[str, BaseModel]:
+) -> Mapping[str, BaseModel]:
     """Each built-in check's params: model defaults ← playbook ← host overrides.
 
     Raises InputError naming the check (the caller adds the host). Overrides for known
     checks that this playbook does not run are ignored: inventories are shared by playbooks.
+    The result is shared between hosts with the same overrides: do not mutate it.
     """
+    key = (playbook.sha256, json.dumps(overrides, sort_keys=True, default=repr))
+    cached = _RESOLVED.get(key)
+    if cached is None:
+        cached = MappingProxyType(_resolve(playbook, overrides))
+        if len(_RESOLVED) >= _RESOLVED_MAX:
+            _RESOLVED.clear()
+        _RESOLVED[key] = cached
+    return cached
+
+
+def _resolve(
+    playbook: Playbook, overrides: Mapping[str, Mapping[str, Any]]
+) -> dict[str, BaseModel]:
     custom_ids = {c.id for c in playbook.custom}
     for check_id, value in overrides.items():
         if check_id not in CHECKS and check_id not in custom_ids:

@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from fleet.transports.base import ProtocolError
@@ -47,10 +48,15 @@ def encode_params(params: Mapping[str, Any]) -> str:
     return json.dumps(params, separators=(",", ":"), sort_keys=True, default=str)
 
 
+@lru_cache(maxsize=64)
+def _script_b64(script_text: str) -> str:
+    return _b64(script_text)  # the same few scripts go to every host: encode each once
+
+
 def stdin_invocation(script_text: str, params: Mapping[str, Any]) -> str:
     """The single line sent to `powershell.exe ... -Command -` over SSH."""
     return (
-        f"$s=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('{_b64(script_text)}'));"
+        f"$s=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('{_script_b64(script_text)}'));"
         f"$p=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('{_b64(encode_params(params))}'));"
         f"& ([scriptblock]::Create($s)) -{PARAM_NAME} $p\n"
     )
@@ -82,8 +88,8 @@ def frame(document: Mapping[str, Any]) -> str:
     return FRAME_BEGIN + body.replace("<", "\\u003c").replace(">", "\\u003e") + FRAME_END
 
 
-def parse_frame(output: str) -> Any:
-    """Extract the one JSON document from a script's output. Raises ProtocolError."""
+def frame_body(output: str) -> str:
+    """The JSON text of the one frame in a script's output. Raises ProtocolError."""
     start = output.find(FRAME_BEGIN)
     if start < 0:
         raise ProtocolError(f"no result frame in the output ({_excerpt(output)})")
@@ -92,11 +98,19 @@ def parse_frame(output: str) -> Any:
         raise ProtocolError("result frame is not terminated (output cut short?)")
     if output.find(FRAME_BEGIN, end) >= 0:
         raise ProtocolError("more than one result frame in the output")
-    body = output[start + len(FRAME_BEGIN) : end]
+    return output[start + len(FRAME_BEGIN) : end]
+
+
+def parse_frame(output: str) -> Any:
+    """Extract the one JSON document from a script's output. Raises ProtocolError."""
+    return decode_body(frame_body(output))
+
+
+def decode_body(body: str) -> Any:
     try:
         return json.loads(body)
     except json.JSONDecodeError as exc:
-        raise ProtocolError(f"result frame is not valid JSON: {exc.msg} at {exc.pos}") from exc
+        raise ProtocolError(f"result frame is not valid JSON: {exc.msg} at {exc.pos}") from None
 
 
 def _excerpt(text: str, limit: int = 80) -> str:
