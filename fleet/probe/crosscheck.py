@@ -14,8 +14,8 @@ on the wire (a probe). Pure functions of (HostFacts, ProbeResult), tested from r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from fleet.checks.base import result
 from fleet.checks.listener import DEFAULT_PORT, ListenerParams
 from fleet.checks.listener import evaluate as evaluate_listener
 from fleet.checks.security import LAYER_NAMES, Effective
@@ -34,26 +34,14 @@ _NLA_EVIDENCE = (
 )
 
 
-def _check(
-    check_id: str,
-    status: CheckStatus,
-    message: str,
-    evidence: dict[str, Any] | None = None,
-    fix: str | None = None,
-) -> CheckResult:
-    return CheckResult(
-        id=check_id, status=status, message=message, evidence=evidence or {}, fix=fix
-    )
-
-
 def cert_thumbprint(host: HostFacts, probe: ProbeResult) -> CheckResult:
     cert_facts = host.facts.cert
     wire = probe.tls.certificate if probe.tls is not None else None
     if cert_facts is None:
-        return _check(CERT_ID, CheckStatus.SKIP, "certificate facts not gathered")
+        return result(CERT_ID, CheckStatus.SKIP, "certificate facts not gathered")
     if wire is None:
         why = probe.error or (probe.tls.error if probe.tls else None) or "TLS not offered"
-        return _check(CERT_ID, CheckStatus.SKIP, f"no certificate read on the wire: {why}")
+        return result(CERT_ID, CheckStatus.SKIP, f"no certificate read on the wire: {why}")
     bound = (cert_facts.bound_thumbprint or "").upper()
     in_store = any(c.thumbprint.upper() == wire.thumbprint_sha1 for c in cert_facts.certificates)
     evidence = {
@@ -64,11 +52,11 @@ def cert_thumbprint(host: HostFacts, probe: ProbeResult) -> CheckResult:
         "wire_cert_in_host_store": in_store,
     }
     if bound == wire.thumbprint_sha1:
-        return _check(
+        return result(
             CERT_ID, CheckStatus.PASS, "the listener presents its bound certificate", evidence
         )
     if not bound:
-        return _check(
+        return result(
             CERT_ID,
             CheckStatus.WARN,
             f"no bound certificate in the host's facts; the wire shows {wire.thumbprint_sha1}",
@@ -79,7 +67,7 @@ def cert_thumbprint(host: HostFacts, probe: ProbeResult) -> CheckResult:
         if in_store
         else "a certificate the host does not have (something else answers on this port?)"
     )
-    return _check(
+    return result(
         CERT_ID,
         CheckStatus.FAIL,
         f"the listener presents {wire.thumbprint_sha1}, not the bound {bound}: {elsewhere}",
@@ -114,9 +102,9 @@ def _describe(plain_rdp: bool, tls: bool, nla: bool) -> str:
 def protocols(host: HostFacts, probe: ProbeResult) -> CheckResult:
     rdp, policy = host.facts.rdp, host.facts.rdp_policy
     if rdp is None or policy is None:
-        return _check(PROTOCOLS_ID, CheckStatus.SKIP, "RDP configuration facts not gathered")
+        return result(PROTOCOLS_ID, CheckStatus.SKIP, "RDP configuration facts not gathered")
     if probe.error_kind is not None or not probe.attempts:
-        return _check(
+        return result(
             PROTOCOLS_ID, CheckStatus.SKIP, f"no negotiation seen: {probe.error or 'no answer'}"
         )
     layer = Effective("SecurityLayer", rdp.security_layer, policy.security_layer)
@@ -141,13 +129,13 @@ def protocols(host: HostFacts, probe: ProbeResult) -> CheckResult:
         "answers": offered_evidence(probe)["answers"],
     }
     if want == got:
-        return _check(
+        return result(
             PROTOCOLS_ID,
             CheckStatus.PASS,
             f"the wire offers {_describe(*got)}, as {config} says",
             evidence,
         )
-    return _check(
+    return result(
         PROTOCOLS_ID,
         CheckStatus.FAIL,
         f"{config} means {_describe(*want)}, but the wire offers {_describe(*got)}: the "
@@ -160,7 +148,7 @@ def protocols(host: HostFacts, probe: ProbeResult) -> CheckResult:
 def listener(host: HostFacts, probe: ProbeResult) -> CheckResult:
     facts = host.facts
     if facts.rdp is None or facts.services is None:
-        return _check(LISTENER_ID, CheckStatus.SKIP, "listener facts not gathered")
+        return result(LISTENER_ID, CheckStatus.SKIP, "listener facts not gathered")
     configured = facts.rdp.port_number if facts.rdp.port_number is not None else DEFAULT_PORT
     # The port is left out: the probe may rightly use another one (NAT, a gateway, the lab).
     config = evaluate_listener(host, ListenerParams(port=configured))
@@ -173,16 +161,16 @@ def listener(host: HostFacts, probe: ProbeResult) -> CheckResult:
     }
     answers = probe.error_kind is None
     if answers and config_ok:
-        return _check(LISTENER_ID, CheckStatus.PASS, "configured and answering", evidence)
+        return result(LISTENER_ID, CheckStatus.PASS, "configured and answering", evidence)
     if not answers and not config_ok:
-        return _check(
+        return result(
             LISTENER_ID,
             CheckStatus.PASS,
             f"not answering, as the configuration says ({config.message}; see rdp.listener)",
             evidence,
         )
     if answers:
-        return _check(
+        return result(
             LISTENER_ID,
             CheckStatus.WARN,
             f"the listener answers although the configuration says it should not "
@@ -190,7 +178,7 @@ def listener(host: HostFacts, probe: ProbeResult) -> CheckResult:
             evidence,
         )
     port_note = f"; RDP-Tcp is configured for port {configured}" if configured != probe.port else ""
-    return _check(
+    return result(
         LISTENER_ID,
         CheckStatus.FAIL,
         f"the configuration looks right ({config.message}) but the listener at "
