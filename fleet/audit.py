@@ -25,7 +25,15 @@ from fleet.results import (
     RunResult,
     host_status_from_checks,
 )
-from fleet.runner import HostRef, Outcome, ResultCallback, RunOptions, run_jobs, with_retries
+from fleet.runner import (
+    HostJob,
+    HostRef,
+    Outcome,
+    ResultCallback,
+    RunOptions,
+    run_jobs,
+    with_retries,
+)
 from fleet.transports.base import ProtocolError, Session, Target, Transport
 from fleet.transports.registry import make_transport
 
@@ -125,7 +133,7 @@ async def audit(
     return RunResult(run=info, hosts=results)
 
 
-def _job(host: AuditHost, transport: Transport, playbook: Playbook, options: RunOptions) -> Any:
+def _job(host: AuditHost, transport: Transport, playbook: Playbook, options: RunOptions) -> HostJob:
     async def job() -> HostResult:
         return await audit_one(host, transport, playbook, options)
 
