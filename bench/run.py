@@ -193,6 +193,8 @@ def main() -> None:
 
         print("== credential-free RDP probe", flush=True)
         results["probe"] = main_probe_bench()
+        for row in results["probe"].get("runs", []):
+            print(json.dumps(row), flush=True)
     (OUT / "bench.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {OUT / 'bench.json'}")
 
