@@ -88,15 +88,15 @@ class Store:
     def open(cls, path: Path | None = None) -> Store:
         """Open or create the database (and its directory) and bring its schema up to date."""
         path = path or default_path()
+        conn: sqlite3.Connection | None = None
         try:
             conn = connect(path)
             retrying(lambda: migrate(conn, MIGRATIONS))
-        except sqlite3.DatabaseError as exc:
-            raise InputError(f"cannot open the run database: {exc}", path=str(path)) from None
-        except OSError as exc:
-            raise InputError(
-                f"cannot open the run database: {exc.strerror}", path=str(path)
-            ) from None
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if conn is not None:
+                conn.close()  # e.g. "file is not a database": do not leak the connection
+            why = exc.strerror if isinstance(exc, OSError) else exc
+            raise InputError(f"cannot open the run database: {why}", path=str(path)) from None
         return cls(conn, path)
 
     def close(self) -> None:
