@@ -124,17 +124,3 @@ def default_responder() -> Responder:
     from fleet.lab.handlers import BUILTIN
 
     return Responder(BUILTIN)
-
-
-def answer(host: LabHost, script_text: str, params_json: str) -> ScriptReply:
-    """Answer with the built-in handlers (endpoints with custom handlers use a Responder)."""
-    return _default().answer(host, script_text, params_json)
-
-
-_DEFAULT: list[Responder] = []
-
-
-def _default() -> Responder:
-    if not _DEFAULT:
-        _DEFAULT.append(default_responder())
-    return _DEFAULT[0]

@@ -11,9 +11,10 @@ from typing import Any
 from fleet.facts import SECTIONS, Facts
 from fleet.lab.faults import FaultSpec
 from fleet.lab.model import LabConfig, LabHost, build_hosts
-from fleet.lab.responder import HandlerError, Responder, answer, default_responder
+from fleet.lab.responder import HandlerError, Responder, default_responder
 from fleet.transports.framing import parse_frame
 
+answer = default_responder().answer  # the built-in handlers, as every endpoint uses them
 GATHER = "# fleet-script: gather\n# fleet-version: 1\nparam([string]$ParamsJson)\n"
 
 
