@@ -25,12 +25,12 @@ from fleet.lab import rdp_certs
 from fleet.lab.model import LabHost
 from fleet.lab.rdp_listener import RdpWireState, TransportFault, start_rdp_listener, wire_state
 from fleet.lab.responder import Responder, ScriptReply
+from fleet.lab.ssh_server import unused_port
 from fleet.lab.state import RDP_TCP_RULE, HostState
 from fleet.logs import get_logger
 
 log = get_logger(__name__)
 
-DEFAULT_RDP_PORT = 3389
 # Lab transport faults as the RDP listener shows them (auth_fail: a probe sends no credential).
 _WIRE_FAULTS: Mapping[str, TransportFault] = {
     "hang": "hang",
@@ -111,12 +111,6 @@ class CertRealizingResponder(Responder):
                 self._on_change(host)
 
 
-def _unused_port(address: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
-
-
 class RdpListeners:
     """The RDP listeners of a lab's hosts: `start`, `changed(host)` on state changes, `close`."""
 
@@ -149,7 +143,7 @@ class RdpListeners:
         await asyncio.gather(*self._tasks)
         for host in self._hosts:
             if host.name not in self.ports:
-                self.ports[host.name] = port or _unused_port(host.address)
+                self.ports[host.name] = port or unused_port(host.address)
 
     def inventory_vars(self) -> dict[str, dict[str, Any]]:
         """Per-host inventory vars: `rdp_port`."""

@@ -110,7 +110,7 @@ class SshEndpoint:
 
     async def _listen(self, host: LabHost, port: int) -> None:
         if host.transport_fault == "unreachable":
-            host.port = port or _unused_port(host.address)
+            host.port = port or unused_port(host.address)
             return
         acceptor = await asyncssh.listen(
             host=host.address,
@@ -239,8 +239,8 @@ def _decode(line: str) -> Invocation:
     return decode_invocation(line)
 
 
-def _unused_port(address: str) -> int:
-    """A port nothing listens on at `address` (for `unreachable` hosts with --port 0)."""
+def unused_port(address: str) -> int:
+    """A port nothing listens on at `address` (for hosts that are down with --port 0)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((address, 0))
         return int(s.getsockname()[1])
