@@ -90,15 +90,25 @@ def send_control(lab_dir: Path, request: dict[str, Any], timeout: float = 10.0) 
         try:
             s.connect(str(path))
         except OSError as exc:
-            raise InputError(f"no running lab answers at {path} ({exc.strerror})") from None
-        s.sendall(json.dumps(request).encode() + b"\n")
+            reason = exc.strerror or type(exc).__name__
+            raise InputError(f"no running lab answers at {path} ({reason})") from None
         data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    answer = json.loads(data) if data else {"ok": False, "error": "no answer"}
+        try:
+            s.sendall(json.dumps(request).encode() + b"\n")
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as exc:  # a timeout included: the lab is stuck or went away
+            reason = exc.strerror or type(exc).__name__
+            raise InputError(f"the lab at {path} did not answer ({reason})") from None
+    try:
+        answer = json.loads(data) if data else {"ok": False, "error": "no answer"}
+    except ValueError:
+        raise InputError(f"the lab at {path} answered something that is not JSON") from None
+    if not isinstance(answer, dict):
+        raise InputError(f"the lab at {path} answered {type(answer).__name__}, not an object")
     if not answer.get("ok"):
         raise InputError(f"lab: {answer.get('error')}")
     return dict(answer)
