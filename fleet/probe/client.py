@@ -145,7 +145,8 @@ async def _tls(writer: asyncio.StreamWriter, requested: int, step_s: float) -> T
     except ssl.SSLError as exc:
         return TlsInfo(on_request=requested, error=f"TLS handshake failed: {exc.reason or exc}")
     except (OSError, EOFError) as exc:
-        return TlsInfo(on_request=requested, error=f"TLS handshake failed: {exc or type(exc)}")
+        reason = str(exc) or type(exc).__name__
+        return TlsInfo(on_request=requested, error=f"TLS handshake failed: {reason}")
     ssl_object = writer.get_extra_info("ssl_object")
     if not isinstance(ssl_object, ssl.SSLObject):
         return TlsInfo(on_request=requested, error="TLS handshake gave no session")
