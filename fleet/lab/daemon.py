@@ -120,10 +120,14 @@ def start_detached(lab_dir: Path, child_args: list[str], timeout: float) -> Deta
     if line is None:
         proc.terminate()
         raise InputError(f"the lab did not start within {timeout:g}s (see {log_path})")
-    if line.startswith("error "):
-        _, _, message = line.split(" ", 2)
-        raise InputError(message)
-    code = proc.wait(timeout=5)
+    if line.startswith("error "):  # `error CODE MESSAGE` (report_failure)
+        message = line.split(" ", 2)[2:]
+        raise InputError(message[0] if message else f"the lab failed to start; see {log_path}")
+    try:
+        code: int | str = proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # closed the pipe but still runs: not a lab we know
+        proc.kill()
+        code = "killed"
     raise InputError(f"the lab exited during start-up (exit {code}); see {log_path}")
 
 
