@@ -13,7 +13,7 @@ from datetime import datetime, time, timedelta
 
 from fleet.errors import InputError
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _SPEC = re.compile(
     r"^\s*(?:(?P<days>[A-Za-z,\-]+)\s+)?(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$"
 )
@@ -56,10 +56,12 @@ def _clock(text: str, spec: str) -> time:
 
 
 def _day(text: str, spec: str) -> int:
-    key = text.strip().lower()[:3]
-    if key not in DAYS or not text.strip().lower().startswith(key):
-        raise InputError(f"--window {spec!r}: {text!r} is not a day (Mon, Tue, ... Sun)")
-    return DAYS.index(key)
+    """`Sat`, `satur`, `Saturday`: at least three letters of a day's name."""
+    word = text.strip().lower()
+    for index, name in enumerate(DAYS):
+        if len(word) >= 3 and name.startswith(word):
+            return index
+    raise InputError(f"--window {spec!r}: {text!r} is not a day (Mon, Tue, ... Sun)")
 
 
 def _days(text: str | None, spec: str) -> frozenset[int]:

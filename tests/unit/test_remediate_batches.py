@@ -25,6 +25,7 @@ SAT_0300 = datetime(2026, 3, 7, 3, 0)  # a Saturday
         ("Mon-Fri 09:00-17:00", SAT_0300, False),
         ("sat,sun 00:00-23:59", SAT_0300, True),
         ("02:00-04:00", SAT_0300, True),
+        ("Thursday-Saturday 02:00-04:00", SAT_0300, True),
     ],
 )
 def test_window_is_open(spec: str, when: datetime, open_: bool) -> None:
@@ -36,7 +37,8 @@ def test_window_closes_at_its_end() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["Sat", "Sat 2-4", "Sat 25:00-26:00", "Xyz 02:00-04:00", "02:00-02:00"]
+    "spec",
+    ["Sat", "Sat 2-4", "Sat 25:00-26:00", "Xyz 02:00-04:00", "Satxyz 02:00-04:00", "02:00-02:00"],
 )
 def test_bad_windows_are_input_errors(spec: str) -> None:
     with pytest.raises(InputError, match="--window"):
