@@ -55,7 +55,11 @@ def _confirm(plan: Plan, yes: bool) -> None:
 def apply_cmd(
     plan_file: Path | None = typer.Argument(None, help="A plan saved by `fleet plan -o`."),
     inventory: Path | None = typer.Option(
-        None, "-i", "--inventory", help="Inventory [default: the one the plan was made from]."
+        None,
+        "-i",
+        "--inventory",
+        help="Inventory.",
+        show_default="the one the plan was made from",
     ),
     playbook: Path | None = common.PlaybookOpt,
     limit: str | None = common.LimitOpt,
@@ -79,7 +83,9 @@ def apply_cmd(
         "--rollback-on-failure/--no-rollback-on-failure",
         help="Put back a host's reversible changes when a fix does not verify.",
     ),
-    db: Path | None = typer.Option(None, "--db", help="Journal database [default: user data]."),
+    db: Path | None = typer.Option(
+        None, "--db", help="Journal database.", show_default="fleet.db in the user's data directory"
+    ),
     fmt: str = FormatOpt,
     concurrency: int = common.ConcurrencyOpt,
     timeout: float = typer.Option(

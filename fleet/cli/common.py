@@ -36,7 +36,11 @@ InventoryOpt = typer.Option(
     ..., "-i", "--inventory", help="Inventory file (Ansible-style YAML or INI).", show_default=False
 )
 PlaybookOpt = typer.Option(
-    None, "-p", "--playbook", help="Playbook YAML [default: the shipped rdp-health.yml]."
+    None,
+    "-p",
+    "--playbook",
+    help="Playbook YAML.",
+    show_default="the shipped rdp-health.yml",
 )
 LimitOpt = typer.Option(
     None,

@@ -65,7 +65,9 @@ def _run_table(journal: Journal, run_id: str) -> Table:
 @app.command("journal")
 def journal_cmd(
     run: str | None = typer.Option(None, "--run", help="Show one run (an id or unique prefix)."),
-    db: Path | None = typer.Option(None, "--db", help="Journal database [default: user data]."),
+    db: Path | None = typer.Option(
+        None, "--db", help="Journal database.", show_default="fleet.db in the user's data directory"
+    ),
     limit: int = typer.Option(20, "--limit", min=1, help="How many recent runs to list."),
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
 ) -> None:

@@ -70,8 +70,8 @@ def up_cmd(
         "--rdp-port",
         min=0,
         max=65535,
-        help="RDP listener port on every address [default: 3389; ephemeral with --port 0].",
-        show_default=False,
+        help="RDP listener port on every address.",
+        show_default="3389; ephemeral with --port 0",
     ),
     transport: str = typer.Option(
         "ssh", "--transport", help="ssh, winrm, or mixed (a seeded half of the hosts WinRM)."
