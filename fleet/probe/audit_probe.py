@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from fleet.checks.listener import DEFAULT_PORT
 from fleet.errors import InputError
 from fleet.facts import HostFacts
 from fleet.inventory import Inventory
@@ -23,7 +24,7 @@ from fleet.probe.findings import probe_checks
 from fleet.probe.model import ProbeResult
 from fleet.results import HostResult, host_status_from_checks
 
-DEFAULT_RDP_PORT = 3389
+DEFAULT_RDP_PORT = DEFAULT_PORT
 LISTENER_CHECK = "rdp.listener"
 Job = Callable[[], Awaitable[HostResult]]
 
@@ -41,7 +42,7 @@ def rdp_port(
     port = getattr(params, "port", None)
     if port is None and LISTENER_CHECK in overrides:
         port = overrides[LISTENER_CHECK].get("port")
-    return port if isinstance(port, int) else DEFAULT_RDP_PORT
+    return port if isinstance(port, int) and not isinstance(port, bool) else DEFAULT_RDP_PORT
 
 
 class AuditProbe:
