@@ -30,7 +30,6 @@ from fleet.transports.base import (
     ProtocolError,
     ScriptOutput,
     Target,
-    TransportError,
     Unreachable,
 )
 from fleet.transports.framing import stdin_invocation
@@ -187,8 +186,6 @@ class SshTransport:
             raise ProtocolError(f"SSH handshake failed: {exc.reason}") from None
         except OSError as exc:
             raise Unreachable(f"{target.address}:{target.port}: {exc.strerror or exc}") from None
-        except TransportError:
-            raise
         return SshSession(conn, target, SHELLS[opts.shell])
 
     async def aclose(self) -> None:
