@@ -83,4 +83,6 @@ def emit(
         try:
             write_atomically(req.path, text)
         except OSError as exc:
-            raise InputError(f"cannot write report: {exc.strerror}: {exc.filename}") from None
+            raise InputError(
+                f"cannot write report: {exc.strerror or exc}", path=str(exc.filename or req.path)
+            ) from None
