@@ -59,7 +59,7 @@ def configure(level: str = "warning", fmt: str = "auto", file: str | None = None
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    # Library loggers (asyncssh, pypsrp) are chatty at INFO; keep them quiet below our level.
+    # Library loggers are chatty at INFO and some dump auth headers at DEBUG: WARNING at most.
     logging.basicConfig(level=logging.WARNING, stream=stream)
     for name in _QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)
