@@ -141,9 +141,16 @@ async def run_jobs(
             await asyncio.wait({*pending, stopper}, return_when=asyncio.FIRST_COMPLETED)
             for task in [t for t in pending if t.done()]:
                 pending.discard(task)
-                finished[index[task]] = task.result()
+                result = finished[index[task]] = task.result()
+                log.info(
+                    "host done",
+                    host=result.name,
+                    status=result.status.value,
+                    duration_s=result.duration_s,
+                    error=result.error,
+                )
                 if on_result:
-                    on_result(finished[index[task]])
+                    on_result(result)
             if stopper.done():
                 interrupted = bool(pending)
                 break
