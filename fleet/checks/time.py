@@ -17,7 +17,7 @@ SOURCE_ID = "time.source"
 W32TM_FIX = (
     "w32tm /config /syncfromflags:domhier /update (domain member) or "
     '/manualpeerlist:"<peers>" /syncfromflags:manual /update; '
-    "Restart-Service W32Time; w32tm /resync /force"
+    "Restart-Service W32Time; w32tm /resync /rediscover"
 )
 
 
