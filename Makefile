@@ -22,7 +22,8 @@ demo: install
 	@$(BIN)/fleet audit -i $(DEMO)/inventory.yml --timeout 8; rc=$$?; \
 	  $(BIN)/fleet lab down --dir $(DEMO); \
 	  echo "fleet audit exited $$rc (0 compliant, 1 findings, 3 some hosts unreachable/unfinished)."; \
-	  echo "The lab's seeded faults are in $(DEMO)/truth.json. Next: fleet plan -i INVENTORY shows the fixes."
+	  echo "The lab's seeded faults are in $(DEMO)/truth.json. To see the fixes, keep a lab running:"; \
+	  echo "  $(BIN)/fleet lab up --dir lab --hosts 25 --faults mixed --detach && $(BIN)/fleet plan -i lab/inventory.yml"
 
 test: install
 	$(BIN)/python -m pytest -q
