@@ -6,6 +6,10 @@ Each script starts with a header the lab (and reviewers) read:
     # fleet-version: 1
 
 and takes one parameter, `-ParamsJson` (see fleet.transports.framing).
+
+A line `# fleet-include: NAME` is replaced by `scripts/lib/NAME.ps1` when the script is
+loaded, so pieces every script needs (the frame writer) exist once. A host still receives
+one self-contained script: the include happens here, not on the host.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 
 _HEADER_ID = re.compile(r"^#\s*fleet-script:\s*(?P<v>[A-Za-z0-9_.-]+)\s*$", re.M)
 _HEADER_VERSION = re.compile(r"^#\s*fleet-version:\s*(?P<v>\d+)\s*$", re.M)
+_INCLUDE = re.compile(r"^#\s*fleet-include:\s*(?P<name>\S+)\s*$", re.M)
+_LIB_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
 class ScriptError(ValueError):
@@ -44,8 +50,35 @@ def scripts_dir() -> Path:
     return playbooks_dir() / "scripts"
 
 
+def expand_includes(text: str, where: str = "<script>") -> str:
+    """Replace each `# fleet-include: NAME` line with the shipped `lib/NAME.ps1` (one level:
+    a library does not include others; only names, never paths)."""
+
+    def include(match: re.Match[str]) -> str:
+        name = match["name"]
+        if not _LIB_NAME.fullmatch(name):
+            raise ScriptError(f"{where}: fleet-include takes a library name, not {name!r}")
+        try:
+            return _library(name)
+        except OSError:
+            raise ScriptError(f"{where}: no script library {name!r} in {lib_dir()}") from None
+
+    return _INCLUDE.sub(include, text)
+
+
+def lib_dir() -> Path:
+    return scripts_dir() / "lib"
+
+
+@cache
+def _library(name: str) -> str:
+    text = (lib_dir() / f"{name}.ps1").read_text(encoding="utf-8")
+    return text if text.endswith("\n") else text + "\n"
+
+
 def parse_script(text: str, path: Path | None = None) -> Script:
     where = str(path) if path else "<script>"
+    text = expand_includes(text, where)
     m_id, m_ver = _HEADER_ID.search(text), _HEADER_VERSION.search(text)
     if not m_id or not m_ver:
         raise ScriptError(f"{where}: missing '# fleet-script: ID' / '# fleet-version: N' header")

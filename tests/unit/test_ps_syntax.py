@@ -6,11 +6,19 @@ construction. Scripts are found by glob: a new script is covered without touchin
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from fleet.playbook.scripts import ScriptError, parse_script, playbooks_dir
+from fleet.playbook.scripts import (
+    ScriptError,
+    expand_includes,
+    lib_dir,
+    load_script_file,
+    parse_script,
+    playbooks_dir,
+)
 from fleet.transports.framing import FRAME_BEGIN, FRAME_END, PARAM_NAME
 from tests.support.pwsh import (
     parse_pwsh,
@@ -20,7 +28,9 @@ from tests.support.pwsh import (
     syntax_errors,
 )
 
-SCRIPTS = sorted(playbooks_dir().rglob("*.ps1"))
+# Scripts run on hosts; libraries are pieces scripts include (`# fleet-include: NAME`).
+LIBRARIES = sorted(lib_dir().glob("*.ps1"))
+SCRIPTS = sorted(set(playbooks_dir().rglob("*.ps1")) - set(LIBRARIES))
 
 
 def script_problems(text: str) -> list[str]:
@@ -49,8 +59,25 @@ def test_scripts_are_found() -> None:
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: str(p.relative_to(playbooks_dir())))
 def test_script_is_well_formed(path: Path) -> None:
-    problems = script_problems(path.read_text(encoding="utf-8"))
+    # What a host receives: the script with its includes in place.
+    problems = script_problems(load_script_file(path).text)
     assert not problems, f"{path}:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("path", LIBRARIES, ids=lambda p: p.name)
+def test_library_parses_on_its_own(path: Path) -> None:
+    tree = parse_pwsh(path.read_text(encoding="utf-8"))
+    assert not syntax_errors(tree) and not ps7_only_constructs(tree)
+
+
+def test_includes_expand_once_and_only_by_name() -> None:
+    text = "# fleet-script: x\n# fleet-version: 1\n# fleet-include: prologue\n$a = 1\n"
+    expanded = expand_includes(text)
+    assert "function Write-Frame" in expanded and "$a = 1" in expanded
+    assert not re.search(r"^#\s*fleet-include:", expanded, re.M)
+    for bad in ("../secrets", "nope"):
+        with pytest.raises(ScriptError, match=r"fleet-include|library"):
+            expand_includes(f"# fleet-include: {bad}\n")
 
 
 GOOD = f"""# fleet-script: demo

@@ -12,13 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleet.errors import InputError
-from fleet.playbook.scripts import scripts_dir
+from fleet.playbook.scripts import expand_includes, lib_dir, scripts_dir
 from fleet.remediate.apply import fix_script
 from fleet.remediate.model import parse_plan
 from fleet.transports.framing import decode_invocation, stdin_invocation
 
 NASTY = "x'; Remove-Item C:\\ -Recurse; '\"$(whoami)`n`$env:PATH\n\r\n#<# @'\n'@ ${x}"
 SHIPPED = sorted(scripts_dir().glob("*.ps1"))
+LIBRARIES = sorted(lib_dir().glob("*.ps1"))
 FIX_IDS = sorted(
     m[1]
     for p in SHIPPED
@@ -32,7 +33,7 @@ def _code(text: str) -> str:
     return "\n".join(re.sub(r"(^|\s)#.*$", "", line) for line in text.splitlines())
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+@pytest.mark.parametrize("path", SHIPPED + LIBRARIES, ids=[p.name for p in SHIPPED + LIBRARIES])
 def test_shipped_scripts_never_evaluate_text(path: Path) -> None:
     code = _code(path.read_text(encoding="utf-8"))
     forbidden = [
@@ -66,7 +67,8 @@ def test_fix_params_travel_as_data_and_the_script_text_is_the_shipped_file(value
         params = {"path": value, "name": NASTY, "value": [value, NASTY]}
         decoded = decode_invocation(stdin_invocation(script.text, params))
         assert script.path is not None
-        assert decoded.script_text == script.path.read_text(encoding="utf-8")
+        shipped = expand_includes(script.path.read_text(encoding="utf-8"))
+        assert decoded.script_text == shipped
         assert json.loads(decoded.params_json) == params
 
 
