@@ -17,6 +17,7 @@ from typing import Any
 
 from fleet.facts import Certificate
 from fleet.lab.model import LabHost
+from fleet.lab.rdp_certs import realize
 from fleet.lab.responder import Handler, HandlerError
 from fleet.lab.state import DOMAIN, HostState, host_rng, thumbprint
 
@@ -230,6 +231,7 @@ def fix_cert_regenerate(host: LabHost, params: dict[str, Any]) -> Mapping[str, A
         ]
         state.cert = state.cert.model_copy(update={"bound_thumbprint": None, "certificates": certs})
         _restart_termservice(host, datetime.now(UTC))
+        realize(state)  # the regenerated certificate is a real one: report its real thumbprint
     return _change(f"Cert:\\LocalMachine\\Remote Desktop\\{thumb}", before, _bound(state))
 
 
