@@ -31,7 +31,7 @@ from fleet.facts import (
     Tls12Facts,
 )
 
-GATHER_VERSION = 1
+GATHER_VERSION = 2
 RDP_TCP_RULE = "RemoteDesktop-UserMode-In-TCP"
 RDP_UDP_RULE = "RemoteDesktop-UserMode-In-UDP"
 DOMAIN = "corp.contoso.com"
@@ -84,9 +84,11 @@ class HostState:
     sessions: list[SimSession] = field(default_factory=list)
     # Sections that fail on the host: section -> error message (reported in Facts.errors).
     section_errors: dict[str, str] = field(default_factory=dict)
-    # Where sessions come from: the WTS API, or (Add-Type blocked) raw `quser` text in a locale.
+    # Where sessions come from: the WTS API, or (Add-Type blocked) raw `quser` text.
     sessions_via: Literal["wts", "quser"] = "wts"
-    quser_locale: Literal["en", "de"] = "en"
+    # The host's display language and culture (Get-Culture): every text fleet parses in Python
+    # (quser, w32tm) is rendered in it, as Windows would print it.
+    locale: str = "en-US"
 
     def set_service(self, name: str, **update: Any) -> None:
         self.services = [
@@ -209,7 +211,7 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
     )
     if rng.random() < 0.1:  # constrained language mode: the gather script falls back to quser
         state.sessions_via = "quser"
-        state.quser_locale = "de" if rng.random() < 0.3 else "en"
+        state.locale = "de-DE" if rng.random() < 0.3 else "en-US"
     return state
 
 
@@ -264,13 +266,13 @@ def _sessions(state: HostState, now: datetime) -> dict[str, Any]:
 
 
 _QUSER = {
-    "en": (
+    "en-US": (
         " USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME",
         {"Active": "Active", "Disconnected": "Disc"},
         "%m/%d/%Y %I:%M %p",
         "No User exists for *",
     ),
-    "de": (
+    "de-DE": (
         " BENUTZERNAME          SITZUNGSNAME       ID  STATUS  LEERLAUF   ANMELDEZEIT",
         {"Active": "Aktiv", "Disconnected": "Getr."},
         "%d.%m.%Y %H:%M",
@@ -293,7 +295,7 @@ def _quser_idle(seconds: int | None) -> str:
 def quser_text(state: HostState, now: datetime) -> str:
     """What `quser` prints on this host: fixed columns, no SESSIONNAME on disconnected rows,
     the caller's own session marked with '>', words and dates in the host's locale."""
-    header, words, date_format, nobody = _QUSER[state.quser_locale]
+    header, words, date_format, nobody = _QUSER[state.locale]
     rows = [s for s in state.sessions if s.user]
     if not rows:
         return nobody + "\r\n"

@@ -1,5 +1,5 @@
 # fleet-script: gather
-# fleet-version: 1
+# fleet-version: 2
 #
 # Gathers the facts the selected checks need, in one round trip, and prints them as ONE frame:
 # <<FLEET-JSON>>{...}<<FLEET-END>>. The JSON keys are the field names of fleet/facts.py exactly
@@ -350,7 +350,7 @@ $Gatherers = [ordered]@{
 $ListSections = @('services', 'network_profiles')
 
 $errors = [ordered]@{}
-$facts = [ordered]@{ script_version = 1; hostname = [string]$env:COMPUTERNAME; errors = $errors }
+$facts = [ordered]@{ script_version = 2; hostname = [string]$env:COMPUTERNAME; errors = $errors }
 
 $requested = @()
 try {

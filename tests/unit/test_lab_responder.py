@@ -12,10 +12,11 @@ from fleet.facts import SECTIONS, Facts
 from fleet.lab.faults import FaultSpec
 from fleet.lab.model import LabConfig, LabHost, build_hosts
 from fleet.lab.responder import HandlerError, Responder, default_responder
+from fleet.lab.state import GATHER_VERSION
 from fleet.transports.framing import parse_frame
 
 answer = default_responder().answer  # the built-in handlers, as every endpoint uses them
-GATHER = "# fleet-script: gather\n# fleet-version: 1\nparam([string]$ParamsJson)\n"
+GATHER = f"# fleet-script: gather\n# fleet-version: {GATHER_VERSION}\nparam([string]$ParamsJson)\n"
 
 
 def a_host() -> LabHost:

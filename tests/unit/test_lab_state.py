@@ -123,7 +123,7 @@ def test_only_requested_sections_are_rendered() -> None:
 def test_quser_hosts_print_text_that_reads_back_as_their_sessions() -> None:
     hosts = [baseline(n, 1, NOW) for n in NAMES]
     quser = [h for h in hosts if h.sessions_via == "quser"]
-    assert quser and {h.quser_locale for h in quser} == {"en", "de"}
+    assert quser and {h.locale for h in quser} == {"en-US", "de-DE"}
     for state in quser:
         apply_faults(state, ["stale_sessions"], seed=1, name=state.hostname.lower(), now=NOW)
         sessions = facts_of(state, ["sessions"]).sessions
