@@ -305,15 +305,13 @@ QUSER_LANGUAGES: dict[str, QuserLanguage] = {
         lambda t: t.strftime("%d.%m.%Y %H:%M"),
     ),
     "fr-FR": QuserLanguage(
-        " UTILISATEUR           SESSION            ID  \u00c9TAT    TEMPS INACT TEMPS SESSION",
-        {"Active": "Actif", "Disconnected": "D\u00e9co"},
+        " UTILISATEUR           SESSION            ID  ÉTAT    TEMPS INACT TEMPS SESSION",
+        {"Active": "Actif", "Disconnected": "Déco"},
         lambda t: t.strftime("%d/%m/%Y %H:%M"),
     ),
     "ja-JP": QuserLanguage(
-        " \u30e6\u30fc\u30b6\u30fc\u540d            \u30bb\u30c3\u30b7\u30e7\u30f3\u540d"
-        "       ID  \u72b6\u614b    \u30a2\u30a4\u30c9\u30eb\u6642\u9593"
-        " \u30ed\u30b0\u30aa\u30f3\u6642\u523b",
-        {"Active": "\u30a2\u30af\u30c6\u30a3\u30d6", "Disconnected": "\u5207\u65ad"},
+        " ユーザー名            セッション名       ID  状態    アイドル時間 ログオン時刻",
+        {"Active": "アクティブ", "Disconnected": "切断"},
         lambda t: f"{t.year}/{t.month:02d}/{t.day:02d} {t.hour}:{t.minute:02d}",
     ),
 }
