@@ -41,7 +41,9 @@ class RdpConfig(FactModel):
 
     `deny_ts_connections`: Terminal Server `fDenyTSConnections`; the rest are
     `...\\WinStations\\RDP-Tcp` values `PortNumber`, `SecurityLayer`, `UserAuthentication`,
-    `MinEncryptionLevel`.
+    `MinEncryptionLevel`. `max_disconnection_time` (ms, 0 = never) is RDP-Tcp
+    `MaxDisconnectionTime`; it applies only when `inherit_max_disconnection_time`
+    (`fInheritMaxDisconnectionTime`) is 0, i.e. the listener overrides the user's own limit.
     """
 
     deny_ts_connections: int | None
@@ -49,13 +51,17 @@ class RdpConfig(FactModel):
     security_layer: int | None
     user_authentication: int | None
     min_encryption_level: int | None
+    max_disconnection_time: int | None = None
+    inherit_max_disconnection_time: int | None = None
 
 
 class RdpPolicy(FactModel):
     """Group Policy values (HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services).
 
     When present they win over the local values. `client_disable_udp` is fClientDisableUDP
-    (under ...\\Terminal Services\\Client); `max_disconnection_time` is in milliseconds.
+    (under ...\\Terminal Services\\Client); `max_disconnection_time` is in milliseconds;
+    `deny_ts_connections` is the policy fDenyTSConnections ("Allow users to connect remotely by
+    using Remote Desktop Services"), which overrides the Terminal Server value.
     """
 
     security_layer: int | None
@@ -64,6 +70,7 @@ class RdpPolicy(FactModel):
     max_disconnection_time: int | None
     select_transport: int | None
     client_disable_udp: int | None
+    deny_ts_connections: int | None = None
 
 
 class Certificate(FactModel):
@@ -143,11 +150,13 @@ class Session(FactModel):
 
 class SessionFacts(FactModel):
     """Sessions from WTSEnumerateSessions (`source` = "wts"). When the API is unavailable
-    the script sends raw `quser` text instead (`source` = "quser") and fleet parses it."""
+    the script sends raw `quser` text instead (`source` = "quser") and fleet parses it;
+    `wts_error` then says why (Add-Type could not compile, or the API call failed)."""
 
     source: Literal["wts", "quser"]
     items: list[Session]
     quser_text: str | None
+    wts_error: str | None = None
 
 
 Section = Literal[

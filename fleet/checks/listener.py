@@ -1,11 +1,19 @@
-"""rdp.listener: connections allowed, TermService running, listener on the expected port."""
+"""rdp.listener: connections allowed, TermService running, listener on the expected port.
+
+Whether connections are allowed is `fDenyTSConnections`: the Group Policy value ("Allow users
+to connect remotely by using Remote Desktop Services", under
+HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services) overrides the Terminal Server
+one when configured, and then only Group Policy can change it:
+https://learn.microsoft.com/windows/client-management/mdm/policy-csp-remotedesktopservices
+(#allowuserstoconnectremotely).
+"""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from fleet.checks.base import Params, define, result
-from fleet.facts import HostFacts
+from fleet.checks.base import POLICY_BLOCKED, Params, define, result
+from fleet.facts import Facts, HostFacts
 from fleet.results import CheckResult, CheckStatus
 
 ID = "rdp.listener"
@@ -16,14 +24,24 @@ class ListenerParams(Params):
     port: int = Field(DEFAULT_PORT, ge=1, le=65535, description="Expected RDP-Tcp port.")
 
 
+def effective_deny(facts: Facts) -> tuple[int | None, str]:
+    """fDenyTSConnections as Windows applies it, and where it comes from ("policy"/"local")."""
+    policy = facts.rdp_policy.deny_ts_connections if facts.rdp_policy else None
+    if policy is not None:
+        return policy, "policy"
+    return (facts.rdp.deny_ts_connections if facts.rdp else None), "local"
+
+
 def evaluate(host: HostFacts, params: ListenerParams) -> CheckResult:
     facts = host.facts
     assert facts.rdp is not None
     service = facts.service("TermService")
-    deny = facts.rdp.deny_ts_connections
+    deny, source = effective_deny(facts)
     port = facts.rdp.port_number if facts.rdp.port_number is not None else DEFAULT_PORT
     evidence = {
         "deny_ts_connections": deny,
+        "deny_decided_by": source,
+        "local_deny_ts_connections": facts.rdp.deny_ts_connections,
         "port": port,
         "expected_port": params.port,
         "termservice": service.status if service else None,
@@ -31,7 +49,12 @@ def evaluate(host: HostFacts, params: ListenerParams) -> CheckResult:
     }
     problems: list[str] = []
     fixes: list[str] = []
-    if deny != 0:
+    if deny != 0 and source == "policy":
+        problems.append(
+            f"remote connections are denied by Group Policy (fDenyTSConnections={deny})"
+        )
+        fixes.append(POLICY_BLOCKED)
+    elif deny != 0:
         what = " not set" if deny is None else f"={deny}"
         problems.append(f"remote connections are denied (fDenyTSConnections{what})")
         fixes.append("set fDenyTSConnections=0")
@@ -62,4 +85,5 @@ CHECK = define(
     ListenerParams,
     evaluate,
     requires=("rdp", "services"),
+    optional=("rdp_policy",),
 )

@@ -2,10 +2,21 @@
 
 The traps (DOMAIN.md): a disconnected session has no SESSIONNAME, so splitting on blanks
 shifts every column; idle time is `.`, `none`, minutes, `H:MM` or `D+HH:MM`; the current
-session is marked with `>`; state words and dates are localized. The parser therefore uses
-the header's column positions when it can, recognises state words in English, German and
-French, and treats a row whose session name is empty but whose id is numeric as
+session is marked with `>`; state words, the header and dates are localized (the host's
+display language: en-US, de-DE, fr-FR, ja-JP in the fleet). The parser therefore uses the
+header's column positions when it can, recognises state and "no idle" words in those
+languages, and treats a row whose session name is empty but whose id is numeric as
 disconnected whatever its state word says.
+
+Japanese headers are full-width text: a console lays them out in display cells (two per
+full-width character), so the header's columns are measured in cells, and a row is cut where
+its own cells (or, failing that, characters) reach that column. Dates are kept as printed
+(`logon`); fleet never parses them.
+
+Where the words come from: en-US and de-DE as fleet's fixtures; fr-FR from published outputs
+("UTILISATEUR SESSION ID ÉTAT TEMPS INACT TEMPS SESSION", "Actif", "aucun", dd/MM/yyyy HH:mm);
+ja-JP ("ユーザー名 セッション名 ID 状態 アイドル時間 ログオン時刻", "アクティブ", "切断", "なし",
+yyyy/MM/dd H:mm) from Windows' Japanese terminology, not yet checked against a Japanese host.
 """
 
 from __future__ import annotations
@@ -48,8 +59,12 @@ STATE_WORDS: dict[str, str] = {
     "connecté": "Connected",
     "écouter": "Listen",
     "inactif": "Idle",
+    # Japanese
+    "アクティブ": "Active",
+    "切断": "Disconnected",
+    "接続": "Connected",
 }
-NO_IDLE_WORDS = {".", "none", "aucun", "aucune", "kein", "keine", "ninguno"}
+NO_IDLE_WORDS = {".", "none", "aucun", "aucune", "kein", "keine", "ninguno", "なし"}
 _IDLE_DAYS = re.compile(r"^(?P<d>[0-9]+)\+(?P<h>[0-9]{1,2}):(?P<m>[0-9]{2})$")
 _IDLE_HM = re.compile(r"^(?P<h>[0-9]+):(?P<m>[0-9]{2})$")
 _IDLE_M = re.compile(r"^[0-9]+$")
@@ -103,20 +118,44 @@ def _is_header(line: str) -> bool:
     return not any(_is_id(tok) for tok in line.split())
 
 
+def cell_width(text: str) -> int:
+    """Display cells `text` takes in a console: two for East Asian wide/full-width characters."""
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def _char_index(text: str, cells: int) -> int | None:
+    """The index of the character that starts at display cell `cells`, or None."""
+    width = 0
+    for i, c in enumerate(text):
+        if width == cells:
+            return i
+        if width > cells:
+            return None
+        width += cell_width(c)
+    return len(text) if width == cells else None
+
+
 def _header_session_column(header: str) -> int | None:
-    """Where the second column (SESSIONNAME, SITZUNGSNAME, ...) starts in the header."""
+    """Where the second column (SESSIONNAME, SITZUNGSNAME, ...) starts, in display cells."""
     m = re.match(r"^\s*\S+\s+", header)
-    return m.end() if m else None
+    return cell_width(header[: m.end()]) if m else None
 
 
 def _split_user(body: str, session_col: int | None) -> tuple[str, str] | None:
-    """(user, rest) using the header's column when the row fits it, else None."""
-    if session_col is None or len(body) <= session_col:
+    """(user, rest) cut at the header's column when the row fits it, else None. The column is
+    tried in the row's display cells, then in characters (a wide user name may be padded by
+    either)."""
+    if session_col is None:
         return None
-    if body[session_col - 1] != " ":  # a user name ran into the next column
-        return None
-    user = body[1:session_col].strip()
-    return (user, body[session_col:]) if user else None
+    for index in dict.fromkeys((_char_index(body, session_col), session_col)):
+        if index is None or index < 2 or len(body) <= index:
+            continue
+        if body[index - 1] != " ":  # a user name ran into the next column
+            continue
+        user, rest = body[1:index].strip(), body[index:].split()
+        if user and rest and (_is_id(rest[0]) or (len(rest) > 1 and _is_id(rest[1]))):
+            return user, body[index:]
+    return None
 
 
 def parse_row(line: str, session_col: int | None = None) -> QuserRow | None:

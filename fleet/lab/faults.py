@@ -52,8 +52,18 @@ FAULTS: dict[str, Fault] = {
         _F("credssp_vulnerable", fail=("security.credssp",), help="AllowEncryptionOracle 2"),
         _F("stale_sessions", fail=("sessions.stale",), help="a session disconnected 9h-3d ago"),
         _F("rdp_disabled", fail=("rdp.listener",), help="fDenyTSConnections 1"),
+        _F(
+            "policy_deny_connections",
+            fail=("rdp.listener",),
+            help="policy fDenyTSConnections 1 (the fix is blocked: Group Policy)",
+        ),
         _F("termservice_stopped", fail=("rdp.listener",), help="TermService stopped"),
         _F("policy_override", fail=("security.layer",), help="policy SecurityLayer 0"),
+        _F(
+            "non_english",
+            help="culture de-DE, fr-FR or ja-JP: localized quser (half via the fallback) and "
+            "w32tm text; fails nothing",
+        ),
         _F("fix_noop", help="fix scripts report success but change nothing (fleet.lab.fixes)"),
         _F("unreachable", status=HostStatus.UNREACHABLE, help="nothing listens"),
         _F("auth_fail", status=HostStatus.AUTH_FAILED, help="credentials rejected"),
@@ -300,6 +310,21 @@ def _policy_override(s: HostState, rng: random.Random, now: datetime) -> None:
     s.rdp_policy = s.rdp_policy.model_copy(update={"security_layer": 0})
 
 
+def _policy_deny_connections(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.rdp_policy = s.rdp_policy.model_copy(update={"deny_ts_connections": 1})
+
+
+NON_ENGLISH = ("de-DE", "fr-FR", "ja-JP")
+
+
+def _non_english(s: HostState, rng: random.Random, now: datetime) -> None:
+    """Every text fleet parses comes localized; half of these hosts send quser text (Add-Type
+    failed), so the quser parser meets every language across the suite."""
+    s.locale = rng.choice(NON_ENGLISH)
+    if rng.random() < 0.5:
+        s.sessions_via = "quser"
+
+
 MUTATORS: Mapping[str, Mutator] = {
     "cert_expired": _cert_expired,
     "cert_expiring": _cert_expiring,
@@ -317,6 +342,8 @@ MUTATORS: Mapping[str, Mutator] = {
     "rdp_disabled": _local(deny_ts_connections=1),
     "termservice_stopped": _termservice_stopped,
     "policy_override": _policy_override,
+    "policy_deny_connections": _policy_deny_connections,
+    "non_english": _non_english,
 }
 
 

@@ -98,9 +98,17 @@ def fix_service(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
     name = _need(params, "name", str)
     if params.get("action") != "start":
         raise HandlerError(f"fix.service: unsupported action '{params.get('action')}'")
+    wanted = params.get("start_type")
+    if wanted and wanted not in ("Automatic", "Manual"):
+        raise HandlerError(
+            "fix.service: start_type must be Automatic or Manual to start the service, "
+            f"not '{wanted}'"
+        )
     svc = _service(host.state, name)
+    # The script reads Win32_Service.StartMode when StartType is empty (.NET < 4.6.1), so it
+    # always reports a start type: the state's, as gather reports it.
     before = f"{svc.status} ({svc.start_type})"
-    start_type = params.get("start_type") or svc.start_type
+    start_type = wanted or svc.start_type
     if start_type.lower() == "disabled":
         raise HandlerError(
             f"Service '{name}' cannot be started due to the following error: "
@@ -235,12 +243,25 @@ def fix_cert_regenerate(host: LabHost, params: dict[str, Any]) -> Mapping[str, A
     return _change(f"Cert:\\LocalMachine\\Remote Desktop\\{thumb}", before, _bound(state))
 
 
+def planned_user(session_user: str, planned: str) -> bool:
+    """fix-logoff.ps1's rule: DOMAIN\\name must match in full; a bare name (from quser, which
+    prints no domain) matches the user name part. Case-insensitive, as PowerShell's -eq."""
+    if "\\" in planned:
+        return session_user.casefold() == planned.casefold()
+    name = session_user.rsplit("\\", 1)[-1]
+    return bool(name) and name.casefold() == planned.casefold()
+
+
 def fix_logoff(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
     sid, user = _need(params, "session_id", int), _need(params, "user", str)
+    if sid <= 0:
+        raise HandlerError(f"fix.logoff: session_id must be a user session (1 or more), not {sid}")
+    if not user.strip():
+        raise HandlerError("fix.logoff: user is required")
     state = host.state
     session = next((s for s in state.sessions if s.id == sid), None)
     before = {"id": sid, "user": session.user, "state": session.state} if session else None
-    if session is not None and session.state == "Disconnected" and session.user == user:
+    if session is not None and session.state == "Disconnected" and planned_user(session.user, user):
         state.sessions = [s for s in state.sessions if s is not session]
         after = None
     else:
@@ -305,6 +326,9 @@ _HANDLERS: Mapping[str, Callable[[LabHost, dict[str, Any]], Mapping[str, Any]]] 
     "fix.logoff": fix_logoff,
     "fix.w32time": fix_w32time,
 }
+# The fleet-version each shipped fix script declares (1 unless listed).
+_VERSIONS: Mapping[str, int] = {"fix.logoff": 2, "fix.service": 2}
 FIX_HANDLERS: Mapping[tuple[str, int], Handler] = {
-    (script_id, 1): noop_aware(handler) for script_id, handler in _HANDLERS.items()
+    (script_id, _VERSIONS.get(script_id, 1)): noop_aware(handler)
+    for script_id, handler in _HANDLERS.items()
 }

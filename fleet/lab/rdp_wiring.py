@@ -1,8 +1,9 @@
 """Each lab host's RDP listener, driven by its state (fleet.lab.rdp_listener does the wire).
 
 - A host listens when Windows would let a client in: TermService running, fDenyTSConnections
-  0, the RDP TCP firewall rule enabled (a disabled rule is modelled as nothing listening:
-  the lab has no packet filter), and no `unreachable` fault.
+  0 (the Group Policy value wins when set), the RDP TCP firewall rule enabled (a disabled
+  rule is modelled as nothing listening: the lab has no packet filter), and no `unreachable`
+  fault.
 - What it answers follows the state at each connection: effective SecurityLayer and
   UserAuthentication (policy wins), TLS 1.2 on or off, the bound certificate (a real one,
   fleet.lab.rdp_certs) and the host's transport fault (hang, drop, garbage, slow).
@@ -47,8 +48,11 @@ def listener_up(host: LabHost) -> bool:
     state = host.state
     service = next((s for s in state.services if s.name.lower() == "termservice"), None)
     rule = next((r for r in state.firewall.rules if r.name == RDP_TCP_RULE), None)
+    deny = state.rdp_policy.deny_ts_connections
+    if deny is None:
+        deny = state.rdp.deny_ts_connections
     return (
-        state.rdp.deny_ts_connections == 0
+        deny == 0
         and service is not None
         and service.status.lower() == "running"
         and rule is not None

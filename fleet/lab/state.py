@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -84,7 +85,7 @@ class HostState:
     sessions: list[SimSession] = field(default_factory=list)
     # Sections that fail on the host: section -> error message (reported in Facts.errors).
     section_errors: dict[str, str] = field(default_factory=dict)
-    # Where sessions come from: the WTS API, or (Add-Type blocked) raw `quser` text.
+    # Where sessions come from: the WTS API, or (Add-Type failed) raw `quser` text.
     sessions_via: Literal["wts", "quser"] = "wts"
     # The host's display language and culture (Get-Culture): every text fleet parses in Python
     # (quser, w32tm) is rendered in it, as Windows would print it.
@@ -209,7 +210,7 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
             ),
         ],
     )
-    if rng.random() < 0.1:  # constrained language mode: the gather script falls back to quser
+    if rng.random() < 0.1:  # Add-Type cannot compile here (e.g. csc.exe blocked): quser fallback
         state.sessions_via = "quser"
         state.locale = "de-DE" if rng.random() < 0.3 else "en-US"
     return state
@@ -255,28 +256,63 @@ def _time(state: HostState, now: datetime) -> dict[str, Any]:
     }
 
 
+# What Windows PowerShell's Add-Type says when the C# compiler cannot run.
+QUSER_FALLBACK_ERROR = "Cannot add type. Compilation errors occurred."
+
+
 def _sessions(state: HostState, now: datetime) -> dict[str, Any]:
     if state.sessions_via == "quser":
-        return {"source": "quser", "items": [], "quser_text": quser_text(state, now)}
+        return {
+            "source": "quser",
+            "items": [],
+            "quser_text": quser_text(state, now),
+            "wts_error": QUSER_FALLBACK_ERROR,
+        }
     items = [
         {"id": s.id, "user": s.user, "state": s.state, "idle_seconds": s.idle_seconds(now)}
         for s in state.sessions
     ]
-    return {"source": "wts", "items": items, "quser_text": None}
+    return {"source": "wts", "items": items, "quser_text": None, "wts_error": None}
 
 
-_QUSER = {
-    "en-US": (
+def _en_us_time(t: datetime) -> str:
+    hour = t.hour % 12 or 12
+    return f"{t.month}/{t.day}/{t.year} {hour}:{t.minute:02d} {'AM' if t.hour < 12 else 'PM'}"
+
+
+@dataclass(frozen=True)
+class QuserLanguage:
+    """How `quser` prints in one display language: the header, the state words and the logon
+    time (the culture's short date and short time patterns)."""
+
+    header: str
+    words: dict[str, str]
+    logon: Callable[[datetime], str]
+
+
+# Columns as the English header lays them out: USERNAME at cell 1, SESSIONNAME 23, ID ending at
+# 43, STATE 46, IDLE TIME 54. Translated headers keep those cells (ja-JP: two per full-width
+# character). Sources: fleet.checks.quser's docstring.
+QUSER_LANGUAGES: dict[str, QuserLanguage] = {
+    "en-US": QuserLanguage(
         " USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME",
         {"Active": "Active", "Disconnected": "Disc"},
-        "%m/%d/%Y %I:%M %p",
-        "No User exists for *",
+        _en_us_time,  # M/d/yyyy h:mm tt
     ),
-    "de-DE": (
+    "de-DE": QuserLanguage(
         " BENUTZERNAME          SITZUNGSNAME       ID  STATUS  LEERLAUF   ANMELDEZEIT",
         {"Active": "Aktiv", "Disconnected": "Getr."},
-        "%d.%m.%Y %H:%M",
-        "Kein Benutzer vorhanden für *",
+        lambda t: t.strftime("%d.%m.%Y %H:%M"),
+    ),
+    "fr-FR": QuserLanguage(
+        " UTILISATEUR           SESSION            ID  ÉTAT    TEMPS INACT TEMPS SESSION",
+        {"Active": "Actif", "Disconnected": "Déco"},
+        lambda t: t.strftime("%d/%m/%Y %H:%M"),
+    ),
+    "ja-JP": QuserLanguage(
+        " ユーザー名            セッション名       ID  状態    アイドル時間 ログオン時刻",
+        {"Active": "アクティブ", "Disconnected": "切断"},
+        lambda t: f"{t.year}/{t.month:02d}/{t.day:02d} {t.hour}:{t.minute:02d}",
     ),
 }
 
@@ -292,24 +328,36 @@ def _quser_idle(seconds: int | None) -> str:
     return f"{hours}:{mins:02d}" if hours else str(mins)
 
 
+def cell_width(text: str) -> int:
+    """Console display cells: two for East Asian wide and full-width characters."""
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def _ljust_cells(text: str, cells: int) -> str:
+    return text + " " * max(0, cells - cell_width(text))
+
+
 def quser_text(state: HostState, now: datetime) -> str:
-    """What `quser` prints on this host: fixed columns, no SESSIONNAME on disconnected rows,
-    the caller's own session marked with '>', words and dates in the host's locale."""
-    header, words, date_format, nobody = _QUSER[state.locale]
+    """What gather.ps1 captures from `quser` on this host: fixed columns (in display cells), no
+    SESSIONNAME on disconnected rows, the caller's own session marked with '>', words and dates
+    in the host's language. Nobody logged on: quser writes its message to stderr, which the
+    script drops, so the text is empty."""
+    language = QUSER_LANGUAGES[state.locale]
     rows = [s for s in state.sessions if s.user]
     if not rows:
-        return nobody + "\r\n"
-    lines = [header]
+        return ""
+    lines = [language.header]
     host_now = state.host_now(now)
     for n, s in enumerate(rows):
         user = s.user.rsplit("\\", 1)[-1][:20]
         session = f"rdp-tcp#{s.id + 10}" if s.state != "Disconnected" else ""
         idle = s.idle_seconds(now)
-        logon = (host_now - timedelta(seconds=(idle or 0) + 600)).strftime(date_format)
+        logon = language.logon(host_now - timedelta(seconds=(idle or 0) + 600))
         mark = ">" if n == 0 and s.state == "Active" else " "
-        word = words.get(s.state, s.state)
+        word = language.words.get(s.state, s.state)
         lines.append(
-            f"{mark}{user:<21} {session:<18}{s.id:>3}  {word:<6}{_quser_idle(idle):>11}  {logon}"
+            f"{mark}{_ljust_cells(user, 21)} {session:<18}{s.id:>3}  "
+            f"{_ljust_cells(word, 6)}{_quser_idle(idle):>11}  {logon}"
         )
     return "\r\n".join(lines) + "\r\n"
 

@@ -23,7 +23,7 @@ from fleet.lab.faults import transport_fault
 from fleet.results import HostStatus
 
 # Listener down because the configuration says so (rdp.listener fails too).
-DOWN_BY_CONFIG = frozenset({"rdp_disabled", "termservice_stopped"})
+DOWN_BY_CONFIG = frozenset({"rdp_disabled", "termservice_stopped", "policy_deny_connections"})
 # Listener unreachable although the RDP configuration looks right.
 FILTERED = frozenset({"rdp_rule_disabled"})
 # No certificate read on the wire.

@@ -11,6 +11,14 @@ param([Parameter(Mandatory)][string]$ParamsJson)
 
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
+# Under an AppLocker / WDAC policy PowerShell runs in ConstrainedLanguage: only core types may
+# be used, so .NET method calls (registry reads, the frame writer's regex evaluator) and
+# Add-Type of C# fail, and over SSH even the [scriptblock]::Create that starts this script does
+# (about_Language_Modes, https://learn.microsoft.com/powershell/module/microsoft.powershell.core/about/about_language_modes).
+# Say so instead of failing later with an obscure error.
+if ($ExecutionContext.SessionState.LanguageMode -ne 'FullLanguage') {
+    throw "fleet gather: PowerShell runs in $($ExecutionContext.SessionState.LanguageMode) mode (an AppLocker/WDAC policy or a constrained endpoint); fleet's scripts need FullLanguage (Add-Type, .NET method calls)"
+}
 # Windows PowerShell 5.1 attaches an ETS Count property to System.Array, which makes
 # ConvertTo-Json write some arrays as {"value":[...],"Count":n}. PowerShell 7 has no such data.
 try { Remove-TypeData -TypeName System.Array } catch { $null = $_ }
@@ -222,7 +230,9 @@ $Gatherers = [ordered]@{
             if ($null -eq $svc) { continue }  # not installed: absent from the list
             $startType = [string]$svc.StartType
             if (-not $startType) {
-                # ServiceController.StartType needs .NET 4.6.1; older hosts: ask WMI instead.
+                # ServiceController.StartType needs .NET Framework 4.6.1 (stock Server 2012 R2 has
+                # 4.5.1): ask WMI instead. Win32_Service.StartMode says Auto where StartType says
+                # Automatic (delayed start is Automatic in both; learn.microsoft.com/windows/win32/cimwin32prov/win32-service).
                 $mode = [string](Get-CimInstance -ClassName Win32_Service -Filter "Name='$name'").StartMode
                 if ($mode -eq 'Auto') { $startType = 'Automatic' } else { $startType = $mode }
             }
@@ -231,11 +241,15 @@ $Gatherers = [ordered]@{
     }
     rdp              = {
         [ordered]@{
-            deny_ts_connections  = Get-RegDword $TerminalServer 'fDenyTSConnections'
-            port_number          = Get-RegDword $RdpTcp 'PortNumber'
-            security_layer       = Get-RegDword $RdpTcp 'SecurityLayer'
-            user_authentication  = Get-RegDword $RdpTcp 'UserAuthentication'
-            min_encryption_level = Get-RegDword $RdpTcp 'MinEncryptionLevel'
+            deny_ts_connections            = Get-RegDword $TerminalServer 'fDenyTSConnections'
+            port_number                    = Get-RegDword $RdpTcp 'PortNumber'
+            security_layer                 = Get-RegDword $RdpTcp 'SecurityLayer'
+            user_authentication            = Get-RegDword $RdpTcp 'UserAuthentication'
+            min_encryption_level           = Get-RegDword $RdpTcp 'MinEncryptionLevel'
+            # ms, 0 = never; used only when fInheritMaxDisconnectionTime is 0 (server override,
+            # Win32_TSSessionSetting.TimeLimitPolicy), else the user's own limit applies.
+            max_disconnection_time         = Get-RegDword $RdpTcp 'MaxDisconnectionTime'
+            inherit_max_disconnection_time = Get-RegDword $RdpTcp 'fInheritMaxDisconnectionTime'
         }
     }
     rdp_policy       = {
@@ -246,6 +260,10 @@ $Gatherers = [ordered]@{
             max_disconnection_time = Get-RegDword $RdpPolicyKey 'MaxDisconnectionTime'
             select_transport       = Get-RegDword $RdpPolicyKey 'SelectTransport'
             client_disable_udp     = Get-RegDword "$RdpPolicyKey\Client" 'fClientDisableUDP'
+            # "Allow users to connect remotely by using Remote Desktop Services" (TS_DISABLE_CONNECTIONS):
+            # when configured it overrides the Terminal Server value (0 allows, 1 denies); not
+            # configured, the local setting decides (learn.microsoft.com/windows/client-management/mdm/policy-csp-remotedesktopservices#allowuserstoconnectremotely).
+            deny_ts_connections    = Get-RegDword $RdpPolicyKey 'fDenyTSConnections'
         }
     }
     cert             = {
@@ -338,12 +356,15 @@ $Gatherers = [ordered]@{
             $items = @(foreach ($s in $wts::GetSessions()) {
                     [ordered]@{ id = [int]$s.Id; user = [string]$s.User; state = [string]$s.State; idle_seconds = $s.IdleSeconds }
                 })
-            [ordered]@{ source = 'wts'; items = $items; quser_text = $null }
+            [ordered]@{ source = 'wts'; items = $items; quser_text = $null; wts_error = $null }
         }
         catch {
-            # Add-Type blocked (constrained language, no compiler) or the API failed: send the
-            # raw quser text; fleet parses it. A non-zero exit (nobody logged on) is not an error.
-            [ordered]@{ source = 'quser'; items = @(); quser_text = Invoke-NativeText 'quser.exe' @() }
+            # Add-Type could not compile (e.g. csc.exe blocked by an executable rule while scripts
+            # run unrestricted, or no writable TEMP) or the WTS API failed: send the raw quser
+            # text and why; fleet parses it. ConstrainedLanguage never gets here: the script
+            # stops at its first statement. A non-zero exit (nobody logged on) is not an error.
+            $why = [string]$_.Exception.Message
+            [ordered]@{ source = 'quser'; items = @(); quser_text = Invoke-NativeText 'quser.exe' @(); wts_error = $why }
         }
     }
 }

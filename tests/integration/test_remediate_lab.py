@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ FAULTS = (
     "cert_expired:2,cert_missing:1,clock_skew:1,cmos_clock:1,firewall_public:1,"
     "rdp_rule_disabled:1,security_layer_rdp:1,nla_off:1,low_encryption:1,tls12_disabled:1,"
     "credssp_vulnerable:1,stale_sessions:1,rdp_disabled:1,termservice_stopped:1,"
-    "policy_override:1"
+    "policy_override:1,policy_deny_connections:1,non_english:1"
 )
 RUN = RunOptions(concurrency=8, timeout=30, retries=1, retry_initial_wait=0.05)
 
@@ -69,6 +70,8 @@ def expected_blocked(lab: RunningLab, name: str) -> set[str]:
     blocked = set()
     if "policy_override" in host.faults:
         blocked.add("security.layer")
+    if "policy_deny_connections" in host.faults:
+        blocked.add("rdp.listener")
     if "cert_expired" in host.faults:
         cert = host.state.cert
         bound = next(c for c in cert.certificates if c.thumbprint == cert.bound_thumbprint)
@@ -187,3 +190,26 @@ async def test_max_fail_percent_stops_the_run(small_lab: RunningLab, tmp_path: P
     assert [o.status for o in report.outcomes] == ["applied", "failed"]
     assert report.stopped is not None and "max-fail-percent" in report.stopped
     assert len(report.not_started) == 2
+
+
+async def test_a_stale_session_found_by_quser_is_logged_off(
+    small_lab: RunningLab, tmp_path: Path
+) -> None:
+    """quser prints no domain: the plan carries the bare user name and fix-logoff matches it
+    against the session's user name part (it used to compare DOMAIN\\user and log off nobody)."""
+    name = small_lab.hosts[2].name
+    host = small_lab.set_faults(name, ["stale_sessions", "non_english"])
+    host.state.sessions_via = "quser"
+    stale = max(host.state.sessions, key=lambda s: s.idle_seconds(datetime.now(UTC)) or 0)
+    plan = await plan_of(small_lab, limit=name)
+    [change] = [c for c in plan.changes if c.check_id == "sessions.stale"]
+    assert change.fix is not None
+    assert change.fix.params == {"session_id": stale.id, "user": stale.user.split("\\")[-1]}
+
+    _, run = await apply(small_lab, plan, tmp_path / "j.db")
+    (outcome,) = run.report.outcomes  # type: ignore[attr-defined]
+    assert outcome.status == "applied", outcome
+    assert stale.id not in {s.id for s in small_lab.host(name).state.sessions}
+    assert any(s.state == "Active" for s in small_lab.host(name).state.sessions)
+    again = await plan_of(small_lab, limit=name)
+    assert not [c for c in again.changes if c.check_id == "sessions.stale"]

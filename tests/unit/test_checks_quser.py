@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet.checks.quser import parse_idle, parse_quser
+from fleet.checks.quser import cell_width, parse_idle, parse_quser, state_name
 
 HEADER = " USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME"
 
@@ -173,3 +175,90 @@ def test_generated_rows(specs: list[RowSpec]) -> None:
 def test_arbitrary_text_never_raises(text: str) -> None:
     for row in parse_quser(text):
         assert row.id >= 0
+
+
+# Recorded outputs (tests/fixtures/facts/quser-*.json): what each must parse to, row by row.
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "facts"
+D, A = "Disconnected", "Active"
+RECORDED: dict[str, list[tuple[int, str, str | None, str, int]]] = {
+    "quser-german": [
+        (2, "administrator", "rdp-tcp#5", A, 0),
+        (3, "m.mueller", None, D, (26 * 60 + 10) * 60),
+        (4, "k.schmidt", "rdp-tcp#7", A, (2 * 60 + 15) * 60),
+        (5, "j.weber", None, D, 45 * 60),
+    ],
+    "quser-french": [
+        (1, "administrateur", "console", A, 0),
+        (3, "m.dupont", None, D, (26 * 60 + 10) * 60),
+        (4, "c.martin", "rdp-tcp#7", A, (2 * 60 + 15) * 60),
+        (5, "j.bernard", None, D, 45 * 60),
+    ],
+    "quser-japanese": [
+        (1, "administrator", "console", A, 0),
+        (3, "tanaka", None, D, (26 * 60 + 10) * 60),
+        (4, "suzuki", "rdp-tcp#7", A, (2 * 60 + 15) * 60),
+        (5, "田中太郎", None, D, 45 * 60),
+    ],
+}
+
+
+def test_every_quser_fixture_has_its_expected_rows() -> None:
+    assert {p.stem for p in FIXTURES.glob("quser-*.json")} == set(RECORDED)
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_recorded_quser_outputs(name: str) -> None:
+    doc = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    rows = parse_quser(doc["facts"]["sessions"]["quser_text"])
+    assert [(r.id, r.user, r.session_name, r.state, r.idle_seconds) for r in rows] == RECORDED[name]
+    assert [r.current for r in rows] == [True, False, False, False]
+
+
+# Japanese: the header is full-width (two display cells a character). A wide user name may be
+# padded by display cells or by characters; either way its columns must be found.
+JA_HEADER = " ユーザー名            セッション名       ID  状態    アイドル時間 ログオン時刻"
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param(
+            " 田中太郎              rdp-tcp#3           3  アクティブ       5  2024/06/01 9:00",
+            id="padded-by-cells",
+        ),
+        pytest.param(
+            " 田中太郎                  rdp-tcp#3           3  アクティブ       5  2024/06/01 9:00",
+            id="padded-by-characters",
+        ),
+        pytest.param(
+            " 田中 太郎                                   7  切断           12  2024/06/01 9:00",
+            id="disconnected-name-with-a-space",
+        ),
+    ],
+)
+def test_japanese_rows_with_wide_user_names(row: str) -> None:
+    (parsed,) = parse_quser(JA_HEADER + "\r\n" + row)
+    assert parsed.user in ("田中太郎", "田中 太郎")
+    if parsed.session_name:
+        assert (parsed.session_name, parsed.id, parsed.state) == ("rdp-tcp#3", 3, "Active")
+    else:
+        assert (parsed.id, parsed.state, parsed.idle_seconds) == (7, "Disconnected", 720)
+
+
+def test_cell_width_counts_full_width_characters_twice() -> None:
+    assert cell_width("USERNAME") == 8
+    assert cell_width("ユーザー名") == 10
+    assert cell_width("ÉTAT") == 4
+
+
+@pytest.mark.parametrize(
+    ("word", "state"),
+    [("Actif", A), ("Déco", D), ("アクティブ", A), ("切断", D), ("Getr.", D), ("Disc", D)],
+)
+def test_localized_state_words(word: str, state: str) -> None:
+    assert state_name(word) == state
+
+
+@pytest.mark.parametrize("word", ["aucun", "なし", "none", "."])
+def test_localized_no_idle_words(word: str) -> None:
+    assert parse_idle(word) == 0

@@ -69,6 +69,20 @@ CASES: list[tuple[str, str, dict[str, Any], CheckStatus, str]] = [
     ("wrong port", "rdp.listener", {"facts.rdp.port_number": 3390}, FAIL, "port 3390"),
     ("port absent=3389", "rdp.listener", {"facts.rdp.port_number": None}, PASS, "3389"),
     ("no TermService", "rdp.listener", {"facts.services": []}, FAIL, "not installed"),
+    (
+        "policy denies",
+        "rdp.listener",
+        {"facts.rdp_policy.deny_ts_connections": 1},
+        FAIL,
+        "denied by Group Policy",
+    ),
+    (
+        "policy allows, local denies",
+        "rdp.listener",
+        {"facts.rdp.deny_ts_connections": 1, "facts.rdp_policy.deny_ts_connections": 0},
+        PASS,
+        "",
+    ),
     # cert.valid
     ("expired", "cert.valid", CERT_EXPIRED, FAIL, "expired 12 days ago (CN=RDS01"),
     (
@@ -251,6 +265,51 @@ CASES: list[tuple[str, str, dict[str, Any], CheckStatus, str]] = [
     ("disc at limit", "sessions.stale", {"facts.sessions.items.3.idle_seconds": 28800}, PASS, ""),
     ("disc over", "sessions.stale", {"facts.sessions.items.3.idle_seconds": 28801}, FAIL, "bob"),
     ("active idle", "sessions.stale", {"facts.sessions.items.2.idle_seconds": 10**6}, PASS, ""),
+    (
+        "disc over, RDP-Tcp limit overrides the users'",
+        "sessions.stale",
+        {
+            "facts.sessions.items.3.idle_seconds": 28801,
+            "facts.rdp.max_disconnection_time": 43_200_000,
+            "facts.rdp.inherit_max_disconnection_time": 0,
+        },
+        FAIL,
+        "MaxDisconnectionTime (local) ends them after 12.0 h",
+    ),
+    (
+        "disc over, RDP-Tcp limit inherited from the users",
+        "sessions.stale",
+        {
+            "facts.sessions.items.3.idle_seconds": 28801,
+            "facts.rdp.max_disconnection_time": 43_200_000,
+            "facts.rdp.inherit_max_disconnection_time": 1,
+        },
+        FAIL,
+        "no MaxDisconnectionTime policy or server override ends them",
+    ),
+    (
+        "disc over, policy limit wins over RDP-Tcp",
+        "sessions.stale",
+        {
+            "facts.sessions.items.3.idle_seconds": 28801,
+            "facts.rdp.max_disconnection_time": 43_200_000,
+            "facts.rdp.inherit_max_disconnection_time": 0,
+            "facts.rdp_policy.max_disconnection_time": 36_000_000,
+        },
+        FAIL,
+        "MaxDisconnectionTime (policy) ends them after 10.0 h",
+    ),
+    (
+        "disc over, RDP-Tcp says never",
+        "sessions.stale",
+        {
+            "facts.sessions.items.3.idle_seconds": 28801,
+            "facts.rdp.max_disconnection_time": 0,
+            "facts.rdp.inherit_max_disconnection_time": 0,
+        },
+        FAIL,
+        "MaxDisconnectionTime (local) never ends them",
+    ),
     (
         "session 0 never",
         "sessions.stale",

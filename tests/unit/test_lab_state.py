@@ -36,7 +36,13 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "rdp_disabled": ("rdp.deny_ts_connections",),
     "termservice_stopped": ("services.0.status",),
     "policy_override": ("rdp_policy.security_layer",),
+    "policy_deny_connections": ("rdp_policy.deny_ts_connections",),
+    # Localized texts only: quser text (on the hosts it sends it) and w32tm's.
+    "non_english": ("sessions.", "time."),
 }
+# Faults whose texts a host may not send at all (a WTS host sends no quser text): those may
+# change nothing on one host, but must change something on some.
+NOT_ON_EVERY_HOST = frozenset({"non_english"})
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -154,6 +160,7 @@ def test_every_fault_with_an_outcome_is_covered_here() -> None:
 
 @pytest.mark.parametrize("fault", sorted(CHANGES))
 def test_each_fault_changes_exactly_its_own_facts(fault: str) -> None:
+    changed_somewhere = False
     for name in NAMES[:20]:
         before = baseline(name, 9, NOW)
         after = baseline(name, 9, NOW)
@@ -161,11 +168,13 @@ def test_each_fault_changes_exactly_its_own_facts(fault: str) -> None:
         a = flatten(render(before, list(SECTIONS), NOW))
         b = flatten(render(after, list(SECTIONS), NOW))
         changed = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
-        assert changed, f"{fault} changed nothing on {name}"
+        assert changed or fault in NOT_ON_EVERY_HOST, f"{fault} changed nothing on {name}"
+        changed_somewhere = changed_somewhere or bool(changed)
         stray = {k for k in changed if not k.startswith(CHANGES[fault])}
         # the rule/service/profile the fault targets is the first of its list in the baseline
         assert not stray, f"{fault} on {name} also changed {sorted(stray)}"
         Facts.model_validate(render(after, list(SECTIONS), NOW))
+    assert changed_somewhere, f"{fault} changed nothing on any host"
 
 
 def faulted(fault: str, name: str = NAMES[0]) -> Facts:

@@ -22,12 +22,30 @@ POLICY_KEY = r"HKLM:\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services"
 LAYER_NAMES = {0: "RDP", 1: "Negotiate", 2: "TLS"}
 NLA_NAMES = {0: "off", 1: "NLA"}
 ENCRYPTION_NAMES = {1: "Low", 2: "Client Compatible", 3: "High", 4: "FIPS"}
+DENY_NAMES = {0: "allowed", 1: "denied"}
 
 
 def _plan_listener(ctx: Ctx) -> list[Change]:
     changes: list[Change] = []
     rdp = ctx.facts.rdp
-    if rdp is not None and rdp.deny_ts_connections != 0:
+    policy_deny = ctx.facts.rdp_policy.deny_ts_connections if ctx.facts.rdp_policy else None
+    if policy_deny is not None:
+        # The policy value decides (rdp.listener): the local one would change nothing.
+        if policy_deny != 0:
+            changes.append(
+                make_change(
+                    ctx,
+                    "registry",
+                    f"{POLICY_KEY}\\fDenyTSConnections",
+                    before=policy_deny,
+                    after=0,
+                    before_label=value_label(policy_deny, DENY_NAMES),
+                    after_label=value_label(0, DENY_NAMES),
+                    fix=None,
+                    blocked=GPO_BLOCKED,
+                )
+            )
+    elif rdp is not None and rdp.deny_ts_connections != 0:
         changes.append(
             registry_change(
                 ctx,
@@ -35,7 +53,7 @@ def _plan_listener(ctx: Ctx) -> list[Change]:
                 "fDenyTSConnections",
                 rdp.deny_ts_connections,
                 0,
-                names={0: "allowed", 1: "denied"},
+                names=DENY_NAMES,
             )
         )
     svc = ctx.facts.service("TermService")
@@ -79,8 +97,10 @@ def _plan_listener(ctx: Ctx) -> list[Change]:
 def _depends_listener(ctx: Ctx) -> Any:
     svc = ctx.facts.service("TermService")
     rdp = ctx.facts.rdp
+    policy = ctx.facts.rdp_policy
     return {
         "deny": rdp.deny_ts_connections if rdp else None,
+        "policy_deny": policy.deny_ts_connections if policy else None,
         "port": rdp.port_number if rdp else None,
         "termservice": [svc.status, svc.start_type] if svc else None,
     }

@@ -1,28 +1,25 @@
 """`sessions.stale`: `logoff <id>` for exactly the stale Disconnected sessions, never others.
 
-The fix script logs a session off only if it is still Disconnected with the same user.
+The fix script logs a session off only if it is still Disconnected with the same user. The
+user is DOMAIN\\name from the WTS API, or the bare name quser prints (no domain): the script
+then matches it against the session's user name part (fix-logoff.ps1).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fleet.checks.sessions import is_disconnected, sessions_of
+from fleet.checks.sessions import sessions_of, stale_sessions
 from fleet.facts import Session
 from fleet.remediate.fixes.base import Ctx, FixDef, make_change
 from fleet.remediate.model import Change, ScriptCall
 
 
 def stale(ctx: Ctx) -> list[Session]:
-    """The same selection as the check: disconnected and idle past `max_idle_h`."""
+    """The same selection as the check (`stale_sessions`)."""
     if ctx.facts.sessions is None:
         return []
-    limit = float(ctx.param("max_idle_h", 8.0)) * 3600
-    return [
-        s
-        for s in sessions_of(ctx.facts.sessions)
-        if is_disconnected(s) and s.idle_seconds is not None and s.idle_seconds > limit
-    ]
+    return stale_sessions(sessions_of(ctx.facts.sessions), float(ctx.param("max_idle_h", 8.0)))
 
 
 def _idle(seconds: int) -> str:
