@@ -28,6 +28,7 @@ class Fault:
     status: HostStatus | None = None  # set for transport faults: the host's whole outcome
     help: str = ""
     winrm_only: bool = False  # a WinRM endpoint's fault: SSH hosts cannot carry it
+    ssh_only: bool = False  # an SSH endpoint's fault: WinRM hosts cannot carry it
 
     @property
     def transport(self) -> bool:
@@ -55,6 +56,13 @@ FAULTS: dict[str, Fault] = {
         _F("termservice_stopped", fail=("rdp.listener",), help="TermService stopped"),
         _F("policy_override", fail=("security.layer",), help="policy SecurityLayer 0"),
         _F("fix_noop", help="fix scripts report success but change nothing (fleet.lab.fixes)"),
+        # Not a transport fault: it changes no outcome, so it can sit beside state faults.
+        _F(
+            "oem_output",
+            help="SSH only: a localized host whose answers carry OEM code-page bytes "
+            "(cp850/cp932) around the frame, on stdout and stderr (fleet.lab.behaviour)",
+            ssh_only=True,
+        ),
         _F("unreachable", status=HostStatus.UNREACHABLE, help="nothing listens"),
         _F("auth_fail", status=HostStatus.AUTH_FAILED, help="credentials rejected"),
         _F("hang", status=HostStatus.TIMEOUT, help="accepts, never answers"),
@@ -78,6 +86,7 @@ FAULTS: dict[str, Fault] = {
 STATE_FAULTS = tuple(n for n, f in FAULTS.items() if not f.transport)
 TRANSPORT_FAULTS = tuple(n for n, f in FAULTS.items() if f.transport)
 WINRM_ONLY = tuple(n for n, f in FAULTS.items() if f.winrm_only)
+SSH_ONLY = tuple(n for n, f in FAULTS.items() if f.ssh_only)
 # Faults that change the same facts cannot share a host.
 _EXCLUSIVE = (frozenset({"cert_expired", "cert_expiring", "cert_missing"}),)
 # Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves.
@@ -96,15 +105,16 @@ class FaultSpec:
     amounts: tuple[tuple[str, float | int], ...] = ()
     mixed: bool = False
 
-    def counts(self, hosts: int, *, winrm: bool = True) -> dict[str, int]:
-        """`winrm`: the lab has WinRM hosts (`mixed` leaves WinRM-only faults out otherwise)."""
+    def counts(self, hosts: int, *, winrm: bool = True, ssh: bool = True) -> dict[str, int]:
+        """`winrm` / `ssh`: the lab has WinRM / SSH hosts (`mixed` leaves the faults only the
+        other transport can carry out)."""
         if self.mixed:
             return {
                 n: max(
                     1, round(hosts * (_MIXED_TRANSPORT_RATE if f.transport else _MIXED_STATE_RATE))
                 )
                 for n, f in FAULTS.items()
-                if n not in _NOT_MIXED and (winrm or not f.winrm_only)
+                if n not in _NOT_MIXED and (winrm or not f.winrm_only) and (ssh or not f.ssh_only)
             }
         out: dict[str, int] = {}
         for name, amount in self.amounts:
@@ -164,7 +174,7 @@ def assign_faults(
     """
     rng = random.Random(f"fleet-lab-faults:{seed}")
     winrm = set(winrm_hosts)
-    counts = spec.counts(len(names), winrm=bool(winrm))
+    counts = spec.counts(len(names), winrm=bool(winrm), ssh=len(winrm) < len(names))
     assigned: dict[str, list[str]] = {n: [] for n in names}
     free = list(names)
     rng.shuffle(free)
@@ -198,7 +208,16 @@ def assign_faults(
         if not n:
             continue
         clash = set().union(*(g - {fault} for g in _EXCLUSIVE if fault in g))
-        candidates = [h for h in pool if fault not in assigned[h] and not clash & set(assigned[h])]
+        ssh_only = FAULTS[fault].ssh_only
+        if ssh_only and len(winrm) == len(names):
+            raise InputError(
+                f"--faults: {fault} is an SSH fault and this lab has no SSH hosts "
+                "(use --transport ssh or mixed)"
+            )
+        hosts = [h for h in pool if not (ssh_only and h in winrm)]
+        if ssh_only and spec.mixed and not hosts:  # the pool drew only WinRM hosts
+            hosts = [h for h in free if h not in winrm]
+        candidates = [h for h in hosts if fault not in assigned[h] and not clash & set(assigned[h])]
         if n > len(candidates):
             raise InputError(
                 f"--faults: not enough hosts for {fault} ({n} asked, {len(candidates)} available)"
@@ -300,6 +319,13 @@ def _policy_override(s: HostState, rng: random.Random, now: datetime) -> None:
     s.rdp_policy = s.rdp_policy.model_copy(update={"security_layer": 0})
 
 
+def _oem_output(s: HostState, rng: random.Random, now: datetime) -> None:
+    """A localized host (its console's OEM code page is not ASCII-only); the endpoint writes
+    the bytes. quser hosts stay in a culture the lab renders quser text for (de-DE)."""
+    if s.locale == "en-US":
+        s.locale = "de-DE" if s.sessions_via == "quser" else rng.choice(("de-DE", "fr-FR", "ja-JP"))
+
+
 MUTATORS: Mapping[str, Mutator] = {
     "cert_expired": _cert_expired,
     "cert_expiring": _cert_expiring,
@@ -317,6 +343,7 @@ MUTATORS: Mapping[str, Mutator] = {
     "rdp_disabled": _local(deny_ts_connections=1),
     "termservice_stopped": _termservice_stopped,
     "policy_override": _policy_override,
+    "oem_output": _oem_output,
 }
 
 
