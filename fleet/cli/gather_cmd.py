@@ -4,20 +4,23 @@ an admin can attach exactly what a host answered to a bug report."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 
 import typer
 from pydantic import ValidationError
 
+from fleet.audit import AuditHost
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.reports import write_atomically
 from fleet.errors import InputError
-from fleet.playbook.loader import default_playbook
+from fleet.inventory import load_inventory, target_for
 from fleet.recorded import RecordedFrame, record_hosts
 from fleet.results import ExitCode, HostResult
 from fleet.runner import Outcome, RunOptions
+from fleet.transports.registry import validate_target
 
 
 @app.command(
@@ -36,10 +39,11 @@ def gather_cmd(
         show_default=False,
     ),
     inventory: Path = common.InventoryOpt,
-    output: Path | None = typer.Option(
+    output: str | None = typer.Option(
         None,
         "--output",
         "-o",
+        metavar="PATH",
         help="A file (one host) or a folder (one HOST.json per host, created if needed); "
         "without it, one host's frame goes to stdout.",
     ),
@@ -61,8 +65,9 @@ def gather_cmd(
     or finished.
     """
     common.setup_logging(log_level, log_format, log_file)
-    _, targets = common.audit_hosts(inventory, hosts, default_playbook(), ask_pass)
+    targets = _targets(inventory, hosts, ask_pass)
     folder = _output_folder(output, len(targets), hosts)
+    out = Path(output) if output is not None else None
     options = RunOptions(
         concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
     )
@@ -75,21 +80,36 @@ def gather_cmd(
     for host in targets:
         name = host.target.name
         if name in recorded:
-            _save(recorded[name], _destination(output, folder, name))
+            _save(recorded[name], _destination(out, folder, name))
     for result in failed:
         common.err_console.print(f"[red]{result.name}[/]: {_failure(result)}", highlight=False)
     if failed or outcome.interrupted or len(recorded) < len(targets):
         raise typer.Exit(ExitCode.UNFINISHED)
 
 
-def _output_folder(output: Path | None, count: int, pattern: str) -> bool:
-    """Whether -o names a folder (several hosts, an existing folder, or a trailing '/')."""
+def _targets(inventory: Path, pattern: str, ask_pass: bool) -> list[AuditHost]:
+    """The matching hosts' connection targets. No check runs, so check parameter overrides
+    are not resolved (an inventory made for another playbook is fine here)."""
+    selected = load_inventory(inventory).select(pattern)
+    secret = common.prompt_password(ask_pass)
+    targets = []
+    for host in selected:
+        target = target_for(host, ask_pass=secret)
+        validate_target(target)
+        targets.append(AuditHost(target=target))
+    return targets
+
+
+def _output_folder(output: str | None, count: int, pattern: str) -> bool:
+    """Whether -o names a folder: several hosts, an existing folder, or a trailing '/' (kept
+    as typed: a Path would drop it)."""
     if output is None:
         if count > 1:
             raise InputError(f"{count} hosts match {pattern!r}: give -o FOLDER for their files")
         return False
-    folder = count > 1 or output.is_dir() or str(output).endswith(("/", "\\"))
-    if folder and output.exists() and not output.is_dir():
+    path = Path(output)
+    folder = count > 1 or path.is_dir() or output.endswith(("/", os.sep))
+    if folder and path.exists() and not path.is_dir():
         raise InputError(f"-o {output}: {count} hosts need a folder, and this is a file")
     return folder
 
