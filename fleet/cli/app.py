@@ -50,6 +50,7 @@ COMMAND_MODULES = {
     "sweep": "sweep_cmd",
     "history": "history_cmd",
     "diagnose": "diagnose_cmd",
+    "gather": "gather_cmd",
     "inventory": "inventory_cmd",
     "lab": "lab_cmd",
     "probe": "probe_cmd",

@@ -8,6 +8,7 @@ MODULES = (
     "sweep_cmd",
     "history_cmd",
     "diagnose_cmd",
+    "gather_cmd",
     "plan_cmd",
     "apply_cmd",
     "journal_cmd",

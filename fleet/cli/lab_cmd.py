@@ -19,7 +19,7 @@ from fleet.cli.app import app
 from fleet.errors import InputError
 from fleet.lab import daemon, files
 from fleet.lab.control import send_control
-from fleet.lab.faults import FAULTS, WINRM_ONLY, parse_fault_spec
+from fleet.lab.faults import FAULTS, SSH_ONLY, WINRM_ONLY, parse_fault_spec
 from fleet.lab.model import DEFAULT_PORT, LabConfig
 from fleet.lab.run import RunningLab
 from fleet.limits import FDS_RESERVED, raise_nofile_limit
@@ -47,7 +47,8 @@ FaultsArg = typer.Argument(None, help="Faults to carry from now on: NAME or faul
         f"WinRM-only faults ({', '.join(WINRM_ONLY)}) land on WinRM hosts only: asking for "
         "them in an SSH lab is an error, `mixed` includes them only when the lab has WinRM "
         "hosts, and `fleet lab set` refuses them on an SSH host. A tls_untrusted host is "
-        "served over HTTPS whatever --winrm-scheme says."
+        "served over HTTPS whatever --winrm-scheme says. SSH-only faults "
+        f"({', '.join(SSH_ONLY)}) likewise land on SSH hosts only."
     ),
 )
 def up_cmd(

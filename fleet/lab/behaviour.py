@@ -22,6 +22,42 @@ GARBAGE = (
 )
 
 
+# `oem_output`: what a localized Windows PowerShell 5.1 host writes around the frame over SSH.
+# The console writes in the OEM code page of the system locale
+# (https://learn.microsoft.com/dotnet/api/system.console.outputencoding: "The default code page
+# that the console uses is determined by the system locale"): 850 for de-DE and fr-FR, 932 for
+# ja-JP (https://learn.microsoft.com/windows/win32/intl/code-page-identifiers). stdout gets a
+# localized Restart-Service-style warning (the console host writes warnings to stdout), stderr
+# a native program's message (quser's "no user" line). The texts are representative, not
+# verbatim Windows strings: what matters is that their bytes are not UTF-8.
+OEM_NOISE: dict[str, tuple[str, str, str]] = {
+    "de-DE": (
+        "cp850",
+        'WARNUNG: Dienst "Remotedesktopdienste (TermService)" wird beendet, Vorgang läuft...',
+        "Kein Benutzer vorhanden für *",
+    ),
+    "fr-FR": (
+        "cp850",
+        "AVERTISSEMENT : Attente de l'arrêt du service « Services Bureau à distance "
+        "(TermService) »...",
+        "Aucun utilisateur n'existe pour * (opération terminée)",
+    ),
+    "ja-JP": (
+        "cp932",
+        "警告: サービス 'リモート デスクトップ サービス (TermService)' の停止を待機しています...",
+        "* のユーザーは存在しません",
+    ),
+}
+
+
+def oem_noise(host: LabHost) -> tuple[bytes, bytes] | None:
+    """(stdout, stderr) bytes an `oem_output` host writes outside the frame, else None."""
+    if "oem_output" not in host.faults or host.state.locale not in OEM_NOISE:
+        return None
+    codec, warning, native = OEM_NOISE[host.state.locale]
+    return (warning + "\r\n").encode(codec), (native + "\r\n").encode(codec)
+
+
 class DropConnection(Exception):
     """The endpoint must close the connection now, without an answer (`drop`)."""
 

@@ -28,10 +28,17 @@ class Fault:
     status: HostStatus | None = None  # set for transport faults: the host's whole outcome
     help: str = ""
     winrm_only: bool = False  # a WinRM endpoint's fault: SSH hosts cannot carry it
+    ssh_only: bool = False  # an SSH endpoint's fault: WinRM hosts cannot carry it
 
     @property
     def transport(self) -> bool:
         return self.status is not None
+
+    @property
+    def context(self) -> bool:
+        """A state fault that fails nothing (a culture, a domain role): it changes what the
+        host looks like, not what a correct audit reports."""
+        return not self.transport and not self.fail and not self.warn
 
 
 _F = Fault
@@ -65,6 +72,13 @@ FAULTS: dict[str, Fault] = {
             "w32tm text; fails nothing",
         ),
         _F("fix_noop", help="fix scripts report success but change nothing (fleet.lab.fixes)"),
+        # Not a transport fault: it changes no outcome, so it can sit beside state faults.
+        _F(
+            "oem_output",
+            help="SSH only: a localized host whose answers carry OEM code-page bytes "
+            "(cp850/cp932) around the frame, on stdout and stderr (fleet.lab.behaviour)",
+            ssh_only=True,
+        ),
         _F("unreachable", status=HostStatus.UNREACHABLE, help="nothing listens"),
         _F("auth_fail", status=HostStatus.AUTH_FAILED, help="credentials rejected"),
         _F("hang", status=HostStatus.TIMEOUT, help="accepts, never answers"),
@@ -88,6 +102,7 @@ FAULTS: dict[str, Fault] = {
 STATE_FAULTS = tuple(n for n, f in FAULTS.items() if not f.transport)
 TRANSPORT_FAULTS = tuple(n for n, f in FAULTS.items() if f.transport)
 WINRM_ONLY = tuple(n for n, f in FAULTS.items() if f.winrm_only)
+SSH_ONLY = tuple(n for n, f in FAULTS.items() if f.ssh_only)
 # Faults that change the same facts cannot share a host.
 _EXCLUSIVE = (frozenset({"cert_expired", "cert_expiring", "cert_missing"}),)
 # Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves.
@@ -96,6 +111,7 @@ _NOT_MIXED = frozenset({"fix_noop"})
 _MIXED_STATE_RATE = 0.02
 _MIXED_TRANSPORT_RATE = 0.01
 _MIXED_POOL_RATE = 0.15  # state faults land on this share of hosts, several per host
+_MIXED_PER_HOST = 4  # at most this many faults with an outcome per pool host, on average
 SLOW_SECONDS = (3.0, 5.0)
 
 
@@ -106,15 +122,16 @@ class FaultSpec:
     amounts: tuple[tuple[str, float | int], ...] = ()
     mixed: bool = False
 
-    def counts(self, hosts: int, *, winrm: bool = True) -> dict[str, int]:
-        """`winrm`: the lab has WinRM hosts (`mixed` leaves WinRM-only faults out otherwise)."""
+    def counts(self, hosts: int, *, winrm: bool = True, ssh: bool = True) -> dict[str, int]:
+        """`winrm` / `ssh`: the lab has WinRM / SSH hosts (`mixed` leaves the faults only the
+        other transport can carry out)."""
         if self.mixed:
             return {
                 n: max(
                     1, round(hosts * (_MIXED_TRANSPORT_RATE if f.transport else _MIXED_STATE_RATE))
                 )
                 for n, f in FAULTS.items()
-                if n not in _NOT_MIXED and (winrm or not f.winrm_only)
+                if n not in _NOT_MIXED and (winrm or not f.winrm_only) and (ssh or not f.ssh_only)
             }
         out: dict[str, int] = {}
         for name, amount in self.amounts:
@@ -174,7 +191,7 @@ def assign_faults(
     """
     rng = random.Random(f"fleet-lab-faults:{seed}")
     winrm = set(winrm_hosts)
-    counts = spec.counts(len(names), winrm=bool(winrm))
+    counts = spec.counts(len(names), winrm=bool(winrm), ssh=len(winrm) < len(names))
     assigned: dict[str, list[str]] = {n: [] for n in names}
     free = list(names)
     rng.shuffle(free)
@@ -201,14 +218,28 @@ def assign_faults(
         free = [h for h in free if h not in taken]
     pool = free
     if spec.mixed:
-        needed = math.ceil(sum(counts.get(f, 0) for f in STATE_FAULTS) / 3)
-        pool = free[: max(needed, round(len(names) * _MIXED_POOL_RATE))]
+        # Faults with an outcome share a small pool of hosts, several to a host, so most hosts
+        # stay healthy; context faults (fail nothing) may land on any host, healthy ones too.
+        outcome = sum(counts.get(f, 0) for f in STATE_FAULTS if not FAULTS[f].context)
+        pool = free[
+            : max(math.ceil(outcome / _MIXED_PER_HOST), round(len(names) * _MIXED_POOL_RATE))
+        ]
     for fault in STATE_FAULTS:
         n = counts.get(fault, 0)
         if not n:
             continue
         clash = set().union(*(g - {fault} for g in _EXCLUSIVE if fault in g))
-        candidates = [h for h in pool if fault not in assigned[h] and not clash & set(assigned[h])]
+        ssh_only = FAULTS[fault].ssh_only
+        if ssh_only and len(winrm) == len(names):
+            raise InputError(
+                f"--faults: {fault} is an SSH fault and this lab has no SSH hosts "
+                "(use --transport ssh or mixed)"
+            )
+        drawn_from = free if spec.mixed and FAULTS[fault].context else pool
+        hosts = [h for h in drawn_from if not (ssh_only and h in winrm)]
+        if ssh_only and spec.mixed and not hosts:  # the pool drew only WinRM hosts
+            hosts = [h for h in free if h not in winrm]
+        candidates = [h for h in hosts if fault not in assigned[h] and not clash & set(assigned[h])]
         if n > len(candidates):
             raise InputError(
                 f"--faults: not enough hosts for {fault} ({n} asked, {len(candidates)} available)"
@@ -325,6 +356,13 @@ def _non_english(s: HostState, rng: random.Random, now: datetime) -> None:
         s.sessions_via = "quser"
 
 
+def _oem_output(s: HostState, rng: random.Random, now: datetime) -> None:
+    """A localized host (its console's OEM code page is not ASCII-only); the endpoint writes
+    the bytes."""
+    if s.locale == "en-US":
+        s.locale = rng.choice(NON_ENGLISH)
+
+
 MUTATORS: Mapping[str, Mutator] = {
     "cert_expired": _cert_expired,
     "cert_expiring": _cert_expiring,
@@ -344,6 +382,7 @@ MUTATORS: Mapping[str, Mutator] = {
     "policy_override": _policy_override,
     "policy_deny_connections": _policy_deny_connections,
     "non_english": _non_english,
+    "oem_output": _oem_output,
 }
 
 

@@ -150,6 +150,9 @@ class RunningLab:
         winrm_only = [f for f in wanted if FAULTS[f].winrm_only]
         if winrm_only and host.transport != "winrm":
             raise InputError(f"{winrm_only[0]!r} is a WinRM fault; {name} is an SSH host")
+        ssh_only = [f for f in wanted if FAULTS[f].ssh_only]
+        if ssh_only and host.transport != "ssh":
+            raise InputError(f"{ssh_only[0]!r} is an SSH fault; {name} is a WinRM host")
         if host.transport == "winrm" and transport_fault(wanted) != transport_fault(host.faults):
             raise InputError(
                 f"{name} is a WinRM host: its transport faults are fixed when the lab starts"

@@ -5,6 +5,10 @@ with one invocation line on stdin (fleet.transports.framing). Anything else gets
 cmd.exe or PowerShell would print. Per-connection work is kept small (one parsed host key,
 fast key exchange and ciphers first, no pty/forwarding/sftp), so a thousand hosts can be
 audited in seconds.
+
+The channel carries bytes (`encoding=None`), as a Windows host's does: the invocation line is
+ASCII, answers are UTF-8 (the invocation switches the console to UTF-8), and an `oem_output`
+host adds bytes in its OEM code page around the frame (fleet.lab.behaviour.oem_noise).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 import asyncssh
 
 from fleet.errors import InputError
-from fleet.lab.behaviour import DropConnection, command_reply
+from fleet.lab.behaviour import DropConnection, command_reply, oem_noise
 from fleet.lab.model import LabHost
 from fleet.lab.responder import Responder, not_recognized
 from fleet.logs import get_logger
@@ -120,7 +124,7 @@ class SshEndpoint:
             server_host_keys=[self._host_key],
             reuse_address=True,
             backlog=512,
-            encoding="utf-8",
+            encoding=None,
             kex_algs=_KEX,
             encryption_algs=_CIPHERS,
             compression_algs=("none",),
@@ -150,14 +154,14 @@ class SshEndpoint:
             return False
         return username == self._username and hmac.compare_digest(password.encode(), self._password)
 
-    async def _handle(self, host: LabHost, process: asyncssh.SSHServerProcess[str]) -> None:
+    async def _handle(self, host: LabHost, process: asyncssh.SSHServerProcess[bytes]) -> None:
         command = process.command or ""
         if not is_powershell_stdin(command):
-            process.stderr.write(cmd_not_recognized(command))
+            process.stderr.write(cmd_not_recognized(command).encode())
             process.exit(1)
             return
         try:
-            line = await process.stdin.readline()
+            line = (await process.stdin.readline()).decode("utf-8", errors="replace")
         except (
             asyncssh.Error,
             asyncssh.BreakReceived,
@@ -183,15 +187,19 @@ class SshEndpoint:
                     wait_closed=process.wait_closed,
                 )
             except DropConnection:
-                process.stdout.write(DropConnection.partial_output)
+                process.stdout.write(DropConnection.partial_output.encode())
                 process.channel.get_connection().abort()
                 return
         if process.is_closing():
             return
+        noise = oem_noise(host)
+        if noise is not None:
+            process.stdout.write(noise[0])
+            process.stderr.write(noise[1])
         if reply.output:
-            process.stdout.write(reply.output)
+            process.stdout.write(reply.output.encode())
         if reply.error:
-            process.stderr.write(reply.error)
+            process.stderr.write(reply.error.encode())
         process.exit(reply.exit_status)
 
 

@@ -7,6 +7,17 @@ base64 literals: the base64 alphabet cannot close a quote, so no value can chang
 and the script receives the JSON as its `-ParamsJson` parameter. Over WinRM the same script
 runs with `add_script` + `add_parameter` and no encoding at all.
 
+The invocation first switches the console's output encoding to UTF-8 (BOM-less): Windows
+PowerShell 5.1 writes a redirected stdout/stderr in the console's code page, which is the OEM
+code page of the system locale (850, 437, 932...), not UTF-8
+(https://learn.microsoft.com/dotnet/api/system.console.outputencoding: "The default code page
+that the console uses is determined by the system locale"; about_Character_Encoding,
+https://learn.microsoft.com/powershell/module/microsoft.powershell.core/about/about_character_encoding,
+lists `Oem` as the console programs' encoding). Failing to switch (no console) is ignored:
+whatever a host writes, the reader decodes leniently (`decode_output`) and the frame itself is
+ASCII (scripts escape every non-ASCII character), so a localized warning in any code page
+around it cannot break parsing.
+
 Scripts print exactly one `BEGIN + json + END` frame, so profile banners, warnings or
 progress noise around it cannot break parsing.
 """
@@ -28,9 +39,14 @@ FRAME_BEGIN = "<<FLEET-JSON>>"
 FRAME_END = "<<FLEET-END>>"
 PARAM_NAME = "ParamsJson"
 
+# A constant statement: it carries no value, so it cannot change what runs.
+CONSOLE_UTF8 = "try{[Console]::OutputEncoding=[Text.UTF8Encoding]::new($false)}catch{};"
+
 _B64 = r"[A-Za-z0-9+/=]*"
 _INVOCATION = re.compile(
-    r"^\$s=\[Text\.Encoding\]::UTF8\.GetString\(\[Convert\]::FromBase64String\('(?P<s>"
+    r"^"
+    + re.escape(CONSOLE_UTF8)
+    + r"\$s=\[Text\.Encoding\]::UTF8\.GetString\(\[Convert\]::FromBase64String\('(?P<s>"
     + _B64
     + r")'\)\);\$p=\[Text\.Encoding\]::UTF8\.GetString\(\[Convert\]::FromBase64String\('(?P<p>"
     + _B64
@@ -55,11 +71,12 @@ def _script_b64(script_text: str) -> str:
 
 def stdin_invocation(script_text: str, params: Mapping[str, Any]) -> str:
     """The single line sent to `powershell.exe ... -Command -` over SSH."""
-    return (
+    body = (
         f"$s=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('{_script_b64(script_text)}'));"
         f"$p=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('{_b64(encode_params(params))}'));"
         f"& ([scriptblock]::Create($s)) -{PARAM_NAME} $p\n"
     )
+    return CONSOLE_UTF8 + body
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,19 @@ def decode_invocation(line: str) -> Invocation:
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError(f"bad base64 payload: {exc}") from exc
     return Invocation(script, params)
+
+
+def decode_output(data: bytes | str | None) -> str:
+    """A host's stdout/stderr as text, whatever code page wrote it.
+
+    UTF-8 where it is UTF-8; any other byte (an OEM code page's accented letter) becomes U+FFFD
+    instead of an error. The frame is ASCII, so it always survives intact.
+    """
+    if data is None:
+        return ""
+    if isinstance(data, str):
+        return data
+    return data.decode("utf-8", errors="replace")
 
 
 def frame(document: Mapping[str, Any]) -> str:

@@ -32,7 +32,7 @@ from fleet.transports.base import (
     Target,
     Unreachable,
 )
-from fleet.transports.framing import stdin_invocation
+from fleet.transports.framing import decode_output, stdin_invocation
 
 log = get_logger(__name__)
 
@@ -100,16 +100,21 @@ class SshSession:
 
     async def run(self, script: Script, params: Mapping[str, Any]) -> ScriptOutput:
         try:
+            # Bytes, not asyncssh's strict UTF-8: Windows PowerShell writes in the console's OEM
+            # code page, and one such byte in a strict decoder drops the whole channel.
             proc = await self._conn.run(
-                self._command, input=stdin_invocation(script.text, params), check=False
+                self._command,
+                input=stdin_invocation(script.text, params).encode("ascii"),
+                check=False,
+                encoding=None,
             )
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionError) as exc:
             raise ConnectionLost(f"connection lost while running {script.id}: {exc}") from None
         if proc.exit_status is None and proc.exit_signal is None:
             raise ConnectionLost(f"connection closed before {script.id} finished")
         return ScriptOutput(
-            stdout=_text(proc.stdout),
-            stderr=_text(proc.stderr),
+            stdout=decode_output(proc.stdout),
+            stderr=decode_output(proc.stderr),
             exit_status=proc.exit_status,
         )
 
@@ -117,14 +122,6 @@ class SshSession:
         self._conn.close()
         with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
             await asyncio.wait_for(self._conn.wait_closed(), timeout=5)
-
-
-def _text(data: object) -> str:
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        return data.decode("utf-8", errors="replace")
-    return str(data)
 
 
 class SshTransport:

@@ -15,12 +15,20 @@ import asyncssh
 import pytest
 import yaml
 
+from fleet.audit import audit
+from fleet.cli.common import audit_hosts
 from fleet.facts import SECTIONS, Facts
 from fleet.lab.control import send_control
 from fleet.lab.faults import parse_fault_spec
 from fleet.lab.model import LAB_USER, LabConfig
 from fleet.lab.run import RunningLab, run_lab
+from fleet.playbook.loader import default_playbook
 from fleet.playbook.scripts import ScriptError, builtin_script
+from fleet.remediate.apply import ApplyOptions
+from fleet.remediate.journal import Journal
+from fleet.remediate.session import make_plan, run_apply
+from fleet.results import HostStatus
+from fleet.runner import RunOptions
 from fleet.transports.base import ProtocolError
 from fleet.transports.framing import parse_frame, stdin_invocation
 
@@ -232,3 +240,32 @@ async def test_detached_lab_starts_ready_and_stops(tmp_path: Path) -> None:
         subprocess.run, [*fleet, "down", "--dir", str(lab_dir)], capture_output=True, text=True
     )
     assert again.returncode == 0 and "no lab running" in again.stdout
+
+
+async def test_fixes_on_an_oem_output_host_are_applied_and_verified(
+    lab: RunningLab, tmp_path: Path
+) -> None:
+    """A localized host writes OEM code-page bytes around every answer (issue 9.2): a strict
+    UTF-8 reader lost the channel ("connection lost") right after a fix ran."""
+    name = by_fault(lab, None).name
+    lab.set_faults(name, ["oem_output", "nla_off", "firewall_public"])
+    async with await connect(lab, name) as conn:
+        line = stdin_invocation(gather_text(), {"sections": list(SECTIONS)})
+        raw = await conn.run(COMMAND, input=line.encode(), check=False, encoding=None)
+    with pytest.raises(UnicodeDecodeError):
+        bytes(raw.stdout).decode("utf-8")
+    with pytest.raises(UnicodeDecodeError):
+        bytes(raw.stderr).decode("utf-8")
+
+    pb, run = default_playbook(), RunOptions(concurrency=1, timeout=30, retries=0)
+    _, hosts = audit_hosts(lab.inventory_path, name, pb, False)
+    plan = await make_plan(hosts, pb, run, inventory=lab.inventory_path)
+    assert not plan.unplanned
+    assert {c.check_id for c in plan.changes} == {"security.nla", "firewall.profile"}
+    options = ApplyOptions(run=run, batch_size=1, allow_disruptive=True, max_fail_percent=None)
+    with Journal.open(tmp_path / "j.db") as journal:
+        _, applied = await run_apply(plan, hosts, pb, options, journal, stop=asyncio.Event())
+    (outcome,) = applied.report.outcomes
+    assert outcome.status == "applied", outcome
+    after = await audit(hosts, pb, run)
+    assert after.hosts[0].status is HostStatus.OK, after.hosts[0]

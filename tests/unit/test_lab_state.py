@@ -39,10 +39,12 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "policy_deny_connections": ("rdp_policy.deny_ts_connections",),
     # Localized texts only: quser text (on the hosts it sends it) and w32tm's.
     "non_english": ("sessions.", "time."),
+    # A localized host: of the gathered facts, only a quser host's text follows its culture.
+    "oem_output": ("sessions.quser_text",),
 }
 # Faults whose texts a host may not send at all (a WTS host sends no quser text): those may
 # change nothing on one host, but must change something on some.
-NOT_ON_EVERY_HOST = frozenset({"non_english"})
+NOT_ON_EVERY_HOST = frozenset({"non_english", "oem_output"})
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

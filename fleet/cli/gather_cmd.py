@@ -1,0 +1,148 @@
+"""`fleet gather HOSTS -i INV -o PATH`: save each host's raw gather frame (fleet.recorded), so
+an admin can attach exactly what a host answered to a bug report."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from fleet.audit import AuditHost
+from fleet.cli import common
+from fleet.cli.app import app
+from fleet.cli.reports import write_atomically
+from fleet.errors import InputError
+from fleet.inventory import load_inventory, target_for
+from fleet.recorded import RecordedFrame, record_hosts
+from fleet.results import ExitCode, HostResult
+from fleet.runner import Outcome, RunOptions
+from fleet.transports.registry import validate_target
+
+
+@app.command(
+    "gather",
+    epilog=(
+        "Examples:\n\n"
+        "  fleet gather rds-a-003 -i inventory.yml -o rds-a-003.json\n\n"
+        "  fleet gather 'site_a:&rdsh' -i inventory.yml -o frames/\n\n"
+        "  fleet gather rds-a-003 -i inventory.yml | less"
+    ),
+)
+def gather_cmd(
+    hosts: str = typer.Argument(
+        ...,
+        help="A host name or pattern (the --limit syntax: names, globs, groups, 'a:b', 'a:!b').",
+        show_default=False,
+    ),
+    inventory: Path = common.InventoryOpt,
+    output: str | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="A file (one host) or a folder (one HOST.json per host, created if needed); "
+        "without it, one host's frame goes to stdout.",
+    ),
+    concurrency: int = common.ConcurrencyOpt,
+    timeout: float = common.TimeoutOpt,
+    retries: int = common.RetriesOpt,
+    ask_pass: bool = common.AskPassOpt,
+    log_format: str = common.LogFormatOpt,
+    log_file: Path | None = common.LogFileOpt,
+    log_level: str = common.LogLevelOpt,
+) -> None:
+    """Save what each host answers to the gather script, raw, for a bug report.
+
+    Every fact section is gathered; the file holds the host's JSON document exactly as it
+    answered plus fleet's version, the script version, sent/received UTC and the transport,
+    never credentials. Nothing on the host changes.
+
+    Exit codes: 0 every host saved, 2 bad input, 3 a host could not be reached, authenticated
+    or finished.
+    """
+    common.setup_logging(log_level, log_format, log_file)
+    targets = _targets(inventory, hosts, ask_pass)
+    folder = _output_folder(output, len(targets), hosts)
+    out = Path(output) if output is not None else None
+    options = RunOptions(
+        concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
+    )
+
+    async def main(stop: asyncio.Event) -> tuple[dict[str, RecordedFrame], Outcome]:
+        return await record_hosts(targets, options, stop=stop)
+
+    recorded, outcome = common.run_async(main)
+    failed = [r for r in outcome.results if r.name not in recorded]
+    for host in targets:
+        name = host.target.name
+        if name in recorded:
+            _save(recorded[name], _destination(out, folder, name))
+    for result in failed:
+        common.err_console.print(f"[red]{result.name}[/]: {_failure(result)}", highlight=False)
+    if failed or outcome.interrupted or len(recorded) < len(targets):
+        raise typer.Exit(ExitCode.UNFINISHED)
+
+
+def _targets(inventory: Path, pattern: str, ask_pass: bool) -> list[AuditHost]:
+    """The matching hosts' connection targets. No check runs, so check parameter overrides
+    are not resolved (an inventory made for another playbook is fine here)."""
+    selected = load_inventory(inventory).select(pattern)
+    secret = common.prompt_password(ask_pass)
+    targets = []
+    for host in selected:
+        target = target_for(host, ask_pass=secret)
+        validate_target(target)
+        targets.append(AuditHost(target=target))
+    return targets
+
+
+def _output_folder(output: str | None, count: int, pattern: str) -> bool:
+    """Whether -o names a folder: several hosts, an existing folder, or a trailing '/' (kept
+    as typed: a Path would drop it)."""
+    if output is None:
+        if count > 1:
+            raise InputError(f"{count} hosts match {pattern!r}: give -o FOLDER for their files")
+        return False
+    path = Path(output)
+    folder = count > 1 or path.is_dir() or output.endswith(("/", os.sep))
+    if folder and path.exists() and not path.is_dir():
+        raise InputError(f"-o {output}: {count} hosts need a folder, and this is a file")
+    return folder
+
+
+def _destination(output: Path | None, folder: bool, name: str) -> Path | None:
+    if output is None:
+        return None
+    if not folder:
+        return output
+    return output / (re.sub(r"[^A-Za-z0-9._-]", "_", name) + ".json")
+
+
+def _save(frame: RecordedFrame, path: Path | None) -> None:
+    text = frame.to_json()
+    try:
+        frame.host_facts()
+    except ValidationError as exc:  # saved all the same: that is what the bug report needs
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        common.err_console.print(
+            f"[yellow]{frame.host}[/]: the frame does not match fleet's facts model at "
+            f"{where}: {err['msg']}",
+            highlight=False,
+        )
+    if path is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        write_atomically(path, text)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
+    common.err_console.print(f"{frame.host}: saved {path}", highlight=False)
+
+
+def _failure(result: HostResult) -> str:
+    return f"{result.status.value}: {result.error}" if result.error else result.status.value

@@ -1,0 +1,148 @@
+"""Recorded facts: a host's gather frame as it answered, in a small envelope (`fleet gather`).
+
+An admin attaches one to a bug report; the tests keep them as fixtures (tests/fixtures/facts/)
+and evaluate the checks on them with no host. The frame is the host's JSON document exactly as
+it came (parsed JSON, not re-modelled, so fields this fleet does not know survive). The
+envelope says which fleet and script asked, the orchestrator's clock around the round trip
+(what checks evaluate time against) and the transport. Never credentials: no user name,
+password, key or address.
+
+Loading is generic: the frame is validated by `fleet.facts.Facts`, whose fields all have
+defaults, so frames recorded by older scripts still load as the model grows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from fleet import __version__
+from fleet.audit import AuditHost, transports_for
+from fleet.errors import InputError
+from fleet.facts import SECTIONS, Facts, HostFacts
+from fleet.gather import run_frame_body
+from fleet.playbook.scripts import builtin_script
+from fleet.results import HostResult, HostStatus
+from fleet.runner import HostJob, Outcome, RunOptions, run_jobs, with_retries
+from fleet.transports.base import Transport
+from fleet.transports.framing import decode_body
+
+FORMAT: Final = "fleet-recorded-frame"
+
+
+class RecordedFrame(BaseModel):
+    """One host's gather answer and how it was obtained."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["fleet-recorded-frame"] = FORMAT
+    format_version: Literal[1] = 1
+    fleet_version: str
+    script: str
+    script_version: int  # the version fleet sent; the frame's own `script_version` is the host's
+    host: str  # the inventory name
+    transport: str
+    sections: list[str]
+    sent_utc: datetime
+    received_utc: datetime
+    frame: Any
+
+    def host_facts(self) -> HostFacts:
+        """The frame as the facts model sees it. Raises pydantic's ValidationError."""
+        facts = Facts.model_validate(self.frame)
+        return HostFacts(facts=facts, sent_utc=self.sent_utc, received_utc=self.received_utc)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+
+def load_host_facts(path: Path) -> HostFacts:
+    """A recorded frame file as HostFacts (see `host_facts_from`). Raises InputError."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not JSON: {exc}") from None
+    return host_facts_from(doc, str(path))
+
+
+def host_facts_from(doc: Any, where: str = "<document>") -> HostFacts:
+    """A recorded frame document as HostFacts. A bare HostFacts document ({"facts",
+    "sent_utc", "received_utc"}: a host's "facts" in `fleet audit --format json`, or facts
+    written by hand) is accepted too. Raises InputError."""
+    try:
+        if isinstance(doc, dict) and doc.get("format") == FORMAT:
+            return RecordedFrame.model_validate(doc).host_facts()
+        return HostFacts.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        at = ".".join(str(p) for p in err["loc"]) or "(top)"
+        raise InputError(f"{where}: not recorded facts: {at}: {err['msg']}") from None
+
+
+async def record_one(
+    host: AuditHost, transport: Transport, sections: Collection[str], options: RunOptions
+) -> RecordedFrame:
+    """One gather round trip (read-only, so retried on transient errors), kept as answered."""
+    script = builtin_script("gather")
+    wanted = sorted(set(sections))
+
+    async def attempt() -> tuple[datetime, str, datetime]:
+        session = await transport.connect(host.target)
+        try:
+            sent = datetime.now(UTC)
+            body = await run_frame_body(session, script, {"sections": wanted})
+            return sent, body, datetime.now(UTC)
+        finally:
+            await session.close()
+
+    sent, body, received = await with_retries(attempt, options)
+    return RecordedFrame(
+        fleet_version=__version__,
+        script=script.id,
+        script_version=script.version,
+        host=host.target.name,
+        transport=host.target.transport,
+        sections=wanted,
+        sent_utc=sent,
+        received_utc=received,
+        frame=decode_body(body),
+    )
+
+
+async def record_hosts(
+    hosts: Sequence[AuditHost],
+    options: RunOptions,
+    *,
+    sections: Collection[str] = SECTIONS,
+    stop: asyncio.Event | None = None,
+) -> tuple[dict[str, RecordedFrame], Outcome]:
+    """Record every host under the runner (bound, deadlines, retries); a host that could not
+    be recorded is a failed HostResult in the outcome, as in an audit."""
+    transports = transports_for(hosts, options.concurrency, options.timeout)
+    recorded: dict[str, RecordedFrame] = {}
+
+    def job(host: AuditHost) -> HostJob:
+        async def run() -> HostResult:
+            frame = await record_one(host, transports[host.target.transport], sections, options)
+            recorded[host.target.name] = frame
+            ref = host.ref
+            return HostResult(
+                name=ref.name, address=ref.address, transport=ref.transport, status=HostStatus.OK
+            )
+
+        return run
+
+    try:
+        outcome = await run_jobs([(h.ref, job(h)) for h in hosts], options, stop=stop)
+    finally:
+        for transport in transports.values():
+            await transport.aclose()
+    return recorded, outcome
