@@ -177,14 +177,26 @@ class Journal:
             (run_id, host, batch, status, error, _now()),
         )
 
-    def settle_hosts(self, run_id: str, status: str, error: str) -> None:
-        """Hosts still `running` when the run ends (aborted mid-batch) get `status`; their
-        changes keep their own rows (`unknown` when cut off mid-script)."""
-        self._write(
-            "UPDATE apply_hosts SET status = ?, error = ?, updated = ?"
-            " WHERE run_id = ? AND status = 'running'",
-            (status, error, _now(), run_id),
-        )
+    def settle_hosts(self, run_id: str) -> None:
+        """At the end of a run, however it ended: a host still `running` was cut off
+        (`interrupted`; its changes keep their own rows, `unknown` when cut off mid-script),
+        one still `not_started` without a reason never got its turn."""
+
+        def run() -> None:
+            now = _now()
+            with immediate(self._conn) as conn:
+                conn.execute(
+                    "UPDATE apply_hosts SET status = 'interrupted', error = ?, updated = ?"
+                    " WHERE run_id = ? AND status = 'running'",
+                    ("the run ended before this host finished", now, run_id),
+                )
+                conn.execute(
+                    "UPDATE apply_hosts SET error = ?, updated = ?"
+                    " WHERE run_id = ? AND status = 'not_started' AND error IS NULL",
+                    ("the run ended before this host started", now, run_id),
+                )
+
+        retrying(run)
 
     def change(self, run_id: str, row: ChangeRow) -> None:
         """Insert or update one change's row (call with `unknown` before running it)."""
