@@ -168,3 +168,26 @@ def test_apply_from_the_inventory_gives_every_host_a_status(
             name,
             proc.stdout,
         )
+
+
+def test_the_lab_records_what_ssh_and_winrm_hosts_receive_alike(
+    lab_factory: Any, tmp_path: Path
+) -> None:
+    """Both endpoints go through the responder: one line per script, whatever the wire."""
+    lab = lab_factory(
+        "--hosts", "4", "--seed", "1", "--faults", "nla_off:4", "--transport", "mixed", name="m"
+    )  # fmt: skip
+    described = json.loads((lab.dir / "lab.json").read_text())
+    transports = {h["name"]: h["transport"] for h in described["hosts"]}
+    assert set(transports.values()) == {"ssh", "winrm"}
+    doc = plan(lab, tmp_path / "plan.json")
+    since = len(read_received(lab.dir))
+    proc = apply(tmp_path / "plan.json", tmp_path / "j.db", "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    entries = read_received(lab.dir)[since:]
+    assert {(e["host"], e["transport"]) for e in entries} == set(transports.items())
+    fixes = Counter(e["host"] for e in entries if str(e["script"]).startswith("fix."))
+    assert fixes == Counter({h["host"]: len(h["changes"]) for h in doc["hosts"]})
+    text = run("lab", "log", "--dir", str(lab.dir), "--host", doc["hosts"][0]["host"])
+    assert text.returncode == 0 and "fix." in text.stdout
+    assert {line.split()[1] for line in text.stdout.splitlines()} == {doc["hosts"][0]["host"]}
