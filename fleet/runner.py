@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tenacity import (
@@ -111,6 +111,10 @@ async def _run_one(ref: HostRef, job: HostJob, options: RunOptions) -> HostResul
 class Outcome:
     results: list[HostResult]  # in the order of the jobs given; unfinished hosts are absent
     interrupted: bool
+    not_started: list[str] = field(default_factory=list)  # drain: never started, job order
+
+
+StartCallback = Callable[[HostRef], None]
 
 
 async def run_jobs(
@@ -118,30 +122,44 @@ async def run_jobs(
     options: RunOptions,
     *,
     on_result: ResultCallback | None = None,
+    on_start: StartCallback | None = None,
     stop: asyncio.Event | None = None,
+    drain: bool = False,
 ) -> Outcome:
     """Run every job under the concurrency bound; stream results as hosts finish.
 
-    Setting `stop` (Ctrl-C) cancels the hosts still running and returns what finished.
+    Setting `stop` (Ctrl-C) cancels the hosts still running and returns what finished; with
+    `drain` (apply: a host cut off mid-change is worse than a slow stop) the hosts in flight
+    finish and only the ones not yet started are dropped, listed in `not_started`.
+    `on_start` runs when a host's job really begins (it got a slot under the bound).
     """
     sem = asyncio.Semaphore(options.concurrency)
+    started: set[str] = set()
 
-    async def bounded(ref: HostRef, job: HostJob) -> HostResult:
+    async def bounded(ref: HostRef, job: HostJob) -> HostResult | None:
         async with sem:
+            if drain and stop is not None and stop.is_set():
+                return None  # its turn came after the stop: never started
+            started.add(ref.name)
+            if on_start:
+                on_start(ref)
             return await _run_one(ref, job, options)
 
     tasks = [asyncio.create_task(bounded(ref, job), name=ref.name) for ref, job in jobs]
     index = {task: i for i, task in enumerate(tasks)}
     finished: dict[int, HostResult] = {}
-    pending: set[asyncio.Task[HostResult]] = set(tasks)
+    pending: set[asyncio.Task[HostResult | None]] = set(tasks)
     stopper: asyncio.Task[object] = asyncio.create_task(_wait(stop))
     interrupted = False
     try:
         while pending:
-            await asyncio.wait({*pending, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            waiting = pending if stopper.done() else {*pending, stopper}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             for task in [t for t in pending if t.done()]:
                 pending.discard(task)
-                result = finished[index[task]] = task.result()
+                if task.cancelled() or (result := task.result()) is None:
+                    continue
+                finished[index[task]] = result
                 log.info(
                     "host done",
                     host=result.name,
@@ -152,15 +170,20 @@ async def run_jobs(
                 if on_result:
                     on_result(result)
             if stopper.done():
-                interrupted = bool(pending)
-                break
+                interrupted = interrupted or bool(pending)
+                if not drain:
+                    break
+                for task in pending:  # waiting for a slot: they never start
+                    if task.get_name() not in started:
+                        task.cancel()
     finally:
         stopper.cancel()
         for task in pending:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-    return Outcome([finished[i] for i in sorted(finished)], interrupted)
+    not_started = [ref.name for ref, _ in jobs if ref.name not in started]
+    return Outcome([finished[i] for i in sorted(finished)], interrupted, not_started)
 
 
 async def _wait(event: asyncio.Event | None) -> object:

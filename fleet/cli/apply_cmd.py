@@ -16,11 +16,11 @@ from fleet.cli.app import app
 from fleet.cli.plan_cmd import FormatOpt, OnlyOpt, check_format, plan_hosts, show_plan
 from fleet.cli.render_plan import render_outcomes, skipped_note
 from fleet.errors import InputError
-from fleet.remediate.apply import ApplyOptions, ApplyRun
-from fleet.remediate.batches import parse_serial
+from fleet.remediate.apply import ApplyOptions, ApplyRun, unapplied_outcomes
+from fleet.remediate.batches import BatchReport, parse_serial
 from fleet.remediate.journal import Journal
 from fleet.remediate.model import Plan, load_plan
-from fleet.remediate.outcome import HostOutcome, exit_code
+from fleet.remediate.outcome import HostOutcome
 from fleet.remediate.session import check_plan_matches, run_apply
 from fleet.remediate.window import Window, parse_window
 from fleet.results import ExitCode
@@ -100,7 +100,8 @@ def apply_cmd(
     re-auditing, and failures are rolled back. Every run is journaled (`fleet journal`).
 
     Exit codes: 0 all applied, 1 a change failed (or a host drifted), 2 bad input or refused,
-    3 a host could not be reached or finished.
+    3 a host could not be planned, reached or finished (or Ctrl-C / SIGTERM: the hosts in
+    flight finish, no other starts; twice: the hosts in flight are cut off too).
     """
     common.setup_logging(log_level, log_format, log_file)
     check_format(fmt)
@@ -125,7 +126,8 @@ def apply_cmd(
         raise typer.Exit(ExitCode.UNFINISHED if plan.unplanned else ExitCode.OK)
     if not any(h.runnable for h in plan.hosts):
         console.print("Nothing to apply.")
-        raise typer.Exit(ExitCode.UNFINISHED if plan.unplanned else ExitCode.OK)
+        others = unapplied_outcomes(plan, ())
+        _report(None, ApplyRun(BatchReport(), False, others, others), fmt, console, set())
     pb = common.load_playbook_arg(playbook)
     _, hosts = common.audit_hosts(inv, None, pb, ask_pass and plan_file is not None)
     check_plan_matches(plan, pb, hosts)
@@ -140,38 +142,49 @@ def apply_cmd(
         window=win,
     )
 
+    shown: set[str] = set()
+
     def on_host(outcome: HostOutcome) -> None:
         if fmt == "text":
             render_outcomes(console, [outcome])
+            shown.add(outcome.host)
 
     async def main(stop: asyncio.Event) -> tuple[str, ApplyRun]:
         with Journal.open(db) as journal:
             return await run_apply(plan, hosts, pb, options, journal, stop=stop, on_host=on_host)
 
     run_id, run = common.run_async(main)
-    report = run.report
-    code = exit_code(report.outcomes, report.not_started, run.interrupted)
+    _report(run_id, run, fmt, console, shown)
+
+
+def _report(run_id: str | None, run: ApplyRun, fmt: str, console: Console, shown: set[str]) -> None:
+    """Every host of the plan with its status, in either format; then exit with the code."""
+    report, code = run.report, run.exit_code
+    not_started = [o.host for o in run.hosts if o.status == "not_started"]
     if fmt == "json":
         doc = {
             "run_id": run_id,
             "stopped": report.stopped,
-            "not_started": report.not_started,
-            "hosts": [o.to_dict() for o in report.outcomes],
+            "not_started": not_started,
+            "hosts": [o.to_dict() for o in run.hosts],
             "exit_code": code,
         }
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
-    else:
-        counts: dict[str, int] = {}
-        for o in report.outcomes:
-            counts[o.status] = counts.get(o.status, 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no hosts"
-        console.print(f"\nApply {run_id}: {summary}.", soft_wrap=True)
-        if note := skipped_note(report.outcomes):
-            console.print(note, soft_wrap=True)
-        if report.stopped:
-            console.print(
-                f"[bold red]stopped:[/] {report.stopped}; "
-                f"{len(report.not_started)} host(s) not started"
-            )
+        raise typer.Exit(code)
+    if run_id is None and not run.hosts:
+        raise typer.Exit(code)
+    render_outcomes(console, [o for o in run.hosts if o.host not in shown], changes=False)
+    counts: dict[str, int] = {}
+    for o in run.hosts:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no hosts"
+    console.print(f"\nApply {run_id or '(nothing run)'}: {summary}.", soft_wrap=True)
+    if note := skipped_note(run.hosts):
+        console.print(note, soft_wrap=True)
+    if report.stopped:
+        console.print(
+            f"[bold red]stopped:[/] {report.stopped}; {len(not_started)} host(s) not started"
+        )
+    if run_id is not None:
         console.print(f"Journal: fleet journal --run {run_id}")
     raise typer.Exit(code)

@@ -15,14 +15,29 @@ from rich.text import Text
 from fleet.cli.app import app
 from fleet.cli.render_plan import STATUS_STYLE
 from fleet.errors import InputError
-from fleet.remediate.journal import Journal
+from fleet.remediate.journal import Journal, RunRow
 
 
-def _status(status: str, finished: str | None) -> str:
-    """A run with no finish recorded is still going or its process was killed: say both."""
-    if status == "running" and finished is None:
-        return "running (no finish recorded: still running, or killed)"
-    return status
+def _status(run: RunRow) -> str:
+    """A run with no finish recorded is still going or its process was killed: say which,
+    when this machine can tell."""
+    state = run.state
+    if state == "killed":
+        return "killed: no finish recorded, process gone"
+    if state == "running":
+        return f"running (pid {run.pid} on {run.machine})"
+    if state == "unknown":
+        where = f" on {run.machine}, pid {run.pid}" if run.machine else ""
+        return f"running (no finish recorded: still running, or killed{where})"
+    return state
+
+
+def _exit(run: RunRow) -> str:
+    return "-" if run.exit_code is None else str(run.exit_code)
+
+
+def _run_doc(run: RunRow) -> dict[str, object]:
+    return {**asdict(run), "state": run.state}
 
 
 def _runs_table(journal: Journal, limit: int) -> Table:
@@ -37,8 +52,8 @@ def _runs_table(journal: Journal, limit: int) -> Table:
             r.id,
             r.started[:19],
             r.user,
-            _status(r.status, r.finished),
-            str(r.exit_code),
+            _status(r),
+            _exit(r),
             counts,
             r.note or "",
         )
@@ -78,19 +93,19 @@ def journal_cmd(
         if fmt == "json":
             if run:
                 doc = {
-                    "run": asdict(journal.run(run)),
+                    "run": _run_doc(journal.run(run)),
                     "hosts": [asdict(h) for h in journal.hosts(run)],
                     "changes": [asdict(c) for c in journal.changes(run)],
                 }
             else:
-                doc = {"runs": [asdict(r) for r in journal.runs(limit)]}
+                doc = {"runs": [_run_doc(r) for r in journal.runs(limit)]}
             sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
             return
         console = Console()
         if run:
             info = journal.run(run)
             console.print(
-                f"{info.id}: {_status(info.status, info.finished)} (exit {info.exit_code}) "
+                f"{info.id}: {_status(info)} (exit {_exit(info)}) "
                 f"by {info.user}, "
                 f"started {info.started}, window {info.window or '-'}, "
                 f"playbook {info.playbook} {str(info.playbook_sha256)[:12]}"

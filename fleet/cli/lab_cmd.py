@@ -1,4 +1,4 @@
-"""`fleet lab up|down|status|set`: simulated Windows RDP hosts on loopback.
+"""`fleet lab up|down|status|set|log`: simulated Windows RDP hosts on loopback.
 
 `down` with no lab running says so and exits 0, so it is safe in clean-up scripts.
 `status` exits 0 when the lab runs and 3 when it does not.
@@ -21,6 +21,7 @@ from fleet.lab import daemon, files
 from fleet.lab.control import send_control
 from fleet.lab.faults import FAULTS, SSH_ONLY, WINRM_ONLY, parse_fault_spec
 from fleet.lab.model import DEFAULT_PORT, LabConfig
+from fleet.lab.received import read_received
 from fleet.lab.run import RunningLab
 from fleet.limits import FDS_RESERVED, raise_nofile_limit
 
@@ -241,3 +242,25 @@ def set_cmd(
         + (f" (fail: {', '.join(truth['fail'])})" if truth["fail"] else "")
         + (f" (warn: {', '.join(truth['warn'])})" if truth["warn"] else "")
     )
+
+
+@lab_app.command("log")
+def log_cmd(
+    lab_dir: Path = DirOpt,
+    host: str | None = typer.Option(None, "--host", help="Only this host's scripts."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text or json (one object a line)."),
+) -> None:
+    """Print what the lab's hosts received (DIR/received.jsonl): time, host, transport,
+    script id and version, and the sha256 of its parameters (never the parameters)."""
+    if fmt not in ("text", "json"):
+        raise InputError(f"--format must be text or json, not {fmt!r}")
+    entries = [e for e in read_received(lab_dir) if host is None or e.get("host") == host]
+    for e in entries:
+        if fmt == "json":
+            typer.echo(json.dumps(e))
+            continue
+        script = f"{e.get('script')} v{e.get('version')}" if e.get("script") else "(unreadable)"
+        digest = str(e.get("params_sha256", ""))[:12]
+        typer.echo(
+            f"{e.get('time')}  {e.get('host')}  {e.get('transport')}  {script}  params {digest}"
+        )

@@ -89,7 +89,8 @@ def plan_cmd(
 ) -> None:
     """Show the changes that would fix every failing check (nothing changes on any host).
 
-    Exit codes: 0 planned, 2 bad input, 3 a host could not be reached (it is not planned).
+    Exit codes: 0 planned, 2 bad input, 3 a host could not be reached (it is not planned;
+    the plan is still shown and saved). Under `set -e`, catch 3: `fleet plan ... || rc=$?`.
     """
     common.setup_logging(log_level, log_format, log_file)
     check_format(fmt)

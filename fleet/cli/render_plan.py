@@ -64,14 +64,15 @@ def render_plan(console: Console, plan: Plan) -> None:
     )
 
 
-def render_outcomes(console: Console, outcomes: list[HostOutcome]) -> None:
+def render_outcomes(console: Console, outcomes: list[HostOutcome], changes: bool = True) -> None:
+    """One line per host (its status and why), then its changes unless `changes` is off."""
     for o in outcomes:
         head = Text(f"{o.host}: ", style="bold")
         head.append(o.status, style=STATUS_STYLE.get(o.status, "magenta"))
         if o.error:
             head.append(f" ({o.error})", style="dim")
         console.print(head, soft_wrap=True)
-        for co in o.changes:
+        for co in o.changes if changes else ():
             line = Text("  ")
             line.append(f"{co.status:<11}", style=STATUS_STYLE.get(co.status, ""))
             line.append(f" {co.change.target}")

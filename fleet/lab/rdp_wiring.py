@@ -25,6 +25,7 @@ from fleet.errors import InputError
 from fleet.lab import rdp_certs
 from fleet.lab.model import LabHost
 from fleet.lab.rdp_listener import RdpWireState, TransportFault, start_rdp_listener, wire_state
+from fleet.lab.received import ReceivedLog
 from fleet.lab.responder import Responder, ScriptReply
 from fleet.lab.ssh_server import unused_port
 from fleet.lab.state import RDP_TCP_RULE, HostState
@@ -93,9 +94,13 @@ class CertRealizingResponder(Responder):
     (so the next gather and the next probe agree) and `on_change(host)` runs."""
 
     def __init__(
-        self, inner: Responder, on_change: Callable[[LabHost], None] | None = None
+        self,
+        inner: Responder,
+        on_change: Callable[[LabHost], None] | None = None,
+        *,
+        received: ReceivedLog | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(received=received)
         self._inner = inner
         self._on_change = on_change
 
@@ -105,10 +110,10 @@ class CertRealizingResponder(Responder):
     def knows(self, script_id: str, version: int) -> bool:
         return self._inner.knows(script_id, version)
 
-    def answer(self, host: LabHost, script_text: str, params_json: str) -> ScriptReply:
+    def reply(self, host: LabHost, script_text: str, params_json: str) -> ScriptReply:
         rdp_certs.realize(host.state)
         try:
-            return self._inner.answer(host, script_text, params_json)
+            return self._inner.reply(host, script_text, params_json)
         finally:
             rdp_certs.realize(host.state)
             if self._on_change is not None:

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from fleet.lab.model import LabHost
+from fleet.lab.received import ReceivedLog
 from fleet.logs import get_logger
 from fleet.playbook.scripts import Script, ScriptError, parse_script
 from fleet.transports.framing import frame
@@ -37,10 +38,17 @@ class HandlerError(Exception):
 
 
 class Responder:
-    """A table of handlers keyed by (script id, version)."""
+    """A table of handlers keyed by (script id, version); with `received`, every script a
+    host receives is recorded there first (fleet.lab.received), whatever the transport."""
 
-    def __init__(self, handlers: Mapping[tuple[str, int], Handler] | None = None) -> None:
+    def __init__(
+        self,
+        handlers: Mapping[tuple[str, int], Handler] | None = None,
+        *,
+        received: ReceivedLog | None = None,
+    ) -> None:
         self._handlers: dict[tuple[str, int], Handler] = dict(handlers or {})
+        self.received = received
 
     def register(self, script_id: str, version: int, handler: Handler) -> None:
         self._handlers[(script_id, version)] = handler
@@ -49,6 +57,22 @@ class Responder:
         return (script_id, version) in self._handlers
 
     def answer(self, host: LabHost, script_text: str, params_json: str) -> ScriptReply:
+        """What the endpoints call: record the script, then `reply`."""
+        if self.received is not None:
+            try:
+                script: Script | None = _parse(script_text)
+            except ScriptError:
+                script = None
+            self.received.record(
+                host.name,
+                host.transport,
+                script.id if script else None,
+                script.version if script else None,
+                params_json,
+            )
+        return self.reply(host, script_text, params_json)
+
+    def reply(self, host: LabHost, script_text: str, params_json: str) -> ScriptReply:
         try:
             script = _parse(script_text)
         except ScriptError:

@@ -20,6 +20,7 @@ from fleet.lab import files
 from fleet.lab.faults import FAULTS, transport_fault
 from fleet.lab.model import LAB_USER, LabConfig, LabHost, build_hosts, make_host
 from fleet.lab.rdp_wiring import CertRealizingResponder, RdpListeners
+from fleet.lab.received import RECEIVED, ReceivedLog
 from fleet.lab.responder import Responder, default_responder
 from fleet.lab.ssh_server import SshEndpoint, load_or_create_host_key
 from fleet.lab.truth import lab_truth
@@ -212,19 +213,27 @@ async def run_lab(
     hosts = build_hosts(config, started)
     password = files.load_or_create_password(config.dir)
     rdp = RdpListeners(hosts)
+    received = ReceivedLog(config.dir / RECEIVED).open()
     ctx = EndpointContext(
         dir=config.dir,
         username=LAB_USER,
         password=password,
-        responder=CertRealizingResponder(responder or default_responder(), rdp.changed),
+        responder=CertRealizingResponder(
+            responder or default_responder(), rdp.changed, received=received
+        ),
         latency_s=config.latency_ms / 1000,
     )
     endpoint = _make_endpoint(config, ctx)
-    await endpoint.start(hosts, config.port)
+    try:
+        await endpoint.start(hosts, config.port)
+    except BaseException:
+        received.close()
+        raise
     try:
         await rdp.start(config.effective_rdp_port)
     except BaseException:
         await endpoint.close()
+        received.close()
         raise
     lab = RunningLab(config=config, hosts=hosts, password=password, started=started, rdp=rdp)
     control = ControlServer(lab)
@@ -243,3 +252,4 @@ async def run_lab(
         await control.close()
         await rdp.close()
         await endpoint.close()
+        received.close()

@@ -11,8 +11,8 @@ back (in reverse order) and reported `rolled_back`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,15 +22,23 @@ from fleet.gather import gather_facts, run_framed
 from fleet.playbook.loader import evaluate_host, resolve_params
 from fleet.playbook.model import Playbook
 from fleet.playbook.scripts import Script, builtin_script
-from fleet.remediate.batches import BatchReport, run_batches
+from fleet.remediate.batches import BatchReport, run_batches, split
 from fleet.remediate.journal import ChangeRow, Journal
 from fleet.remediate.model import Change, HostPlan, Plan, ScriptCall
-from fleet.remediate.outcome import DISRUPTIVE_SKIPPED, ChangeOutcome, HostOutcome
+from fleet.remediate.outcome import (
+    DISRUPTIVE_SKIPPED,
+    UNFINISHED,
+    ChangeOutcome,
+    HostOutcome,
+    exit_code,
+)
 from fleet.remediate.plan import fingerprint, plan_changes
 from fleet.remediate.window import Window
 from fleet.results import CheckStatus, HostResult, HostStatus
-from fleet.runner import RunOptions, run_jobs, with_retries
+from fleet.runner import HostRef, RunOptions, run_jobs, with_retries
 from fleet.transports.base import ProtocolError, Session, Transport, TransportError
+
+NOT_STARTED = "not started: the run was stopped"
 
 
 @dataclass(frozen=True)
@@ -171,7 +179,7 @@ class HostApply:
             elif c.disruptive and not self.options.allow_disruptive:
                 self._set(co, "skipped", DISRUPTIVE_SKIPPED)
             elif self.stop.is_set():
-                self._set(co, "skipped", "not started: the run was stopped")
+                self._set(co, "skipped", NOT_STARTED)
             elif c.fix is not None:
                 await self._run_fix(session, co, c.fix)
 
@@ -243,6 +251,50 @@ class HostApply:
 class ApplyRun:
     report: BatchReport
     interrupted: bool
+    hosts: list[HostOutcome] = field(default_factory=list)  # every host of the plan
+    others: list[HostOutcome] = field(default_factory=list)  # not planned, nothing to change
+
+    @property
+    def exit_code(self) -> int:
+        ran = [*self.report.outcomes, *self.others]
+        return exit_code(ran, self.report.not_started, self.interrupted)
+
+
+def unapplied_outcomes(plan: Plan, worked: Collection[str]) -> list[HostOutcome]:
+    """A status for each host of the plan that apply does not work on: not planned (its
+    audit status: unreachable, auth_failed, ...: exit 3) or with nothing to run (`unchanged`,
+    its blocked changes listed as skipped)."""
+    out = [
+        HostOutcome(
+            host=u.host,
+            status=u.status if u.status in UNFINISHED else "error",
+            error=f"not planned: {u.error or u.status}",
+        )
+        for u in plan.unplanned
+    ]
+    for hp in plan.hosts:
+        if hp.host in worked:
+            continue
+        changes = [
+            ChangeOutcome(change=c, seq=i, error=f"blocked: {c.blocked}" if c.blocked else None)
+            for i, c in enumerate(hp.changes)
+        ]
+        out.append(HostOutcome(host=hp.host, status="unchanged", changes=changes))
+    return out
+
+
+def _not_started(plan: HostPlan, batch: int, why: str) -> HostOutcome:
+    error = f"not started: {why}" if why != "interrupted" else NOT_STARTED
+    return HostOutcome(
+        host=plan.host,
+        status="not_started",
+        error=error,
+        batch=batch,
+        changes=[
+            ChangeOutcome(change=c, seq=i, error=f"blocked: {c.blocked}" if c.blocked else error)
+            for i, c in enumerate(plan.changes)
+        ],
+    )
 
 
 async def apply_plan(
@@ -258,9 +310,23 @@ async def apply_plan(
     on_host: Callable[[HostOutcome], None] | None = None,
     clock: Callable[[], datetime] = datetime.now,
 ) -> ApplyRun:
-    """Apply every host plan with runnable changes, in batches. Journals as it goes."""
+    """Apply every host plan with changes, in batches, journaling each host's state as it
+    changes: `not_started` up front, `running` when its turn comes, then its outcome (so a
+    killed run shows which hosts had started). The first stop (Ctrl-C, SIGTERM) lets the
+    hosts in flight finish and starts no other."""
     todo = [h for h in plan.hosts if h.changes and h.host in hosts]
     by_name = {h.host: h for h in todo}
+    batch_of = {
+        name: number
+        for number, batch in enumerate(split(list(by_name), options.batch_size), start=1)
+        for name in batch
+    }
+    for name, number in batch_of.items():
+        journal.host(run_id, name, number, "not_started", None)
+    others = unapplied_outcomes(plan, by_name)
+    for other in others:
+        if other.status != "unchanged":
+            journal.host(run_id, other.host, 0, other.status, other.error)
 
     async def work(batch: list[str], number: int) -> list[HostOutcome]:
         appliers = {
@@ -269,8 +335,17 @@ async def apply_plan(
             )
             for name in batch
         }
-        for name in batch:
-            journal.host(run_id, name, number, "running", None)
+
+        def started(ref: HostRef) -> None:
+            journal.host(run_id, ref.name, number, "running", None)
+
+        def finished(result: HostResult) -> None:
+            ho = appliers[result.name].outcome
+            if result.status is not HostStatus.OK:
+                ho.status, ho.error = result.status.value, result.error
+            journal.host(run_id, result.name, number, ho.status, ho.error)
+            if on_host:
+                on_host(ho)
 
         def job(name: str) -> Any:
             async def run() -> HostResult:
@@ -284,24 +359,24 @@ async def apply_plan(
             return run
 
         refs = [(hosts[n].ref, job(n)) for n in batch]
-        outcome = await run_jobs(refs, options.run)
-        results = {r.name: r for r in outcome.results}
+        outcome = await run_jobs(
+            refs, options.run, on_result=finished, on_start=started, stop=stop, drain=True
+        )
+        done = {r.name for r in outcome.results}
         out = []
         for name in batch:
             ho = appliers[name].outcome
-            result = results.get(name)
-            if result is None:
+            if name in outcome.not_started:
+                ho = appliers[name].outcome = _not_started(by_name[name], number, "interrupted")
+                journal.host(run_id, name, number, ho.status, ho.error)
+            elif name not in done:  # pragma: no cover - drain cancels no host in flight
                 ho.status, ho.error = "interrupted", "stopped before it finished"
-            elif result.status is not HostStatus.OK:
-                ho.status, ho.error = result.status.value, result.error
-            journal.host(run_id, name, number, ho.status, ho.error)
-            if on_host:
-                on_host(ho)
+                journal.host(run_id, name, number, ho.status, ho.error)
             out.append(ho)
         return out
 
     report = await run_batches(
-        [h.host for h in todo],
+        list(by_name),
         options.batch_size,
         work,
         max_fail_percent=options.max_fail_percent,
@@ -309,7 +384,17 @@ async def apply_plan(
         clock=clock,
         stopped=stop.is_set,
     )
-    for name in report.not_started:
-        journal.host(run_id, name, 0, "not_started", report.stopped)
+    if stop.is_set() and not report.stopped:  # stopped inside the last batch
+        report.stopped = "interrupted"
+    later = [
+        _not_started(by_name[n], batch_of[n], report.stopped or "") for n in report.not_started
+    ]
+    for ho in later:
+        journal.host(run_id, ho.host, ho.batch, ho.status, ho.error)
     interrupted = stop.is_set() or bool(report.stopped and "window" in report.stopped)
-    return ApplyRun(report=report, interrupted=interrupted)
+    return ApplyRun(
+        report=report,
+        interrupted=interrupted,
+        hosts=[*report.outcomes, *later, *others],
+        others=others,
+    )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.errors import InputError
+from fleet.remediate.process import ProcessId, liveness
 from fleet.store.db import connect, default_path, immediate, retrying
 from fleet.store.migrations import MIGRATIONS, migrate
 
@@ -48,6 +49,7 @@ class RunHeader:
     window: str | None
     options: dict[str, Any] = field(default_factory=dict)
     user: str = field(default_factory=local_user)
+    process: ProcessId = field(default_factory=ProcessId.current)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,20 @@ class RunRow:
     exit_code: int | None
     note: str | None
     counts: dict[str, int] = field(default_factory=dict)  # changes per status
+    machine: str | None = None  # the process that ran it (NULL for runs before schema 3)
+    pid: int | None = None
+    process_started: str | None = None
+
+    @property
+    def state(self) -> str:
+        """The status, with a run that has no finish told apart: `running` (its process is
+        alive), `killed` (gone), or `unknown` (another machine, or recorded before fleet
+        recorded its process)."""
+        if self.finished is not None or self.status != "running":
+            return self.status
+        started = datetime.fromisoformat(self.process_started) if self.process_started else None
+        alive = liveness(self.machine, self.pid, started)
+        return {"alive": "running", "gone": "killed", "unknown": "unknown"}[alive]
 
 
 class Journal:
@@ -128,8 +144,8 @@ class Journal:
     def start_run(self, header: RunHeader) -> None:
         self._write(
             "INSERT INTO apply_runs (id, started, user, inventory, inventory_sha256, playbook,"
-            " playbook_sha256, plan_created, change_window, options, status)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+            " playbook_sha256, plan_created, change_window, options, status, machine, pid,"
+            " process_started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
             (
                 header.id,
                 _now(),
@@ -141,6 +157,9 @@ class Journal:
                 header.plan_created,
                 header.window,
                 _json(header.options),
+                header.process.machine,
+                header.process.pid,
+                started.isoformat() if (started := header.process.started) else None,
             ),
         )
 
@@ -158,14 +177,26 @@ class Journal:
             (run_id, host, batch, status, error, _now()),
         )
 
-    def settle_hosts(self, run_id: str, status: str, error: str) -> None:
-        """Hosts still `running` when the run ends (aborted mid-batch) get `status`; their
-        changes keep their own rows (`unknown` when cut off mid-script)."""
-        self._write(
-            "UPDATE apply_hosts SET status = ?, error = ?, updated = ?"
-            " WHERE run_id = ? AND status = 'running'",
-            (status, error, _now(), run_id),
-        )
+    def settle_hosts(self, run_id: str) -> None:
+        """At the end of a run, however it ended: a host still `running` was cut off
+        (`interrupted`; its changes keep their own rows, `unknown` when cut off mid-script),
+        one still `not_started` without a reason never got its turn."""
+
+        def run() -> None:
+            now = _now()
+            with immediate(self._conn) as conn:
+                conn.execute(
+                    "UPDATE apply_hosts SET status = 'interrupted', error = ?, updated = ?"
+                    " WHERE run_id = ? AND status = 'running'",
+                    ("the run ended before this host finished", now, run_id),
+                )
+                conn.execute(
+                    "UPDATE apply_hosts SET error = ?, updated = ?"
+                    " WHERE run_id = ? AND status = 'not_started' AND error IS NULL",
+                    ("the run ended before this host started", now, run_id),
+                )
+
+        retrying(run)
 
     def change(self, run_id: str, row: ChangeRow) -> None:
         """Insert or update one change's row (call with `unknown` before running it)."""
@@ -216,8 +247,8 @@ class Journal:
         run_id = self.resolve(run_id)
         r = self._conn.execute(
             "SELECT id, started, finished, user, inventory, inventory_sha256, playbook,"
-            " playbook_sha256, change_window, status, exit_code, note"
-            " FROM apply_runs WHERE id = ?",
+            " playbook_sha256, change_window, status, exit_code, note, machine, pid,"
+            " process_started FROM apply_runs WHERE id = ?",
             (run_id,),
         ).fetchone()
         counts = dict(
@@ -226,22 +257,12 @@ class Journal:
                 (run_id,),
             ).fetchall()
         )
-        (rid, started, finished, user, inv, inv_sha, pb, pb_sha, window, status, code, note) = r
+        (rid, started, finished, user, inv, inv_sha, pb, pb_sha, window, status, code, note,
+         machine, pid, process_started) = r  # fmt: skip
         return RunRow(
-            rid,
-            started,
-            finished,
-            user,
-            inv,
-            inv_sha,
-            pb,
-            pb_sha,
-            window,
-            status,
-            code,
-            note,
-            counts=counts,
-        )
+            rid, started, finished, user, inv, inv_sha, pb, pb_sha, window, status, code, note,
+            counts=counts, machine=machine, pid=pid, process_started=process_started,
+        )  # fmt: skip
 
     def hosts(self, run_id: str) -> list[HostRow]:
         rows = self._conn.execute(

@@ -13,7 +13,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fleet.errors import InputError
 from fleet.playbook.scripts import ScriptError, builtin_script
@@ -107,6 +114,17 @@ class Plan(PlanModel):
     hosts: list[HostPlan] = Field(default_factory=list)
     unplanned: list[UnplannedHost] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _each_host_once(self) -> Plan:
+        # Named twice, a host's fixes would run twice, concurrently, and its journal rows
+        # (keyed by host and change) would overwrite each other.
+        seen: set[str] = set()
+        for name in [h.host for h in self.hosts] + [u.host for u in self.unplanned]:
+            if name in seen:
+                raise ValueError(f"host {name!r} appears more than once")
+            seen.add(name)
+        return self
+
     @property
     def changes(self) -> list[Change]:
         return [c for h in self.hosts for c in h.changes]
@@ -159,7 +177,10 @@ def parse_plan(text: str, where: str = "<plan>") -> Plan:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"not a fleet plan: {loc}: {err['msg']}", path=where) from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise InputError(
+            f"not a fleet plan: {f'{loc}: ' if loc else ''}{msg}", path=where
+        ) from None
 
 
 def load_plan(path: Path) -> Plan:

@@ -15,7 +15,7 @@ from fleet.playbook.model import Playbook
 from fleet.remediate.apply import ApplyOptions, ApplyRun, apply_plan
 from fleet.remediate.journal import Journal, RunHeader
 from fleet.remediate.model import Plan
-from fleet.remediate.outcome import HostOutcome, exit_code
+from fleet.remediate.outcome import HostOutcome
 from fleet.remediate.plan import plan_from_audit
 from fleet.results import HostResult
 from fleet.runner import RunOptions
@@ -124,7 +124,7 @@ async def run_apply(
             on_host=on_host,
             clock=clock,
         )
-        code = exit_code(run.report.outcomes, run.report.not_started, run.interrupted)
+        code = run.exit_code
         status = (
             "interrupted" if stop.is_set() else ("stopped" if run.report.stopped else "finished")
         )
@@ -139,5 +139,5 @@ async def run_apply(
     finally:
         for transport in transports.values():
             await transport.aclose()
-        journal.settle_hosts(run_id, "interrupted", "the run ended before this host finished")
+        journal.settle_hosts(run_id)
         journal.finish_run(run_id, status, code, note_text)

@@ -120,9 +120,19 @@ CREATE TABLE apply_changes (
 CREATE INDEX apply_changes_status ON apply_changes (status);
 """
 
+# Which process runs an apply (fleet.remediate.process), so `fleet journal` can tell a run
+# that is still going from one that was killed: the machine, the PID and the process's start
+# time (which tells a reused PID apart). Rows of older runs keep NULL: "unknown".
+JOURNAL_PROCESS_V3 = """
+ALTER TABLE apply_runs ADD COLUMN machine TEXT;
+ALTER TABLE apply_runs ADD COLUMN pid INTEGER;
+ALTER TABLE apply_runs ADD COLUMN process_started TEXT;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "runs, hosts, facts, check results", RUNS_V1),
     Migration(2, "remediation journal", JOURNAL_V2),
+    Migration(3, "apply runs record their process", JOURNAL_PROCESS_V3),
 ]
 
 

@@ -206,7 +206,10 @@ def test_fix_noop_is_rolled_back_and_the_canary_stops_the_run(
     )  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
     doc = json.loads(proc.stdout)
-    assert sorted(outcomes(doc)) == sorted(canaries)
+    assert {h: o["status"] for h, o in outcomes(doc).items()} == {
+        **dict.fromkeys(canaries, "failed"),
+        **dict.fromkeys(order[2:], "not_started"),  # every host has a status
+    }
     assert doc["stopped"] == "the canary batch failed"
     assert sorted(doc["not_started"]) == sorted(order[2:])
     rows = journal(db, doc["run_id"])
@@ -251,7 +254,7 @@ def _wait_for_unknown(db: Path, host: str, proc: subprocess.Popen[str]) -> None:
 def apply_until_in_flight(plan_file: Path, db: Path, host: str, *signals: int) -> int:
     """Start `fleet apply`, wait until `host` has a change in flight, send `signals`."""
     proc = subprocess.Popen(
-        [*FLEET, "apply", str(plan_file), "--db", str(db), "--yes", *TIMEOUT],
+        [*FLEET, "apply", str(plan_file), "--db", str(db), "--yes", "-c", "1", *TIMEOUT],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -278,38 +281,53 @@ def assert_cut_off(rows: dict[str, Any], host: str) -> None:
     assert change["check_id"] == "security.nla" and (change["before"], change["after"]) == (0, 1)
 
 
-def test_apply_killed_or_aborted_mid_change_leaves_it_unknown_in_a_consistent_journal(
+def test_apply_killed_or_aborted_mid_change_leaves_each_host_in_the_state_it_reached(
     lab_factory: Any, tmp_path: Path
 ) -> None:
-    # Every answer takes 0.7 s, so the signals land while a fix script is in flight.
+    # Every answer takes 0.7 s, so the signals land while a fix script is in flight; one
+    # host at a time, so some hosts have finished and some not started when they do.
     lab = lab_factory(
-        "--hosts", "2", "--faults", "nla_off:2", "--latency-ms", "700", name="k"
+        "--hosts", "5", "--faults", "nla_off:5", "--latency-ms", "700", name="k"
     )  # fmt: skip
-    killed_host, aborted_host = sorted(lab.truth)
+    order = [h["host"] for h in plan(lab, tmp_path / "all.json")["hosts"]]
     db = tmp_path / "j.db"
 
-    # SIGKILL: nothing after the kill is written; the run has no finish.
-    plan(lab, tmp_path / "k.json", "--limit", killed_host)
-    assert apply_until_in_flight(tmp_path / "k.json", db, killed_host, signal.SIGKILL) < 0
+    # SIGKILL: nothing after the kill is written; the run has no finish, its process is gone.
+    plan(lab, tmp_path / "k.json", "--limit", ":".join(order[:2]))
+    assert apply_until_in_flight(tmp_path / "k.json", db, order[0], signal.SIGKILL) < 0
     (killed,) = run_json("journal", "--db", str(db), "-f", "json")["runs"]
     assert killed["status"] == "running" and killed["finished"] is None
+    assert killed["state"] == "killed" and killed["exit_code"] is None
     rows = journal(db, killed["id"])
-    assert [(h["host"], h["status"]) for h in rows["hosts"]] == [(killed_host, "running")]
-    assert_cut_off(rows, killed_host)
+    assert [(h["host"], h["status"]) for h in rows["hosts"]] == [
+        (order[0], "running"),  # started, cut off
+        (order[1], "not_started"),
+    ]
+    assert_cut_off(rows, order[0])
     text = run("journal", "--db", str(db), "--run", killed["id"])
-    assert text.returncode == 0 and "killed" in text.stdout and "unknown" in text.stdout
+    assert text.returncode == 0, text.stderr
+    assert "killed: no finish recorded, process gone (exit -)" in text.stdout
+    assert "unknown" in text.stdout and "None" not in text.stdout
 
-    # Ctrl-C twice (stop, then abort): the run is closed as interrupted, exit code 3.
-    plan(lab, tmp_path / "a.json", "--limit", aborted_host)
-    code = apply_until_in_flight(tmp_path / "a.json", db, aborted_host, *[signal.SIGINT] * 2)
+    # Ctrl-C twice (stop, then abort): the run is closed as interrupted, exit code 3; the
+    # host that finished keeps its outcome, the one cut off is interrupted, the next one
+    # never started.
+    plan(lab, tmp_path / "a.json", "--limit", ":".join(order[2:]))
+    code = apply_until_in_flight(tmp_path / "a.json", db, order[3], *[signal.SIGINT] * 2)
     assert code != 0
     aborted = next(r for r in run_json("journal", "--db", str(db), "-f", "json")["runs"]
                    if r["id"] != killed["id"])  # fmt: skip
     assert (aborted["status"], aborted["exit_code"]) == ("interrupted", 3)
     assert aborted["finished"] and "aborted" in aborted["note"]
     rows = journal(db, aborted["id"])
-    assert [(h["host"], h["status"]) for h in rows["hosts"]] == [(aborted_host, "interrupted")]
-    assert_cut_off(rows, aborted_host)
+    assert [(h["host"], h["status"]) for h in rows["hosts"]] == [
+        (order[2], "applied"),
+        (order[3], "interrupted"),
+        (order[4], "not_started"),
+    ]
+    assert_cut_off(rows, order[3])
+    assert [c["status"] for c in rows["changes"] if c["host"] == order[2]] == ["applied"]
+    assert not [c for c in rows["changes"] if c["host"] == order[4]]
 
     with sqlite3.connect(db) as conn:  # SQLite itself agrees nothing was torn
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

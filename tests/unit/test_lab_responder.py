@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +14,8 @@ from typing import Any
 from fleet.facts import SECTIONS, Facts
 from fleet.lab.faults import FaultSpec
 from fleet.lab.model import LabConfig, LabHost, build_hosts
+from fleet.lab.rdp_wiring import CertRealizingResponder
+from fleet.lab.received import RECEIVED, ReceivedLog, read_received
 from fleet.lab.responder import HandlerError, Responder, default_responder
 from fleet.lab.state import GATHER_VERSION
 from fleet.transports.framing import parse_frame
@@ -85,3 +90,46 @@ def test_an_empty_responder_knows_nothing() -> None:
     responder = Responder()
     assert not responder.knows("gather", 1)
     assert responder.answer(a_host(), GATHER, "{}").exit_status == 1
+
+
+def test_every_script_received_is_recorded_with_a_digest_never_the_params(
+    tmp_path: Path,
+) -> None:
+    """DIR/received.jsonl: host, time, transport, script id + version and the sha256 of the
+    params JSON, for known, unknown and unreadable scripts alike; `fleet lab log` prints it."""
+    log = ReceivedLog(tmp_path / RECEIVED).open()
+    inner = default_responder()
+    responder = CertRealizingResponder(inner, received=log)  # what run_lab gives endpoints
+    host = a_host()
+    secret_params = json.dumps({"sections": ["os"], "note": "hunter2-Sensitive"})
+    responder.answer(host, GATHER, secret_params)
+    responder.answer(host, "# fleet-script: frobnicate\n# fleet-version: 3\n", "{}")
+    responder.answer(host, "Get-Process\n", "")
+    log.close()
+    text = (tmp_path / RECEIVED).read_text()
+    assert "hunter2" not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert [(e["host"], e["transport"], e["script"], e["version"]) for e in lines] == [
+        (host.name, host.transport, "gather", GATHER_VERSION),
+        (host.name, host.transport, "frobnicate", 3),
+        (host.name, host.transport, None, None),
+    ]
+    assert lines[0]["params_sha256"] == hashlib.sha256(secret_params.encode()).hexdigest()
+    assert all(datetime.fromisoformat(e["time"]).tzinfo is not None for e in lines)
+    assert read_received(tmp_path) == lines
+
+    printed = subprocess.run(
+        [sys.executable, "-m", "fleet", "lab", "log", "--dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert printed.returncode == 0, printed.stderr
+    assert [line.split()[1:4] for line in printed.stdout.splitlines()] == [
+        [host.name, host.transport, "gather"],
+        [host.name, host.transport, "frobnicate"],
+        [host.name, host.transport, "(unreadable)"],
+    ]
+    missing = subprocess.run(
+        [sys.executable, "-m", "fleet", "lab", "log", "--dir", str(tmp_path / "none")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1

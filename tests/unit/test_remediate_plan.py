@@ -397,3 +397,24 @@ def test_a_bad_plan_file_is_an_input_error(tmp_path: Path, text: str, message: s
         load_plan(path)
     with pytest.raises(InputError, match="cannot read plan"):
         load_plan(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("where", ["hosts", "unplanned"])
+def test_a_plan_naming_a_host_twice_is_refused(tmp_path: Path, where: str) -> None:
+    """Applied, it would run that host's fixes twice at once and overwrite its journal rows."""
+    hf = rdp(healthy(), security_layer=0)
+    result = HostResult(
+        name="h1", address="127.0.0.1", transport="ssh", status=HostStatus.FINDINGS,
+        facts=hf.model_dump(mode="json"),
+        checks=[c.evaluate(hf, params()[cid]) for cid, c in CHECKS.items()],
+    )  # fmt: skip
+    plan = plan_from_audit([result], {"h1": params()}, playbook="pb", playbook_sha256="0" * 64)
+    doc = json.loads(plan.to_json())
+    if where == "hosts":
+        doc["hosts"].append(doc["hosts"][0])
+    else:
+        doc["unplanned"].append({"host": "h1", "status": "timeout", "error": None})
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"not a fleet plan: host 'h1' appears more than once$"):
+        load_plan(path)

@@ -121,3 +121,36 @@ async def test_stop_returns_what_finished_and_cancels_the_rest() -> None:
     assert outcome.interrupted
     assert [r.name for r in outcome.results] == [h.name for h in hosts[:3]]
     assert cancelled == 7
+
+
+async def test_drain_lets_hosts_in_flight_finish_and_starts_no_other() -> None:
+    """apply's first Ctrl-C: the hosts in flight finish, the ones waiting never start."""
+    hosts = refs(6)
+    stop = asyncio.Event()
+    began: list[str] = []
+    ran: list[str] = []
+
+    def make(i: int, ref: HostRef):  # type: ignore[no-untyped-def]
+        async def job() -> HostResult:
+            ran.append(ref.name)
+            if i == 2:
+                stop.set()  # while hosts 1 and 2 are in flight
+            await asyncio.sleep(0.05)
+            return ok_result(ref)
+
+        return job
+
+    outcome = await asyncio.wait_for(
+        run_jobs(
+            [(r, make(i, r)) for i, r in enumerate(hosts)],
+            RunOptions(concurrency=2),
+            on_start=lambda ref: began.append(ref.name),
+            stop=stop,
+            drain=True,
+        ),
+        timeout=5,
+    )
+    assert outcome.interrupted
+    assert [r.name for r in outcome.results] == [h.name for h in hosts[:3]]  # all finished
+    assert ran == began == [h.name for h in hosts[:3]]
+    assert outcome.not_started == [h.name for h in hosts[3:]]
