@@ -76,6 +76,8 @@ def test_key_access_is_judged_and_granted_by_sid() -> None:
     assert "[System.Security.AccessControl.FileSystemRights]::Read" in lib
     # The undo removes exactly the entry a grant adds, nothing else.
     assert "RemoveAccessRuleSpecific((New-NetworkServiceReadRule))" in lib
+    # Only the DACL is written back: Set-Acl would try the audit section as well.
+    assert "Set-Acl" not in lib and lib.count("Save-KeyFileAccess $Path $acl") == 2
 
 
 def test_bind_grants_the_key_before_it_binds() -> None:

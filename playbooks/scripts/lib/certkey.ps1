@@ -89,12 +89,29 @@ function New-NetworkServiceReadRule {
 }
 
 function Get-KeyFileAccess {
-    # Only the DACL section: Set-Acl with it leaves the owner alone (writing an owner that is not
-    # the caller fails). FileSecurity(string, AccessControlSections) exists in .NET 4.5 and 7.
+    # The file's DACL only. FileSecurity(string, AccessControlSections) exists in .NET 4.5 and 7.
     param([string]$Path)
     return New-Object System.Security.AccessControl.FileSecurity -ArgumentList @(
         $Path, [System.Security.AccessControl.AccessControlSections]::Access
     )
+}
+
+function Save-KeyFileAccess {
+    # Writes back only what changed (the DACL): File.SetAccessControl on .NET Framework,
+    # FileSystemAclExtensions.SetAccessControl on PowerShell 7. Not Set-Acl: it first writes
+    # every section (the audit one needs SeSecurityPrivilege) and its fallback keeps the audit
+    # section when the file's DACL is protected, as key files' often are (PowerShell/PowerShell
+    # src/System.Management.Automation/namespaces/FileSystemSecurity.cs, SetSecurityDescriptor).
+    param([string]$Path, $Acl)
+    $types = [type[]]@([string], [System.Security.AccessControl.FileSecurity])
+    if ($null -ne [System.IO.File].GetMethod('SetAccessControl', $types)) {
+        [System.IO.File]::SetAccessControl($Path, $Acl)
+    } else {
+        # Its assembly may not be loaded yet; -as [type] only sees loaded ones.
+        try { Add-Type -AssemblyName System.IO.FileSystem.AccessControl } catch { $null = $_ }
+        $extensions = 'System.IO.FileSystemAclExtensions' -as [type]
+        $extensions::SetAccessControl((New-Object System.IO.FileInfo -ArgumentList $Path), $Acl)
+    }
 }
 
 function Grant-NetworkServiceRead {
@@ -109,7 +126,7 @@ function Grant-NetworkServiceRead {
         }
     }
     $acl.AddAccessRule((New-NetworkServiceReadRule))
-    Set-Acl -LiteralPath $Path -AclObject $acl
+    Save-KeyFileAccess $Path $acl
 }
 
 function Revoke-NetworkServiceRead {
@@ -117,5 +134,5 @@ function Revoke-NetworkServiceRead {
     param([string]$Path)
     $acl = Get-KeyFileAccess $Path
     $acl.RemoveAccessRuleSpecific((New-NetworkServiceReadRule))
-    Set-Acl -LiteralPath $Path -AclObject $acl
+    Save-KeyFileAccess $Path $acl
 }
