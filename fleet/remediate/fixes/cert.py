@@ -17,6 +17,7 @@ from typing import Any
 
 from fleet.checks.cert_rules import (
     NETWORK_SERVICE,
+    NO_REPLACEMENT,
     find_bound,
     is_self_signed_store,
     normalize_thumbprint,
@@ -78,6 +79,12 @@ def _regenerate(ctx: Ctx, cert: Certificate | None, missing: str | None = None) 
     )
 
 
+def _why_none(reason: str | None) -> str:
+    if reason == NO_REPLACEMENT:
+        return "(none available)"
+    return "(not pinned: the certificate template policy selects it)"
+
+
 def plan(ctx: Ctx) -> list[Change]:
     facts = ctx.facts.cert
     if facts is None:
@@ -100,7 +107,7 @@ def plan(ctx: Ctx) -> list[Change]:
             before=old,
             after=new.thumbprint if new else None,
             before_label=_label(bound) if bound else f"{old} (not in any store)",
-            after_label=_label(new) if new else "(none available)",
+            after_label=_label(new) if new else _why_none(r.reason),
             fix=_bind(new.thumbprint, grant_key_read=True) if new else None,
             undo=_bind(old, grant_key_read=False) if new and bound and old else None,
             blocked=r.reason,
