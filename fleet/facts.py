@@ -74,6 +74,14 @@ class RdpPolicy(FactModel):
 
 
 class Certificate(FactModel):
+    """One certificate of Cert:\\LocalMachine\\Remote Desktop or ...\\My.
+
+    `eku`: the OIDs of its Enhanced Key Usage extension ([] when it has none); None: not
+    gathered (an older script) or unreadable. `key_readable`: whether NETWORK SERVICE
+    (S-1-5-20, the account TermService runs as) may read its private key file; None: unknown
+    (no key, key file not found, ACL unreadable, older script) - never a failure by itself.
+    """
+
     thumbprint: str
     store: str  # "Remote Desktop" (self-signed) or "My" (CA-issued)
     subject: str
@@ -81,14 +89,24 @@ class Certificate(FactModel):
     not_before: datetime
     not_after: datetime
     has_private_key: bool
+    eku: list[str] | None = None
+    key_readable: bool | None = None
 
 
 class CertFacts(FactModel):
     """The listener's bound thumbprint (Win32_TSGeneralSetting.SSLCertificateSHA1Hash) and
-    the candidate certificates from Cert:\\LocalMachine\\Remote Desktop and ...\\My."""
+    the candidate certificates from Cert:\\LocalMachine\\Remote Desktop and ...\\My.
+
+    `hash_type`: Win32_TSGeneralSetting.SSLCertificateSHA1HashType (0 not valid, 1 default
+    self-signed, 2 default group policy enforced, 3 custom). `template_policy`: the "Server
+    authentication certificate template" policy (`CertTemplateName` under
+    HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services), None when not set.
+    """
 
     bound_thumbprint: str | None
     certificates: list[Certificate]
+    hash_type: int | None = None
+    template_policy: str | None = None
 
 
 class TimeFacts(FactModel):

@@ -1,90 +1,112 @@
-"""cert.valid: the listener's bound certificate exists, has its key and is not (nearly) expired."""
+"""cert.valid: the listener's bound certificate exists and is usable, and is not (nearly) expired.
+
+Usable (fleet.checks.cert_rules, with its Microsoft sources): it has its private key, NETWORK
+SERVICE (S-1-5-20) can read that key (KB 3042780), and it carries the Server Authentication or
+Remote Desktop Authentication EKU. An EKU list or key ACL that could not be gathered is
+unknown and fails nothing. The fix hint is `cert_rules.remedy`, the planner's own decision.
+"""
 
 from __future__ import annotations
 
 import math
-import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import Field
 
 from fleet.checks.base import Params, define, plural, result
+from fleet.checks.cert_rules import (
+    NETWORK_SERVICE,
+    NO_REPLACEMENT,
+    SELF_SIGNED_STORE,
+    Remedy,
+    eku_ok,
+    eku_problem,
+    find_bound,
+    key_problem,
+    normalize_thumbprint,
+    remedy,
+)
 from fleet.facts import Certificate, HostFacts
 from fleet.results import CheckResult, CheckStatus
 
+__all__ = ["ID", "SELF_SIGNED_STORE", "CertParams", "find_bound", "normalize_thumbprint"]
+
 ID = "cert.valid"
-SELF_SIGNED_STORE = "Remote Desktop"
-_NOT_HEX = re.compile(r"[^0-9A-Fa-f]")
 
 
 class CertParams(Params):
     warn_days: int = Field(30, ge=0, description="Warn when the certificate expires sooner.")
 
 
-def normalize_thumbprint(value: str) -> str:
-    """Thumbprints compare case-insensitively, ignoring spaces and invisible marks that
-    copy-paste from the certificate dialog adds."""
-    return _NOT_HEX.sub("", value).upper()
-
-
-def find_bound(certs: list[Certificate], thumbprint: str) -> Certificate | None:
-    wanted = normalize_thumbprint(thumbprint)
-    matches = [c for c in certs if normalize_thumbprint(c.thumbprint) == wanted]
-    # The same certificate may sit in both stores; the copy with its key is the usable one.
-    matches.sort(key=lambda c: not c.has_private_key)
-    return matches[0] if matches else None
-
-
 def is_self_signed(cert: Certificate) -> bool:
     return cert.issuer == cert.subject
 
 
-def _fix(cert: Certificate, certs: list[Certificate], host: HostFacts, warn: timedelta) -> str:
-    if cert.store.lower() == SELF_SIGNED_STORE.lower() or is_self_signed(cert):
+def _hint(r: Remedy) -> str:
+    """The audit's words for the planner's remedy."""
+    if r.action == "regenerate" and r.bound is not None:
         return (
             "delete it from Cert:\\LocalMachine\\Remote Desktop and restart SessionEnv/TermService "
             "so Windows regenerates it (disruptive)"
         )
-    deadline = host.received_utc + warn
-    newer = [
-        c
-        for c in certs
-        if c.store.lower() == "my"
-        and c.subject == cert.subject
-        and c.has_private_key
-        and c.not_after > deadline
-        and normalize_thumbprint(c.thumbprint) != normalize_thumbprint(cert.thumbprint)
-    ]
-    if newer:
-        best = max(newer, key=lambda c: c.not_after)
-        return f"bind certificate {best.thumbprint} from LocalMachine\\My (same subject)"
-    return f"manual: no newer valid certificate for {cert.subject} in LocalMachine\\My to bind"
+    if r.action == "regenerate":
+        return (
+            "restart SessionEnv/TermService so Windows issues (or, under the certificate template "
+            "policy, selects) a certificate (disruptive)"
+        )
+    if r.action == "grant" and r.cert is not None:
+        return f"grant {NETWORK_SERVICE} Read on the private key of {r.cert.thumbprint}"
+    if r.action == "bind" and r.cert is not None:
+        grant = (
+            f", after granting {NETWORK_SERVICE} Read on its private key"
+            if r.cert.key_readable is False
+            else ""
+        )
+        same = " (same subject)" if r.bound is not None else ""
+        return (
+            f"bind certificate {r.cert.thumbprint} from LocalMachine\\{r.cert.store}{same}{grant}"
+        )
+    if r.reason == NO_REPLACEMENT and r.bound is not None:
+        return (
+            f"manual: {NO_REPLACEMENT} (no valid certificate for {r.bound.subject} with its key "
+            "and a listener EKU in LocalMachine\\My to bind)"
+        )
+    return f"blocked: {r.reason}"
+
+
+def _failures(cert: Certificate, now: datetime, left_days: float) -> list[str]:
+    out = []
+    if not cert.has_private_key:
+        out.append("has no private key")
+    if cert.not_after <= now:
+        ago = math.floor(-left_days)
+        out.append(f"expired {plural(ago, 'day')} ago" if ago else "expired less than a day ago")
+    if eku_ok(cert) is False:
+        out.append(eku_problem(cert))
+    if cert.has_private_key and cert.key_readable is False:
+        out.append(key_problem())
+    return out
 
 
 def evaluate(host: HostFacts, params: CertParams) -> CheckResult:
     facts = host.facts.cert
     assert facts is not None
+    now = host.received_utc
+    warn = timedelta(days=params.warn_days)
+    hint = _hint(remedy(facts, host.facts.hostname, now, warn))
+    policy = {"hash_type": facts.hash_type, "template_policy": facts.template_policy}
     if not facts.bound_thumbprint:
-        return result(
-            ID,
-            CheckStatus.FAIL,
-            "no certificate is bound to the RDP listener",
-            {"thumbprint": None},
-            "restart SessionEnv/TermService so Windows creates a self-signed one, or bind a "
-            "certificate from LocalMachine\\My (disruptive)",
-        )
+        message = "no certificate is bound to the RDP listener"
+        return result(ID, CheckStatus.FAIL, message, {"thumbprint": None, **policy}, hint)
     cert = find_bound(facts.certificates, facts.bound_thumbprint)
     if cert is None:
         return result(
             ID,
             CheckStatus.FAIL,
             f"bound certificate {facts.bound_thumbprint} is not in the Remote Desktop or My store",
-            {"thumbprint": facts.bound_thumbprint},
-            "bind an existing certificate, or restart SessionEnv/TermService so Windows "
-            "regenerates the self-signed one (disruptive)",
+            {"thumbprint": facts.bound_thumbprint, **policy},
+            hint,
         )
-    now = host.received_utc
-    warn = timedelta(days=params.warn_days)
     left_days = (cert.not_after - now).total_seconds() / 86400
     evidence = {
         "thumbprint": cert.thumbprint,
@@ -95,22 +117,20 @@ def evaluate(host: HostFacts, params: CertParams) -> CheckResult:
         "days_left": math.floor(left_days),
         "self_signed": is_self_signed(cert),
         "has_private_key": cert.has_private_key,
+        "eku": cert.eku,
+        "key_readable_by_network_service": cert.key_readable,
         "warn_days": params.warn_days,
+        **policy,
     }
-    fix = _fix(cert, facts.certificates, host, warn)
-    if not cert.has_private_key:
-        message = f"listener certificate has no private key ({cert.subject})"
-        return result(ID, CheckStatus.FAIL, message, evidence, fix)
-    if cert.not_after <= now:
-        ago = math.floor(-left_days)
-        when = f"{plural(ago, 'day')} ago" if ago else "less than a day ago"
-        message = f"listener certificate expired {when} ({cert.subject})"
-        return result(ID, CheckStatus.FAIL, message, evidence, fix)
+    failures = _failures(cert, now, left_days)
+    if failures:
+        message = f"listener certificate {'; '.join(failures)} ({cert.subject})"
+        return result(ID, CheckStatus.FAIL, message, evidence, hint)
     if cert.not_after <= now + warn:
         days = math.floor(left_days)
         when = f"in {plural(days, 'day')}" if days else "within a day"
         message = f"listener certificate expires {when} ({cert.subject})"
-        return result(ID, CheckStatus.WARN, message, evidence, fix)
+        return result(ID, CheckStatus.WARN, message, evidence, hint)
     message = (
         f"listener certificate valid for {plural(math.floor(left_days), 'more day')} "
         f"({cert.subject})"

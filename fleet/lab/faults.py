@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fleet.errors import InputError
-from fleet.lab.state import RDP_TCP_RULE, HostState, SimSession, host_rng, thumbprint
+from fleet.facts import Certificate
+from fleet.lab.state import (
+    CLIENT_AUTH,
+    HASH_CUSTOM,
+    ISSUING_CA,
+    RDP_TCP_RULE,
+    HostState,
+    SimSession,
+    host_rng,
+    thumbprint,
+)
 from fleet.results import HostStatus
 
 
@@ -48,6 +58,12 @@ FAULTS: dict[str, Fault] = {
         _F("cert_expired", fail=("cert.valid",), help="bound listener certificate expired"),
         _F("cert_expiring", warn=("cert.valid",), help="bound certificate expires within days"),
         _F("cert_missing", fail=("cert.valid",), help="bound thumbprint not in any store"),
+        _F("cert_key_acl", fail=("cert.valid",), help="NETWORK SERVICE cannot read the bound key"),
+        _F(
+            "cert_wrong_eku",
+            fail=("cert.valid",),
+            help="bound certificate has Client Authentication only (no Server/RD Authentication)",
+        ),
         _F("clock_skew", fail=("time.skew",), help="host clock off by 10-60 minutes"),
         _F("cmos_clock", fail=("time.source",), help="w32tm source 'Local CMOS Clock'"),
         _F("firewall_public", fail=("firewall.profile",), help="network profile is Public"),
@@ -104,7 +120,9 @@ TRANSPORT_FAULTS = tuple(n for n, f in FAULTS.items() if f.transport)
 WINRM_ONLY = tuple(n for n, f in FAULTS.items() if f.winrm_only)
 SSH_ONLY = tuple(n for n, f in FAULTS.items() if f.ssh_only)
 # Faults that change the same facts cannot share a host.
-_EXCLUSIVE = (frozenset({"cert_expired", "cert_expiring", "cert_missing"}),)
+_EXCLUSIVE = (
+    frozenset({"cert_expired", "cert_expiring", "cert_missing", "cert_key_acl", "cert_wrong_eku"}),
+)
 # Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves.
 _NOT_MIXED = frozenset({"fix_noop"})
 # `mixed`: share of hosts per fault (at least one host each).
@@ -287,6 +305,46 @@ def _cert_missing(s: HostState, rng: random.Random, now: datetime) -> None:
     s.cert = s.cert.model_copy(update={"bound_thumbprint": thumbprint(rng)})
 
 
+def _bound(s: HostState) -> Certificate:
+    return next(c for c in s.cert.certificates if c.thumbprint == s.cert.bound_thumbprint)
+
+
+def _cert_key_acl(s: HostState, rng: random.Random, now: datetime) -> None:
+    """The bound certificate's key file lost NETWORK SERVICE's Read (KB 3042780)."""
+    old = _bound(s)
+    new = old.model_copy(update={"key_readable": False})
+    certs = [new if c is old else c for c in s.cert.certificates]
+    s.cert = s.cert.model_copy(update={"certificates": certs})
+
+
+def _cert_wrong_eku(s: HostState, rng: random.Random, now: datetime) -> None:
+    """Someone bound a CA-issued certificate from a client-only template (Workstation
+    Authentication: Client Authentication EKU only). The previous certificate stays in its
+    store: a valid candidate to bind back when it is a CA-issued one in My (the bound one's
+    subject), none when it is the self-signed one."""
+    old = _bound(s)
+    issued = now - timedelta(days=rng.randint(1, 30), hours=rng.randint(0, 23))
+    wrong = old.model_copy(
+        update={
+            "thumbprint": thumbprint(rng),
+            "store": "My",
+            "issuer": ISSUING_CA,
+            "not_before": issued,
+            "not_after": issued + timedelta(days=365),
+            "has_private_key": True,
+            "eku": [CLIENT_AUTH],
+            "key_readable": True,
+        }
+    )
+    s.cert = s.cert.model_copy(
+        update={
+            "bound_thumbprint": wrong.thumbprint,
+            "certificates": [*s.cert.certificates, wrong],
+            "hash_type": HASH_CUSTOM,  # selected explicitly
+        }
+    )
+
+
 def _clock_skew(s: HostState, rng: random.Random, now: datetime) -> None:
     s.clock_offset_s = round(rng.choice((-1, 1)) * rng.uniform(600, 3600), 3)
 
@@ -367,6 +425,8 @@ MUTATORS: Mapping[str, Mutator] = {
     "cert_expired": _cert_expired,
     "cert_expiring": _cert_expiring,
     "cert_missing": _cert_missing,
+    "cert_key_acl": _cert_key_acl,
+    "cert_wrong_eku": _cert_wrong_eku,
     "clock_skew": _clock_skew,
     "cmos_clock": _cmos_clock,
     "firewall_public": _firewall_public,

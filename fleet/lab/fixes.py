@@ -15,11 +15,20 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fleet.checks.cert_rules import RD_AUTH, SERVER_AUTH
 from fleet.facts import Certificate
 from fleet.lab.model import LabHost
 from fleet.lab.rdp_certs import realize
 from fleet.lab.responder import Handler, HandlerError
-from fleet.lab.state import DOMAIN, HostState, host_rng, thumbprint
+from fleet.lab.state import (
+    DOMAIN,
+    HASH_CUSTOM,
+    HASH_GROUP_POLICY,
+    HASH_SELF_SIGNED,
+    HostState,
+    host_rng,
+    thumbprint,
+)
 
 FIX_NOOP = "fix_noop"
 RDP_TCP = r"HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp"
@@ -183,33 +192,108 @@ def _bound(state: HostState) -> str:
     return (state.cert.bound_thumbprint or "").upper()
 
 
-def fix_cert_bind(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
-    thumb = _need(params, "thumbprint", str).upper()
+def _keyed_cert(state: HostState, thumb: str) -> Certificate:
+    """fix-cert-bind / fix-cert-key-acl's Get-MachineCert: the certificate with its key."""
     cert = next(
-        (
-            c
-            for c in host.state.cert.certificates
-            if c.thumbprint.upper() == thumb and c.has_private_key
-        ),
+        (c for c in state.cert.certificates if c.thumbprint.upper() == thumb and c.has_private_key),
         None,
     )
     if cert is None:
         raise HandlerError(
             f"no certificate {thumb} with a private key in LocalMachine\\My or \\Remote Desktop"
         )
-    before = _bound(host.state)
-    host.state.cert = host.state.cert.model_copy(update={"bound_thumbprint": cert.thumbprint})
-    return _change("Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash", before, thumb)
+    return cert
+
+
+def _set_key_readable(state: HostState, cert: Certificate, readable: bool) -> None:
+    new = cert.model_copy(update={"key_readable": readable})
+    certs = [new if c is cert else c for c in state.cert.certificates]
+    state.cert = state.cert.model_copy(update={"certificates": certs})
+
+
+def _key_change(thumb: str, before: bool | None, after: bool | None) -> dict[str, Any]:
+    target = f"private key of {thumb}: NETWORK SERVICE (S-1-5-20) Read"
+    return {"target": target, "before": before, "after": after, "changed": before != after}
+
+
+def fix_cert_bind(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    """fix-cert-bind.ps1 v2: grant NETWORK SERVICE Read on the key when it cannot read it
+    (unless `grant_key_read` is false), then bind; binding by hand makes the hash type 3
+    (custom), which takes precedence over the certificate template policy."""
+    thumb = _need(params, "thumbprint", str).upper()
+    grant = params.get("grant_key_read", True)
+    if not isinstance(grant, bool):
+        raise HandlerError("Cannot process argument 'grant_key_read': expected true or false.")
+    state = host.state
+    cert = _keyed_cert(state, thumb)
+    changes = []
+    if grant and cert.key_readable is False:
+        _set_key_readable(state, cert, True)
+        changes.append(_key_change(thumb, False, True))
+    before = _bound(state)
+    update: dict[str, Any] = {"bound_thumbprint": cert.thumbprint}
+    if before != thumb:
+        update["hash_type"] = HASH_CUSTOM
+    state.cert = state.cert.model_copy(update=update)
+    binding = _change("Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash", before, thumb)
+    return {"changes": [*changes, *binding["changes"]]}
+
+
+def fix_cert_key_acl(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    """fix-cert-key-acl.ps1: give or take back NETWORK SERVICE's Read on the key. The lab keeps
+    one flag per key, so taking back makes any key unreadable; fleet only ever takes back
+    what it granted (the undo of a grant), which is exactly what the script removes."""
+    thumb = _need(params, "thumbprint", str).upper()
+    read = params.get("read")
+    if not isinstance(read, bool):
+        raise HandlerError("read must be true or false")
+    state = host.state
+    cert = _keyed_cert(state, thumb)
+    if cert.key_readable is None:
+        raise HandlerError(
+            f"the private key file of {thumb} is not under "
+            "C:\\ProgramData\\Microsoft\\Crypto (Keys or RSA\\MachineKeys)"
+        )
+    before = cert.key_readable
+    if before != read:
+        _set_key_readable(state, cert, read)
+    return {"changes": [_key_change(thumb, before, read)]}
+
+
+def _template_cert(state: HostState, now: datetime) -> Certificate | None:
+    """The certificate the template policy selects: the latest-expiring valid one in My with a
+    listener EKU and the host's name (policy CSP ADMX_TerminalServer /
+    TS_CERTIFICATE_TEMPLATE_POLICY). The lab has no CA: with none, Windows keeps (here:
+    issues) a self-signed one meanwhile."""
+    subject = f"cn={state.hostname}.{DOMAIN}".lower()
+    found = [
+        c
+        for c in state.cert.certificates
+        if c.store == "My"
+        and c.subject.lower() == subject
+        and c.has_private_key
+        and c.not_before <= now < c.not_after
+        and set(c.eku or ()) & {SERVER_AUTH, RD_AUTH}
+    ]
+    return max(found, key=lambda c: c.not_after, default=None)
 
 
 def _restart_termservice(host: LabHost, now: datetime) -> None:
     """What Windows does on a TermService restart: users drop to Disconnected, and with no
-    usable bound certificate it issues a new self-signed one in `Remote Desktop` and binds it."""
+    bound certificate it selects one from the certificate template when that policy is set,
+    else issues a new self-signed one in `Remote Desktop` (Server Authentication EKU, key
+    readable by NETWORK SERVICE) and binds it."""
     state = host.state
     for s in state.sessions:
         if s.state == "Active":
             s.state, s.idle_since, s.cycle_s = "Disconnected", now, None
     if state.cert.bound_thumbprint:
+        return
+    chosen = _template_cert(state, now) if state.cert.template_policy else None
+    if chosen is not None:
+        state.cert = state.cert.model_copy(
+            update={"bound_thumbprint": chosen.thumbprint, "hash_type": HASH_GROUP_POLICY}
+        )
         return
     fqdn = f"{state.hostname.lower()}.{DOMAIN}"
     rng = host_rng(int(now.timestamp() * 1000), host.name, "regenerate")
@@ -221,9 +305,15 @@ def _restart_termservice(host: LabHost, now: datetime) -> None:
         not_before=now - timedelta(minutes=5),
         not_after=now + timedelta(days=182),
         has_private_key=True,
+        eku=[SERVER_AUTH],
+        key_readable=True,
     )
     state.cert = state.cert.model_copy(
-        update={"bound_thumbprint": new.thumbprint, "certificates": [*state.cert.certificates, new]}
+        update={
+            "bound_thumbprint": new.thumbprint,
+            "certificates": [*state.cert.certificates, new],
+            "hash_type": HASH_SELF_SIGNED,
+        }
     )
 
 
@@ -322,12 +412,13 @@ _HANDLERS: Mapping[str, Callable[[LabHost, dict[str, Any]], Mapping[str, Any]]] 
     "fix.firewall_rule": fix_firewall_rule,
     "fix.netprofile": fix_netprofile,
     "fix.cert_bind": fix_cert_bind,
+    "fix.cert_key_acl": fix_cert_key_acl,
     "fix.cert_regenerate": fix_cert_regenerate,
     "fix.logoff": fix_logoff,
     "fix.w32time": fix_w32time,
 }
-# The fleet-version each shipped fix script declares (1 unless listed).
-_VERSIONS: Mapping[str, int] = {"fix.logoff": 2, "fix.service": 2}
+# Scripts past version 1 (their `# fleet-version:`): the lab answers exactly that version.
+_VERSIONS: Mapping[str, int] = {"fix.logoff": 2, "fix.service": 2, "fix.cert_bind": 2}
 FIX_HANDLERS: Mapping[tuple[str, int], Handler] = {
     (script_id, _VERSIONS.get(script_id, 1)): noop_aware(handler)
     for script_id, handler in _HANDLERS.items()

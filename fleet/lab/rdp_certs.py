@@ -4,7 +4,8 @@ The state model invents certificates as facts (a random thumbprint, subject, dat
 RDP listener to show the *bound* certificate on the wire, each fact gets a real certificate
 with the same subject, issuer and dates (to the second, as X.509 keeps them); the fact's
 thumbprint is then replaced by the real certificate's SHA-1, so what the gather reports and
-what a client sees agree. `realize(state)` is idempotent and cheap once done.
+what a client sees agree. The real certificate carries the fact's EKUs (`Certificate.eku`).
+`realize(state)` is idempotent and cheap once done.
 
 All certificates of a process share one RSA key (generating a key costs ~100 ms, signing a
 certificate ~1 ms), so 2000 hosts start in seconds. A certificate's serial number comes from
@@ -80,12 +81,20 @@ def _serial(fake_thumbprint: str) -> int:
     return value or x509.random_serial_number()
 
 
+def _usages(fact: Certificate) -> list[x509.ObjectIdentifier]:
+    """The fact's EKUs as the real certificate carries them ([] : no EKU extension); a fact
+    without EKUs (an older state) gets Server Authentication, like Windows' own."""
+    if fact.eku is None:
+        return [ExtendedKeyUsageOID.SERVER_AUTH]
+    return [x509.ObjectIdentifier(oid) for oid in fact.eku]
+
+
 def mint(fact: Certificate) -> tuple[Certificate, bytes]:
     """A real certificate for `fact`: (the fact with the real thumbprint and whole-second
     dates, PEM)."""
     key = _key()
     not_before, not_after = _second(fact.not_before), _second(fact.not_after)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(parse_name(fact.subject))
         .issuer_name(parse_name(fact.issuer))
@@ -93,9 +102,11 @@ def mint(fact: Certificate) -> tuple[Certificate, bytes]:
         .serial_number(_serial(fact.thumbprint))
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
     )
+    usages = _usages(fact)
+    if usages:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    cert = builder.sign(key, hashes.SHA256())
     thumb = cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - Windows' thumbprint
     pem = cert.public_bytes(serialization.Encoding.PEM)
     _PEMS[thumb] = pem

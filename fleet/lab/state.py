@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from fleet.checks.cert_rules import RD_AUTH, SERVER_AUTH
 from fleet.facts import (
     SECTIONS,
     CertFacts,
@@ -37,6 +38,11 @@ RDP_TCP_RULE = "RemoteDesktop-UserMode-In-TCP"
 RDP_UDP_RULE = "RemoteDesktop-UserMode-In-UDP"
 DOMAIN = "corp.contoso.com"
 ISSUING_CA = "CN=Contoso Issuing CA 01, DC=corp, DC=contoso, DC=com"
+CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+# The "Server authentication certificate template" policy value of the lab's GPO hosts.
+RDP_TEMPLATE = "RemoteDesktopComputer"
+# SSLCertificateSHA1HashType (MicrosoftDocs/win32 desktop-src/TermServ/win32-tsgeneralsetting.md).
+HASH_SELF_SIGNED, HASH_GROUP_POLICY, HASH_CUSTOM = 1, 2, 3
 
 # (caption, version, build): Server 2012 R2 to 2025, the fleet's realistic spread.
 OS_RELEASES: tuple[tuple[str, str, int], ...] = (
@@ -112,9 +118,19 @@ def thumbprint(rng: random.Random) -> str:
 
 
 def _cert(
-    rng: random.Random, hostname: str, *, ca: bool, not_before: datetime, days: int
+    rng: random.Random,
+    hostname: str,
+    *,
+    ca: bool,
+    not_before: datetime,
+    days: int,
+    eku: tuple[str, ...] | None = None,
 ) -> Certificate:
+    """A certificate whose key NETWORK SERVICE can read. EKUs: Windows' self-signed one has
+    Server Authentication; a CA-issued one (Computer template) Client + Server Authentication."""
     fqdn = f"{hostname.lower()}.{DOMAIN}"
+    if eku is None:
+        eku = (CLIENT_AUTH, SERVER_AUTH) if ca else (SERVER_AUTH,)
     return Certificate(
         thumbprint=thumbprint(rng),
         store="My" if ca else "Remote Desktop",
@@ -123,6 +139,8 @@ def _cert(
         not_before=not_before,
         not_after=not_before + timedelta(days=days),
         has_private_key=True,
+        eku=list(eku),
+        key_readable=True,
     )
 
 
@@ -130,8 +148,9 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
     """A healthy host: every DOMAIN.md check passes with default parameters.
 
     Variation (all seeded, none of it changing a check's outcome): OS release, edition,
-    self-signed vs CA-issued listener certificate, an old unbound certificate left in the
-    store, Domain vs Private network, explicit-but-healthy TLS 1.2 / CredSSP values.
+    self-signed vs CA-issued listener certificate (bound by hand, or selected by the
+    certificate template policy), an old unbound certificate left in the store, Domain vs
+    Private network, explicit-but-healthy TLS 1.2 / CredSSP values.
     """
     rng = host_rng(seed, name, "baseline")
     hostname = name.upper()
@@ -139,12 +158,21 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
     edition = rng.choice(("Standard", "Datacenter"))
 
     ca = rng.random() < 0.5
+    # A CA-issued certificate is either selected by the certificate template policy (from the
+    # Remote Desktop Authentication template) or bound by hand (pinned). Own generator: the
+    # other draws stay as they were.
+    template = ca and host_rng(seed, name, "cert-template").random() < 0.4
+    eku = (RD_AUTH,) if template else None
     issued = now - timedelta(days=rng.randint(1, 200), seconds=rng.randint(0, 86_399))
-    bound = _cert(rng, hostname, ca=ca, not_before=issued, days=365)
+    bound = _cert(rng, hostname, ca=ca, not_before=issued, days=365, eku=eku)
     certs = [bound]
     if rng.random() < 0.3:  # the predecessor, expired and no longer bound
-        certs.append(_cert(rng, hostname, ca=ca, not_before=issued - timedelta(days=365), days=365))
+        old = _cert(
+            rng, hostname, ca=ca, not_before=issued - timedelta(days=365), days=365, eku=eku
+        )
+        certs.append(old)
     rng.shuffle(certs)
+    hash_type = HASH_GROUP_POLICY if template else HASH_CUSTOM if ca else HASH_SELF_SIGNED
 
     category = "DomainAuthenticated" if rng.random() < 0.85 else "Private"
     alias = rng.choice(("Ethernet", "Ethernet0", "Ethernet 2"))
@@ -172,7 +200,12 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
             select_transport=rng.choice((None, None, None, 2)),
             client_disable_udp=None,
         ),
-        cert=CertFacts(bound_thumbprint=bound.thumbprint, certificates=certs),
+        cert=CertFacts(
+            bound_thumbprint=bound.thumbprint,
+            certificates=certs,
+            hash_type=hash_type,
+            template_policy=RDP_TEMPLATE if template else None,
+        ),
         network_profiles=[NetProfile(interface_alias=alias, network_category=category)],
         firewall=FirewallFacts(
             rules=[

@@ -1,9 +1,10 @@
 # fleet-script: fix.cert_regenerate
 # fleet-version: 1
-# Replaces the listener's self-signed certificate: deletes it from Cert:\LocalMachine\Remote
-# Desktop, drops the RDP-Tcp binding, restarts SessionEnv and TermService (disruptive), and
-# Windows issues and binds a new one. Acts only while the planned thumbprint is still bound
-# (or, with no thumbprint, while nothing is), so a second run changes nothing.
+# Replaces the listener's self-signed certificate: deletes it with its private key from
+# Cert:\LocalMachine\Remote Desktop, drops the RDP-Tcp binding, restarts SessionEnv and
+# TermService (disruptive), and Windows issues and binds a new one. Acts only while the planned
+# thumbprint is still bound (or, with no thumbprint, while nothing is), so a second run changes
+# nothing.
 param([Parameter(Mandatory)][string]$ParamsJson)
 # fleet-include: prologue
 $p = $ParamsJson | ConvertFrom-Json
@@ -19,9 +20,19 @@ function Get-Bound {
 $before = Get-Bound
 if ($before -eq $thumb) {
     if ($thumb) {
-        # Only ever a certificate of the Remote Desktop store (self-signed), and only by its exact path.
+        # Only ever a certificate of the Remote Desktop store (self-signed), and only by its exact
+        # path, with its private key: -DeleteKey is the Certificate provider's dynamic parameter of
+        # Remove-Item (in the Cert: drive Remove-Item takes only -Path, -DeleteKey, -WhatIf,
+        # -Confirm). It exists in Windows PowerShell 5.1 and again from PowerShell 7.1
+        # (about_Certificate_Provider: MicrosoftDocs/PowerShell-Docs
+        # reference/5.1/Microsoft.PowerShell.Security/About/about_Certificate_Provider.md and
+        # reference/7.4/...; https://learn.microsoft.com/powershell/module/microsoft.powershell.security/about/about_certificate_provider).
         $old = "Cert:\LocalMachine\Remote Desktop\$thumb"
-        if ($thumb -match '^[0-9A-F]{40}$' -and (Test-Path -LiteralPath $old)) { Remove-Item -LiteralPath $old }
+        if ($thumb -cmatch '^[0-9A-F]{40}$' -and (Test-Path -LiteralPath $old)) {
+            $v = $PSVersionTable.PSVersion
+            if ($v.Major -eq 7 -and $v.Minor -lt 1) { throw 'PowerShell 7.0 has no Remove-Item -DeleteKey; use Windows PowerShell 5.1 or PowerShell 7.1+' }
+            Remove-Item -Path $old -DeleteKey
+        }
     }
     Remove-ItemProperty -LiteralPath $rdpTcp -Name SSLCertificateSHA1Hash -ErrorAction SilentlyContinue
     Restart-Service -Name SessionEnv -Force

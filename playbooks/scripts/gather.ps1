@@ -82,6 +82,33 @@ function Get-LastSyncUtc {
     return $null
 }
 
+# Listener certificate helpers: Get-MachineCert, Get-CertKeyFile, Test-NetworkServiceRead.
+# fleet-include: certkey
+
+function Get-EkuOids {
+    # The OIDs of the certificate's Enhanced Key Usage extension (2.5.29.37), as an array ([]
+    # when it has none), or $null when it cannot be read. OIDs, never the friendly names: those
+    # are localized.
+    param($Cert)
+    try {
+        $ext = @($Cert.Extensions | Where-Object { $_.Oid.Value -eq '2.5.29.37' }) | Select-Object -First 1
+        if ($null -eq $ext) { return , @() }
+        $eku = New-Object System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension -ArgumentList @($ext, $ext.Critical)
+        return , @(foreach ($oid in $eku.EnhancedKeyUsages) { [string]$oid.Value })
+    } catch { return $null }
+}
+
+function Get-KeyReadable {
+    # Whether NETWORK SERVICE may read the certificate's private key: $true / $false, or $null
+    # when unknown (no key, key file not found, ACL not readable): unknown is not "no".
+    param($Cert)
+    try {
+        $file = Get-CertKeyFile $Cert
+        if ($null -eq $file) { return $null }
+        return [bool](Test-NetworkServiceRead $file)
+    } catch { return $null }
+}
+
 # Sessions from the WTS API: locale independent, unlike quser. Compiled once per process.
 # Idle time: for a Disconnected session the time since it was disconnected (what
 # MaxDisconnectionTime measures), otherwise the time since the last input; null when unknown.
@@ -267,9 +294,26 @@ $Gatherers = [ordered]@{
         }
     }
     cert             = {
+        # cert.valid's rules (fleet/checks/cert.py): the bound certificate carries the Server
+        # Authentication or Remote Desktop Authentication EKU ("Using certificates in Remote
+        # Desktop Services": https://learn.microsoft.com/windows-server/remote/remote-desktop-services/rds-certificates)
+        # and NETWORK SERVICE can read its private key (KB 3042780, see lib/certkey.ps1).
         $setting = Get-CimInstance -Namespace 'root/cimv2/TerminalServices' -ClassName Win32_TSGeneralSetting -Filter "TerminalName='RDP-Tcp'"
         $bound = [string]$setting.SSLCertificateSHA1Hash
         if (-not $bound) { $bound = $null }
+        # SSLCertificateSHA1HashType: 0 not valid, 1 default self-signed, 2 default group policy
+        # enforced, 3 custom (MicrosoftDocs/win32 desktop-src/TermServ/win32-tsgeneralsetting.md).
+        $hashType = $null
+        if ($null -ne $setting.SSLCertificateSHA1HashType) { $hashType = [int]$setting.SSLCertificateSHA1HashType }
+        # "Server authentication certificate template" (TerminalServer.admx; policy CSP
+        # ADMX_TerminalServer/TS_CERTIFICATE_TEMPLATE_POLICY, MicrosoftDocs/windows-itpro-docs
+        # windows/client-management/mdm/policy-csp-admx-terminalserver.md): a certificate
+        # selected explicitly takes precedence over it.
+        $template = $null
+        if (Test-Path -LiteralPath $RdpPolicyKey) {
+            $template = [string](Get-Item -LiteralPath $RdpPolicyKey).GetValue('CertTemplateName')
+            if (-not $template) { $template = $null }
+        }
         $certificates = @(foreach ($store in @('Remote Desktop', 'My')) {
                 $path = "Cert:\LocalMachine\$store"
                 if (-not (Test-Path -LiteralPath $path)) { continue }
@@ -282,10 +326,17 @@ $Gatherers = [ordered]@{
                         not_before      = Get-IsoUtc $c.NotBefore
                         not_after       = Get-IsoUtc $c.NotAfter
                         has_private_key = [bool]$c.HasPrivateKey
+                        eku             = Get-EkuOids $c
+                        key_readable    = Get-KeyReadable $c
                     }
                 }
             })
-        [ordered]@{ bound_thumbprint = $bound; certificates = $certificates }
+        [ordered]@{
+            bound_thumbprint = $bound
+            certificates     = $certificates
+            hash_type        = $hashType
+            template_policy  = $template
+        }
     }
     time             = {
         $source = (Invoke-NativeText 'w32tm.exe' @('/query', '/source')).Trim()

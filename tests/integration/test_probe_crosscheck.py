@@ -4,11 +4,15 @@ from the fault table, fleet.lab.wire_truth, never from the probe)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
 import pytest
 
+from fleet.lab.faults import assign_faults, parse_fault_spec
+from fleet.lab.model import host_names
+from fleet.lab.wire_truth import DOWN_BY_CONFIG
 from tests.integration.conftest import fleet, outcome
 
 pytestmark = pytest.mark.integration
@@ -26,8 +30,21 @@ def _combined(truth: dict[str, Any]) -> dict[str, Any]:
     return {"status": status, "fail": fail, "warn": warn}
 
 
-@pytest.mark.parametrize("seed", [3, 11])
-def test_probe_and_audit_probe_match_truth(lab_factory: Any, seed: int) -> None:
+def exercising_seed(start: int, hosts: int = 60) -> int:
+    """The first seed from `start` whose `mixed` lab has a host with its RDP rule disabled
+    and nothing else taking its listener down (so cross.listener fails somewhere): which
+    faults share a host shifts whenever the fault table grows."""
+    names = [n for n, _, _ in host_names(hosts)]
+    for seed in itertools.count(start):
+        assigned = assign_faults(parse_fault_spec("mixed"), names, seed)
+        if any("rdp_rule_disabled" in f and not DOWN_BY_CONFIG & set(f) for f in assigned.values()):
+            return seed
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("start", [3, 11])
+def test_probe_and_audit_probe_match_truth(lab_factory: Any, start: int) -> None:
+    seed = exercising_seed(start)
     lab = lab_factory("--hosts", "60", "--faults", "mixed", "--seed", str(seed))
     truth = lab.truth
     wire_faults = {"rdp_rule_disabled", "security_layer_rdp", "cert_expired", "nla_off"}

@@ -16,6 +16,7 @@ from fleet.cli.common import audit_hosts
 from fleet.lab.faults import parse_fault_spec
 from fleet.lab.model import LabConfig
 from fleet.lab.run import RunningLab, run_lab
+from fleet.lab.state import CLIENT_AUTH
 from fleet.playbook.loader import default_playbook
 from fleet.remediate.apply import ApplyOptions
 from fleet.remediate.journal import Journal
@@ -27,7 +28,8 @@ from fleet.runner import RunOptions
 pytestmark = pytest.mark.integration
 
 FAULTS = (
-    "cert_expired:2,cert_missing:1,clock_skew:1,cmos_clock:1,firewall_public:1,"
+    "cert_expired:2,cert_missing:1,cert_key_acl:1,cert_wrong_eku:2,clock_skew:1,cmos_clock:1,"
+    "firewall_public:1,"
     "rdp_rule_disabled:1,security_layer_rdp:1,nla_off:1,low_encryption:1,tls12_disabled:1,"
     "credssp_vulnerable:1,stale_sessions:1,rdp_disabled:1,termservice_stopped:1,"
     "policy_override:1,policy_deny_connections:1,non_english:1"
@@ -72,10 +74,15 @@ def expected_blocked(lab: RunningLab, name: str) -> set[str]:
         blocked.add("security.layer")
     if "policy_deny_connections" in host.faults:
         blocked.add("rdp.listener")
-    if "cert_expired" in host.faults:
-        cert = host.state.cert
-        bound = next(c for c in cert.certificates if c.thumbprint == cert.bound_thumbprint)
-        if bound.store == "My":  # CA-issued, and the lab leaves no newer one to bind
+    cert = host.state.cert
+    bound = next((c for c in cert.certificates if c.thumbprint == cert.bound_thumbprint), None)
+    if "cert_expired" in host.faults and bound is not None and bound.store == "My":
+        blocked.add("cert.valid")  # CA-issued, and the lab leaves no newer one to bind
+    if "cert_wrong_eku" in host.faults and bound is not None and bound.eku == [CLIENT_AUTH]:
+        # Still bound to the client-only certificate: another one is needed, and only the
+        # previous CA-issued one in My qualifies, unless the template policy forbids pinning.
+        previous = [c for c in cert.certificates if c.store == "My" and c is not bound]
+        if cert.template_policy or not previous:
             blocked.add("cert.valid")
     return blocked
 

@@ -8,11 +8,19 @@ from typing import Any
 
 import pytest
 
+from fleet.checks.cert_rules import RD_AUTH, SERVER_AUTH
 from fleet.checks.quser import parse_quser
 from fleet.facts import SECTIONS, Facts
 from fleet.lab.faults import MUTATORS, apply_faults
 from fleet.lab.model import host_names
-from fleet.lab.state import RDP_TCP_RULE, HostState, baseline, render
+from fleet.lab.state import (
+    CLIENT_AUTH,
+    RDP_TCP_RULE,
+    RDP_TEMPLATE,
+    HostState,
+    baseline,
+    render,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NAMES = [n for n, _, _ in host_names(60)]
@@ -22,6 +30,8 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "cert_expired": ("cert.",),
     "cert_expiring": ("cert.",),
     "cert_missing": ("cert.bound_thumbprint",),
+    "cert_key_acl": ("cert.certificates.",),
+    "cert_wrong_eku": ("cert.",),
     # The host's clock reads differently (quser's logon times too), idle times do not.
     "clock_skew": ("time.utc_now", "time.last_sync", "sessions.quser_text"),
     "cmos_clock": ("time.source", "time.last_sync"),
@@ -82,6 +92,15 @@ def test_every_baseline_renders_valid_facts_that_are_healthy(seed: int) -> None:
         cert = bound_cert(facts)
         assert cert is not None and cert.has_private_key
         assert cert.not_after > NOW + timedelta(days=30)
+        # Usable: a listener EKU and a key NETWORK SERVICE reads (rds-certificates, KB 3042780).
+        assert {SERVER_AUTH, RD_AUTH} & set(cert.eku or ()) and cert.key_readable is True
+        assert facts.cert is not None
+        # Hash type follows how it was chosen (win32-tsgeneralsetting.md): self-signed 1,
+        # template policy 2, bound by hand 3.
+        expected_type = (
+            1 if cert.store == "Remote Desktop" else 2 if facts.cert.template_policy else 3
+        )
+        assert facts.cert.hash_type == expected_type
         assert facts.rdp and facts.rdp.deny_ts_connections == 0
         assert (facts.rdp.security_layer, facts.rdp.user_authentication) == (2, 1)
         assert facts.rdp.min_encryption_level == 3 and facts.rdp.port_number == 3389
@@ -117,6 +136,8 @@ def test_baseline_varies_with_the_seed_and_is_reproducible() -> None:
     assert len(captions) > 3
     stores = {bound_cert(facts_of(baseline(n, 1, NOW))).store for n in NAMES}
     assert stores == {"My", "Remote Desktop"}
+    templates = {baseline(n, 1, NOW).cert.template_policy for n in NAMES}
+    assert templates == {None, RDP_TEMPLATE}
 
 
 def test_only_requested_sections_are_rendered() -> None:
@@ -191,6 +212,13 @@ def test_cert_faults_mean_what_they_say() -> None:
     expiring = bound_cert(faulted("cert_expiring"))
     assert expiring.has_private_key and NOW < expiring.not_after < NOW + timedelta(days=30)
     assert bound_cert(faulted("cert_missing")) is None
+    for name in NAMES[:20]:
+        acl = bound_cert(faulted("cert_key_acl", name))
+        assert acl.has_private_key and acl.key_readable is False and acl.not_after > NOW
+        wrong = faulted("cert_wrong_eku", name)
+        bound = bound_cert(wrong)
+        assert bound.eku == [CLIENT_AUTH] and bound.store == "My" and bound.not_after > NOW
+        assert wrong.cert is not None and wrong.cert.hash_type == 3  # selected by hand
 
 
 def test_time_and_state_faults_mean_what_they_say() -> None:

@@ -1,9 +1,13 @@
-"""`cert.valid`: regenerate a self-signed listener certificate, or bind a CA-issued one.
+"""`cert.valid`: regenerate a self-signed listener certificate, grant NETWORK SERVICE Read on
+its key, or bind a CA-issued one - as `fleet.checks.cert_rules.remedy` decides, the same
+decision the audit's fix hint shows.
 
 Self-signed (store `Remote Desktop`), or nothing bound: delete it and restart
-SessionEnv/TermService, and Windows issues a new one (disruptive, not reversible). CA-issued:
-bind the newest valid certificate with the same subject and a private key from
-`LocalMachine\\My` (reversible: bind the old one back). No such certificate: blocked.
+SessionEnv/TermService, and Windows issues a new one (disruptive, not reversible). Only the
+key's ACL wrong: grant NETWORK SERVICE (S-1-5-20) Read, its own change (undo removes exactly
+that entry). Otherwise bind the best replacement (`cert_rules.replacement`; a key grant first
+when NETWORK SERVICE cannot read its key, planned as its own change); none, or the certificate
+template policy rules (binding would pin the certificate and end its renewal): blocked.
 """
 
 from __future__ import annotations
@@ -11,45 +15,53 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fleet.checks.cert import SELF_SIGNED_STORE, find_bound, normalize_thumbprint
+from fleet.checks.cert_rules import (
+    NETWORK_SERVICE,
+    NO_REPLACEMENT,
+    find_bound,
+    is_self_signed_store,
+    normalize_thumbprint,
+    remedy,
+)
 from fleet.facts import Certificate
 from fleet.remediate.fixes.base import Ctx, FixDef, make_change
 from fleet.remediate.model import Change, ScriptCall
 
 BINDING = r"Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash"
-NO_REPLACEMENT = "no replacement certificate: request one"
+
+
+def key_acl_target(thumbprint: str) -> str:
+    """The grant's target, as fix-cert-key-acl.ps1 names it."""
+    return f"private key of {thumbprint.upper()}: {NETWORK_SERVICE} Read"
 
 
 def _label(cert: Certificate) -> str:
-    kind = "self-signed" if cert.store.lower() == SELF_SIGNED_STORE.lower() else "CA-issued"
+    kind = "self-signed" if is_self_signed_store(cert) else "CA-issued"
     return f"{kind} {cert.subject}, expires {cert.not_after:%Y-%m-%d} ({cert.thumbprint[:8]}…)"
 
 
-def _for_host(ctx: Ctx, cert: Certificate) -> bool:
-    cn = cert.subject.split(",")[0].strip().lower()
-    return cn.removeprefix("cn=").split(".")[0] == ctx.facts.hostname.lower()
+def _bind(thumbprint: str, *, grant_key_read: bool) -> ScriptCall:
+    params = {"thumbprint": thumbprint, "grant_key_read": grant_key_read}
+    return ScriptCall(script="fix.cert_bind", params=params)
 
 
-def _replacement(ctx: Ctx, subject: str | None, bound: str) -> Certificate | None:
-    """The newest certificate with a key, valid past the warn window: from My with the same
-    subject, or (when the bound one is gone) any store's certificate for this host."""
-    assert ctx.facts.cert is not None
-    now = ctx.host_facts.received_utc
-    good_until = now + timedelta(days=float(ctx.param("warn_days", 30)))
-    candidates = [
-        c
-        for c in ctx.facts.cert.certificates
-        if (c.store.lower() == "my" and c.subject == subject if subject else _for_host(ctx, c))
-        and c.has_private_key
-        and c.not_before <= now
-        and c.not_after > good_until
-        and normalize_thumbprint(c.thumbprint) != normalize_thumbprint(bound)
-    ]
-    return max(candidates, key=lambda c: c.not_after, default=None)
+def _key_acl(thumbprint: str, read: bool) -> ScriptCall:
+    return ScriptCall(script="fix.cert_key_acl", params={"thumbprint": thumbprint, "read": read})
 
 
-def _bind(thumbprint: str) -> ScriptCall:
-    return ScriptCall(script="fix.cert_bind", params={"thumbprint": thumbprint})
+def _grant(ctx: Ctx, cert: Certificate) -> Change:
+    return make_change(
+        ctx,
+        "certificate",
+        key_acl_target(cert.thumbprint),
+        op="+",
+        before=False,
+        after=True,
+        before_label=f"{NETWORK_SERVICE} cannot read it ({_label(cert)})",
+        after_label=f"Allow {NETWORK_SERVICE} Read on the key file",
+        fix=_key_acl(cert.thumbprint, True),
+        undo=_key_acl(cert.thumbprint, False),
+    )
 
 
 def _regenerate(ctx: Ctx, cert: Certificate | None, missing: str | None = None) -> Change:
@@ -67,20 +79,27 @@ def _regenerate(ctx: Ctx, cert: Certificate | None, missing: str | None = None) 
     )
 
 
+def _why_none(reason: str | None) -> str:
+    if reason == NO_REPLACEMENT:
+        return "(none available)"
+    return "(not pinned: the certificate template policy selects it)"
+
+
 def plan(ctx: Ctx) -> list[Change]:
     facts = ctx.facts.cert
     if facts is None:
         return []
-    if not facts.bound_thumbprint:
-        return [_regenerate(ctx, None)]
-    bound = find_bound(facts.certificates, facts.bound_thumbprint)
-    if bound is not None and bound.store.lower() == SELF_SIGNED_STORE.lower():
-        return [_regenerate(ctx, bound)]
+    warn = timedelta(days=float(ctx.param("warn_days", 30)))
+    r = remedy(facts, ctx.facts.hostname, ctx.host_facts.received_utc, warn)
     old = facts.bound_thumbprint
-    new = _replacement(ctx, bound.subject if bound else None, old)
-    if bound is None and new is None:  # bound to nothing that exists: let Windows issue one
-        return [_regenerate(ctx, None, old)]
-    return [
+    if r.action == "regenerate":
+        return [_regenerate(ctx, r.bound, None if r.bound else old)]
+    if r.action == "grant" and r.cert is not None:
+        return [_grant(ctx, r.cert)]
+    new = r.cert if r.action == "bind" else None
+    bound = find_bound(facts.certificates, old or "")
+    changes = [_grant(ctx, new)] if new is not None and new.key_readable is False else []
+    changes.append(
         make_change(
             ctx,
             "certificate",
@@ -88,12 +107,13 @@ def plan(ctx: Ctx) -> list[Change]:
             before=old,
             after=new.thumbprint if new else None,
             before_label=_label(bound) if bound else f"{old} (not in any store)",
-            after_label=_label(new) if new else "(none available)",
-            fix=_bind(new.thumbprint) if new else None,
-            undo=_bind(old) if new and bound else None,
-            blocked=None if new else NO_REPLACEMENT,
+            after_label=_label(new) if new else _why_none(r.reason),
+            fix=_bind(new.thumbprint, grant_key_read=True) if new else None,
+            undo=_bind(old, grant_key_read=False) if new and bound and old else None,
+            blocked=r.reason,
         )
-    ]
+    )
+    return changes
 
 
 def depends(ctx: Ctx) -> Any:
@@ -102,6 +122,8 @@ def depends(ctx: Ctx) -> Any:
         return None
     return {
         "bound": normalize_thumbprint(cert.bound_thumbprint or ""),
+        "hash_type": cert.hash_type,
+        "template_policy": cert.template_policy,
         "certificates": sorted(
             [
                 normalize_thumbprint(c.thumbprint),
@@ -110,6 +132,8 @@ def depends(ctx: Ctx) -> Any:
                 c.not_before.isoformat(),
                 c.not_after.isoformat(),
                 c.has_private_key,
+                sorted(c.eku) if c.eku is not None else None,
+                c.key_readable,
             ]
             for c in cert.certificates
         ),

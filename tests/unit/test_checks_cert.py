@@ -1,0 +1,149 @@
+"""cert.valid from facts: EKU and key ACL usability, unknown is not a failure, and the audit's
+fix hint names what the planner would do (one rule, fleet.checks.cert_rules.remedy)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from fleet.checks.cert import CHECK, CertParams
+from fleet.checks.cert_rules import RD_AUTH, SERVER_AUTH
+from fleet.facts import Certificate, HostFacts
+from fleet.remediate.fixes.base import Ctx
+from fleet.remediate.fixes.cert import plan
+from fleet.results import CheckResult, CheckStatus
+from tests.support.cert_facts import CLIENT_AUTH, NOW, cert, host
+
+PASS, WARN, FAIL = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL
+
+
+def run(hf: HostFacts) -> CheckResult:
+    return CHECK.evaluate(hf, CertParams())
+
+
+@pytest.mark.parametrize(
+    ("case", "bound", "status", "text"),
+    [
+        ("server auth", cert("AA"), PASS, "valid for"),
+        ("remote desktop auth only", cert("AA", eku=[RD_AUTH]), PASS, "valid for"),
+        ("EKUs unknown (older script)", cert("AA", eku=None), PASS, "valid for"),
+        ("key ACL unknown", cert("AA", key_readable=None), PASS, "valid for"),
+        (
+            "client auth only",
+            cert("AA", eku=[CLIENT_AUTH]),
+            FAIL,
+            f"has no Server Authentication ({SERVER_AUTH}) or Remote Desktop Authentication "
+            f"({RD_AUTH}) EKU (it has: {CLIENT_AUTH})",
+        ),
+        ("no EKU extension", cert("AA", eku=[]), FAIL, "(it has: no EKU extension)"),
+        (
+            "key unreadable",
+            cert("AA", key_readable=False),
+            FAIL,
+            "has a private key NETWORK SERVICE (S-1-5-20) cannot read",
+        ),
+    ],
+)
+def test_usability(case: str, bound: Certificate, status: CheckStatus, text: str) -> None:
+    res = run(host(bound))
+    assert res.status is status, res.message
+    assert text in res.message
+    assert res.evidence["eku"] == bound.eku
+    assert res.evidence["key_readable_by_network_service"] == bound.key_readable
+
+
+def test_every_failure_is_named_at_once() -> None:
+    bound = cert(
+        "AA", eku=[CLIENT_AUTH], key_readable=False, not_after=NOW - timedelta(days=3, hours=1)
+    )
+    res = run(host(bound))
+    assert res.status is FAIL
+    assert "expired 3 days ago" in res.message
+    assert "EKU" in res.message and "NETWORK SERVICE (S-1-5-20) cannot read" in res.message
+
+
+def test_expiring_but_unusable_fails_rather_than_warns() -> None:
+    res = run(host(cert("AA", key_readable=False, not_after=NOW + timedelta(days=5))))
+    assert res.status is FAIL
+    assert run(host(cert("AA", not_after=NOW + timedelta(days=5)))).status is WARN
+
+
+def test_key_acl_hint_grants_and_wrong_eku_hint_binds_a_usable_one() -> None:
+    res = run(host(cert("AA", key_readable=False)))
+    assert res.fix == f"grant NETWORK SERVICE (S-1-5-20) Read on the private key of {'AA' * 20}"
+    wrong = cert("AA", eku=[CLIENT_AUTH])
+    also_wrong = cert("CC", eku=[CLIENT_AUTH], not_after=NOW + timedelta(days=700))
+    good = cert("BB", key_readable=False)
+    res = run(host(wrong, also_wrong, good))
+    assert res.fix is not None and "BB" * 20 in res.fix and "CC" * 20 not in res.fix
+    assert "after granting NETWORK SERVICE (S-1-5-20) Read" in res.fix
+    assert run(host(wrong, also_wrong)).fix == (
+        "manual: no replacement certificate: request one (no valid certificate for "
+        "CN=RDS01.corp.example with its key and a listener EKU in LocalMachine\\My to bind)"
+    )
+
+
+def test_template_policy_blocks_pinning_and_says_what_to_do() -> None:
+    expired = cert("AA", not_after=NOW - timedelta(days=1), eku=[RD_AUTH])
+    newer = cert("BB", eku=[RD_AUTH])
+    by_policy = run(host(expired, newer, template_policy="RDSAuth", hash_type=2))
+    assert by_policy.fix is not None
+    assert by_policy.fix.startswith(
+        "blocked: certificate template policy 'RDSAuth' is configured: binding a certificate "
+        "by thumbprint would pin it"
+    )
+    assert "template is published and this host may enroll" in by_policy.fix
+    assert by_policy.evidence["template_policy"] == "RDSAuth"
+    pinned = run(host(expired, newer, template_policy="RDSAuth", hash_type=3))
+    assert pinned.fix is not None and "unpin it" in pinned.fix
+    # Granting a key's Read pins nothing: still the fix under the policy.
+    grant = run(host(cert("AA", key_readable=False), template_policy="RDSAuth", hash_type=2))
+    assert grant.fix is not None and grant.fix.startswith("grant")
+
+
+def _plan(hf: HostFacts) -> list[Any]:
+    return plan(Ctx(host="h", check_id="cert.valid", host_facts=hf, params={"warn_days": 30}))
+
+
+# Cases where the old hint and the old planner chose differently.
+AGREE: list[tuple[str, HostFacts]] = [
+    # A newer certificate that is not valid yet: the old hint named it, the planner did not.
+    (
+        "not yet valid",
+        host(
+            cert("AA", not_after=NOW - timedelta(days=1)),
+            cert("BB", not_before=NOW + timedelta(days=2), not_after=NOW + timedelta(days=400)),
+            cert("CC"),
+        ),
+    ),
+    # A self-signed certificate in My: the old hint said "regenerate", the planner bound.
+    (
+        "self-signed in My",
+        host(
+            cert("AA", issuer="CN=RDS01.corp.example", not_after=NOW - timedelta(days=1)),
+            cert("BB"),
+        ),
+    ),
+    # Bound thumbprint gone, a certificate for the host is there: the old hint did not say.
+    ("bound missing", host(cert("BB"), bound="EE" * 20)),
+    ("wrong EKU", host(cert("AA", eku=[CLIENT_AUTH]), cert("BB"))),
+    ("key ACL", host(cert("AA", key_readable=False))),
+]
+
+
+@pytest.mark.parametrize(("case", "hf"), AGREE, ids=[c for c, _ in AGREE])
+def test_hint_names_what_the_planner_does(case: str, hf: HostFacts) -> None:
+    res = run(hf)
+    assert res.status is FAIL and res.fix is not None
+    changes = _plan(hf)
+    last = changes[-1]
+    if last.fix is not None and last.fix.script == "fix.cert_bind":
+        assert f"bind certificate {last.after}" in res.fix
+    elif last.fix is not None and last.fix.script == "fix.cert_key_acl":
+        assert res.fix.startswith("grant") and last.fix.params["thumbprint"] in res.fix
+    elif last.fix is not None:
+        assert "restart SessionEnv/TermService" in res.fix
+    else:
+        assert last.blocked is not None and last.blocked in res.fix.replace("manual: ", "")
