@@ -184,10 +184,20 @@ class HostApply:
                 self._set(co, "skipped", f"blocked: {c.blocked}")
             elif c.disruptive and not self.options.allow_disruptive:
                 self._set(co, "skipped", DISRUPTIVE_SKIPPED)
-            elif self.stop.is_set():
+            elif self.stop.is_set() and not (is_restart(c) and self._values_wait()):
                 self._set(co, "skipped", "not started: the run was stopped")
             elif c.fix is not None:
                 await self._run_fix(session, co, c.fix)
+
+    def _values_wait(self) -> bool:
+        """Security values written that only the planned TermService restart makes live: a
+        stopped run still finishes the host's change with that restart."""
+        return any(
+            co.status == "applied"
+            and co.change.fix is not None
+            and co.change.fix.script == "fix.rdp_security"
+            for co in self.outcome.changes
+        )
 
     async def _run_fix(self, session: Session, co: ChangeOutcome, call: ScriptCall) -> None:
         co.before, co.after = co.change.before, co.change.after

@@ -215,3 +215,23 @@ async def test_a_policy_write_is_accepted_but_verification_sees_group_policy_put
     (co,) = apply.outcome.changes
     assert co.status == "failed" and co.error == "verification: security.layer still fails"
     assert host.state.rdp_policy.security_layer == 0
+
+
+async def test_a_stopped_run_still_restarts_for_the_values_it_wrote(tmp_path: Path) -> None:
+    host = lab_host("nla_off", "low_encryption")
+    plan = host_plan(host)
+    with Journal.open(tmp_path / "j.db") as journal:
+        apply = applier(plan, journal, host)
+
+        async def ctrl_c_during_the_first_value(script: Script) -> None:
+            if script.id == "fix.rdp_security":
+                apply.stop.set()  # Ctrl-C: finish what is in flight, start nothing new
+
+        await apply.run(LabTransport(LabSession(host, before=ctrl_c_during_the_first_value)))
+    statuses = [(c.change.target.rsplit("\\", 1)[-1], c.status) for c in apply.outcome.changes]
+    assert statuses == [
+        ("UserAuthentication", "applied"),
+        ("MinEncryptionLevel", "skipped"),
+        ("service TermService (restart)", "applied"),  # so what was written is live
+    ]
+    assert wire_state_for(host).user_authentication == 1
