@@ -126,7 +126,7 @@ def _wmi_change(
         before=before,
         after=after,
         before_label=value_label(before, names),
-        after_label=value_label(after, names),
+        after_label=f"{value_label(after, names)}, live after the TermService restart",
         op="+" if before is None else "~",
         fix=call(after),
         undo=undo,
