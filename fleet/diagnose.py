@@ -71,9 +71,10 @@ CAUSES: tuple[Cause, ...] = (
     ),
     Cause(
         "credssp",
-        "CredSSP is set to 'Vulnerable'",
-        "Patched clients refuse to authenticate to a host that allows the vulnerable CredSSP "
-        "oracle (AllowEncryptionOracle 2).",
+        "The CredSSP encryption oracle setting",
+        "At 0 (Force Updated Clients) the host refuses unpatched CredSSP clients; at 2 "
+        "(Vulnerable) it accepts them, which connects but exposes the host to CVE-2018-0886 "
+        "(KB4093492 interoperability table).",
         ("security.credssp",),
     ),
     Cause(

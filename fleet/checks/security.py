@@ -1,4 +1,22 @@
-"""security.layer / .nla / .encryption (local value vs Group Policy), .tls and .credssp."""
+"""security.layer / .nla / .encryption (local value vs Group Policy), .tls and .credssp.
+
+The rules and where they come from:
+- NLA is CredSSP, an External Security Protocol (MS-RDPBCGR 5.4.5). At SecurityLayer 0 the
+  server "is configured to only use Standard RDP Security mechanisms (section 5.3) and does
+  not support any External Security Protocols" (MS-RDPBCGR 2.2.1.2.2, SSL_NOT_ALLOWED_BY_SERVER),
+  so UserAuthentication=1 cannot take effect there.
+  https://learn.microsoft.com/openspecs/windows_protocols/ms-rdpbcgr/1b3920e7-0116-4345-bc45-f2c4ad012761
+- Under Enhanced RDP Security (TLS, CredSSP) the server returns ENCRYPTION_LEVEL_NONE and the
+  External Security Protocol encrypts the session (MS-RDPBCGR 2.2.1.4.3, 5.4.1): the RDP
+  encryption level only protects Standard RDP Security (5.3.1) connections.
+  https://learn.microsoft.com/openspecs/windows_protocols/ms-rdpbcgr/3e86b68d-3e2e-4433-b486-878875778f4b
+- CredSSP AllowEncryptionOracle (KB4093492, and its interoperability table in KB4295591
+  https://learn.microsoft.com/troubleshoot/azure/virtual-machines/windows/credssp-encryption-oracle-remediation):
+  a patched server at 2 (Vulnerable) accepts unpatched clients, "an unsecure connection ...
+  that will expose the remote server to attacks"; at 0 it refuses them. Since the May 8, 2018
+  update the default (value absent) is Mitigated (1). Changing it needs a reboot
+  (https://support.microsoft.com/help/4093492).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +40,8 @@ LAYER_NAMES = {0: "RDP", 1: "Negotiate", 2: "TLS"}
 NLA_NAMES = {0: "off", 1: "NLA required"}
 ENCRYPTION_NAMES = {1: "Low", 2: "Client Compatible", 3: "High", 4: "FIPS"}
 ORACLE_NAMES = {0: "Force Updated Clients", 1: "Mitigated", 2: "Vulnerable"}
+# AllowEncryptionOracle when absent: Mitigated since the May 8, 2018 update (KB4093492).
+ORACLE_DEFAULT = 1
 # RDP-Tcp values Windows uses when the registry value is absent (Server 2012 and later).
 WINDOWS_DEFAULTS = {"SecurityLayer": 1, "UserAuthentication": 1, "MinEncryptionLevel": 2}
 # First build where an absent TLS 1.2 `Enabled` means on (Server 2012); older is off.
@@ -48,6 +68,14 @@ class NlaParams(Params):
 class EncryptionParams(Params):
     minimum: Literal[1, 2, 3, 4] = Field(
         3, description="1 Low, 2 Client Compatible, 3 High, 4 FIPS."
+    )
+
+
+class CredSspParams(Params):
+    desired: Literal[0, 1] = Field(
+        1,
+        description="Strictest AllowEncryptionOracle still accepted: 1 Mitigated (the default), "
+        "0 Force Updated Clients (CIS 18.9.4.1; refuses unpatched clients).",
     )
 
 
@@ -120,23 +148,58 @@ def evaluate_layer(host: HostFacts, params: LayerParams) -> CheckResult:
 
 def evaluate_nla(host: HostFacts, params: NlaParams) -> CheckResult:
     eff = _effective(host, "UserAuthentication", "user_authentication")
+    layer = _effective(host, "SecurityLayer", "security_layer")
     want = f"{params.desired} ({NLA_NAMES[params.desired]})"
-    return _judge(
-        NLA_ID, eff, NLA_NAMES, lambda v: v == params.desired, want, {"desired": params.desired}
+    extra = {"desired": params.desired, "security_layer": layer.evidence()}
+    checked = _judge(NLA_ID, eff, NLA_NAMES, lambda v: v == params.desired, want, extra)
+    if checked.status is not CheckStatus.PASS or params.desired != 1 or layer.value >= 1:
+        return checked
+    # UserAuthentication=1 at SecurityLayer 0: Standard RDP Security only, no CredSSP
+    # (MS-RDPBCGR 2.2.1.2.2 SSL_NOT_ALLOWED_BY_SERVER, 5.4.5): NLA cannot run.
+    source = "Group Policy" if layer.by_policy else layer.decided_by
+    message = (
+        f"UserAuthentication={eff.value} but SecurityLayer=0 (RDP, {source}): at the RDP "
+        "security layer the server offers Standard RDP Security only, so NLA (CredSSP) "
+        "cannot run; expected SecurityLayer 1 or 2 with UserAuthentication 1"
     )
+    fix = (
+        POLICY_BLOCKED
+        if layer.by_policy
+        else "set RDP-Tcp SecurityLayer to 1 or 2 (see security.layer), then restart TermService"
+    )
+    return result(NLA_ID, CheckStatus.FAIL, message, checked.evidence, fix)
 
 
 def evaluate_encryption(host: HostFacts, params: EncryptionParams) -> CheckResult:
     eff = _effective(host, "MinEncryptionLevel", "min_encryption_level")
+    layer = _effective(host, "SecurityLayer", "security_layer")
+    nla = _effective(host, "UserAuthentication", "user_authentication")
     want = f"at least {params.minimum} ({ENCRYPTION_NAMES[params.minimum]})"
-    return _judge(
+    checked = _judge(
         ENCRYPTION_ID,
         eff,
         ENCRYPTION_NAMES,
         lambda v: v >= params.minimum,
         want,
-        {"minimum": params.minimum},
+        {"minimum": params.minimum, "security_layer": layer.value},
     )
+    # Kept for baselines that ask for it, but say what it protects: under TLS/CredSSP the
+    # server returns ENCRYPTION_LEVEL_NONE (MS-RDPBCGR 2.2.1.4.3, 5.4.1); the level applies
+    # to Standard RDP Security connections only (5.3.1).
+    if layer.value == 2 or (layer.value == 1 and nla.value == 1):
+        how = "TLS" if layer.value == 2 else "negotiated TLS with NLA required"
+        note = (
+            f"; with {how} (SecurityLayer={layer.value}) this level protects nothing: the "
+            "session is encrypted by TLS (ENCRYPTION_LEVEL_NONE, MS-RDPBCGR 2.2.1.4.3)"
+        )
+    elif layer.value == 1:
+        note = (
+            "; with SecurityLayer=1 (Negotiate) it only protects clients that fall back to "
+            "Standard RDP Security (MS-RDPBCGR 5.3.1); TLS clients get ENCRYPTION_LEVEL_NONE"
+        )
+    else:
+        note = ""
+    return checked.model_copy(update={"message": checked.message + note})
 
 
 def evaluate_tls(host: HostFacts, _params: NoParams) -> CheckResult:
@@ -171,23 +234,37 @@ def evaluate_tls(host: HostFacts, _params: NoParams) -> CheckResult:
     return result(TLS_ID, CheckStatus.PASS, "TLS 1.2 is enabled on the server", evidence)
 
 
-def evaluate_credssp(host: HostFacts, _params: NoParams) -> CheckResult:
+def evaluate_credssp(host: HostFacts, params: CredSspParams) -> CheckResult:
     cred = host.facts.credssp
     assert cred is not None
     value = cred.allow_encryption_oracle
-    evidence = {"allow_encryption_oracle": value}
+    effective = ORACLE_DEFAULT if value is None else value
+    evidence = {
+        "allow_encryption_oracle": value,
+        "effective": effective,
+        "desired": params.desired,
+    }
     if value is None:
-        return result(CREDSSP_ID, CheckStatus.PASS, "AllowEncryptionOracle not set", evidence)
-    label = ORACLE_NAMES.get(value, "unknown")
-    shown = f"AllowEncryptionOracle={value} ({label})"
-    if value in (0, 1):
+        shown = f"AllowEncryptionOracle not set ({ORACLE_DEFAULT}, {ORACLE_NAMES[ORACLE_DEFAULT]})"
+    else:
+        shown = f"AllowEncryptionOracle={value} ({ORACLE_NAMES.get(value, 'unknown')})"
+    # 0 is the strictest: a value at or below the desired one passes.
+    if 0 <= effective <= params.desired:
         return result(CREDSSP_ID, CheckStatus.PASS, shown, evidence)
+    want = f"{params.desired} ({ORACLE_NAMES[params.desired]})"
+    why = (
+        ": the host accepts unpatched CredSSP clients over an insecure connection that exposes "
+        "it to CVE-2018-0886 attacks (KB4093492)"
+        if effective == 2
+        else ""
+    )
     return result(
         CREDSSP_ID,
         CheckStatus.FAIL,
-        f"{shown}: patched clients refuse this host",
+        f"{shown}{why}; expected {want} or stricter",
         evidence,
-        "set CredSSP\\Parameters AllowEncryptionOracle=1",
+        f"set CredSSP\\Parameters AllowEncryptionOracle={params.desired} (needs a reboot; "
+        "fleet never reboots)",
     )
 
 
@@ -210,5 +287,5 @@ TLS = define(
     optional=("os",),
 )
 CREDSSP = define(
-    CREDSSP_ID, "CredSSP encryption oracle", NoParams, evaluate_credssp, requires=("credssp",)
+    CREDSSP_ID, "CredSSP encryption oracle", CredSspParams, evaluate_credssp, requires=("credssp",)
 )

@@ -16,6 +16,7 @@ from fleet.cli.app import app
 from fleet.cli.plan_cmd import FormatOpt, OnlyOpt, check_format, plan_hosts, show_plan
 from fleet.cli.render_plan import render_outcomes, skipped_note
 from fleet.errors import InputError
+from fleet.probe.audit_probe import probe_ports
 from fleet.remediate.apply import ApplyOptions, ApplyRun, unapplied_outcomes
 from fleet.remediate.batches import BatchReport, parse_serial
 from fleet.remediate.journal import Journal
@@ -23,6 +24,7 @@ from fleet.remediate.model import Plan, load_plan
 from fleet.remediate.outcome import HostOutcome
 from fleet.remediate.session import check_plan_matches, run_apply
 from fleet.remediate.window import Window, parse_window
+from fleet.remediate.wire import WireVerify
 from fleet.results import ExitCode
 from fleet.runner import RunOptions
 
@@ -83,6 +85,13 @@ def apply_cmd(
         "--rollback-on-failure/--no-rollback-on-failure",
         help="Put back a host's reversible changes when a fix does not verify.",
     ),
+    verify_wire: bool = typer.Option(
+        True,
+        "--verify-wire/--no-verify-wire",
+        help="After a TermService restart, probe the RDP port (inventory var rdp_port): the "
+        "negotiation must match the new security settings, or the changes are rolled back. "
+        "Turn off only when this machine cannot reach the hosts' RDP port.",
+    ),
     db: Path | None = typer.Option(
         None, "--db", help="Journal database.", show_default="fleet.db in the user's data directory"
     ),
@@ -97,7 +106,8 @@ def apply_cmd(
     log_level: str = common.LogLevelOpt,
 ) -> None:
     """Apply fixes: hosts that drifted since the plan are skipped, every fix is verified by
-    re-auditing, and failures are rolled back. Every run is journaled (`fleet journal`).
+    re-auditing (and RDP security settings, after their TermService restart, by probing the
+    RDP port), and failures are rolled back. Every run is journaled (`fleet journal`).
 
     Exit codes: 0 all applied, 1 a change failed (or a host drifted), 2 bad input or refused,
     3 a host could not be planned, reached or finished (or Ctrl-C / SIGTERM: the hosts in
@@ -129,8 +139,13 @@ def apply_cmd(
         others = unapplied_outcomes(plan, ())
         _report(None, ApplyRun(BatchReport(), False, others, others), fmt, console, set())
     pb = common.load_playbook_arg(playbook)
-    _, hosts = common.audit_hosts(inv, None, pb, ask_pass and plan_file is not None)
+    inventory_obj, hosts = common.audit_hosts(inv, None, pb, ask_pass and plan_file is not None)
     check_plan_matches(plan, pb, hosts)
+    wire = None
+    if verify_wire:
+        changing = {h.host for h in plan.hosts if h.changes}
+        wanted = [(h.target.name, h.overrides) for h in hosts if h.target.name in changing]
+        wire = WireVerify(probe_ports(inventory_obj, wanted, pb))
     _confirm(plan, yes)
     todo = sum(1 for h in plan.hosts if h.changes)
     options = ApplyOptions(
@@ -140,6 +155,7 @@ def apply_cmd(
         rollback=rollback,
         max_fail_percent=max_fail_percent,
         window=win,
+        wire=wire,
     )
 
     shown: set[str] = set()

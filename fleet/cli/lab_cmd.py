@@ -32,7 +32,9 @@ lab_app = typer.Typer(
 app.add_typer(lab_app, name="lab")
 
 DirOpt = typer.Option(..., "--dir", help="The lab directory (inventory, keys, truth).")
-FaultsArg = typer.Argument(None, help="Faults to carry from now on: NAME or fault=NAME.")
+FaultsArg = typer.Argument(
+    None, help="Faults to carry from now on: NAME or fault=NAME; or `reboot`."
+)
 
 
 @lab_app.command(
@@ -231,10 +233,18 @@ def set_cmd(
     lab_dir: Path = DirOpt,
     clear: bool = typer.Option(False, "--clear", help="Make the host healthy again."),
 ) -> None:
-    """Change a host's faults while the lab runs (its state is rebuilt; truth.json follows)."""
+    """Change a host's faults while the lab runs (its state is rebuilt; truth.json follows),
+    or reboot it: `fleet lab set HOST reboot` makes changes that wait for a reboot (TLS 1.2)
+    or a TermService restart (RDP security values) live, as a real reboot would."""
     names = [f.removeprefix("fault=") for f in faults or []]
+    if "reboot" in names:
+        if clear or names != ["reboot"]:
+            raise InputError("`reboot` stands alone: fleet lab set HOST reboot")
+        send_control(lab_dir, {"op": "reboot", "host": host})
+        typer.echo(f"{host}: rebooted; changes that waited for a reboot are live")
+        return
     if clear == bool(names):
-        raise InputError("give either faults (NAME or fault=NAME ...) or --clear")
+        raise InputError("give either faults (NAME or fault=NAME ...), --clear or reboot")
     answer = send_control(lab_dir, {"op": "set", "host": host, "faults": names})
     truth = answer["truth"]
     typer.echo(

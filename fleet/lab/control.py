@@ -1,7 +1,8 @@
 """A running lab's control channel: line-delimited JSON over a unix socket in the lab dir.
 
 Requests: `{"op": "set", "host": NAME, "faults": [..]}` (replace the host's faults; `[]`
-clears them), `{"op": "get", "host": NAME}`, `{"op": "status"}`. Each answer is one line:
+clears them), `{"op": "reboot", "host": NAME}` (held changes become live), `{"op": "get",
+"host": NAME}`, `{"op": "status"}`. Each answer is one line:
 `{"ok": true, ...}` or `{"ok": false, "error": "..."}`. Only the owner can connect (0600).
 """
 
@@ -79,7 +80,10 @@ class ControlServer:
                 raise InputError("'faults' must be a list of fault names")
             host = lab.set_faults(name, faults)
             return {"host": name, "faults": list(host.faults), "truth": lab.truth["hosts"][name]}
-        raise InputError(f"unknown op {op!r}; valid: set, get, status")
+        if op == "reboot":
+            host = lab.reboot(name)
+            return {"host": name, "faults": list(host.faults), "rebooted": True}
+        raise InputError(f"unknown op {op!r}; valid: set, reboot, get, status")
 
 
 def send_control(lab_dir: Path, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:

@@ -68,7 +68,12 @@ FAULTS: dict[str, Fault] = {
         _F("cmos_clock", fail=("time.source",), help="w32tm source 'Local CMOS Clock'"),
         _F("firewall_public", fail=("firewall.profile",), help="network profile is Public"),
         _F("rdp_rule_disabled", fail=("firewall.rdp_rule",), help="RDP TCP rule disabled"),
-        _F("security_layer_rdp", fail=("security.layer",), help="local SecurityLayer 0 (RDP)"),
+        # At SecurityLayer 0 NLA (CredSSP) cannot run (MS-RDPBCGR 2.2.1.2.2, 5.4.5).
+        _F(
+            "security_layer_rdp",
+            fail=("security.layer", "security.nla"),
+            help="local SecurityLayer 0 (RDP)",
+        ),
         _F("nla_off", fail=("security.nla",), help="UserAuthentication 0"),
         _F("low_encryption", fail=("security.encryption",), help="MinEncryptionLevel 1 or 2"),
         _F("tls12_disabled", fail=("security.tls",), help="SCHANNEL TLS 1.2 server disabled"),
@@ -81,7 +86,11 @@ FAULTS: dict[str, Fault] = {
             help="policy fDenyTSConnections 1 (the fix is blocked: Group Policy)",
         ),
         _F("termservice_stopped", fail=("rdp.listener",), help="TermService stopped"),
-        _F("policy_override", fail=("security.layer",), help="policy SecurityLayer 0"),
+        _F(
+            "policy_override",
+            fail=("security.layer", "security.nla"),
+            help="policy SecurityLayer 0",
+        ),
         _F(
             "non_english",
             help="culture de-DE, fr-FR or ja-JP: localized quser (half via the fallback) and "

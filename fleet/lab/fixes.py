@@ -3,8 +3,15 @@
 Each handler changes the simulated host as the real script would change Windows and returns
 the same document (`changes: [{target, before, after, changed}]`): a restart of TermService
 regenerates a deleted self-signed certificate, a logoff removes the session, a resync zeroes
-the clock offset, Group Policy values cannot be written. A host with the `fix_noop` fault
-answers every fix as if it had worked and changes nothing (verification must catch it).
+the clock offset. A host with the `fix_noop` fault answers every fix as if it had worked and
+changes nothing (verification must catch it).
+
+Like Windows, the lab applies some values only later (`HostState.live`): RDP-Tcp security
+values when TermService restarts, SCHANNEL's TLS 1.2 values at a reboot (`fleet lab set HOST
+reboot`). A write under HKLM:\\SOFTWARE\\Policies succeeds, as on Windows, and the next
+Group Policy refresh (the host's next gather) puts the policy's value back ("The change will
+be reset when the group policy settings are refreshed": learn.microsoft.com/troubleshoot/
+azure/virtual-machines/windows/troubleshoot-rdp-general-error).
 """
 
 from __future__ import annotations
@@ -32,6 +39,11 @@ from fleet.lab.state import (
 
 FIX_NOOP = "fix_noop"
 RDP_TCP = r"HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp"
+TS_POLICY = r"HKLM:\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services"
+TLS12_SERVER = (
+    r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols"
+    r"\TLS 1.2\Server"
+)
 # Registry values the lab models: (key, value name) -> (state section, field).
 REGISTRY: Mapping[tuple[str, str], tuple[str, str]] = {
     (r"HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server", "fDenyTSConnections"): (
@@ -42,22 +54,23 @@ REGISTRY: Mapping[tuple[str, str], tuple[str, str]] = {
     (RDP_TCP, "SecurityLayer"): ("rdp", "security_layer"),
     (RDP_TCP, "UserAuthentication"): ("rdp", "user_authentication"),
     (RDP_TCP, "MinEncryptionLevel"): ("rdp", "min_encryption_level"),
-    (
-        r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols"
-        r"\TLS 1.2\Server",
-        "Enabled",
-    ): ("tls12", "enabled"),
-    (
-        r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols"
-        r"\TLS 1.2\Server",
-        "DisabledByDefault",
-    ): ("tls12", "disabled_by_default"),
+    (TLS12_SERVER, "Enabled"): ("tls12", "enabled"),
+    (TLS12_SERVER, "DisabledByDefault"): ("tls12", "disabled_by_default"),
+    (TS_POLICY, "SecurityLayer"): ("rdp_policy", "security_layer"),
+    (TS_POLICY, "UserAuthentication"): ("rdp_policy", "user_authentication"),
+    (TS_POLICY, "MinEncryptionLevel"): ("rdp_policy", "min_encryption_level"),
     (
         r"HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters",
         "AllowEncryptionOracle",
     ): ("credssp", "allow_encryption_oracle"),
 }
 POLICY_PREFIX = "HKLM:\\SOFTWARE\\Policies\\"
+# Values Windows reads only when TermService starts, or only at boot (SCHANNEL: a service
+# reacquires its credential handle on restart, fleet plans a reboot: tls-registry-settings.md).
+AT_TERMSERVICE_START = frozenset(
+    {(RDP_TCP, "SecurityLayer"), (RDP_TCP, "UserAuthentication"), (RDP_TCP, "MinEncryptionLevel")}
+)
+AT_BOOT = frozenset({(TLS12_SERVER, "Enabled"), (TLS12_SERVER, "DisabledByDefault")})
 # What fix-w32time.ps1 accepts as its peer list (it travels as one native argument).
 _PEERS = re.compile(r"[A-Za-z0-9.:,_ \[\]-]*")
 
@@ -82,18 +95,63 @@ def fix_registry(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
     value = params.get("value")
     if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
         raise HandlerError("Cannot process argument 'value': expected an integer or null.")
-    if path.startswith(POLICY_PREFIX):
-        raise HandlerError(
-            f"Requested registry access is not allowed. ({path} is set by Group Policy)"
-        )
     where = REGISTRY.get((path, name))
     if where is None:
         raise HandlerError(f"fleet lab: registry value {path}\\{name} is not simulated")
+    state = host.state
+    if path.startswith(POLICY_PREFIX) and state.gpo_rdp_policy is None:
+        state.gpo_rdp_policy = state.rdp_policy  # the GPO's value returns at the next refresh
+    if (path, name) in AT_TERMSERVICE_START | AT_BOOT:
+        state.hold()
     section, field = where
-    model = getattr(host.state, section)
+    model = getattr(state, section)
     before = getattr(model, field)
-    setattr(host.state, section, model.model_copy(update={field: value}))
+    setattr(state, section, model.model_copy(update={field: value}))
     return _change(f"{path}\\{name}", before, value)
+
+
+# fix.rdp_security: setting -> (RdpConfig/RdpPolicy field, the values its Set* method takes).
+_WMI: Mapping[str, tuple[str, tuple[int, ...]]] = {
+    "SecurityLayer": ("security_layer", (0, 1, 2)),  # SetSecurityLayer
+    "UserAuthentication": ("user_authentication", (0, 1)),  # SetUserAuthenticationRequired
+    "MinEncryptionLevel": ("min_encryption_level", (1, 2, 3, 4)),  # SetEncryptionLevel
+}
+
+
+def fix_rdp_security(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    """Win32_TSGeneralSetting's Set* methods, with the refusals the script turns into errors:
+    a Group Policy value (WBEM_E_INVALID_OPERATION) and SecurityLayer 2 at MinEncryptionLevel
+    1. The value waits for the next TermService start (`HostState.hold`)."""
+    setting = params.get("setting")
+    if not isinstance(setting, str) or setting not in _WMI:
+        raise HandlerError(
+            f"fix.rdp_security: unknown setting '{setting}' "
+            "(SecurityLayer, UserAuthentication or MinEncryptionLevel)"
+        )
+    field, valid = _WMI[setting]
+    value = params.get("value")
+    if not isinstance(value, int) or isinstance(value, bool) or value not in valid:
+        raise HandlerError(
+            f"fix.rdp_security: {setting} must be one of {', '.join(map(str, valid))}, "
+            f"not '{value}'"
+        )
+    state = host.state
+    before = getattr(state.rdp, field)
+    if before != value:
+        if getattr(state.rdp_policy, field) is not None:
+            raise HandlerError(
+                f"fix.rdp_security: {setting} is managed by Group Policy; change the GPO"
+            )
+        level = state.rdp_policy.min_encryption_level
+        level = state.rdp.min_encryption_level if level is None else level
+        if setting == "SecurityLayer" and value == 2 and level == 1:
+            raise HandlerError(
+                "fix.rdp_security: SecurityLayer 2 (SSL) is not compatible with "
+                "MinEncryptionLevel 1 (Low): raise MinEncryptionLevel first"
+            )
+        state.hold()
+        state.rdp = state.rdp.model_copy(update={field: value})
+    return _change(f"{RDP_TCP}\\{setting}", before, value)
 
 
 def _service(state: HostState, name: str) -> Any:
@@ -124,6 +182,8 @@ def fix_service(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
             "Cannot start service on computer '.'."
         )
     host.state.set_service(name, status="Running", start_type=start_type)
+    if name.lower() == "termservice" and svc.status.lower() != "running":
+        host.state.termservice_started()  # a start reads RDP-Tcp as a restart does
     return _change(f"service {name}", before, f"Running ({start_type})")
 
 
@@ -287,6 +347,7 @@ def _restart_termservice(host: LabHost, now: datetime) -> None:
     for s in state.sessions:
         if s.state == "Active":
             s.state, s.idle_since, s.cycle_s = "Disconnected", now, None
+    state.termservice_started()
     if state.cert.bound_thumbprint:
         return
     chosen = _template_cert(state, now) if state.cert.template_policy else None
@@ -340,6 +401,33 @@ def planned_user(session_user: str, planned: str) -> bool:
         return session_user.casefold() == planned.casefold()
     name = session_user.rsplit("\\", 1)[-1]
     return bool(name) and name.casefold() == planned.casefold()
+
+
+def fix_service_restart(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    """Restart-Service TermService: what a TermService start does, values written before
+    it (RDP-Tcp security) now live. Only TermService, as the script allows."""
+    name = _need(params, "name", str)
+    if name.lower() != "termservice":
+        raise HandlerError(f"fix.service_restart only restarts TermService, not '{name}'")
+    svc = _service(host.state, name)
+    if svc.start_type.lower() == "disabled":
+        raise HandlerError(
+            f"Service '{name}' cannot be started due to the following error: "
+            "Cannot start service on computer '.'."
+        )
+    before = svc.status
+    host.state.set_service(name, status="Running")
+    _restart_termservice(host, datetime.now(UTC))
+    realize(host.state)
+    return _change(f"service {svc.name} (restart)", before, "Running (restarted)")
+
+
+def reboot(host: LabHost, now: datetime) -> None:
+    """`fleet lab set HOST reboot`: sessions end, Group Policy applies, everything waiting for
+    a restart or a reboot (TermService's values, SCHANNEL's) is live."""
+    host.state.reboot()
+    _restart_termservice(host, now)
+    realize(host.state)
 
 
 def fix_logoff(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
@@ -408,6 +496,8 @@ def noop_aware(handler: Handler) -> Handler:
 
 _HANDLERS: Mapping[str, Callable[[LabHost, dict[str, Any]], Mapping[str, Any]]] = {
     "fix.registry": fix_registry,
+    "fix.rdp_security": fix_rdp_security,
+    "fix.service_restart": fix_service_restart,
     "fix.service": fix_service,
     "fix.firewall_rule": fix_firewall_rule,
     "fix.netprofile": fix_netprofile,

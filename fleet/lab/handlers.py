@@ -20,6 +20,9 @@ def gather(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
     sections = params.get("sections", list(SECTIONS))
     if not isinstance(sections, list) or not all(isinstance(s, str) for s in sections):
         raise HandlerError("Cannot process argument 'sections': expected an array of strings.")
+    # The lab compresses Group Policy's refresh interval to "before the next gather": a local
+    # write to a policy value is gone by then (fleet.lab.fixes).
+    host.state.refresh_group_policy()
     return render(host.state, sections)
 
 

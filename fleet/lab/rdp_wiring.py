@@ -4,8 +4,10 @@
   0 (the Group Policy value wins when set), the RDP TCP firewall rule enabled (a disabled
   rule is modelled as nothing listening: the lab has no packet filter), and no `unreachable`
   fault.
-- What it answers follows the state at each connection: effective SecurityLayer and
-  UserAuthentication (policy wins), TLS 1.2 on or off, the bound certificate (a real one,
+- What it answers follows the state at each connection: the effective SecurityLayer and
+  UserAuthentication (policy wins) and TLS 1.2 on or off as the services loaded them
+  (`HostState.listener()`: a security value written since waits for a TermService restart,
+  a TLS 1.2 value for a reboot, as on Windows), the bound certificate (a real one,
   fleet.lab.rdp_certs) and the host's transport fault (hang, drop, garbage, slow).
 - State changes take effect on the next connection: `RdpListeners.changed(host)` runs after
   `fleet lab set` and after every script a host answers (fixes change the state in place);
@@ -62,8 +64,9 @@ def listener_up(host: LabHost) -> bool:
 
 
 def _tls12_off(state: HostState) -> bool:
-    """As security.tls judges it: Enabled=0, DisabledByDefault=1, or absent on old builds."""
-    tls = state.tls12
+    """As security.tls judges it: Enabled=0, DisabledByDefault=1, or absent on old builds
+    (the values SCHANNEL loaded at boot)."""
+    tls = state.listener().tls12
     if tls.enabled is not None:
         enabled = tls.enabled != 0
     else:
@@ -74,9 +77,10 @@ def _tls12_off(state: HostState) -> bool:
 def wire_state_for(host: LabHost) -> RdpWireState:
     """What the host's listener shows now (call `listener_up` first)."""
     state = host.state
-    layer = Effective("SecurityLayer", state.rdp.security_layer, state.rdp_policy.security_layer)
+    live = state.listener()
+    layer = Effective("SecurityLayer", live.rdp.security_layer, live.rdp_policy.security_layer)
     nla = Effective(
-        "UserAuthentication", state.rdp.user_authentication, state.rdp_policy.user_authentication
+        "UserAuthentication", live.rdp.user_authentication, live.rdp_policy.user_authentication
     )
     cert_pem = rdp_certs.bound_pem(state)
     return wire_state(

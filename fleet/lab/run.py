@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from fleet.errors import InputError
 from fleet.lab import files
 from fleet.lab.faults import FAULTS, transport_fault
+from fleet.lab.fixes import reboot
 from fleet.lab.model import LAB_USER, LabConfig, LabHost, build_hosts, make_host
 from fleet.lab.rdp_wiring import CertRealizingResponder, RdpListeners
 from fleet.lab.received import RECEIVED, ReceivedLog
@@ -167,6 +168,15 @@ class RunningLab:
         if self.rdp is not None:
             self.rdp.changed(host)
         self._write_truth()
+        return host
+
+    def reboot(self, name: str) -> LabHost:
+        """Reboot a host (`fleet lab set HOST reboot`): values that wait for a reboot or a
+        TermService restart become live; its faults and truth.json stay as they are."""
+        host = self.host(name)
+        reboot(host, datetime.now(UTC))
+        if self.rdp is not None:
+            self.rdp.changed(host)
         return host
 
     def _write_truth(self) -> None:

@@ -72,6 +72,17 @@ class SimSession:
         return idle % self.cycle_s if self.cycle_s else idle
 
 
+@dataclass(frozen=True)
+class Live:
+    """What the running services loaded: TermService reads the RDP-Tcp and policy values when
+    it starts, SCHANNEL its protocol settings at boot (Windows applies a change to them only
+    then; the registry, which gather reads, already holds the new value)."""
+
+    rdp: RdpConfig
+    rdp_policy: RdpPolicy
+    tls12: Tls12Facts
+
+
 @dataclass
 class HostState:
     hostname: str
@@ -96,6 +107,39 @@ class HostState:
     # The host's display language and culture (Get-Culture): every text fleet parses in Python
     # (quser, w32tm) is rendered in it, as Windows would print it.
     locale: str = "en-US"
+    # The values the listener runs while a change waits for a TermService restart (RDP-Tcp
+    # security values) or a reboot (SCHANNEL); None: the configured values are live.
+    live: Live | None = None
+    # What Group Policy puts back at its next refresh after a local write under
+    # HKLM:\SOFTWARE\Policies (None: nothing to put back).
+    gpo_rdp_policy: RdpPolicy | None = None
+
+    def listener(self) -> Live:
+        """The values the RDP listener runs now."""
+        return self.live or Live(self.rdp, self.rdp_policy, self.tls12)
+
+    def hold(self) -> None:
+        """Call before a change Windows applies only at a restart or a reboot."""
+        if self.live is None:
+            self.live = self.listener()
+
+    def termservice_started(self) -> None:
+        """TermService (re)started: it now runs the configured RDP values (not SCHANNEL's)."""
+        if self.live is not None:
+            self.live = Live(self.rdp, self.rdp_policy, self.live.tls12)
+            if self.live == Live(self.rdp, self.rdp_policy, self.tls12):
+                self.live = None
+
+    def refresh_group_policy(self) -> None:
+        """A Group Policy refresh: local writes to policy values are replaced by the GPO's."""
+        if self.gpo_rdp_policy is not None:
+            self.rdp_policy, self.gpo_rdp_policy = self.gpo_rdp_policy, None
+
+    def reboot(self) -> None:
+        """Every session ends, Group Policy applies, and every configured value is live."""
+        self.sessions = []
+        self.refresh_group_policy()
+        self.live = None
 
     def set_service(self, name: str, **update: Any) -> None:
         self.services = [

@@ -45,6 +45,21 @@ def rdp_port(
     return port if isinstance(port, int) and not isinstance(port, bool) else DEFAULT_RDP_PORT
 
 
+def probe_ports(
+    inventory: Inventory,
+    hosts: Sequence[tuple[str, Mapping[str, Mapping[str, object]]]],
+    pb: Playbook,
+) -> dict[str, int]:
+    """Each host's RDP port (see `rdp_port`); `hosts`: (name, check param overrides)."""
+    ports = {}
+    for name, overrides in hosts:
+        try:
+            ports[name] = rdp_port(inventory.hosts[name].vars, overrides, pb)
+        except InputError as exc:
+            raise InputError(f"host {name}: {exc}") from None
+    return ports
+
+
 class AuditProbe:
     """Probes hosts beside their gather; `wrap` each host's job, `finish` the results."""
 
@@ -62,13 +77,7 @@ class AuditProbe:
         options: ProbeOptions,
     ) -> AuditProbe:
         """`hosts`: (name, check param overrides) of every audited host."""
-        ports = {}
-        for name, overrides in hosts:
-            try:
-                ports[name] = rdp_port(inventory.hosts[name].vars, overrides, pb)
-            except InputError as exc:
-                raise InputError(f"host {name}: {exc}") from None
-        return cls(ports, options)
+        return cls(probe_ports(inventory, hosts, pb), options)
 
     def wrap(self, name: str, address: str, job: Job) -> Job:
         async def run() -> HostResult:

@@ -6,11 +6,18 @@ journaled `unknown`, its fix script runs once (never retried: it may have run), 
 row is updated. Then the host is re-gathered and re-evaluated: a change whose check still
 fails is `failed` and, with rollback on, every reversible change applied on that host is put
 back (in reverse order) and reported `rolled_back`.
+
+RDP security values are live only after the TermService restart planned with them: that
+restart is one step a deadline or Ctrl-C cannot cut in two (TermService stopped, not yet
+started), after it the RDP port is probed (`WireVerify`: the negotiation must match the new
+configuration, or the changes fail), and a rollback restarts TermService again so the
+restored values are live too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +30,7 @@ from fleet.playbook.loader import evaluate_host, resolve_params
 from fleet.playbook.model import Playbook
 from fleet.playbook.scripts import Script, builtin_script
 from fleet.remediate.batches import BatchReport, run_batches, split
+from fleet.remediate.fixes.base import is_restart
 from fleet.remediate.journal import ChangeRow, Journal
 from fleet.remediate.model import Change, HostPlan, Plan, ScriptCall
 from fleet.remediate.outcome import (
@@ -34,6 +42,7 @@ from fleet.remediate.outcome import (
 )
 from fleet.remediate.plan import fingerprint, plan_changes
 from fleet.remediate.window import Window
+from fleet.remediate.wire import WIRE_CHECKS, WireVerify
 from fleet.results import CheckStatus, HostResult, HostStatus
 from fleet.runner import HostRef, RunOptions, run_jobs, with_retries
 from fleet.transports.base import ProtocolError, Session, Transport, TransportError
@@ -49,6 +58,11 @@ class ApplyOptions:
     rollback: bool = True
     max_fail_percent: float | None = None
     window: Window | None = None
+    wire: WireVerify | None = None  # probe the RDP port after a TermService restart
+
+
+# A TermService restart cut off by the deadline or Ctrl-C gets this long to finish first.
+RESTART_GRACE_S = 90.0
 
 
 def fix_script(script_id: str) -> Script:
@@ -178,16 +192,26 @@ class HostApply:
                 self._set(co, "skipped", f"blocked: {c.blocked}")
             elif c.disruptive and not self.options.allow_disruptive:
                 self._set(co, "skipped", DISRUPTIVE_SKIPPED)
-            elif self.stop.is_set():
+            elif self.stop.is_set() and not (is_restart(c) and self._values_wait()):
                 self._set(co, "skipped", NOT_STARTED)
             elif c.fix is not None:
                 await self._run_fix(session, co, c.fix)
+
+    def _values_wait(self) -> bool:
+        """Security values written that only the planned TermService restart makes live: a
+        stopped run still finishes the host's change with that restart."""
+        return any(
+            co.status == "applied"
+            and co.change.fix is not None
+            and co.change.fix.script == "fix.rdp_security"
+            for co in self.outcome.changes
+        )
 
     async def _run_fix(self, session: Session, co: ChangeOutcome, call: ScriptCall) -> None:
         co.before, co.after = co.change.before, co.change.after
         self._set(co, "unknown", "running")  # journaled before the script may run
         try:
-            document = await run_framed(session, fix_script(call.script), call.params)
+            document = await self._run_script(session, co, call)
             co.before, co.after, _ = _reported(document)
         except ProtocolError as exc:
             self._set(co, "failed", exc.message)
@@ -197,6 +221,32 @@ class HostApply:
             raise
         co.ran = True
         self._set(co, "applied")
+
+    async def _run_script(
+        self, session: Session, co: ChangeOutcome, call: ScriptCall, done: str = "applied"
+    ) -> Any:
+        """Run a fix script. A TermService restart is not cut off: a cancel (the host's
+        deadline, Ctrl-C) waits for it, up to RESTART_GRACE_S, so the connection is not torn
+        down between the stop and the start (the script's own `finally` covers a stopped
+        pipeline, not a killed process), and its outcome is journaled before the cancel
+        goes on."""
+        run = run_framed(session, fix_script(call.script), call.params)
+        if not is_restart(co.change):
+            return await run
+        task = asyncio.ensure_future(run)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, RESTART_GRACE_S)
+            if task.done() and not task.cancelled():
+                exc = task.exception()
+                if exc is None:
+                    co.ran = True
+                    self._set(co, done, "finished after the run was cut off")
+                elif isinstance(exc, ProtocolError):
+                    self._set(co, "failed", exc.message)
+            raise
 
     async def _verify(self, session: Session) -> None:
         facts = await gather_facts(session, self.playbook.sections())
@@ -212,10 +262,28 @@ class HostApply:
             if all(co.status == "applied" for co in outcomes):  # fully applied, still failing
                 for co in outcomes:
                     self._set(co, "failed", f"verification: {check_id} still fails")
+        await self._verify_wire(facts)
+
+    async def _verify_wire(self, facts: HostFacts) -> None:
+        """After a TermService restart that made new SecurityLayer/UserAuthentication values
+        live: a client must now negotiate what they say, or those changes fail."""
+        applied = [co for co in self.outcome.changes if co.status == "applied"]
+        restarted = [co for co in applied if is_restart(co.change)]
+        wired = [co for co in applied if co.change.check_id in WIRE_CHECKS]
+        wire = self.options.wire
+        if wire is None or not restarted or not wired:
+            return
+        target = self.host.target
+        result = await wire.check(target.name, target.address, facts)
+        if result is None or result.status is CheckStatus.PASS:
+            return
+        self.outcome.still_failing.append(result.id)
+        for co in [*wired, *restarted]:
+            self._set(co, "failed", f"verification on the wire: {result.message}")
 
     async def _rollback(self, session: Session) -> None:
         done = [co for co in self.outcome.changes if co.ran]
-        for co in reversed(done):
+        for co in reversed([co for co in done if not is_restart(co.change)]):
             undo = co.change.undo
             if undo is None:
                 continue
@@ -231,6 +299,29 @@ class HostApply:
                 raise
             co.before, co.after = co.after, co.before
             self._set(co, "rolled_back", why)
+        await self._restart_again(session, [co for co in done if is_restart(co.change)])
+
+    async def _restart_again(self, session: Session, restarts: list[ChangeOutcome]) -> None:
+        """Values put back wait for a TermService start, as the new ones did: restart again."""
+        put_back = any(
+            co.status == "rolled_back" and co.change.disruptive and not is_restart(co.change)
+            for co in self.outcome.changes
+        )
+        for co in restarts if put_back else []:
+            fix = co.change.fix
+            if fix is None:  # pragma: no cover - a restart always has its script
+                continue
+            why = co.error or "another change on this host failed"
+            self._set(co, "unknown", f"restarting TermService again ({why})")
+            try:
+                await self._run_script(session, co, fix, done="rolled_back")
+            except ProtocolError as exc:
+                self._set(co, "failed", f"{why}; restart after the rollback failed: {exc.message}")
+                continue
+            except TransportError as exc:
+                self._set(co, "unknown", f"{why}; restart outcome unknown: {exc.message}")
+                raise
+            self._set(co, "rolled_back", f"{why}; restarted so the restored values are live")
 
     def _conclude(self) -> None:
         statuses = {co.status for co in self.outcome.changes}

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from fleet.facts import HostFacts
 from fleet.remediate.fixes import FIXES, Ctx
+from fleet.remediate.fixes.base import is_restart
 from fleet.remediate.model import Change, HostPlan, Plan, UnplannedHost
 from fleet.results import CheckResult, CheckStatus, HostResult
 
@@ -53,19 +54,40 @@ def fingerprint(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _ordered(check_ids: Iterable[str]) -> list[str]:
+    """`check_ids` in their order, except that a check comes after the ones its fix names in
+    `FixDef.after` (the NLA fix after the layer fix after the encryption fix)."""
+    ids = list(dict.fromkeys(check_ids))
+    out: list[str] = []
+
+    def place(cid: str, path: frozenset[str]) -> None:
+        if cid in out:
+            return
+        for dep in FIXES[cid].after:
+            if dep in ids and dep not in path:
+                place(dep, path | {cid})
+        out.append(cid)
+
+    for cid in ids:
+        place(cid, frozenset())
+    return out
+
+
 def plan_changes(
     host: str, facts: HostFacts, check_ids: Iterable[str], params: ParamsByCheck
 ) -> list[Change]:
-    """Every check's changes; one change shared by two checks (W32Time) is kept once."""
+    """Every check's changes; one change shared by two checks (W32Time, the TermService
+    restart, a SecurityLayer both the layer and the NLA fix need) is kept once, as the first
+    planner made it. The TermService restart runs last, when every value it makes live is in."""
     changes: list[Change] = []
     seen: set[tuple[str, str]] = set()
-    for cid in check_ids:
+    for cid in _ordered(check_ids):
         for change in FIXES[cid].plan(_ctx(host, cid, facts, params)):
             key = (change.kind, change.target)
             if key not in seen:
                 seen.add(key)
                 changes.append(change)
-    return changes
+    return [c for c in changes if not is_restart(c)] + [c for c in changes if is_restart(c)]
 
 
 def plan_host(
@@ -80,7 +102,9 @@ def plan_host(
 ) -> HostPlan:
     failing = fixable_failures(results, only)
     changes = plan_changes(host, facts, failing, params)
-    checks = [cid for cid in failing if any(c.check_id == cid for c in changes)]
+    # A check is addressed when its planner called for a change, even one kept under another
+    # check (the NLA fix's SecurityLayer, planned by the layer fix).
+    checks = [cid for cid in failing if FIXES[cid].plan(_ctx(host, cid, facts, params))]
     return HostPlan(
         host=host,
         address=address,

@@ -18,10 +18,13 @@ from fleet.lab.model import LabConfig
 from fleet.lab.run import RunningLab, run_lab
 from fleet.lab.state import CLIENT_AUTH
 from fleet.playbook.loader import default_playbook
+from fleet.probe.audit_probe import AuditProbe, probe_ports
+from fleet.probe.client import ProbeOptions
 from fleet.remediate.apply import ApplyOptions
 from fleet.remediate.journal import Journal
 from fleet.remediate.model import Plan
 from fleet.remediate.session import make_plan, run_apply
+from fleet.remediate.wire import WireVerify
 from fleet.results import CheckStatus
 from fleet.runner import RunOptions
 
@@ -35,6 +38,7 @@ FAULTS = (
     "policy_override:1,policy_deny_connections:1,non_english:1"
 )
 RUN = RunOptions(concurrency=8, timeout=30, retries=1, retry_initial_wait=0.05)
+PROBE = ProbeOptions(step_timeout=3.0, deadline=10.0)
 
 
 @pytest.fixture
@@ -70,8 +74,8 @@ def expected_blocked(lab: RunningLab, name: str) -> set[str]:
     """What DOMAIN.md says cannot be fixed automatically, from the host's faults and state."""
     host = lab.host(name)
     blocked = set()
-    if "policy_override" in host.faults:
-        blocked.add("security.layer")
+    if "policy_override" in host.faults:  # SecurityLayer 0 by policy: no NLA either
+        blocked |= {"security.layer", "security.nla"}
     if "policy_deny_connections" in host.faults:
         blocked.add("rdp.listener")
     cert = host.state.cert
@@ -99,12 +103,14 @@ async def plan_of(lab: RunningLab, limit: str | None = None) -> Plan:
 
 async def apply(lab: RunningLab, plan: Plan, db: Path, **options: object) -> tuple[str, object]:
     pb = default_playbook()
-    _, hosts = audit_hosts(lab.inventory_path, None, pb, False)
+    inventory, hosts = audit_hosts(lab.inventory_path, None, pb, False)
+    ports = probe_ports(inventory, [(h.target.name, h.overrides) for h in hosts], pb)
     opts = ApplyOptions(
         run=RUN,
         batch_size=int(options.pop("batch_size", len(hosts))),  # type: ignore[call-overload]
         allow_disruptive=bool(options.pop("allow_disruptive", True)),
         max_fail_percent=options.pop("max_fail_percent", None),  # type: ignore[arg-type]
+        wire=WireVerify(ports, interval_s=0.2),  # the lab's RDP listeners, over real sockets
     )
     with Journal.open(db) as journal:
         return await run_apply(plan, hosts, pb, opts, journal, stop=asyncio.Event())
@@ -117,10 +123,13 @@ async def test_plan_is_exact_apply_fixes_and_second_plan_is_empty(
     assert not plan.unplanned
     for hp in plan.hosts:
         truth = lab.truth["hosts"][hp.host]
-        planned = {c.check_id for c in hp.changes}
         blocked = {c.check_id for c in hp.changes if c.blocked}
-        assert planned == set(truth["fail"]), hp.host
-        assert blocked == expected_blocked(lab, hp.host), hp.host
+        assert set(hp.checks) == set(truth["fail"]), hp.host
+        # The NLA fix's SecurityLayer change is the layer fix's (kept once, under it).
+        assert "security.layer" in blocked or not expected_blocked(lab, hp.host), hp.host
+        assert blocked <= expected_blocked(lab, hp.host), hp.host
+    restarts = [c for c in plan.changes if c.fix and c.fix.script == "fix.service_restart"]
+    assert restarts and all(c.disruptive for c in restarts)  # so the wire is verified below
     kinds = {c.kind for c in plan.changes}
     assert kinds >= {"registry", "service", "firewall", "netprofile", "certificate", "session"}
 
@@ -128,11 +137,28 @@ async def test_plan_is_exact_apply_fixes_and_second_plan_is_empty(
     statuses = {o.host: o.status for o in run.report.outcomes}  # type: ignore[attr-defined]
     assert set(statuses.values()) <= {"applied", "unchanged"}, statuses
 
-    _, hosts = audit_hosts(lab.inventory_path, None, default_playbook(), False)
-    after = await audit(hosts, default_playbook(), RUN)
+    inventory, hosts = audit_hosts(lab.inventory_path, None, default_playbook(), False)
+    probe = AuditProbe.for_inventory(
+        inventory, [(h.target.name, h.overrides) for h in hosts], default_playbook(), PROBE
+    )
+    after = await audit(hosts, default_playbook(), RUN, probe=probe)
     for h in after.hosts:
-        failing = {c.id for c in h.checks if c.status is CheckStatus.FAIL}
-        assert failing == expected_blocked(lab, h.name), h.name
+        by_id = {c.id: c.status for c in h.checks}
+        failing = {cid for cid, st in by_id.items() if st is CheckStatus.FAIL}
+        assert {c for c in failing if not c.startswith(("probe.", "cross."))} == (
+            expected_blocked(lab, h.name)
+        ), h.name
+        # What a client sees agrees with the new configuration: the restart made it live.
+        assert by_id["cross.protocols"] is CheckStatus.PASS, h.name
+        if "tls12_disabled" in lab.host(h.name).faults:
+            # Applied, reboot required: the wire still caps at TLS 1.1 until the host reboots.
+            assert by_id["probe.tls"] is CheckStatus.FAIL, h.name
+            lab.reboot(h.name)
+            rebooted = await audit(
+                [x for x in hosts if x.target.name == h.name], default_playbook(), RUN, probe=probe
+            )
+            (again_host,) = rebooted.hosts
+            assert {c.id: c.status for c in again_host.checks}["probe.tls"] is CheckStatus.PASS
 
     again = await plan_of(lab)
     assert [c for c in again.changes if not c.blocked] == []

@@ -107,6 +107,7 @@ def test_file_source_audit_plan_apply_journal(lab: Lab, tmp_path: Path) -> None:
     assert (out / "plan.json").is_file(), plan.stderr
     applied = fleet(
         "apply", str(out / "plan.json"), "-i", str(lab.inventory), "-y", "-f", "json",
+        "--allow-disruptive",  # the NLA fix goes live with a TermService restart
         "--db", str(out / "journal.db"), "--log-file", str(out / "apply.log"), *common,
     )  # fmt: skip
     assert '"applied"' in applied.stdout, applied.stdout + applied.stderr

@@ -240,6 +240,16 @@ CASES: list[tuple[str, str, dict[str, Any], CheckStatus, str]] = [
     ("nla off", "security.nla", {"facts.rdp.user_authentication": 0}, FAIL, "expected 1"),
     ("nla policy off", "security.nla", {"facts.rdp_policy.user_authentication": 0}, FAIL, ""),
     ("nla absent", "security.nla", {"facts.rdp.user_authentication": None}, PASS, "not set"),
+    # NLA is CredSSP: none at the RDP security layer (MS-RDPBCGR 2.2.1.2.2, 5.4.5)
+    (
+        "nla on at layer 0",
+        "security.nla",
+        {"facts.rdp.security_layer": 0},
+        FAIL,
+        "UserAuthentication=1 but SecurityLayer=0",
+    ),
+    ("nla on, layer 0 by policy", "security.nla", {"facts.rdp_policy.security_layer": 0}, FAIL, ""),
+    ("nla on at Negotiate", "security.nla", {"facts.rdp.security_layer": 1}, PASS, ""),
     # security.encryption
     ("enc low", "security.encryption", {"facts.rdp.min_encryption_level": 1}, FAIL, "Low"),
     ("enc fips", "security.encryption", {"facts.rdp.min_encryption_level": 4}, PASS, "FIPS"),
@@ -261,6 +271,7 @@ CASES: list[tuple[str, str, dict[str, Any], CheckStatus, str]] = [
     ("oracle 0", "security.credssp", {"facts.credssp.allow_encryption_oracle": 0}, PASS, ""),
     ("oracle 1", "security.credssp", {"facts.credssp.allow_encryption_oracle": 1}, PASS, ""),
     ("oracle 2", "security.credssp", {"facts.credssp.allow_encryption_oracle": 2}, FAIL, "Vuln"),
+    ("oracle absent", "security.credssp", {}, PASS, "Mitigated"),
     # sessions.stale (8 h = 28800 s)
     ("disc at limit", "sessions.stale", {"facts.sessions.items.3.idle_seconds": 28800}, PASS, ""),
     ("disc over", "sessions.stale", {"facts.sessions.items.3.idle_seconds": 28801}, FAIL, "bob"),
@@ -430,3 +441,58 @@ def test_firewall_profile_fix_names_the_interface() -> None:
     assert res.fix == (
         "Set-NetConnectionProfile -InterfaceAlias 'Ethernet0' -NetworkCategory Private"
     )
+
+
+def test_nla_at_the_rdp_layer_names_the_combination_and_what_blocks_the_fix() -> None:
+    local = run("security.nla", variant({"facts.rdp.security_layer": 0}))
+    assert "NLA (CredSSP) cannot run" in local.message
+    assert local.fix is not None and "SecurityLayer" in local.fix
+    assert local.evidence["security_layer"]["effective"] == 0
+    by_policy = run("security.nla", variant({"facts.rdp_policy.security_layer": 0}))
+    assert by_policy.fix == "blocked: managed by Group Policy"
+    assert "Group Policy" in by_policy.message
+    # NLA not wanted: layer 0 is no reason to fail.
+    host = variant({"facts.rdp.security_layer": 0, "facts.rdp.user_authentication": 0})
+    assert run("security.nla", host, desired=0).status is PASS
+
+
+@pytest.mark.parametrize(
+    ("layer", "nla", "says"),
+    [
+        (2, 1, "protects nothing"),
+        (1, 1, "protects nothing"),
+        (1, 0, "fall back to Standard RDP Security"),
+        (0, 0, None),
+    ],
+)
+def test_encryption_says_what_the_level_protects_under_tls(
+    layer: int, nla: int, says: str | None
+) -> None:
+    host = variant({"facts.rdp.security_layer": layer, "facts.rdp.user_authentication": nla})
+    res = run("security.encryption", host)
+    assert res.status is PASS  # kept for baselines: the verdict does not change
+    if says is None:
+        assert "TLS" not in res.message
+    else:
+        assert says in res.message and "MS-RDPBCGR" in res.message
+
+
+def test_credssp_vulnerable_is_about_exposing_the_server_not_refusing_clients() -> None:
+    res = run("security.credssp", variant({"facts.credssp.allow_encryption_oracle": 2}))
+    assert "refuse" not in res.message
+    assert "unpatched" in res.message and "KB4093492" in res.message
+    assert res.fix is not None and "reboot" in res.fix
+
+
+@pytest.mark.parametrize(
+    ("value", "desired", "expected"),
+    [(None, 1, PASS), (1, 1, PASS), (0, 1, PASS), (None, 0, FAIL), (1, 0, FAIL), (0, 0, PASS)],
+)
+def test_credssp_desired_value_cis_asks_force_updated_clients(
+    value: int | None, desired: int, expected: CheckStatus
+) -> None:
+    host = variant({"facts.credssp.allow_encryption_oracle": value})
+    res = run("security.credssp", host, desired=desired)
+    assert res.status is expected, res.message
+    if expected is FAIL:
+        assert f"AllowEncryptionOracle={desired}" in (res.fix or "")

@@ -71,7 +71,9 @@ class LabTransport:
 
 def lab_hosts() -> dict[str, LabHost]:
     now = datetime.now(UTC)
-    return {n: make_host(n, "a", "rdsh", "127.0.0.1", ("nla_off",), 3, now) for n in NAMES}
+    return {
+        n: make_host(n, "a", "rdsh", "127.0.0.1", ("credssp_vulnerable",), 3, now) for n in NAMES
+    }
 
 
 def plan_of(hosts: Mapping[str, LabHost]) -> Plan:
@@ -129,7 +131,7 @@ async def test_first_stop_finishes_the_host_in_flight_and_starts_no_other(
         (NAMES[2], "not_started"),
     ]
     assert transport.connected == list(NAMES[:2])  # the third host was never contacted
-    assert hosts[NAMES[2]].state.rdp.user_authentication == 0
+    assert hosts[NAMES[2]].state.credssp.allow_encryption_oracle == 2  # untouched
     assert rows[NAMES[2]][0] == "not_started" and "stopped" in str(rows[NAMES[2]][1])
     assert rows[NAMES[0]] == ("applied", None) and rows[NAMES[1]] == ("applied", None)
     assert run.interrupted and run.exit_code == 3

@@ -81,7 +81,8 @@ def _gather_text() -> str:
 
 def applier(plan: Any, journal: Journal) -> HostApply:
     target = Target(name="rds-a-001", address="127.0.0.1", port=22, transport="ssh")
-    options = ApplyOptions(run=RunOptions(retries=0), batch_size=1)
+    # Security values are live only with the (disruptive) TermService restart planned with them.
+    options = ApplyOptions(run=RunOptions(retries=0), batch_size=1, allow_disruptive=True)
     return HostApply(
         plan, AuditHost(target), default_playbook(), journal, "run-1", options, asyncio.Event(), 1
     )
@@ -94,7 +95,7 @@ def start(journal: Journal) -> None:
 async def test_a_change_cut_off_mid_script_stays_unknown(tmp_path: Path) -> None:
     host = lab_host(("nla_off", "low_encryption"))
     plan = host_plan(host)
-    assert len(plan.changes) == 2
+    assert len(plan.changes) == 3  # two values and the TermService restart
     with Journal.open(tmp_path / "j.db") as journal:
         start(journal)
         with pytest.raises(ConnectionLost):
@@ -114,9 +115,10 @@ async def test_applied_changes_are_journaled_with_the_scripts_before_and_after(
     with Journal.open(tmp_path / "j.db") as journal:
         start(journal)
         outcome = await applier(plan, journal).run(LabTransport(LabSession(host)))
-        (row,) = journal.changes("run-1")
+        row, restart = journal.changes("run-1")
     assert outcome.status == "applied"
     assert (row.status, row.before, row.after) == ("applied", 0, 1)
+    assert (restart.target, restart.status) == ("service TermService (restart)", "applied")
     assert host.state.rdp.user_authentication == 1
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from fleet.checks.registry import CHECKS
 from fleet.errors import InputError
@@ -89,30 +90,182 @@ def sessions(hf: HostFacts, idle_h: float, state: str = "Disconnected") -> HostF
 CASES: list[tuple[str, Any, dict[str, Any], list[tuple[str, str, str, Any, Any, set[str]]]]] = [
     ("healthy", lambda h: h, {}, []),
     (
-        "layer rdp",
+        "layer rdp: one WMI change, live after one TermService restart",
         lambda h: rdp(h, security_layer=0),
         {},
-        [("security.layer", "registry", r"RDP-Tcp\SecurityLayer", 0, 2, {"reversible"})],
+        [
+            (
+                "security.layer",
+                "registry",
+                r"RDP-Tcp\SecurityLayer",
+                0,
+                2,
+                {"disruptive", "reversible"},
+            ),
+            (
+                "security.layer",
+                "service",
+                "TermService (restart)",
+                "Running",
+                "Running",
+                {"disruptive"},
+            ),
+        ],
     ),
     (
         "layer mixed fleet picks TLS",
         lambda h: rdp(h, security_layer=0),
         {"security.layer": {"allowed": [1, 2]}},
-        [("security.layer", "registry", r"RDP-Tcp\SecurityLayer", 0, 2, {"reversible"})],
+        [
+            (
+                "security.layer",
+                "registry",
+                r"RDP-Tcp\SecurityLayer",
+                0,
+                2,
+                {"disruptive", "reversible"},
+            ),
+            (
+                "security.layer",
+                "service",
+                "TermService (restart)",
+                "Running",
+                "Running",
+                {"disruptive"},
+            ),
+        ],
     ),
     (
-        "layer by policy",
+        "layer 0 allowed, but NLA needs Negotiate at least",
+        lambda h: rdp(h, security_layer=0),
+        {"security.layer": {"allowed": [0]}},
+        [
+            (
+                "security.nla",
+                "registry",
+                r"RDP-Tcp\SecurityLayer",
+                0,
+                1,
+                {"disruptive", "reversible"},
+            ),
+            (
+                "security.nla",
+                "service",
+                "TermService (restart)",
+                "Running",
+                "Running",
+                {"disruptive"},
+            ),
+        ],
+    ),
+    (
+        "layer by policy (NLA's layer change is the same, blocked, kept once)",
         lambda h: policy(h, security_layer=0),
         {},
         [("security.layer", "registry", r"Terminal Services\SecurityLayer", 0, 2, {"blocked"})],
     ),
     (
-        "nla off, low encryption",
+        "nla off where Group Policy sets layer 0: both blocked, no restart",
+        lambda h: policy(rdp(h, user_authentication=0), security_layer=0),
+        {},
+        [
+            ("security.layer", "registry", r"Terminal Services\SecurityLayer", 0, 2, {"blocked"}),
+            ("security.nla", "registry", r"RDP-Tcp\UserAuthentication", 0, 1, {"blocked"}),
+        ],
+    ),
+    (
+        "layer to TLS raises a Low encryption level first (WMI refuses 2 at level 1)",
+        lambda h: rdp(h, security_layer=0, min_encryption_level=1),
+        {"security.encryption": {"minimum": 1}},
+        [
+            (
+                "security.layer",
+                "registry",
+                r"\MinEncryptionLevel",
+                1,
+                2,
+                {"disruptive", "reversible"},
+            ),
+            ("security.layer", "registry", r"\SecurityLayer", 0, 2, {"disruptive", "reversible"}),
+            (
+                "security.layer",
+                "service",
+                "TermService (restart)",
+                "Running",
+                "Running",
+                {"disruptive"},
+            ),
+        ],
+    ),
+    (
+        "layer and encryption both failing: the encryption fix runs first",
+        lambda h: rdp(h, security_layer=0, min_encryption_level=1),
+        {},
+        [
+            (
+                "security.encryption",
+                "registry",
+                r"\MinEncryptionLevel",
+                1,
+                3,
+                {"disruptive", "reversible"},
+            ),
+            ("security.layer", "registry", r"\SecurityLayer", 0, 2, {"disruptive", "reversible"}),
+            (
+                "security.encryption",
+                "service",
+                "TermService (restart)",
+                "Running",
+                "Running",
+                {"disruptive"},
+            ),
+        ],
+    ),
+    (
+        "TLS with a Group Policy Low encryption level is blocked",
+        lambda h: policy(rdp(h, security_layer=1), min_encryption_level=1),
+        {"security.encryption": {"minimum": 1}},
+        [
+            (
+                "security.layer",
+                "registry",
+                r"Terminal Services\MinEncryptionLevel",
+                1,
+                2,
+                {"blocked"},
+            ),
+            ("security.layer", "registry", r"RDP-Tcp\SecurityLayer", 1, 2, {"blocked"}),
+        ],
+    ),
+    (
+        "nla off, low encryption: one restart, last",
         lambda h: rdp(h, user_authentication=0, min_encryption_level=1),
         {},
         [
-            ("security.nla", "registry", r"RDP-Tcp\UserAuthentication", 0, 1, {"reversible"}),
-            ("security.encryption", "registry", r"\MinEncryptionLevel", 1, 3, {"reversible"}),
+            (
+                "security.nla",
+                "registry",
+                r"RDP-Tcp\UserAuthentication",
+                0,
+                1,
+                {"disruptive", "reversible"},
+            ),
+            (
+                "security.encryption",
+                "registry",
+                r"\MinEncryptionLevel",
+                1,
+                3,
+                {"disruptive", "reversible"},
+            ),
+            (
+                "security.nla",
+                "service",
+                "TermService (restart)",
+                "Running",
+                "Running",
+                {"disruptive"},
+            ),
         ],
     ),
     (
@@ -138,7 +291,51 @@ CASES: list[tuple[str, Any, dict[str, Any], list[tuple[str, str, str, Any, Any, 
             ),
         ),
         {},
-        [("security.credssp", "registry", r"\AllowEncryptionOracle", 2, 1, {"reversible"})],
+        [
+            (
+                "security.credssp",
+                "registry",
+                r"\AllowEncryptionOracle",
+                2,
+                1,
+                {"reboot", "reversible"},
+            )
+        ],
+    ),
+    (
+        "credssp Mitigated where CIS asks Force Updated Clients",
+        lambda h: with_facts(
+            h,
+            credssp=h.facts.credssp.model_copy(  # type: ignore[union-attr]
+                update={"allow_encryption_oracle": 1}
+            ),
+        ),
+        {"security.credssp": {"desired": 0}},
+        [
+            (
+                "security.credssp",
+                "registry",
+                r"\AllowEncryptionOracle",
+                1,
+                0,
+                {"reboot", "reversible"},
+            )
+        ],
+    ),
+    (
+        "credssp absent (Mitigated by default) where CIS asks 0",
+        lambda h: h,
+        {"security.credssp": {"desired": 0}},
+        [
+            (
+                "security.credssp",
+                "registry",
+                r"\AllowEncryptionOracle",
+                None,
+                0,
+                {"reboot", "reversible"},
+            )
+        ],
     ),
     (
         "rdp denied, TermService stopped",
@@ -345,10 +542,39 @@ def test_blocked_reasons_are_the_documented_ones() -> None:
 
 
 def test_registry_undo_restores_the_previous_value_or_its_absence() -> None:
-    (change,) = plan_of(rdp(healthy(), security_layer=None), {"security.layer": {"allowed": [2]}})
+    change, _restart = plan_of(
+        rdp(healthy(), security_layer=None), {"security.layer": {"allowed": [2]}}
+    )
     assert change.op == "+"
-    assert change.fix is not None and change.fix.params["value"] == 2
-    assert change.undo is not None and change.undo.params["value"] is None
+    assert change.fix is not None and change.fix.script == "fix.rdp_security"
+    assert change.fix.params == {"setting": "SecurityLayer", "value": 2}
+    # WMI cannot remove a value: the undo of an absent one removes it from the registry.
+    assert change.undo is not None and change.undo.script == "fix.registry"
+    assert change.undo.params["value"] is None
+
+
+def test_security_values_go_through_wmi_and_undo_the_same_way() -> None:
+    change, restart = plan_of(rdp(healthy(), user_authentication=0))
+    assert change.fix is not None and change.undo is not None
+    assert (change.fix.script, change.fix.params) == (
+        "fix.rdp_security",
+        {"setting": "UserAuthentication", "value": 1},
+    )
+    assert change.undo.params == {"setting": "UserAuthentication", "value": 0}
+    assert restart.fix is not None and restart.fix.script == "fix.service_restart"
+    assert restart.undo is None and restart.disruptive
+
+
+def test_credssp_desired_is_validated() -> None:
+    with pytest.raises(ValidationError):
+        params({"security.credssp": {"desired": 2}})
+
+
+def test_the_nla_fix_depends_on_the_layer_facts() -> None:
+    base = rdp(healthy(), security_layer=0)
+    p = params({"security.layer": {"allowed": [0]}})
+    fp = fingerprint("h1", base, ["security.nla"], p)
+    assert fingerprint("h1", rdp(base, security_layer=1), ["security.nla"], p) != fp
 
 
 def test_fingerprint_ignores_unrelated_drift_and_catches_relevant_drift() -> None:

@@ -45,9 +45,13 @@ Depends = Callable[[Ctx], Any]
 
 @dataclass(frozen=True)
 class FixDef:
+    """`after`: checks whose changes must run before this one's when both are planned (the
+    NLA fix needs the layer fix first); `fleet.remediate.plan` orders them so."""
+
     check_id: str
     plan: Planner
     depends: Depends
+    after: tuple[str, ...] = ()
 
 
 def make_change(
@@ -121,3 +125,28 @@ def registry_change(
         reboot_required=reboot_required,
         blocked=blocked,
     )
+
+
+RESTART_SCRIPT = "fix.service_restart"
+
+
+def termservice_restart(ctx: Ctx) -> Change:
+    """Restart TermService so the RDP-Tcp values written before it are live (Windows reads them
+    when the service starts). Disruptive; planned after every other change of the host."""
+    svc = ctx.facts.service("TermService")
+    status = svc.status if svc is not None else "unknown"
+    return make_change(
+        ctx,
+        "service",
+        "service TermService (restart)",
+        before=status,
+        after="Running",
+        before_label=status,
+        after_label="restarted: the new RDP-Tcp security values take effect",
+        fix=ScriptCall(script=RESTART_SCRIPT, params={"name": "TermService"}),
+        disruptive=True,
+    )
+
+
+def is_restart(change: Change) -> bool:
+    return change.fix is not None and change.fix.script == RESTART_SCRIPT

@@ -1,9 +1,17 @@
-"""Fixes for the listener and the RDP-Tcp security values (DOMAIN.md's first rows)."""
+"""Fixes for the listener and the RDP-Tcp security values (DOMAIN.md's first rows).
+
+SecurityLayer, UserAuthentication and MinEncryptionLevel are set through Win32_TSGeneralSetting
+(fix.rdp_security), which validates them, and become live only when TermService restarts:
+one restart per host is planned after them (disruptive) and apply checks on the wire that a
+client now negotiates what the configuration says. TLS 1.2 and CredSSP changes need a reboot;
+fleet says so and never reboots.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fleet.checks.security import ORACLE_DEFAULT, Effective
 from fleet.remediate.fixes.base import (
     CREDSSP_KEY,
     GPO_BLOCKED,
@@ -11,9 +19,11 @@ from fleet.remediate.fixes.base import (
     TLS12_KEY,
     TS_KEY,
     Ctx,
+    Depends,
     FixDef,
     make_change,
     registry_change,
+    termservice_restart,
     value_label,
 )
 from fleet.remediate.model import Change, ScriptCall
@@ -106,55 +116,148 @@ def _depends_listener(ctx: Ctx) -> Any:
     }
 
 
+def _effective(ctx: Ctx, field: str, value_name: str) -> Effective:
+    local = getattr(ctx.facts.rdp, field) if ctx.facts.rdp else None
+    policy = getattr(ctx.facts.rdp_policy, field) if ctx.facts.rdp_policy else None
+    return Effective(value_name, local, policy)
+
+
+def _wmi_change(
+    ctx: Ctx, value_name: str, before: int | None, after: int, names: dict[int, str]
+) -> Change:
+    """Set the value with Win32_TSGeneralSetting's method (fix.rdp_security), so Windows checks
+    it; live only after the TermService restart planned with it, hence disruptive. The undo
+    sets the old value the same way, or removes the value if it was absent."""
+
+    def call(value: int) -> ScriptCall:
+        return ScriptCall(script="fix.rdp_security", params={"setting": value_name, "value": value})
+
+    undo = (
+        call(before)
+        if before is not None
+        else ScriptCall(
+            script="fix.registry", params={"path": RDP_TCP_KEY, "name": value_name, "value": None}
+        )
+    )
+    return make_change(
+        ctx,
+        "registry",
+        f"{RDP_TCP_KEY}\\{value_name}",
+        before=before,
+        after=after,
+        before_label=value_label(before, names),
+        after_label=f"{value_label(after, names)}, live after the TermService restart",
+        op="+" if before is None else "~",
+        fix=call(after),
+        undo=undo,
+        disruptive=True,
+    )
+
+
+def _blocked(
+    ctx: Ctx,
+    key: str,
+    value_name: str,
+    before: int | None,
+    after: int,
+    names: dict[int, str],
+    why: str,
+) -> Change:
+    return make_change(
+        ctx,
+        "registry",
+        f"{key}\\{value_name}",
+        before=before,
+        after=after,
+        before_label=value_label(before, names),
+        after_label=value_label(after, names),
+        fix=None,
+        blocked=why,
+    )
+
+
 def _security_value(
     ctx: Ctx, field: str, value_name: str, desired: int, names: dict[int, str]
 ) -> list[Change]:
     """Set the local RDP-Tcp value; blocked when the policy value decides."""
-    local = getattr(ctx.facts.rdp, field) if ctx.facts.rdp else None
-    policy = getattr(ctx.facts.rdp_policy, field) if ctx.facts.rdp_policy else None
-    if policy is not None:
-        return [
-            make_change(
-                ctx,
-                "registry",
-                f"{POLICY_KEY}\\{value_name}",
-                before=policy,
-                after=desired,
-                before_label=value_label(policy, names),
-                after_label=value_label(desired, names),
-                fix=None,
-                blocked=GPO_BLOCKED,
-            )
-        ]
-    if ctx.facts.rdp is None or local == desired:
+    eff = _effective(ctx, field, value_name)
+    if eff.policy is not None:
+        return [_blocked(ctx, POLICY_KEY, value_name, eff.policy, desired, names, GPO_BLOCKED)]
+    if ctx.facts.rdp is None or eff.local == desired:
         return []
-    return [registry_change(ctx, RDP_TCP_KEY, value_name, local, desired, names=names)]
+    return [_wmi_change(ctx, value_name, eff.local, desired, names)]
 
 
-def _security_depends(field: str) -> Any:
+def _with_restart(ctx: Ctx, changes: list[Change]) -> list[Change]:
+    """RDP-Tcp security values take effect when TermService starts: plan the restart (one per
+    host: `fleet.remediate.plan` keeps one and runs it last)."""
+    if any(c.runnable for c in changes):
+        return [*changes, termservice_restart(ctx)]
+    return changes
+
+
+def _security_depends(*fields: str) -> Depends:
     def depends(ctx: Ctx) -> Any:
         return {
-            "local": getattr(ctx.facts.rdp, field) if ctx.facts.rdp else None,
-            "policy": getattr(ctx.facts.rdp_policy, field) if ctx.facts.rdp_policy else None,
+            field: [
+                getattr(ctx.facts.rdp, field) if ctx.facts.rdp else None,
+                getattr(ctx.facts.rdp_policy, field) if ctx.facts.rdp_policy else None,
+            ]
+            for field in fields
         }
 
     return depends
 
 
 def _plan_layer(ctx: Ctx) -> list[Change]:
-    allowed = [int(v) for v in ctx.param("allowed", [2])]
-    return _security_value(ctx, "security_layer", "SecurityLayer", max(allowed), LAYER_NAMES)
+    target = max(int(v) for v in ctx.param("allowed", [2]))
+    layer = _security_value(ctx, "security_layer", "SecurityLayer", target, LAYER_NAMES)
+    changes: list[Change] = []
+    level = _effective(ctx, "min_encryption_level", "MinEncryptionLevel")
+    if target == 2 and level.value == 1 and any(c.runnable for c in layer):
+        # "If the current Encryption Level is 1, then a value of 2 for SecurityLayer is not
+        # valid" (MicrosoftDocs/win32 TermServ/win32-tsgeneralsetting-setsecuritylayer.md):
+        # raise it to Client Compatible first (a failing security.encryption raises it further).
+        changes = _security_value(
+            ctx, "min_encryption_level", "MinEncryptionLevel", 2, ENCRYPTION_NAMES
+        )
+        if not all(c.runnable for c in changes):
+            why = "SecurityLayer 2 needs MinEncryptionLevel 2 or more, which Group Policy sets to 1"
+            layer = [
+                _blocked(ctx, RDP_TCP_KEY, "SecurityLayer", c.before, target, LAYER_NAMES, why)
+                for c in layer
+            ]
+    return _with_restart(ctx, [*changes, *layer])
 
 
 def _plan_nla(ctx: Ctx) -> list[Change]:
     desired = int(ctx.param("desired", 1))
-    return _security_value(ctx, "user_authentication", "UserAuthentication", desired, NLA_NAMES)
+    layer: list[Change] = []
+    if desired == 1 and _effective(ctx, "security_layer", "SecurityLayer").value == 0:
+        # NLA is CredSSP, an External Security Protocol, which SecurityLayer 0 does not offer
+        # (MS-RDPBCGR 2.2.1.2.2, 5.4.5): Negotiate at least. A failing security.layer plans its
+        # own (planned first, so its value wins).
+        layer = _security_value(ctx, "security_layer", "SecurityLayer", 1, LAYER_NAMES)
+    nla = _security_value(ctx, "user_authentication", "UserAuthentication", desired, NLA_NAMES)
+    if any(c.blocked for c in layer):
+        # The layer NLA needs is Group Policy's: UserAuthentication=1 alone would not verify.
+        why = f"{GPO_BLOCKED} (SecurityLayer 0, where NLA cannot run)"
+        nla = [
+            _blocked(ctx, RDP_TCP_KEY, "UserAuthentication", c.before, desired, NLA_NAMES, why)
+            if c.runnable
+            else c
+            for c in nla
+        ]
+    return _with_restart(ctx, [*layer, *nla])
 
 
 def _plan_encryption(ctx: Ctx) -> list[Change]:
     minimum = int(ctx.param("minimum", 3))
-    return _security_value(
-        ctx, "min_encryption_level", "MinEncryptionLevel", minimum, ENCRYPTION_NAMES
+    return _with_restart(
+        ctx,
+        _security_value(
+            ctx, "min_encryption_level", "MinEncryptionLevel", minimum, ENCRYPTION_NAMES
+        ),
     )
 
 
@@ -188,17 +291,23 @@ def _depends_tls(ctx: Ctx) -> Any:
 
 def _plan_credssp(ctx: Ctx) -> list[Change]:
     cred = ctx.facts.credssp
-    if cred is None or cred.allow_encryption_oracle in (None, 0, 1):
+    desired = int(ctx.param("desired", 1))
+    if cred is None:
         return []
-    names = {0: "Force Updated", 1: "Mitigated", 2: "Vulnerable"}
+    value = cred.allow_encryption_oracle
+    effective = ORACLE_DEFAULT if value is None else value
+    if 0 <= effective <= desired:
+        return []
+    # Takes effect at the next reboot (KB4093492: "These changes will require a reboot").
     return [
         registry_change(
             ctx,
             CREDSSP_KEY,
             "AllowEncryptionOracle",
-            cred.allow_encryption_oracle,
-            1,
-            names=names,
+            value,
+            desired,
+            names={0: "Force Updated", 1: "Mitigated", 2: "Vulnerable"},
+            reboot_required=True,
         )
     ]
 
@@ -209,8 +318,18 @@ def _depends_credssp(ctx: Ctx) -> Any:
 
 FIXES = [
     FixDef("rdp.listener", _plan_listener, _depends_listener),
-    FixDef("security.layer", _plan_layer, _security_depends("security_layer")),
-    FixDef("security.nla", _plan_nla, _security_depends("user_authentication")),
+    FixDef(
+        "security.layer",
+        _plan_layer,
+        _security_depends("security_layer", "min_encryption_level"),
+        after=("security.encryption",),
+    ),
+    FixDef(
+        "security.nla",
+        _plan_nla,
+        _security_depends("user_authentication", "security_layer"),
+        after=("security.layer",),
+    ),
     FixDef("security.encryption", _plan_encryption, _security_depends("min_encryption_level")),
     FixDef("security.tls", _plan_tls, _depends_tls),
     FixDef("security.credssp", _plan_credssp, _depends_credssp),

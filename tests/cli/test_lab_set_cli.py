@@ -1,0 +1,40 @@
+"""`fleet lab set HOST reboot`: reboot stands alone, and without a lab it is a clear error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def fleet(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fleet", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("fleet: error: ")
+    return line
+
+
+def test_reboot_stands_alone(tmp_path: Path) -> None:
+    for extra in (["nla_off"], ["--clear"]):
+        line = one_line_error(
+            fleet("lab", "set", "rds-a-001", "reboot", *extra, "--dir", str(tmp_path))
+        )
+        assert "reboot" in line
+
+
+def test_reboot_without_a_running_lab_says_so(tmp_path: Path) -> None:
+    line = one_line_error(fleet("lab", "set", "rds-a-001", "reboot", "--dir", str(tmp_path)))
+    assert "no running lab" in line
