@@ -1,8 +1,9 @@
 """Each lab host's RDP listener, driven by its state (fleet.lab.rdp_listener does the wire).
 
 - A host listens when Windows would let a client in: TermService running, fDenyTSConnections
-  0, the RDP TCP firewall rule enabled (a disabled rule is modelled as nothing listening:
-  the lab has no packet filter), and no `unreachable` fault.
+  0, a firewall that admits TCP on the RDP-Tcp port on one of its networks' profiles (a
+  closed firewall is modelled as nothing listening: the lab has no packet filter), and no
+  `unreachable` fault.
 - What it answers follows the state at each connection: effective SecurityLayer and
   UserAuthentication (policy wins), TLS 1.2 on or off, the bound certificate (a real one,
   fleet.lab.rdp_certs) and the host's transport fault (hang, drop, garbage, slow).
@@ -22,11 +23,12 @@ from typing import Any
 from fleet.checks.security import TLS12_DEFAULT_ON_BUILD, Effective
 from fleet.errors import InputError
 from fleet.lab import rdp_certs
+from fleet.lab.firewall import CATEGORY_PROFILE
 from fleet.lab.model import LabHost
 from fleet.lab.rdp_listener import RdpWireState, TransportFault, start_rdp_listener, wire_state
 from fleet.lab.responder import Responder, ScriptReply
 from fleet.lab.ssh_server import unused_port
-from fleet.lab.state import RDP_TCP_RULE, HostState
+from fleet.lab.state import HostState
 from fleet.logs import get_logger
 
 log = get_logger(__name__)
@@ -46,14 +48,20 @@ def listener_up(host: LabHost) -> bool:
         return False
     state = host.state
     service = next((s for s in state.services if s.name.lower() == "termservice"), None)
-    rule = next((r for r in state.firewall.rules if r.name == RDP_TCP_RULE), None)
     return (
         state.rdp.deny_ts_connections == 0
         and service is not None
         and service.status.lower() == "running"
-        and rule is not None
-        and rule.enabled
+        and firewall_admits(state)
     )
+
+
+def firewall_admits(state: HostState) -> bool:
+    """The host's firewall lets a client in on the listener's port on at least one of its
+    connected networks' profiles (the lab's own judgement, fleet.lab.firewall)."""
+    port = state.rdp.port_number or 3389
+    profiles = {CATEGORY_PROFILE[p.network_category] for p in state.network_profiles}
+    return any(state.firewall.admits(port, p) for p in sorted(profiles))
 
 
 def _tls12_off(state: HostState) -> bool:
