@@ -10,10 +10,10 @@ import pytest
 
 from fleet.checks.quser import parse_quser
 from fleet.facts import SECTIONS, Facts
-from fleet.lab.faults import MUTATORS, apply_faults
-from fleet.lab.model import host_names
-from fleet.lab.firewall import RDP_TCP_RULE
 from fleet.gather import gather_budget
+from fleet.lab.faults import MUTATORS, apply_faults
+from fleet.lab.firewall import RDP_TCP_RULE
+from fleet.lab.model import host_names
 from fleet.lab.state import HostState, baseline, render, timed_render
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
