@@ -146,9 +146,15 @@ def _names(rules: tuple[Rule, ...]) -> str:
     return ", ".join(r.label() for r in rules)
 
 
+def _builtin(rules: list[Rule]) -> Rule | None:
+    """The built-in TCP rule of the local store (the one fleet may change)."""
+    tcp = TCP_RULE.lower()
+    return next((r for r in rules if r.name.lower() == tcp and not r.group_policy), None)
+
+
 def _builtin_state(rules: list[Rule], profile: str, port: int) -> str:
     """Why the built-in TCP rule does not open the port on `profile`, as a suffix."""
-    rule = next((r for r in rules if r.name.lower() == TCP_RULE.lower()), None)
+    rule = _builtin(rules)
     if rule is None:
         return f" ({TCP_RULE} is missing)"
     issues = []
@@ -258,9 +264,7 @@ def remedy(fw: FirewallFacts, closed: list[Verdict], rules: list[Rule]) -> Remed
             blocked="fleet does not open RDP on the Public profile on its own: widen the rule "
             "by hand if that is intended"
         )
-    rule = next(
-        (r for r in rules if r.name.lower() == TCP_RULE.lower() and not r.group_policy), None
-    )
+    rule = _builtin(rules)
     if rule is None:
         return Remedy(blocked=f"{TCP_RULE} is missing from the local store: restore it by hand")
     if (
