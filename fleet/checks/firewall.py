@@ -11,6 +11,8 @@ How Windows decides, and what this module relies on:
   windows-powershell-docs docset/winserver2025-ps/netsecurity/Set-NetFirewallProfile.md).
   Both are read from the ActiveStore, "a collection of all of the policy stores that apply to
   the computer" (Get-NetFirewallRule, same docset), so they are the merged, effective values.
+- The ActiveStore merges the stores: a rule of a Group Policy store overwrites a local rule of
+  the same ID (Set-NetFirewallRule, `-Name`), see `in_effect`.
 - A network category maps to the firewall profile of the same name; DomainAuthenticated to
   Domain (Set-NetConnectionProfile).
 
@@ -146,15 +148,30 @@ def _names(rules: tuple[Rule, ...]) -> str:
     return ", ".join(r.label() for r in rules)
 
 
-def _builtin(rules: list[Rule]) -> Rule | None:
-    """The built-in TCP rule of the local store (the one fleet may change)."""
+def in_effect(rules: list[Rule], local_ignored: bool) -> list[Rule]:
+    """The rules the ActiveStore holds: the Group Policy rules, and the local ones unless
+    AllowLocalFirewallRules is False; a local rule whose ID a Group Policy rule also has is
+    overwritten by it ("rules that have the same name but come from multiple stores being
+    merged, will overwrite one another so that only one exists", Set-NetFirewallRule -Name,
+    docset/winserver2025-ps/netsecurity/Set-NetFirewallRule.md)."""
+    from_policy = {r.name.lower() for r in rules if r.group_policy}
+    return [
+        r
+        for r in rules
+        if r.group_policy or (not local_ignored and r.name.lower() not in from_policy)
+    ]
+
+
+def _builtin(rules: list[Rule], store: str = "Local") -> Rule | None:
+    """The built-in TCP rule of one store (the local one is what fleet may change)."""
     tcp = TCP_RULE.lower()
-    return next((r for r in rules if r.name.lower() == tcp and not r.group_policy), None)
+    gpo = store == "GroupPolicy"
+    return next((r for r in rules if r.name.lower() == tcp and r.group_policy == gpo), None)
 
 
 def _builtin_state(rules: list[Rule], profile: str, port: int) -> str:
-    """Why the built-in TCP rule does not open the port on `profile`, as a suffix."""
-    rule = _builtin(rules)
+    """Why the built-in TCP rule in effect does not open the port on `profile`, as a suffix."""
+    rule = _builtin(rules, "GroupPolicy") or _builtin(rules)
     if rule is None:
         return f" ({TCP_RULE} is missing)"
     issues = []
@@ -164,7 +181,7 @@ def _builtin_state(rules: list[Rule], profile: str, port: int) -> str:
         issues.append(f"is not on the {profile} profile")
     if not rule.covers_port(port):
         issues.append(f"opens port {','.join(rule.local_ports or ())}")
-    return f" ({TCP_RULE} {' and '.join(issues)})" if issues else ""
+    return f" ({rule.label()} {' and '.join(issues)})" if issues else ""
 
 
 def judge(fw: FirewallFacts, profile: str, rules: list[Rule]) -> Verdict:
@@ -192,9 +209,7 @@ def judge(fw: FirewallFacts, profile: str, rules: list[Rule]) -> Verdict:
         )
     local_ignored = prof is not None and _false(prof.allow_local_firewall_rules)
     effective = [
-        r
-        for r in rules
-        if r.concerns(port) and r.covers_profile(profile) and (r.group_policy or not local_ignored)
+        r for r in in_effect(rules, local_ignored) if r.concerns(port) and r.covers_profile(profile)
     ]
     blocks = tuple(r for r in effective if r.action.lower() == "block")
     full_blocks = tuple(r for r in blocks if not r.narrowing)
@@ -263,6 +278,10 @@ def remedy(fw: FirewallFacts, closed: list[Verdict], rules: list[Rule]) -> Remed
         return Remedy(
             blocked="fleet does not open RDP on the Public profile on its own: widen the rule "
             "by hand if that is intended"
+        )
+    if _builtin(rules, "GroupPolicy") is not None:
+        return Remedy(
+            blocked=f"a Group Policy copy of {TCP_RULE} overrides the local one: {GPO_MANAGED}"
         )
     rule = _builtin(rules)
     if rule is None:

@@ -8,7 +8,8 @@ only what gather.ps1's own filter keeps (`script_selects`, a copy of that filter
 with thousands of per-user rules renders as Windows would report it. `admits` is the lab's
 own decision, written independently of fleet's checks: block beats allow, allow beats the
 default action, AllowInboundRules False ignores every rule, AllowLocalFirewallRules False
-the local ones (Set-NetFirewallProfile).
+the local ones (Set-NetFirewallProfile), a Group Policy rule overwrites a local rule of the
+same ID (Set-NetFirewallRule -Name).
 """
 
 from __future__ import annotations
@@ -176,11 +177,14 @@ class LabFirewall:
         default = prof.default_inbound_action == "Allow"
         if prof.allow_inbound_rules == "False":
             return default
+        # A Group Policy rule overwrites a local rule of the same ID (Set-NetFirewallRule).
+        from_policy = {r.name for r in self.rules if r.store == "GroupPolicy"}
+        local = prof.allow_local_firewall_rules != "False"
         in_effect = [
             r
             for r in self.rules
             if r.hits(port, profile)
-            and (r.store == "GroupPolicy" or prof.allow_local_firewall_rules != "False")
+            and (r.store == "GroupPolicy" or (local and r.name not in from_policy))
         ]
         if any(r.action == "Block" and not r.remote_addresses for r in in_effect):
             return False

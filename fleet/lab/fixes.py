@@ -123,7 +123,8 @@ def _rule_view(rule: LabRule) -> dict[str, Any]:
 def fix_firewall_rule(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
     """fix-firewall-rule.ps1 v2: Set-NetFirewallRule on the local store's rule. A rule that
     exists only in the Group Policy store is not found there, as on Windows; a Group Policy
-    rule of the same name stays as it is (it still applies)."""
+    rule of the same ID stays as it is and still overrides the local copy, so the change
+    has no effect on what the firewall lets in."""
     name = _need(params, "name", str)
     rule = host.state.firewall.rule(name, "Local")
     if rule is None:

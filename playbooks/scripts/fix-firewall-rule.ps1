@@ -8,9 +8,11 @@
 # The rule is read from the local registry store gather.ps1 reads (the value name is the rule
 # ID, the data its [MS-GPFAS] 2.2.2.19 string), not with Get-NetFirewallRule, which enumerates
 # every rule through CIM: tens of seconds on a host with thousands of them. Set-NetFirewallRule
-# writes the PersistentStore, its default store, which is that key; a rule that exists only in
-# the Group Policy store is not there and the cmdlet fails on it (fleet never plans that: a
-# Group Policy rule is changed in the GPO). https://learn.microsoft.com/powershell/module/netsecurity/set-netfirewallrule
+# writes the PersistentStore, its default store ("activated on the computer immediately"),
+# which is that key; a rule that exists only in the Group Policy store is not there and the
+# cmdlet fails on it, and a Group Policy rule of the same ID overwrites the local one in the
+# ActiveStore (-Name), so fleet never plans either: Group Policy rules change in the GPO.
+# https://learn.microsoft.com/powershell/module/netsecurity/set-netfirewallrule
 param([Parameter(Mandatory)][string]$ParamsJson)
 # fleet-include: prologue
 $p = $ParamsJson | ConvertFrom-Json

@@ -305,8 +305,10 @@ $Gatherers = [ordered]@{
         # https://learn.microsoft.com/troubleshoot/azure/virtual-machines/windows/enable-disable-firewall-rule-guest-os).
         # The ActiveStore is the sum of the stores that apply ("a collection of all of the policy
         # stores that apply to the computer", Get-NetFirewallRule); fleet merges the two stores
-        # the same way, dropping local rules where AllowLocalFirewallRules is False. Not read
-        # here: the MDM store and rules the service adds at run time (e.g. service hardening).
+        # the same way: a Group Policy rule overwrites a local rule of the same ID
+        # (Set-NetFirewallRule -Name), local rules are dropped where AllowLocalFirewallRules is
+        # False. Not read here: the MDM store, the service-hardening stores (Static/Configurable
+        # ServiceStore) and rules added at run time.
         # Only candidates are sent: the two RDP rules whatever their state, and every active
         # inbound rule that could match TCP on the listener port (protocol TCP or any; no local
         # port, this port, or a range), except app-container rules (AppPkgId/LUOwn: a package's

@@ -172,3 +172,13 @@ def test_the_fingerprint_covers_the_rule_text_and_the_port() -> None:
     other_port = host(rules=[local(BUILTIN_TCP)], port=3392)
     prints = {fingerprint("h1", hf, ["firewall.rdp_rule"], {}) for hf in (base, moved, other_port)}
     assert len(prints) == 3
+
+
+def test_a_disabled_group_policy_copy_of_the_rule_is_not_worked_around_locally() -> None:
+    gpo_copy = FirewallRule(
+        store="GroupPolicy", name=TCP_RULE, text=BUILTIN_TCP.replace("Active=TRUE", "Active=FALSE")
+    )
+    hf = host(rules=[local(BUILTIN_TCP), gpo_copy])
+    assert run("firewall.rdp_rule", hf).status is CheckStatus.FAIL
+    (change,) = plan(hf, ["firewall.rdp_rule"])
+    assert change.blocked and GPO_BLOCKED in change.blocked and change.fix is None

@@ -139,3 +139,11 @@ def test_a_rule_on_other_profiles_leaves_this_one_closed() -> None:
     assert verdict("Private", two).open
     public = verdict("Public", two)
     assert not public.open and "is not on the Public profile" in public.reason
+
+
+def test_a_group_policy_copy_of_a_rule_overwrites_the_local_one() -> None:
+    gpo_off = ("GroupPolicy", TCP_RULE, BUILTIN_TCP.replace("Active=TRUE", "Active=FALSE"))
+    overridden = verdict("Domain", LOCAL_RDP, gpo_off)
+    assert not overridden.open and "(Group Policy) is disabled" in overridden.reason
+    local_off = ("Local", TCP_RULE, gpo_off[2])
+    assert verdict("Domain", local_off, ("GroupPolicy", TCP_RULE, BUILTIN_TCP)).open

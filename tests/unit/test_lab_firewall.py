@@ -113,9 +113,11 @@ def test_a_local_copy_changes_while_the_group_policy_rule_of_that_name_stays() -
     host.state.firewall.rules.append(
         LabRule(RDP_TCP_RULE, "rdp", store="GroupPolicy", enabled=False, local_ports=("3389",))
     )
+    assert not host.state.firewall.admits(3389, "Domain")  # the GPO copy overwrites the local
     code, _ = fix(host, profiles=["Domain", "Private"])
     assert code == 0
     local = host.state.firewall.rule(RDP_TCP_RULE, "Local")
     gpo = host.state.firewall.rule(RDP_TCP_RULE, "GroupPolicy")
     assert local is not None and local.profiles == ("Domain", "Private")
-    assert gpo is not None and gpo.profiles == ("Domain", "Private", "Public")
+    assert gpo is not None and gpo.profiles == ("Domain", "Private", "Public") and not gpo.enabled
+    assert not host.state.firewall.admits(3389, "Domain")  # the local change has no effect
