@@ -123,15 +123,35 @@ class NetProfile(FactModel):
 
 
 class FirewallRule(FactModel):
+    """An inbound firewall rule that may concern the RDP listener.
+
+    gather.ps1 reads rules from the FirewallRules registry stores (no CIM enumeration, whose
+    cost grows with the host's rule count): `store` ("Local" or "GroupPolicy"), `name` (the
+    registry value name: the rule's ID, `Get-NetFirewallRule -Name`) and `text`, the rule
+    string of [MS-GPFAS] 2.2.2.19, parsed in Python (fleet.checks.fwrules). Frames of older
+    scripts carry Get-NetFirewallRule's view of the two RDP rules instead: `enabled` and
+    `profiles` (e.g. ["Any"] or ["Domain", "Private"]).
+    """
+
     name: str
-    enabled: bool
-    profiles: list[str]  # e.g. ["Any"] or ["Domain", "Private"]
+    store: str | None = None
+    text: str | None = None
+    enabled: bool | None = None
+    profiles: list[str] | None = None
 
 
 class FirewallProfile(FactModel):
+    """`Get-NetFirewallProfile -PolicyStore ActiveStore` (the effective, merged settings).
+
+    `allow_inbound_rules` and `allow_local_firewall_rules` are GpoBoolean names (True, False,
+    NotConfigured); None in frames of older scripts.
+    """
+
     name: str  # Domain | Private | Public
     enabled: bool
     default_inbound_action: str  # Block | Allow | NotConfigured
+    allow_inbound_rules: str | None = None
+    allow_local_firewall_rules: str | None = None
 
 
 class FirewallRdpPolicy(FactModel):
@@ -143,9 +163,13 @@ class FirewallRdpPolicy(FactModel):
 
 
 class FirewallFacts(FactModel):
+    """`listener_port`: the RDP-Tcp PortNumber the script selected rules for (3389 when the
+    value is absent); None in frames of older scripts, which did not look at ports."""
+
     rules: list[FirewallRule]
     profiles: list[FirewallProfile]
     rdp_policy: list[FirewallRdpPolicy]
+    listener_port: int | None = None
 
 
 class Tls12Facts(FactModel):

@@ -1,8 +1,15 @@
-"""Gather: one round trip of the gather script, timed by the orchestrator's clock."""
+"""Gather: one round trip of the gather script, timed by the orchestrator's clock.
+
+The script gets a deadline of its own, derived from the time left before the host's deadline
+(fleet.runner.time_left) minus a margin for the round trip (connection, PowerShell start-up,
+the answer's way back): it then always answers in time with the sections that finished, and
+names the others in `errors` as timed out, instead of being cut off with nothing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +17,7 @@ from pydantic import ValidationError
 
 from fleet.facts import Facts, HostFacts, Section
 from fleet.playbook.scripts import Script, builtin_script
+from fleet.runner import RunOptions, time_left
 from fleet.transports.base import ProtocolError, ScriptOutput, Session
 from fleet.transports.framing import decode_body, frame_body
 
@@ -37,10 +45,43 @@ async def run_frame_body(session: Session, script: Script, params: dict[str, Any
         raise
 
 
-async def gather_facts(session: Session, sections: Iterable[Section]) -> HostFacts:
+# The margin left for the round trip: a share of the time left, at least MIN_MARGIN_S.
+MARGIN_SHARE = 0.2
+MIN_MARGIN_S = 3.0
+MIN_DEADLINE_S = 1.0
+# One section may take at most this share of the script's deadline, so a stuck early section
+# leaves time for the others.
+SECTION_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class GatherBudget:
+    """The gather script's deadline and each section's budget, in seconds from its start."""
+
+    deadline_s: float
+    section_budget_s: float
+
+    def params(self) -> dict[str, float]:
+        return {"deadline_s": self.deadline_s, "section_budget_s": self.section_budget_s}
+
+
+def gather_budget(left_s: float | None) -> GatherBudget:
+    """The budget for a gather with `left_s` seconds before the host's deadline (None: the
+    runner's default per-host timeout)."""
+    left = RunOptions().timeout if left_s is None else left_s
+    deadline = max(MIN_DEADLINE_S, left - max(MIN_MARGIN_S, left * MARGIN_SHARE))
+    return GatherBudget(round(deadline, 2), round(max(MIN_DEADLINE_S, deadline * SECTION_SHARE), 2))
+
+
+async def gather_facts(
+    session: Session, sections: Iterable[Section], *, budget: GatherBudget | None = None
+) -> HostFacts:
+    """`budget`: by default from the time left before the current host's deadline."""
     script = builtin_script("gather")
+    budget = budget or gather_budget(time_left())
     sent = datetime.now(UTC)
-    body = await run_frame_body(session, script, {"sections": sorted(set(sections))})
+    params = {"sections": sorted(set(sections)), **budget.params()}
+    body = await run_frame_body(session, script, params)
     received = datetime.now(UTC)
     try:
         # Straight from JSON text: pydantic's parser, not json.loads + a second walk.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -50,6 +51,20 @@ HostJob = Callable[[], Awaitable[HostResult]]
 ResultCallback = Callable[[HostResult], None]
 
 
+# When the host job running in this task must be done (time.monotonic()); None outside a job.
+_HOST_DEADLINE: ContextVar[float | None] = ContextVar("fleet_host_deadline", default=None)
+
+
+def time_left() -> float | None:
+    """Seconds left before the current host's deadline; None when not inside a host job.
+
+    Lets a step that runs on the host (the gather script) finish in time and report what it
+    has, instead of being cut off with nothing.
+    """
+    deadline = _HOST_DEADLINE.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TransportError) and exc.transient
 
@@ -82,6 +97,7 @@ def failed_result(ref: HostRef, status: HostStatus, error: str, duration: float)
 
 async def _run_one(ref: HostRef, job: HostJob, options: RunOptions) -> HostResult:
     start = time.monotonic()
+    token = _HOST_DEADLINE.set(start + options.timeout)
     try:
         async with asyncio.timeout(options.timeout):
             result = await job()
@@ -104,6 +120,8 @@ async def _run_one(ref: HostRef, job: HostJob, options: RunOptions) -> HostResul
             f"internal error: {type(exc).__name__}: {exc}",
             time.monotonic() - start,
         )
+    finally:
+        _HOST_DEADLINE.reset(token)
     return result.model_copy(update={"duration_s": round(time.monotonic() - start, 3)})
 
 

@@ -1,21 +1,49 @@
-"""firewall.profile (network category) and firewall.rdp_rule (the inbound RDP rule)."""
+"""firewall.profile (network category) and firewall.rdp_rule (does the firewall let an RDP
+client in on the listener's TCP port, on every firewall profile RDP must work on?).
+
+How Windows decides, and what this module relies on:
+- Rule precedence: an explicit block rule wins over any allow rule; an allow rule wins over
+  the default inbound action (windows-itpro-docs, windows/security/operating-system-security/
+  network-security/windows-firewall/rules.md, "Rule precedence for inbound rules").
+- `AllowInboundRules` False: every inbound rule is ignored and all inbound traffic gets the
+  profile's DefaultInboundAction; `AllowLocalFirewallRules` False: rules defined by the local
+  administrator are ignored, only Group Policy rules apply (Set-NetFirewallProfile,
+  windows-powershell-docs docset/winserver2025-ps/netsecurity/Set-NetFirewallProfile.md).
+  Both are read from the ActiveStore, "a collection of all of the policy stores that apply to
+  the computer" (Get-NetFirewallRule, same docset), so they are the merged, effective values.
+- The ActiveStore merges the stores: a rule of a Group Policy store overwrites a local rule of
+  the same ID (Set-NetFirewallRule, `-Name`), see `in_effect`.
+- A network category maps to the firewall profile of the same name; DomainAuthenticated to
+  Domain (Set-NetConnectionProfile).
+
+Which profiles are judged: those of the connected interfaces, each in the category it will
+have once `firewall.profile` is fixed (its target, Private, for a category outside
+`allowed`; an interface that cannot be moved stays out: that is firewall.profile's finding).
+So a host with a Domain NIC and a Public NIC is judged on Domain and Private, never widened
+to Public because of the NIC the profile fix is about to move.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import Field
 
-from fleet.checks.base import POLICY_BLOCKED, NoParams, Params, define, result
-from fleet.facts import FirewallFacts, HostFacts, NetProfile
+from fleet.checks.base import POLICY_BLOCKED, Params, define, result
+from fleet.checks.fwrules import ALL_PROFILES, Rule, parse_rules
+from fleet.facts import Facts, FirewallFacts, FirewallProfile, HostFacts, NetProfile
 from fleet.results import CheckResult, CheckStatus
 
 PROFILE_ID = "firewall.profile"
 RULE_ID = "firewall.rdp_rule"
 TCP_RULE = "RemoteDesktop-UserMode-In-TCP"
-ALL_PROFILES = ("Domain", "Private", "Public")
+DEFAULT_PORT = 3389
+GPO_MANAGED = "managed by Group Policy"
 # Network category of a connected interface → the firewall profile that applies to it.
 CATEGORY_PROFILE = {"domainauthenticated": "Domain", "private": "Private", "public": "Public"}
+# Where the network profiles are unknown, RDP is judged where it is expected to work.
+UNKNOWN_PROFILES = ("Domain", "Private")
 
 Category = Literal["Public", "Private", "DomainAuthenticated"]
 
@@ -51,8 +79,13 @@ def evaluate_profile(host: HostFacts, params: ProfileParams) -> CheckResult:
     return result(PROFILE_ID, CheckStatus.FAIL, message, evidence, _profile_fix(bad, params))
 
 
+def profile_fix_target(allowed: list[str]) -> str | None:
+    """The category the profile fix gives an interface whose category is not allowed."""
+    return next((c for c in ("Private", "Public") if c in allowed), None)
+
+
 def _profile_fix(bad: list[NetProfile], params: ProfileParams) -> str:
-    target = next((c for c in ("Private", "Public") if c in params.allowed), None)
+    target = profile_fix_target(list(params.allowed))
     if target is None:
         return "manual: only DomainAuthenticated is allowed and it cannot be set by hand"
     return "; ".join(
@@ -61,69 +94,297 @@ def _profile_fix(bad: list[NetProfile], params: ProfileParams) -> str:
     )
 
 
-def active_profiles(profiles: list[NetProfile] | None) -> list[str]:
-    """Firewall profiles in use: those of the connected interfaces; all three when unknown."""
-    names = {CATEGORY_PROFILE.get(p.network_category.lower()) for p in profiles or ()}
-    found = [n for n in ALL_PROFILES if n in names]
-    return found or list(ALL_PROFILES)
+def category_after_fix(category: str, allowed: list[str]) -> str | None:
+    """An interface's category once firewall.profile is fixed; None if it cannot be."""
+    if category.lower() in {a.lower() for a in allowed}:
+        return category
+    return profile_fix_target(allowed)
 
 
-def _rule_covers(fw: FirewallFacts, profile: str) -> bool:
-    for rule in fw.rules:
-        if rule.name.lower() != TCP_RULE.lower() or not rule.enabled:
-            continue
-        covered = {p.lower() for p in rule.profiles}
-        if "any" in covered or profile.lower() in covered:
-            return True
-    return False
+def profiles_known(facts: Facts) -> bool:
+    return facts.network_profiles is not None and "network_profiles" not in facts.errors
 
 
-def evaluate_rule(host: HostFacts, _params: NoParams) -> CheckResult:
-    fw = host.facts.firewall
-    assert fw is not None
-    active = active_profiles(host.facts.network_profiles)
-    profiles = {p.name.lower(): p for p in fw.profiles}
-    policy = {p.profile.lower(): p.enabled for p in fw.rdp_policy}
-    per_profile: dict[str, str] = {}
-    blocked_by_policy: list[str] = []
-    closed: list[str] = []
-    for name in active:
-        prof = profiles.get(name.lower())
-        pol = policy.get(name.lower())
-        if prof is not None and not prof.enabled:
-            per_profile[name] = "firewall off"
-        elif pol == 0:
-            per_profile[name] = "blocked by policy"
-            blocked_by_policy.append(name)
-        elif pol == 1:
-            per_profile[name] = "allowed by policy"
-        elif _rule_covers(fw, name):
-            per_profile[name] = "rule enabled"
-        elif prof is not None and prof.default_inbound_action.lower() == "allow":
-            per_profile[name] = "default inbound Allow"
-        else:
-            per_profile[name] = "closed"
-            closed.append(name)
-    evidence = {
-        "active_profiles": active,
-        "per_profile": per_profile,
-        "rules": {r.name: {"enabled": r.enabled, "profiles": r.profiles} for r in fw.rules},
-        "policy": {p.profile: p.enabled for p in fw.rdp_policy},
-    }
-    if blocked_by_policy:
-        message = (
-            f"Group Policy blocks Remote Desktop on the {', '.join(blocked_by_policy)} profile"
-        )
-        return result(RULE_ID, CheckStatus.FAIL, message, evidence, POLICY_BLOCKED)
-    if closed:
-        message = f"{TCP_RULE} is not enabled for the {', '.join(closed)} profile"
-        fix = f"Enable-NetFirewallRule -Name {TCP_RULE}"
-        if any(r.name.lower() == TCP_RULE.lower() and r.enabled for r in fw.rules):
-            fix += f"; Set-NetFirewallRule -Name {TCP_RULE} -Profile Any"
-        return result(RULE_ID, CheckStatus.FAIL, message, evidence, fix)
-    return result(
-        RULE_ID, CheckStatus.PASS, f"RDP allowed inbound on {', '.join(active)}", evidence
+def judged_profiles(facts: Facts, allowed: list[str]) -> list[str]:
+    """The firewall profiles RDP must be open on (see the module docstring)."""
+    if not profiles_known(facts):
+        return list(UNKNOWN_PROFILES)
+    names = set()
+    for p in facts.network_profiles or ():
+        after = category_after_fix(p.network_category, allowed)
+        if after is not None and after.lower() in CATEGORY_PROFILE:
+            names.add(CATEGORY_PROFILE[after.lower()])
+    return [n for n in ALL_PROFILES if n in names]
+
+
+def listener_port(fw: FirewallFacts) -> int:
+    return fw.listener_port if fw.listener_port is not None else DEFAULT_PORT
+
+
+Kind = Literal[
+    "off", "policy_block", "policy_allow", "inbound_rules_off", "blocked", "allowed",
+    "default_allow", "closed",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Does the firewall let a client in on this profile, and why."""
+
+    profile: str
+    open: bool
+    kind: Kind
+    reason: str
+    rules: tuple[Rule, ...] = ()  # the deciding rules (blocks, or allows)
+    partial_blocks: tuple[Rule, ...] = ()  # block rules that match only some clients
+    local_rules_ignored: bool = False
+
+
+def _false(value: str | None) -> bool:
+    return (value or "").lower() == "false"
+
+
+def _names(rules: tuple[Rule, ...]) -> str:
+    return ", ".join(r.label() for r in rules)
+
+
+def in_effect(rules: list[Rule], local_ignored: bool) -> list[Rule]:
+    """The rules the ActiveStore holds: the Group Policy rules, and the local ones unless
+    AllowLocalFirewallRules is False; a local rule whose ID a Group Policy rule also has is
+    overwritten by it ("rules that have the same name but come from multiple stores being
+    merged, will overwrite one another so that only one exists", Set-NetFirewallRule -Name,
+    docset/winserver2025-ps/netsecurity/Set-NetFirewallRule.md)."""
+    from_policy = {r.name.lower() for r in rules if r.group_policy}
+    return [
+        r
+        for r in rules
+        if r.group_policy or (not local_ignored and r.name.lower() not in from_policy)
+    ]
+
+
+def _builtin(rules: list[Rule], store: str = "Local") -> Rule | None:
+    """The built-in TCP rule of one store (the local one is what fleet may change)."""
+    tcp = TCP_RULE.lower()
+    gpo = store == "GroupPolicy"
+    return next((r for r in rules if r.name.lower() == tcp and r.group_policy == gpo), None)
+
+
+def _builtin_state(rules: list[Rule], profile: str, port: int) -> str:
+    """Why the built-in TCP rule in effect does not open the port on `profile`, as a suffix."""
+    rule = _builtin(rules, "GroupPolicy") or _builtin(rules)
+    if rule is None:
+        return f" ({TCP_RULE} is missing)"
+    issues = []
+    if not rule.enabled:
+        issues.append("is disabled")
+    if not rule.covers_profile(profile):
+        issues.append(f"is not on the {profile} profile")
+    if not rule.covers_port(port):
+        issues.append(f"opens port {','.join(rule.local_ports or ())}")
+    return f" ({rule.label()} {' and '.join(issues)})" if issues else ""
+
+
+def judge(fw: FirewallFacts, profile: str, rules: list[Rule]) -> Verdict:
+    """The firewall's decision for a client's TCP connection to the listener on `profile`."""
+    prof: FirewallProfile | None = next(
+        (p for p in fw.profiles if p.name.lower() == profile.lower()), None
     )
+    policy = {p.profile.lower(): p.enabled for p in fw.rdp_policy}.get(profile.lower())
+    port = listener_port(fw)
+    default_allow = prof is not None and prof.default_inbound_action.lower() == "allow"
+    if prof is not None and not prof.enabled:
+        return Verdict(profile, True, "off", "firewall off")
+    if policy == 0:
+        return Verdict(profile, False, "policy_block", "Group Policy blocks Remote Desktop")
+    if policy == 1:
+        return Verdict(profile, True, "policy_allow", "Group Policy allows Remote Desktop")
+    if prof is not None and _false(prof.allow_inbound_rules):
+        if default_allow:
+            return Verdict(profile, True, "default_allow", "default inbound Allow")
+        return Verdict(
+            profile,
+            False,
+            "inbound_rules_off",
+            "inbound rules are ignored (AllowInboundRules False)",
+        )
+    local_ignored = prof is not None and _false(prof.allow_local_firewall_rules)
+    effective = [
+        r for r in in_effect(rules, local_ignored) if r.concerns(port) and r.covers_profile(profile)
+    ]
+    blocks = tuple(r for r in effective if r.action.lower() == "block")
+    full_blocks = tuple(r for r in blocks if not r.narrowing)
+    partial = tuple(r for r in blocks if r.narrowing)
+    allows = tuple(r for r in effective if r.action.lower() != "block")
+    if full_blocks:
+        return Verdict(
+            profile, False, "blocked", f"blocked by {_names(full_blocks)}", full_blocks, partial,
+            local_ignored,
+        )  # fmt: skip
+    if allows:
+        return Verdict(
+            profile, True, "allowed", f"allowed by {_names(allows)}", allows, partial, local_ignored
+        )
+    if default_allow:
+        return Verdict(profile, True, "default_allow", "default inbound Allow", (), partial)
+    why = f"no enabled rule allows TCP {port}{_builtin_state(rules, profile, port)}"
+    if local_ignored:
+        why += " (local rules are ignored: AllowLocalFirewallRules False)"
+    return Verdict(profile, False, "closed", why, (), partial, local_ignored)
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """What opens the closed profiles with the built-in TCP rule, or why fleet will not.
+
+    Never adds Public on fleet's own initiative, never touches what Group Policy decides.
+    """
+
+    blocked: str | None = None
+    rule: Rule | None = None  # the local built-in TCP rule, as gathered
+    enable: bool = False
+    profiles: tuple[str, ...] | None = None  # the rule's new Profile list
+    local_port: int | None = None  # the rule's new LocalPort
+
+    @property
+    def changes(self) -> bool:
+        return self.blocked is None and (
+            self.enable or self.profiles is not None or self.local_port is not None
+        )
+
+
+def remedy(fw: FirewallFacts, closed: list[Verdict], rules: list[Rule]) -> Remedy:
+    kinds = {v.kind for v in closed}
+    port = listener_port(fw)
+    if "policy_block" in kinds:
+        return Remedy(blocked=GPO_MANAGED)
+    blocking = [r for v in closed for r in v.rules if v.kind == "blocked"]
+    if any(r.group_policy for r in blocking):
+        return Remedy(blocked=GPO_MANAGED)
+    if blocking:
+        names = ", ".join(sorted({r.name for r in blocking}))
+        return Remedy(
+            blocked=f"block rule {names} closes TCP {port}: fleet does not remove block rules"
+        )
+    if "inbound_rules_off" in kinds:
+        return Remedy(
+            blocked="AllowInboundRules is False (inbound rules ignored): fleet does not change "
+            "firewall profile settings"
+        )
+    if any(v.local_rules_ignored for v in closed):
+        return Remedy(
+            blocked=f"local rules are ignored (AllowLocalFirewallRules False): {GPO_MANAGED}"
+        )
+    if any(v.profile == "Public" for v in closed):
+        return Remedy(
+            blocked="fleet does not open RDP on the Public profile on its own: widen the rule "
+            "by hand if that is intended"
+        )
+    if _builtin(rules, "GroupPolicy") is not None:
+        return Remedy(
+            blocked=f"a Group Policy copy of {TCP_RULE} overrides the local one: {GPO_MANAGED}"
+        )
+    rule = _builtin(rules)
+    if rule is None:
+        return Remedy(blocked=f"{TCP_RULE} is missing from the local store: restore it by hand")
+    if (
+        rule.action.lower() == "block"
+        or not rule.inbound
+        or rule.protocol not in (None, 6)
+        or (rule.package_scoped or not rule.matches_listener_program())
+    ):
+        return Remedy(blocked=f"{TCP_RULE} was changed beyond enable/profile/port: fix it by hand")
+    missing = [v.profile for v in closed if not rule.covers_profile(v.profile)]
+    profiles = None
+    if missing:
+        profiles = tuple(p for p in ALL_PROFILES if p in {*rule.profiles, *missing})
+    return Remedy(
+        rule=rule,
+        enable=not rule.enabled,
+        profiles=profiles,
+        local_port=None if rule.covers_port(port) else port,
+    )
+
+
+@dataclass(frozen=True)
+class RuleReport:
+    """Everything firewall.rdp_rule and its planner decide from, in one place."""
+
+    judged: list[str]
+    verdicts: list[Verdict]
+    remedy: Remedy | None
+    rules: list[Rule]
+    port: int
+    profiles_known: bool
+
+    @property
+    def closed(self) -> list[Verdict]:
+        return [v for v in self.verdicts if not v.open]
+
+
+def rule_report(facts: Facts, allowed: list[str]) -> RuleReport:
+    fw = facts.firewall
+    assert fw is not None
+    rules = parse_rules(fw.rules, TCP_RULE)
+    judged = judged_profiles(facts, allowed)
+    verdicts = [judge(fw, p, rules) for p in judged]
+    closed = [v for v in verdicts if not v.open]
+    fix = remedy(fw, closed, rules) if closed else None
+    return RuleReport(judged, verdicts, fix, rules, listener_port(fw), profiles_known(facts))
+
+
+def _hint(fix: Remedy) -> str:
+    if fix.blocked == GPO_MANAGED:
+        return POLICY_BLOCKED
+    if fix.blocked is not None:
+        return f"manual: {fix.blocked}"
+    steps = []
+    if fix.enable:
+        steps.append(f"Enable-NetFirewallRule -Name {TCP_RULE}")
+    if fix.profiles is not None:
+        steps.append(f"Set-NetFirewallRule -Name {TCP_RULE} -Profile {','.join(fix.profiles)}")
+    if fix.local_port is not None:
+        steps.append(f"Set-NetFirewallRule -Name {TCP_RULE} -LocalPort {fix.local_port}")
+    return "; ".join(steps) or "manual: no change of the built-in rule opens it"
+
+
+def _evidence(report: RuleReport) -> dict[str, Any]:
+    return {
+        "listener_port": report.port,
+        "judged_profiles": report.judged,
+        "network_profiles_known": report.profiles_known,
+        "per_profile": {v.profile: v.reason for v in report.verdicts},
+        "partial_blocks": sorted({r.label() for v in report.verdicts for r in v.partial_blocks}),
+        "rules": {
+            r.label(): {
+                "enabled": r.enabled,
+                "action": r.action,
+                "profiles": list(r.profiles),
+                "local_ports": list(r.local_ports) if r.local_ports is not None else "Any",
+                "remote_addresses": list(r.remote_addresses) or "Any",
+            }
+            for r in report.rules
+        },
+    }
+
+
+def evaluate_rule(host: HostFacts, params: ProfileParams) -> CheckResult:
+    report = rule_report(host.facts, list(params.allowed))
+    evidence = _evidence(report)
+    if not report.judged:
+        return result(RULE_ID, CheckStatus.PASS, "no connected interface to judge", evidence)
+    closed = report.closed
+    if not closed:
+        where = ", ".join(report.judged)
+        suffix = "" if report.profiles_known else " (network profiles unknown)"
+        return result(
+            RULE_ID, CheckStatus.PASS, f"TCP {report.port} allowed inbound on {where}{suffix}",
+            evidence,
+        )  # fmt: skip
+    assert report.remedy is not None
+    detail = "; ".join(f"{v.profile}: {v.reason}" for v in closed)
+    message = f"RDP (TCP {report.port}) is closed on the {', '.join(v.profile for v in closed)} "
+    message += f"profile ({detail})"
+    return result(RULE_ID, CheckStatus.FAIL, message, evidence, _hint(report.remedy))
 
 
 PROFILE = define(
@@ -136,7 +397,7 @@ PROFILE = define(
 RULE = define(
     RULE_ID,
     "Firewall allows RDP inbound",
-    NoParams,
+    ProfileParams,
     evaluate_rule,
     requires=("firewall",),
     optional=("network_profiles",),

@@ -77,6 +77,7 @@ async def command_reply(
 
     `hang` waits on `wait_closed` (the client giving up) or forever; `drop` raises
     DropConnection; `garbage` answers noise with exit 0; `slow` answers after a few seconds.
+    A reply the script takes time to produce (`ScriptReply.delay_s`) comes that much later.
     """
     fault = host.transport_fault
     if latency_s > 0:
@@ -93,4 +94,11 @@ async def command_reply(
         return ScriptReply(GARBAGE, None, 0)
     if fault == "slow":
         await asyncio.sleep(host_rng(0, host.name, "slow").uniform(*SLOW_SECONDS))
-    return responder.answer(host, script_text, params_json)
+    return await delayed(responder.answer(host, script_text, params_json))
+
+
+async def delayed(reply: ScriptReply) -> ScriptReply:
+    """The reply once the time the script takes on the host has passed."""
+    if reply.delay_s > 0:
+        await asyncio.sleep(reply.delay_s)
+    return reply

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fleet.errors import InputError
-from fleet.facts import Certificate
+from fleet.facts import Certificate, NetProfile
+from fleet.lab.firewall import RDP_TCP_RULE, LabRule
 from fleet.lab.state import (
     CLIENT_AUTH,
     HASH_CUSTOM,
     ISSUING_CA,
-    RDP_TCP_RULE,
     HostState,
     SimSession,
     host_rng,
@@ -52,6 +52,7 @@ class Fault:
 
 
 _F = Fault
+SLOW_FIREWALL_S = 45.0
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in (
@@ -68,6 +69,27 @@ FAULTS: dict[str, Fault] = {
         _F("cmos_clock", fail=("time.source",), help="w32tm source 'Local CMOS Clock'"),
         _F("firewall_public", fail=("firewall.profile",), help="network profile is Public"),
         _F("rdp_rule_disabled", fail=("firewall.rdp_rule",), help="RDP TCP rule disabled"),
+        _F(
+            "second_nic_public",
+            fail=("firewall.profile",),
+            help="a second connected interface is Public; the RDP rule is on Domain,Private",
+        ),
+        _F(
+            "rdp_port_custom",
+            fail=("rdp.listener", "firewall.rdp_rule"),
+            help="RDP-Tcp PortNumber 3390; the built-in RDP rule still opens 3389 only",
+        ),
+        _F(
+            "gpo_block_rule",
+            fail=("firewall.rdp_rule",),
+            help="a Group Policy rule blocks TCP 3389 inbound (block wins over allow)",
+        ),
+        _F(
+            "slow_firewall",
+            fail=("firewall.rdp_rule",),
+            help=f"the firewall section takes {SLOW_FIREWALL_S:g} s (a firewall service stalled by "
+            "tens of thousands of rules): the gather reports it as timed out",
+        ),
         # At SecurityLayer 0 NLA (CredSSP) cannot run (MS-RDPBCGR 2.2.1.2.2, 5.4.5).
         _F(
             "security_layer_rdp",
@@ -367,12 +389,44 @@ def _firewall_public(s: HostState, rng: random.Random, now: datetime) -> None:
     s.network_profiles = [first.model_copy(update={"network_category": "Public"}), *rest]
 
 
+def _tcp_rule(s: HostState) -> LabRule:
+    rule = s.firewall.rule(RDP_TCP_RULE)
+    assert rule is not None
+    return rule
+
+
 def _rdp_rule_disabled(s: HostState, rng: random.Random, now: datetime) -> None:
-    rules = [
-        r.model_copy(update={"enabled": False}) if r.name == RDP_TCP_RULE else r
-        for r in s.firewall.rules
+    _tcp_rule(s).enabled = False
+
+
+def _second_nic_public(s: HostState, rng: random.Random, now: datetime) -> None:
+    taken = {p.interface_alias for p in s.network_profiles}
+    alias = next(a for a in ("Ethernet 3", "Ethernet 4", "Ethernet 5") if a not in taken)
+    s.network_profiles = [
+        *s.network_profiles,
+        NetProfile(interface_alias=alias, network_category="Public"),
     ]
-    s.firewall = s.firewall.model_copy(update={"rules": rules})
+    _tcp_rule(s).profiles = ("Domain", "Private")
+
+
+def _rdp_port_custom(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.rdp = s.rdp.model_copy(update={"port_number": 3390})
+
+
+def _gpo_block_rule(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.firewall.rules.append(
+        LabRule(
+            "{5A1C3F0E-7B7D-4C1E-9C41-2F8E6D3B9A10}",
+            "Block RDP (security baseline)",
+            store="GroupPolicy",
+            action="Block",
+            local_ports=("3389",),
+        )
+    )
+
+
+def _slow_firewall(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.section_seconds["firewall"] = SLOW_FIREWALL_S
 
 
 def _local(**values: int) -> Mutator:
@@ -440,6 +494,10 @@ MUTATORS: Mapping[str, Mutator] = {
     "cmos_clock": _cmos_clock,
     "firewall_public": _firewall_public,
     "rdp_rule_disabled": _rdp_rule_disabled,
+    "second_nic_public": _second_nic_public,
+    "rdp_port_custom": _rdp_port_custom,
+    "gpo_block_rule": _gpo_block_rule,
+    "slow_firewall": _slow_firewall,
     "security_layer_rdp": _local(security_layer=0),
     "nla_off": _local(user_authentication=0),
     "low_encryption": _low_encryption,

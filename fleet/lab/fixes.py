@@ -24,9 +24,10 @@ from typing import Any
 
 from fleet.checks.cert_rules import RD_AUTH, SERVER_AUTH
 from fleet.facts import Certificate
+from fleet.lab.firewall import PROFILES, LabRule
 from fleet.lab.model import LabHost
 from fleet.lab.rdp_certs import realize
-from fleet.lab.responder import Handler, HandlerError
+from fleet.lab.responder import Delayed, Handler, HandlerError
 from fleet.lab.state import (
     DOMAIN,
     HASH_CUSTOM,
@@ -187,43 +188,54 @@ def fix_service(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
     return _change(f"service {name}", before, f"Running ({start_type})")
 
 
+def _rule_view(rule: LabRule) -> dict[str, Any]:
+    """What fix-firewall-rule.ps1 reads back from the rule string."""
+    return {
+        "enabled": rule.enabled,
+        "profiles": list(rule.profiles),
+        "local_ports": list(rule.local_ports) if rule.local_ports is not None else ["Any"],
+    }
+
+
 def fix_firewall_rule(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    """fix-firewall-rule.ps1 v2: Set-NetFirewallRule on the local store's rule. A rule that
+    exists only in the Group Policy store is not found there, as on Windows; a Group Policy
+    rule of the same ID stays as it is and still overrides the local copy, so the change
+    has no effect on what the firewall lets in."""
     name = _need(params, "name", str)
-    fw = host.state.firewall
-    rule = next((r for r in fw.rules if r.name == name), None)
+    rule = host.state.firewall.rule(name, "Local")
     if rule is None:
         raise HandlerError(
-            f"No MSFT_NetFirewallRule objects found with property 'Name' equal to '{name}'."
+            f"No MSFT_NetFirewallRule objects found with property 'Name' equal to '{name}'. "
+            "Verify the value of the property and retry."
         )
-    changes = []
-    update: dict[str, Any] = {}
+    before = _rule_view(rule)
+    asked: list[tuple[str, str]] = []
     if params.get("enabled") is not None:
-        update["enabled"] = bool(params["enabled"])
-        changes.append(
-            {
-                "target": f"firewall rule {name}",
-                "before": rule.enabled,
-                "after": update["enabled"],
-                "changed": rule.enabled != update["enabled"],
-            }
-        )
+        asked.append(("enabled", f"firewall rule {name}"))
+        rule.enabled = bool(params["enabled"])
     if params.get("profiles") is not None:
-        profiles = [str(p) for p in _need(params, "profiles", list)]
-        update["profiles"] = profiles
-        before, after = ", ".join(rule.profiles), ", ".join(profiles)
-        changes.append(
+        asked.append(("profiles", f"firewall rule {name} Profile"))
+        wanted = tuple(str(p) for p in _need(params, "profiles", list))
+        if not wanted or any(p not in PROFILES for p in wanted):
+            raise HandlerError(f'Cannot convert value "{",".join(wanted)}" to type Profile.')
+        rule.profiles = tuple(p for p in PROFILES if p in wanted)
+    if params.get("local_port") is not None:
+        asked.append(("local_ports", f"firewall rule {name} LocalPort"))
+        ports = tuple(str(params["local_port"]).split(","))
+        rule.local_ports = None if ports == ("Any",) else ports
+    after = _rule_view(rule)
+    return {
+        "changes": [
             {
-                "target": f"firewall rule {name} Profile",
-                "before": before,
-                "after": after,
-                "changed": before != after,
+                "target": target,
+                "before": before[field],
+                "after": after[field],
+                "changed": before[field] != after[field],
             }
-        )
-    new = rule.model_copy(update=update)
-    host.state.firewall = fw.model_copy(
-        update={"rules": [new if r is rule else r for r in fw.rules]}
-    )
-    return {"changes": changes}
+            for field, target in asked
+        ]
+    }
 
 
 def fix_netprofile(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
@@ -482,7 +494,7 @@ def fix_w32time(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
 def noop_aware(handler: Handler) -> Handler:
     """With the `fix_noop` fault the host reports the fix's answer but keeps its state."""
 
-    def run(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    def run(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any] | Delayed:
         if FIX_NOOP not in host.faults:
             return handler(host, params)
         saved = copy.deepcopy(host.state)
@@ -508,7 +520,12 @@ _HANDLERS: Mapping[str, Callable[[LabHost, dict[str, Any]], Mapping[str, Any]]] 
     "fix.w32time": fix_w32time,
 }
 # Scripts past version 1 (their `# fleet-version:`): the lab answers exactly that version.
-_VERSIONS: Mapping[str, int] = {"fix.logoff": 2, "fix.service": 2, "fix.cert_bind": 2}
+_VERSIONS: Mapping[str, int] = {
+    "fix.logoff": 2,
+    "fix.service": 2,
+    "fix.cert_bind": 2,
+    "fix.firewall_rule": 2,
+}
 FIX_HANDLERS: Mapping[tuple[str, int], Handler] = {
     (script_id, _VERSIONS.get(script_id, 1)): noop_aware(handler)
     for script_id, handler in _HANDLERS.items()

@@ -10,20 +10,34 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleet.facts import SECTIONS
+from fleet.gather import gather_budget
 from fleet.lab.fixes import FIX_HANDLERS
 from fleet.lab.model import LabHost
-from fleet.lab.responder import Handler, HandlerError
-from fleet.lab.state import GATHER_VERSION, host_rng, render
+from fleet.lab.responder import Delayed, Handler, HandlerError
+from fleet.lab.state import GATHER_VERSION, host_rng, timed_render
 
 
-def gather(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+def gather(host: LabHost, params: dict[str, Any]) -> Delayed:
+    """gather.ps1: the sections under its deadline and section budget (defaults as the
+    script's own), answered after the time its sections take on this host."""
     sections = params.get("sections", list(SECTIONS))
     if not isinstance(sections, list) or not all(isinstance(s, str) for s in sections):
         raise HandlerError("Cannot process argument 'sections': expected an array of strings.")
     # The lab compresses Group Policy's refresh interval to "before the next gather": a local
     # write to a policy value is gone by then (fleet.lab.fixes).
     host.state.refresh_group_policy()
-    return render(host.state, sections)
+    default = gather_budget(None)
+    limits = []
+    for key, fallback in (
+        ("deadline_s", default.deadline_s),
+        ("section_budget_s", default.section_budget_s),
+    ):
+        value = params.get(key, fallback)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise HandlerError(f"Cannot convert value to type System.Double ({key}).")
+        limits.append(float(value))
+    document, seconds = timed_render(host.state, sections, limits[0], limits[1])
+    return Delayed(document, seconds)
 
 
 def custom_pagefile(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:

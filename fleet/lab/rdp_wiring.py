@@ -1,9 +1,9 @@
 """Each lab host's RDP listener, driven by its state (fleet.lab.rdp_listener does the wire).
 
 - A host listens when Windows would let a client in: TermService running, fDenyTSConnections
-  0 (the Group Policy value wins when set), the RDP TCP firewall rule enabled (a disabled
-  rule is modelled as nothing listening: the lab has no packet filter), and no `unreachable`
-  fault.
+  0 (the Group Policy value wins when set), a firewall that admits TCP on the RDP-Tcp port on
+  one of its networks' profiles (a closed firewall is modelled as nothing listening: the lab
+  has no packet filter), and no `unreachable` fault.
 - What it answers follows the state at each connection: the effective SecurityLayer and
   UserAuthentication (policy wins) and TLS 1.2 on or off as the services loaded them
   (`HostState.listener()`: a security value written since waits for a TermService restart,
@@ -25,12 +25,13 @@ from typing import Any
 from fleet.checks.security import TLS12_DEFAULT_ON_BUILD, Effective
 from fleet.errors import InputError
 from fleet.lab import rdp_certs
+from fleet.lab.firewall import CATEGORY_PROFILE
 from fleet.lab.model import LabHost
 from fleet.lab.rdp_listener import RdpWireState, TransportFault, start_rdp_listener, wire_state
 from fleet.lab.received import ReceivedLog
 from fleet.lab.responder import Responder, ScriptReply
 from fleet.lab.ssh_server import unused_port
-from fleet.lab.state import RDP_TCP_RULE, HostState
+from fleet.lab.state import HostState
 from fleet.logs import get_logger
 
 log = get_logger(__name__)
@@ -50,7 +51,6 @@ def listener_up(host: LabHost) -> bool:
         return False
     state = host.state
     service = next((s for s in state.services if s.name.lower() == "termservice"), None)
-    rule = next((r for r in state.firewall.rules if r.name == RDP_TCP_RULE), None)
     deny = state.rdp_policy.deny_ts_connections
     if deny is None:
         deny = state.rdp.deny_ts_connections
@@ -58,9 +58,16 @@ def listener_up(host: LabHost) -> bool:
         deny == 0
         and service is not None
         and service.status.lower() == "running"
-        and rule is not None
-        and rule.enabled
+        and firewall_admits(state)
     )
+
+
+def firewall_admits(state: HostState) -> bool:
+    """The host's firewall lets a client in on the listener's port on at least one of its
+    connected networks' profiles (the lab's own judgement, fleet.lab.firewall)."""
+    port = state.rdp.port_number or 3389
+    profiles = {CATEGORY_PROFILE[p.network_category] for p in state.network_profiles}
+    return any(state.firewall.admits(port, p) for p in sorted(profiles))
 
 
 def _tls12_off(state: HostState) -> bool:

@@ -23,7 +23,16 @@ from fleet.transports.framing import frame
 
 log = get_logger(__name__)
 
-Handler = Callable[[LabHost, dict[str, Any]], Mapping[str, Any]]
+
+@dataclass(frozen=True)
+class Delayed:
+    """A handler's document that the host answers only after `seconds` (a slow script)."""
+
+    document: Mapping[str, Any]
+    seconds: float
+
+
+Handler = Callable[[LabHost, dict[str, Any]], Mapping[str, Any] | Delayed]
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class ScriptReply:
     output: str
     error: str | None
     exit_status: int
+    delay_s: float = 0.0  # the endpoint sends the reply this much later (fleet.lab.behaviour)
 
 
 class HandlerError(Exception):
@@ -95,7 +105,7 @@ class Responder:
                 "ParameterArgumentValidationError",
             )
         try:
-            document = handler(host, params)
+            answer = handler(host, params)
         except HandlerError as exc:
             return ps_error(str(exc), "InvalidArgument: (:) [], ArgumentException", "FleetLab")
         except Exception as exc:  # a handler bug must not take the lab down
@@ -105,7 +115,9 @@ class Responder:
                 "OperationStopped: (:) [], RuntimeException",
                 "FleetLabHandlerError",
             )
-        return ScriptReply(output=frame(document), error=None, exit_status=0)
+        if isinstance(answer, Delayed):
+            return ScriptReply(frame(answer.document), None, 0, delay_s=answer.seconds)
+        return ScriptReply(output=frame(answer), error=None, exit_status=0)
 
 
 @lru_cache(maxsize=64)

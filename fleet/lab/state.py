@@ -22,9 +22,6 @@ from fleet.facts import (
     CertFacts,
     Certificate,
     CredSspFacts,
-    FirewallFacts,
-    FirewallProfile,
-    FirewallRule,
     NetProfile,
     OsInfo,
     RdpConfig,
@@ -32,10 +29,15 @@ from fleet.facts import (
     ServiceState,
     Tls12Facts,
 )
+from fleet.lab.firewall import (
+    SVCHOST,
+    LabFirewall,
+    LabRule,
+    builtin_rdp_rules,
+    user_app_rules,
+)
 
 GATHER_VERSION = 2
-RDP_TCP_RULE = "RemoteDesktop-UserMode-In-TCP"
-RDP_UDP_RULE = "RemoteDesktop-UserMode-In-UDP"
 DOMAIN = "corp.contoso.com"
 ISSUING_CA = "CN=Contoso Issuing CA 01, DC=corp, DC=contoso, DC=com"
 CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
@@ -92,7 +94,7 @@ class HostState:
     rdp_policy: RdpPolicy
     cert: CertFacts
     network_profiles: list[NetProfile]
-    firewall: FirewallFacts
+    firewall: LabFirewall
     tls12: Tls12Facts
     credssp: CredSspFacts
     clock_offset_s: float
@@ -141,6 +143,10 @@ class HostState:
         self.refresh_group_policy()
         self.live = None
 
+    # Seconds a section takes on this host (absent: none worth counting); the gather handler
+    # runs them against the script's deadline and section budget (fleet.lab.handlers).
+    section_seconds: dict[str, float] = field(default_factory=dict)
+
     def set_service(self, name: str, **update: Any) -> None:
         self.services = [
             s.model_copy(update=update) if s.name.lower() == name.lower() else s
@@ -186,6 +192,28 @@ def _cert(
         eku=list(eku),
         key_readable=True,
     )
+
+
+def _baseline_rules(rng: random.Random) -> list[LabRule]:
+    """The built-in RDP rules, a few unrelated inbound rules, and per-user app rules as an RD
+    Session Host collects them (gather.ps1's filter leaves all but the RDP rules out)."""
+    rules = builtin_rdp_rules()
+    rules.append(LabRule("WINRM-HTTP-In-TCP", "@FirewallAPI.dll,-35001", local_ports=("5985",)))
+    rules.append(
+        LabRule(
+            "FPS-SMB-In-TCP", "@FirewallAPI.dll,-28502", local_ports=("445",), app="System",
+            enabled=rng.random() < 0.5,
+        )
+    )  # fmt: skip
+    rules.append(
+        LabRule("RemoteDesktop-Shadow-In-TCP", "@FirewallAPI.dll,-28778", app=SVCHOST.replace(
+            "svchost.exe", "RdpSa.exe"))
+    )  # fmt: skip
+    users = [
+        f"S-1-5-21-1004336348-1177238915-682003330-{rng.randint(1100, 9999)}" for _ in range(3)
+    ]
+    rules += user_app_rules(users, ("Microsoft.Windows.Photos", "Microsoft.MicrosoftEdge"))
+    return rules
 
 
 def baseline(name: str, seed: int, now: datetime) -> HostState:
@@ -251,17 +279,7 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
             template_policy=RDP_TEMPLATE if template else None,
         ),
         network_profiles=[NetProfile(interface_alias=alias, network_category=category)],
-        firewall=FirewallFacts(
-            rules=[
-                FirewallRule(name=RDP_TCP_RULE, enabled=True, profiles=["Any"]),
-                FirewallRule(name=RDP_UDP_RULE, enabled=True, profiles=["Any"]),
-            ],
-            profiles=[
-                FirewallProfile(name=p, enabled=True, default_inbound_action="Block")
-                for p in ("Domain", "Private", "Public")
-            ],
-            rdp_policy=[],  # the script lists only profiles with a policy value
-        ),
+        firewall=LabFirewall(rules=_baseline_rules(host_rng(seed, name, "firewall"))),
         tls12=Tls12Facts(
             enabled=1 if tls_explicit else None, disabled_by_default=0 if tls_explicit else None
         ),
@@ -318,6 +336,42 @@ def render(state: HostState, sections: list[str], now: datetime | None = None) -
             doc[section] = _SECTION_RENDER[section](state, now)
     doc["errors"] = errors
     return doc
+
+
+def timed_render(
+    state: HostState,
+    sections: list[str],
+    deadline_s: float,
+    section_budget_s: float,
+    now: datetime | None = None,
+) -> tuple[dict[str, Any], float]:
+    """The gather document as gather.ps1's main loop builds it, and the seconds it takes.
+
+    Sections run one after the other, each taking `state.section_seconds` (0 by default); a
+    section waited for longer than `section_budget_s`, or past `deadline_s`, is named in
+    `errors` as timed out with the script's own words, and costs the time waited for it.
+    """
+    elapsed = 0.0
+    timed_out: dict[str, str] = {}
+    for section in dict.fromkeys(sections):
+        if section not in SECTIONS:
+            continue  # render names it as unknown
+        left = deadline_s - elapsed
+        if left <= 0:
+            timed_out[section] = (
+                f"timed out: not started before the gather deadline ({deadline_s:g} s)"
+            )
+            continue
+        wait = min(left, section_budget_s)
+        cost = state.section_seconds.get(section, 0.0)
+        if cost > wait:
+            timed_out[section] = f"timed out after {round(wait, 1):g} s"
+            elapsed += wait
+        else:
+            elapsed += cost
+    doc = render(state, [s for s in sections if s not in timed_out], now)
+    doc["errors"].update(timed_out)
+    return doc, elapsed
 
 
 def _dump_list(items: list[Any]) -> list[Any]:
@@ -447,7 +501,7 @@ _SECTION_RENDER: dict[str, Callable[[HostState, datetime], Any]] = {
     "cert": lambda s, _: s.cert.model_dump(mode="json"),
     "time": _time,
     "network_profiles": lambda s, _: _dump_list(s.network_profiles),
-    "firewall": lambda s, _: s.firewall.model_dump(mode="json"),
+    "firewall": lambda s, _: s.firewall.render(s.rdp.port_number or 3389),
     "tls12": lambda s, _: s.tls12.model_dump(mode="json"),
     "credssp": lambda s, _: s.credssp.model_dump(mode="json"),
     "sessions": _sessions,

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from fleet.lab.behaviour import delayed
 from fleet.lab.model import LabHost
 from fleet.lab.responder import Responder, ScriptReply
 from fleet.lab.winrm import EndpointFaults, WinRMEndpoint, start_winrm_endpoint
@@ -58,8 +59,8 @@ class WinrmLabEndpoint:
             raise
 
     async def _one(self, host: LabHost, port: int) -> WinRMEndpoint:
-        def handler(script_text: str, params_json: str) -> ScriptReply:
-            return self._responder.answer(host, script_text, params_json)
+        async def handler(script_text: str, params_json: str) -> ScriptReply:
+            return await delayed(self._responder.answer(host, script_text, params_json))
 
         fault = host.transport_fault
         faults = EndpointFaults.from_names(

@@ -25,7 +25,8 @@ from fleet.results import HostStatus
 # Listener down because the configuration says so (rdp.listener fails too).
 DOWN_BY_CONFIG = frozenset({"rdp_disabled", "termservice_stopped", "policy_deny_connections"})
 # Listener unreachable although the RDP configuration looks right.
-FILTERED = frozenset({"rdp_rule_disabled"})
+# (rdp_port_custom: cross.listener judges the configuration at its configured port, 3390.)
+FILTERED = frozenset({"rdp_rule_disabled", "gpo_block_rule", "rdp_port_custom"})
 # No certificate read on the wire.
 NO_CERT_READ = frozenset({"security_layer_rdp", "policy_override", "cert_missing"})
 PROBE_FAIL: Mapping[str, tuple[str, ...]] = {

@@ -1,30 +1,64 @@
 # fleet-script: fix.firewall_rule
-# fleet-version: 1
-# Enables/disables a firewall rule and/or sets its profiles. Idempotent.
+# fleet-version: 2
+# Changes the local copy of one firewall rule: enables or disables it, sets its profiles and/or
+# its local port. Params: {"name", "enabled"?, "profiles"?: [...], "local_port"?: 3390 | "Any"}.
+# Reads the rule once, changes it with one Set-NetFirewallRule call (only what differs), reads
+# it back once. Idempotent: asked again, it changes nothing.
+#
+# The rule is read from the local registry store gather.ps1 reads (the value name is the rule
+# ID, the data its [MS-GPFAS] 2.2.2.19 string), not with Get-NetFirewallRule, which enumerates
+# every rule through CIM: tens of seconds on a host with thousands of them. Set-NetFirewallRule
+# writes the PersistentStore, its default store ("activated on the computer immediately"),
+# which is that key; a rule that exists only in the Group Policy store is not there and the
+# cmdlet fails on it, and a Group Policy rule of the same ID overwrites the local one in the
+# ActiveStore (-Name), so fleet never plans either: Group Policy rules change in the GPO.
+# https://learn.microsoft.com/powershell/module/netsecurity/set-netfirewallrule
 param([Parameter(Mandatory)][string]$ParamsJson)
 # fleet-include: prologue
 $p = $ParamsJson | ConvertFrom-Json
 $name = [string]$p.name
-$changes = @()
+if (-not $name) { throw 'fix.firewall_rule: a rule name is required' }
+$localStore = 'HKLM:\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\FirewallRules'
 
-# Before/after are read from the ActiveStore, as gather.ps1 reads them: what is in effect. The
-# change itself goes to the PersistentStore (the default of Enable-/Set-NetFirewallRule), which is
-# activated at once; if a Group Policy rule of the same name wins, after shows it unchanged.
-function Get-Rule { Get-NetFirewallRule -Name $name -PolicyStore ActiveStore }
-$rule = Get-Rule
+function Read-Rule {
+    # What fleet changes, from the rule string: Active= (absent: disabled), Profile= (absent:
+    # every profile), LPort= / LPort2_10= (absent: any port).
+    $text = $null
+    if (Test-Path -LiteralPath $localStore) { $text = (Get-Item -LiteralPath $localStore).GetValue($name) }
+    if ($null -eq $text) { throw "fix.firewall_rule: no rule '$name' in the local firewall store" }
+    $fields = @([string]$text -split '\|')
+    $profiles = @($fields | Where-Object { $_ -like 'Profile=*' } | ForEach-Object { ($_ -split '=', 2)[1] })
+    if ($profiles.Count -eq 0) { $profiles = @('Domain', 'Private', 'Public') }
+    $ports = @($fields | Where-Object { $_ -like 'LPort=*' -or $_ -like 'LPort2_10=*' } | ForEach-Object { ($_ -split '=', 2)[1] })
+    if ($ports.Count -eq 0) { $ports = @('Any') }
+    return [ordered]@{ enabled = ($fields -contains 'Active=TRUE'); profiles = $profiles; local_ports = $ports }
+}
+
+$before = Read-Rule
+$set = @{}
+$asked = @()
 if ($null -ne $p.enabled) {
-    $before = ("$($rule.Enabled)" -eq 'True')
-    if ($before -ne [bool]$p.enabled) {
-        if ([bool]$p.enabled) { Enable-NetFirewallRule -Name $name } else { Disable-NetFirewallRule -Name $name }
+    $asked += , @('enabled', "firewall rule $name")
+    if ([bool]$p.enabled -ne $before.enabled) {
+        if ([bool]$p.enabled) { $set['Enabled'] = 'True' } else { $set['Enabled'] = 'False' }
     }
-    $after = ("$((Get-Rule).Enabled)" -eq 'True')
-    $changes += @{ target = "firewall rule $name"; before = $before; after = $after; changed = ($before -ne $after) }
 }
 if ($null -ne $p.profiles) {
+    $asked += , @('profiles', "firewall rule $name Profile")
     $wanted = @($p.profiles | ForEach-Object { [string]$_ })
-    $before = "$($rule.Profile)"
-    if ($before -ne ($wanted -join ', ')) { Set-NetFirewallRule -Name $name -Profile $wanted }
-    $after = "$((Get-Rule).Profile)"
-    $changes += @{ target = "firewall rule $name Profile"; before = $before; after = $after; changed = ($before -ne $after) }
+    if (($wanted -join ',') -ne ($before.profiles -join ',')) { $set['Profile'] = ($wanted -join ',') }
 }
-Write-Frame @{ changes = @($changes) }
+if ($null -ne $p.local_port) {
+    $asked += , @('local_ports', "firewall rule $name LocalPort")
+    $wanted = @(([string]$p.local_port) -split ',')
+    if (($wanted -join ',') -ne ($before.local_ports -join ',')) { $set['LocalPort'] = $wanted }
+}
+if ($set.Count -gt 0) { Set-NetFirewallRule -Name $name @set }
+$after = Read-Rule
+
+$changes = @(foreach ($item in $asked) {
+        $field, $target = $item
+        $was, $now = $before[$field], $after[$field]
+        @{ target = $target; before = $was; after = $now; changed = ((@($was) -join ',') -ne (@($now) -join ',')) }
+    })
+Write-Frame @{ changes = $changes }

@@ -4,11 +4,17 @@
 # Gathers the facts the selected checks need, in one round trip, and prints them as ONE frame:
 # <<FLEET-JSON>>{...}<<FLEET-END>>. The JSON keys are the field names of fleet/facts.py exactly
 # (a test compares every hashtable key below with that model, so only emitted objects may be
-# hashtable literals here). Parameters: {"sections": ["os", "cert", ...]}; without "sections"
-# every section is gathered. A section that fails is left out and named in "errors".
+# hashtable literals here). Parameters: {"sections": ["os", "cert", ...], "deadline_s": 24,
+# "section_budget_s": 12}; without "sections" every section is gathered. A section that fails,
+# or runs out of time, is left out and named in "errors"; the frame is written in every case.
 # Runs on Windows PowerShell 5.1 and PowerShell 7: no ??, no ternary, no -AsHashtable.
 param([Parameter(Mandatory)][string]$ParamsJson)
 
+# The section library: everything a section needs (settings, paths, helpers, $Gatherers). It
+# is a script block so that each section can run in a worker runspace of its own (see the main
+# loop at the end), which loads it from this text; this runspace dot-sources it too. Its body is
+# left unindented so that the sections read as before.
+$SectionLibrary = {
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 # Under an AppLocker / WDAC policy PowerShell runs in ConstrainedLanguage: only core types may
@@ -29,6 +35,7 @@ $RdpPolicyKey = 'HKLM:\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services'
 $Tls12Server = 'HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols\TLS 1.2\Server'
 $CredSspKey = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters'
 $FirewallPolicyKey = 'HKLM:\SOFTWARE\Policies\Microsoft\WindowsFirewall'
+$LocalRuleStore = 'HKLM:\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\FirewallRules'
 
 function Get-RegDword {
     # A registry value as [int], or $null when the key or the value is absent.
@@ -356,26 +363,54 @@ $Gatherers = [ordered]@{
         }
     }
     firewall         = {
-        # ActiveStore for rules as for profiles: the effective rule (a GPO rule of the same name
-        # replaces the local one; local rules can be switched off by policy). Without -PolicyStore
-        # the cmdlet reads the PersistentStore, the local configuration only (Get-NetFirewallRule).
-        $rules = @(foreach ($name in @('RemoteDesktop-UserMode-In-TCP', 'RemoteDesktop-UserMode-In-UDP')) {
-                # A missing rule is absent from the list, not an error.
-                foreach ($r in @(Get-NetFirewallRule -Name $name -PolicyStore ActiveStore -ErrorAction SilentlyContinue)) {
-                    [ordered]@{
-                        name     = [string]$r.Name
-                        # Enabled is an enum (True = 1, False = 2): compare its name, never cast.
-                        enabled  = ([string]$r.Enabled -eq 'True')
-                        profiles = @(([string]$r.Profile) -split ',\s*')
-                    }
+        # Rules come from the registry stores, not from Get-NetFirewallRule: on a host with
+        # thousands of rules (RD Session Hosts add per-user app rules at every logon) a CIM query
+        # enumerates them all and takes tens of seconds. Each value of a FirewallRules key is one
+        # rule: the value name is the rule's ID (Get-NetFirewallRule -Name), the data its [MS-GPFAS]
+        # 2.2.2.19 rule string (https://learn.microsoft.com/openspecs/windows_protocols/ms-gpfas/2efe0b76-7b4a-41ff-9050-1023f8196d16),
+        # parsed by fleet (fleet/checks/fwrules.py). The Group Policy store is the key that spec
+        # documents; the local store (PersistentStore) is SharedAccess\...\FirewallRules, in the
+        # same format ("Enable or disable a firewall rule on an Azure VM guest OS",
+        # https://learn.microsoft.com/troubleshoot/azure/virtual-machines/windows/enable-disable-firewall-rule-guest-os).
+        # The ActiveStore is the sum of the stores that apply ("a collection of all of the policy
+        # stores that apply to the computer", Get-NetFirewallRule); fleet merges the two stores
+        # the same way: a Group Policy rule overwrites a local rule of the same ID
+        # (Set-NetFirewallRule -Name), local rules are dropped where AllowLocalFirewallRules is
+        # False. Not read here: the MDM store, the service-hardening stores (Static/Configurable
+        # ServiceStore) and rules added at run time.
+        # Only candidates are sent: the two RDP rules whatever their state, and every active
+        # inbound rule that could match TCP on the listener port (protocol TCP or any; no local
+        # port, this port, or a range), except app-container rules (AppPkgId/LUOwn: a package's
+        # per-user rules, never TermService's). fleet decides the rest.
+        $port = Get-RegDword $RdpTcp 'PortNumber'
+        if ($null -eq $port) { $port = 3389 }
+        $rdpRules = @('RemoteDesktop-UserMode-In-TCP', 'RemoteDesktop-UserMode-In-UDP')
+        $portToken = '\|LPort(2_10)?=(' + [string]$port + '|\d+-\d+)\|'
+        $rules = @(foreach ($store in @('Local', 'GroupPolicy')) {
+                $path = $LocalRuleStore
+                if ($store -eq 'GroupPolicy') { $path = "$FirewallPolicyKey\FirewallRules" }
+                if (-not (Test-Path -LiteralPath $path)) { continue }
+                $key = Get-Item -LiteralPath $path
+                foreach ($name in $key.GetValueNames()) {
+                    $text = [string]$key.GetValue($name)
+                    $candidate = ($rdpRules -contains $name) -or (
+                        $text.Contains('|Dir=In|') -and $text.Contains('|Active=TRUE|') -and
+                        $text -notmatch '\|(AppPkgId|LUOwn)=' -and
+                        ($text -notmatch '\|Protocol=' -or $text.Contains('|Protocol=6|')) -and
+                        ($text -notmatch '\|LPort' -or $text -match $portToken))
+                    if ($candidate) { [ordered]@{ store = $store; name = [string]$name; text = $text } }
                 }
             })
-        # ActiveStore: the effective settings, Group Policy included.
+        # ActiveStore: the effective settings, Group Policy included. AllowInboundRules False
+        # ignores every inbound rule; AllowLocalFirewallRules False ignores the local ones
+        # (Set-NetFirewallProfile). Enum values are sent by name, never cast.
         $profiles = @(foreach ($p in @(Get-NetFirewallProfile -PolicyStore ActiveStore)) {
                 [ordered]@{
-                    name                   = [string]$p.Name
-                    enabled                = ([string]$p.Enabled -eq 'True')
-                    default_inbound_action = [string]$p.DefaultInboundAction
+                    name                       = [string]$p.Name
+                    enabled                    = ([string]$p.Enabled -eq 'True')
+                    default_inbound_action     = [string]$p.DefaultInboundAction
+                    allow_inbound_rules        = [string]$p.AllowInboundRules
+                    allow_local_firewall_rules = [string]$p.AllowLocalFirewallRules
                 }
             })
         # "Allow inbound Remote Desktop exceptions" (windowsfirewall.admx) exists for the Domain
@@ -389,7 +424,7 @@ $Gatherers = [ordered]@{
                     if ($null -ne $value) { [ordered]@{ profile = $zone; enabled = $value }; break }
                 }
             })
-        [ordered]@{ rules = $rules; profiles = $profiles; rdp_policy = $policy }
+        [ordered]@{ listener_port = $port; rules = $rules; profiles = $profiles; rdp_policy = $policy }
     }
     tls12            = {
         [ordered]@{
@@ -420,9 +455,30 @@ $Gatherers = [ordered]@{
     }
 }
 $ListSections = @('services', 'network_profiles')
+}
+. $SectionLibrary
 
+# --- The main loop: every section under a time budget, one frame whatever happens ------------
+# Why: a section can hang (a CIM provider stuck behind a busy service, a firewall with tens of
+# thousands of rules) and fleet gives up on a host at its per-host deadline; a script that
+# prints its one frame at the end would then return nothing at all. So each section runs on a
+# worker: a PowerShell instance on a runspace of its own (a background thread), started with
+# BeginInvoke, which this thread waits for (WaitHandle.WaitOne) at most the section's budget
+# ("section_budget_s"), and never past the deadline ("deadline_s", counted from the start of
+# this script; fleet derives both from its per-host timeout, minus a margin for the round trip).
+# A section that overruns is named in "errors" as timed out and its worker abandoned with
+# BeginStop, which does not wait (a CIM call may not notice a stop); the next section gets a
+# fresh runspace. Sections not started by the deadline are named as timed out too.
+# PowerShell.BeginInvoke / BeginStop / EndInvoke: https://learn.microsoft.com/dotnet/api/system.management.automation.powershell
+# (Windows PowerShell 5.1 and PowerShell 7 alike). The worker runs the library's text, not
+# the script blocks themselves: a script block is bound to the runspace that created it.
+# Where runspaces cannot be created (ConstrainedLanguage mode allows no such .NET calls) the
+# sections run here, one after the other, without a budget.
 $errors = [ordered]@{}
 $facts = [ordered]@{ script_version = 2; hostname = [string]$env:COMPUTERNAME; errors = $errors }
+$started = [DateTime]::UtcNow
+$deadlineS = 24.0
+$sectionBudgetS = 12.0
 
 $requested = @()
 try {
@@ -433,29 +489,70 @@ try {
     else {
         $requested = @($Gatherers.Keys)
     }
+    if ($null -ne $params.PSObject.Properties['deadline_s']) { $deadlineS = [double]$params.deadline_s }
+    if ($null -ne $params.PSObject.Properties['section_budget_s']) { $sectionBudgetS = [double]$params.section_budget_s }
 }
 catch {
     $errors['params'] = "ParamsJson is not valid JSON: $($_.Exception.Message)"
 }
+
+$worker = $null
+$useWorker = $true
 
 foreach ($name in ($requested | Select-Object -Unique)) {
     if (-not $Gatherers.Contains($name)) {
         $errors[$name] = "unknown section '$name'"
         continue
     }
+    $left = $deadlineS - ([DateTime]::UtcNow - $started).TotalSeconds
+    if ($left -le 0) {
+        $errors[$name] = "timed out: not started before the gather deadline (" + [string]$deadlineS + " s)"
+        continue
+    }
     try {
-        # @(...) keeps a list a list when it has one element or none.
-        if ($ListSections -contains $name) { $value = @(& $Gatherers[$name]) }
-        else { $value = & $Gatherers[$name] }
-        $facts[$name] = $value
+        if ($useWorker -and $null -eq $worker) {
+            try {
+                $worker = [powershell]::Create()
+                $worker.Runspace = [runspacefactory]::CreateRunspace()
+                $worker.Runspace.Open()
+                # What the worker runs: the library, then the section named by its argument.
+                $sectionScript = $SectionLibrary.ToString() + "`n" + '& $Gatherers[$args[0]]'
+            }
+            catch {
+                $useWorker = $false  # no runspaces here: run the sections inline
+                $worker = $null
+            }
+        }
+        if ($useWorker) {
+            $wait = [Math]::Min($left, $sectionBudgetS)
+            $worker.Commands.Clear()
+            [void]$worker.AddScript($sectionScript).AddArgument($name)
+            $running = $worker.BeginInvoke()
+            if (-not $running.AsyncWaitHandle.WaitOne([TimeSpan]::FromSeconds($wait))) {
+                [void]$worker.BeginStop($null, $null)
+                $worker = $null
+                throw ("timed out after " + [string][Math]::Round($wait, 1) + " s")
+            }
+            $output = @($worker.EndInvoke($running))
+        }
+        else {
+            $output = @(& $Gatherers[$name])
+        }
+        # A list section stays a list with one element or none.
+        if ($ListSections -contains $name) { $facts[$name] = $output }
+        elseif ($output.Count -gt 0) { $facts[$name] = $output[0] }
+        else { $facts[$name] = $null }
     }
     catch {
-        $errors[$name] = [string]$_.Exception.Message
+        # EndInvoke wraps the section's own error in a MethodInvocationException.
+        $problem = $_.Exception
+        if ($useWorker -and $null -ne $problem.InnerException) { $problem = $problem.InnerException }
+        $errors[$name] = [string]$problem.Message
     }
 }
 
 # The host clock as late as possible: fleet measures skew against its own send/receive times.
-if ($facts.Contains('time')) { $facts['time']['utc_now'] = [DateTime]::UtcNow.ToString('o') }
+if ($facts.Contains('time') -and $null -ne $facts['time']) { $facts['time']['utc_now'] = [DateTime]::UtcNow.ToString('o') }
 
 $json = ConvertTo-Json -InputObject $facts -Depth 10 -Compress
 # Escape non-ASCII characters (the frame survives any console code page) and < > (no value,

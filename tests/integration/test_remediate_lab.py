@@ -14,6 +14,7 @@ import pytest
 from fleet.audit import audit
 from fleet.cli.common import audit_hosts
 from fleet.lab.faults import parse_fault_spec
+from fleet.lab.firewall import RDP_TCP_RULE
 from fleet.lab.model import LabConfig
 from fleet.lab.run import RunningLab, run_lab
 from fleet.lab.state import CLIENT_AUTH
@@ -35,7 +36,8 @@ FAULTS = (
     "firewall_public:1,"
     "rdp_rule_disabled:1,security_layer_rdp:1,nla_off:1,low_encryption:1,tls12_disabled:1,"
     "credssp_vulnerable:1,stale_sessions:1,rdp_disabled:1,termservice_stopped:1,"
-    "policy_override:1,policy_deny_connections:1,non_english:1"
+    "policy_override:1,policy_deny_connections:1,non_english:1,second_nic_public:1,"
+    "rdp_port_custom:1,gpo_block_rule:1"
 )
 RUN = RunOptions(concurrency=8, timeout=30, retries=1, retry_initial_wait=0.05)
 PROBE = ProbeOptions(step_timeout=3.0, deadline=10.0)
@@ -77,6 +79,10 @@ def expected_blocked(lab: RunningLab, name: str) -> set[str]:
     if "policy_override" in host.faults:  # SecurityLayer 0 by policy: no NLA either
         blocked |= {"security.layer", "security.nla"}
     if "policy_deny_connections" in host.faults:
+        blocked.add("rdp.listener")
+    if "gpo_block_rule" in host.faults:  # a Group Policy rule: changed in the GPO, not here
+        blocked.add("firewall.rdp_rule")
+    if "rdp_port_custom" in host.faults:  # the listener's port is the admin's choice
         blocked.add("rdp.listener")
     cert = host.state.cert
     bound = next((c for c in cert.certificates if c.thumbprint == cert.bound_thumbprint), None)
@@ -133,7 +139,13 @@ async def test_plan_is_exact_apply_fixes_and_second_plan_is_empty(
     kinds = {c.kind for c in plan.changes}
     assert kinds >= {"registry", "service", "firewall", "netprofile", "certificate", "session"}
 
+    def opened_on_public() -> set[str]:
+        rules = {h.name: h.state.firewall.rule(RDP_TCP_RULE) for h in lab.hosts}
+        return {n for n, r in rules.items() if r is not None and "Public" in r.profiles}
+
+    public_before = opened_on_public()
     run_id, run = await apply(lab, plan, tmp_path / "j.db")
+    assert opened_on_public() == public_before  # fleet never opens RDP on Public by itself
     statuses = {o.host: o.status for o in run.report.outcomes}  # type: ignore[attr-defined]
     assert set(statuses.values()) <= {"applied", "unchanged"}, statuses
 

@@ -11,15 +11,17 @@ import pytest
 from fleet.checks.cert_rules import RD_AUTH, SERVER_AUTH
 from fleet.checks.quser import parse_quser
 from fleet.facts import SECTIONS, Facts
+from fleet.gather import gather_budget
 from fleet.lab.faults import MUTATORS, apply_faults
+from fleet.lab.firewall import RDP_TCP_RULE
 from fleet.lab.model import host_names
 from fleet.lab.state import (
     CLIENT_AUTH,
-    RDP_TCP_RULE,
     RDP_TEMPLATE,
     HostState,
     baseline,
     render,
+    timed_render,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -36,7 +38,12 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "clock_skew": ("time.utc_now", "time.last_sync", "sessions.quser_text"),
     "cmos_clock": ("time.source", "time.last_sync"),
     "firewall_public": ("network_profiles.0.network_category",),
-    "rdp_rule_disabled": ("firewall.rules.0.enabled",),
+    "rdp_rule_disabled": ("firewall.rules.0.text",),
+    "second_nic_public": ("network_profiles.", "firewall.rules.0.text"),
+    "rdp_port_custom": ("rdp.port_number", "firewall.listener_port"),
+    "gpo_block_rule": ("firewall.rules.",),
+    # Not a different fact: the firewall section does not finish within the gather's budget.
+    "slow_firewall": ("firewall.", "errors.firewall"),
     "security_layer_rdp": ("rdp.security_layer",),
     "nla_off": ("rdp.user_authentication",),
     "low_encryption": ("rdp.min_encryption_level",),
@@ -55,6 +62,12 @@ CHANGES: dict[str, tuple[str, ...]] = {
 # Faults whose texts a host may not send at all (a WTS host sends no quser text): those may
 # change nothing on one host, but must change something on some.
 NOT_ON_EVERY_HOST = frozenset({"non_english", "oem_output"})
+
+
+def answer(state: HostState) -> dict[str, Any]:
+    """Every section, as the gather handler answers under fleet's default budget."""
+    budget = gather_budget(None)
+    return timed_render(state, list(SECTIONS), budget.deadline_s, budget.section_budget_s, NOW)[0]
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -113,8 +126,13 @@ def test_every_baseline_renders_valid_facts_that_are_healthy(seed: int) -> None:
             "Private",
             "DomainAuthenticated",
         }
-        assert facts.firewall
-        assert all(r.enabled and r.profiles == ["Any"] for r in facts.firewall.rules)
+        assert facts.firewall and facts.firewall.listener_port == 3389
+        tcp = next(r for r in facts.firewall.rules if r.name == RDP_TCP_RULE)
+        assert tcp.store == "Local" and tcp.text
+        assert "|Active=TRUE|" in tcp.text and "|LPort=3389|" in tcp.text
+        assert "|Profile=" not in tcp.text  # every profile
+        assert not any("|Action=Block|" in (r.text or "") for r in facts.firewall.rules)
+        assert all(p.allow_inbound_rules == "True" for p in facts.firewall.profiles)
         assert facts.tls12 and facts.tls12.enabled in (None, 1)
         assert facts.credssp and facts.credssp.allow_encryption_oracle in (None, 0, 1)
         assert facts.sessions
@@ -188,15 +206,15 @@ def test_each_fault_changes_exactly_its_own_facts(fault: str) -> None:
         before = baseline(name, 9, NOW)
         after = baseline(name, 9, NOW)
         apply_faults(after, [fault], seed=9, name=name, now=NOW)
-        a = flatten(render(before, list(SECTIONS), NOW))
-        b = flatten(render(after, list(SECTIONS), NOW))
+        a = flatten(answer(before))
+        b = flatten(answer(after))
         changed = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
         assert changed or fault in NOT_ON_EVERY_HOST, f"{fault} changed nothing on {name}"
         changed_somewhere = changed_somewhere or bool(changed)
         stray = {k for k in changed if not k.startswith(CHANGES[fault])}
         # the rule/service/profile the fault targets is the first of its list in the baseline
         assert not stray, f"{fault} on {name} also changed {sorted(stray)}"
-        Facts.model_validate(render(after, list(SECTIONS), NOW))
+        Facts.model_validate(answer(after))
     assert changed_somewhere, f"{fault} changed nothing on any host"
 
 
@@ -227,7 +245,14 @@ def test_time_and_state_faults_mean_what_they_say() -> None:
     assert faulted("cmos_clock").time.source == "Local CMOS Clock"  # type: ignore[union-attr]
     assert faulted("firewall_public").network_profiles[0].network_category == "Public"  # type: ignore[index]
     rules = faulted("rdp_rule_disabled").firewall.rules  # type: ignore[union-attr]
-    assert [r.enabled for r in rules if r.name == RDP_TCP_RULE] == [False]
+    assert ["|Active=FALSE|" in (r.text or "") for r in rules if r.name == RDP_TCP_RULE] == [True]
+    two = faulted("second_nic_public")
+    assert [p.network_category for p in two.network_profiles or []][1:] == ["Public"]
+    tcp = next(r for r in two.firewall.rules if r.name == RDP_TCP_RULE)  # type: ignore[union-attr]
+    assert "|Profile=Domain|Profile=Private|" in (tcp.text or "")
+    assert faulted("rdp_port_custom").firewall.listener_port == 3390  # type: ignore[union-attr]
+    gpo = [r for r in faulted("gpo_block_rule").firewall.rules if r.store == "GroupPolicy"]  # type: ignore[union-attr]
+    assert len(gpo) == 1 and "|Action=Block|" in (gpo[0].text or "")
     stale = faulted("stale_sessions").sessions.items  # type: ignore[union-attr]
     assert any(s.state == "Disconnected" and (s.idle_seconds or 0) > 8 * 3600 for s in stale)
     override = faulted("policy_override")

@@ -1,15 +1,31 @@
-"""`firewall.profile` and `firewall.rdp_rule`, mirroring how the checks judge them."""
+"""`firewall.profile` and `firewall.rdp_rule`, planned from the same judgement as the checks.
+
+The rule is planned for the firewall profiles the host will have after the profile fix
+(fleet.checks.firewall.judged_profiles), so the two fixes of one plan never add up to
+opening RDP on Public; with the network profiles unknown the rule change is blocked.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fleet.checks.firewall import TCP_RULE, active_profiles
-from fleet.facts import FirewallFacts, FirewallRule
-from fleet.remediate.fixes.base import GPO_BLOCKED, Ctx, FixDef, make_change
+from fleet.checks.firewall import (
+    TCP_RULE,
+    Remedy,
+    profile_fix_target,
+    rule_report,
+)
+from fleet.checks.fwrules import Rule
+from fleet.remediate.fixes.base import Ctx, FixDef, make_change
 from fleet.remediate.model import Change, ScriptCall
 
 DOMAIN_ONLY = "only DomainAuthenticated is allowed and it cannot be set by hand"
+PROFILES_UNKNOWN = "the network profiles are unknown: cannot tell which firewall profiles need RDP"
+DEFAULT_ALLOWED = ["Private", "DomainAuthenticated"]
+
+
+def _allowed(ctx: Ctx) -> list[str]:
+    return [str(v) for v in ctx.param("allowed", DEFAULT_ALLOWED)]
 
 
 def _netprofile(alias: str, category: str) -> ScriptCall:
@@ -19,8 +35,8 @@ def _netprofile(alias: str, category: str) -> ScriptCall:
 
 
 def plan_profile(ctx: Ctx) -> list[Change]:
-    allowed = [str(v) for v in ctx.param("allowed", ["Private", "DomainAuthenticated"])]
-    wanted = next((c for c in ("Private", "Public") if c in allowed), None)
+    allowed = _allowed(ctx)
+    wanted = profile_fix_target(allowed)
     lowered = {a.lower() for a in allowed}
     return [
         make_change(
@@ -48,71 +64,30 @@ def _rule_call(**params: Any) -> ScriptCall:
     return ScriptCall(script="fix.firewall_rule", params={"name": TCP_RULE, **params})
 
 
-def _covers(rule: FirewallRule, profile: str) -> bool:
-    names = {p.lower() for p in rule.profiles}
-    return "any" in names or profile.lower() in names
+def _ports(rule: Rule) -> list[str]:
+    return list(rule.local_ports) if rule.local_ports is not None else ["Any"]
 
 
-def _closed(fw: FirewallFacts, active: list[str]) -> tuple[list[str], list[str]]:
-    """(profiles Group Policy blocks, profiles the TCP rule leaves closed), as the check."""
-    on = {p.name.lower(): p for p in fw.profiles}
-    policy = {p.profile.lower(): p.enabled for p in fw.rdp_policy}
-    rule = next((r for r in fw.rules if r.name.lower() == TCP_RULE.lower()), None)
-    blocked, closed = [], []
-    for name in active:
-        prof = on.get(name.lower())
-        pol = policy.get(name.lower())
-        if (prof is not None and not prof.enabled) or pol == 1:
-            continue
-        if pol == 0:
-            blocked.append(name)
-        elif (rule is None or not (rule.enabled and _covers(rule, name))) and (
-            prof is None or prof.default_inbound_action.lower() != "allow"
-        ):
-            closed.append(name)
-    return blocked, closed
+def _blocked(ctx: Ctx, reason: str) -> Change:
+    return make_change(
+        ctx,
+        "firewall",
+        f"firewall rule {TCP_RULE}",
+        before="closed",
+        after="open",
+        before_label="RDP closed",
+        after_label="RDP open",
+        fix=None,
+        blocked=reason,
+    )
 
 
-def plan_rule(ctx: Ctx) -> list[Change]:
-    fw = ctx.facts.firewall
-    if fw is None:
-        return []
-    blocked, closed = _closed(fw, active_profiles(ctx.facts.network_profiles))
-    rule = next((r for r in fw.rules if r.name.lower() == TCP_RULE.lower()), None)
+def _changes(ctx: Ctx, fix: Remedy) -> list[Change]:
+    rule = fix.rule
+    assert rule is not None
     target = f"firewall rule {TCP_RULE}"
-    if blocked:
-        return [
-            make_change(
-                ctx,
-                "firewall",
-                f"Group Policy WindowsFirewall {', '.join(blocked)} Services\\RemoteDesktop",
-                before="blocked",
-                after="allowed",
-                before_label="blocked",
-                after_label="allowed",
-                fix=None,
-                blocked=GPO_BLOCKED,
-            )
-        ]
-    if not closed:
-        return []
-    if rule is None:
-        return [
-            make_change(
-                ctx,
-                "firewall",
-                target,
-                before=None,
-                after=True,
-                before_label="(missing)",
-                after_label="enabled",
-                op="+",
-                fix=None,
-                blocked="the rule is missing: restore it by hand",
-            )
-        ]
     changes = []
-    if not rule.enabled:
+    if fix.enable:
         changes.append(
             make_change(
                 ctx,
@@ -126,34 +101,64 @@ def plan_rule(ctx: Ctx) -> list[Change]:
                 undo=_rule_call(enabled=False),
             )
         )
-    missing = [p for p in closed if not _covers(rule, p)]
-    if missing:
-        wanted = sorted({*rule.profiles, *missing})
+    if fix.profiles is not None:
+        before, after = list(rule.profiles), list(fix.profiles)
         changes.append(
             make_change(
                 ctx,
                 "firewall",
                 f"{target} Profile",
-                before=rule.profiles,
-                after=wanted,
-                before_label=", ".join(rule.profiles) or "(none)",
-                after_label=", ".join(wanted),
-                fix=_rule_call(profiles=wanted),
-                undo=_rule_call(profiles=rule.profiles),
+                before=before,
+                after=after,
+                before_label=", ".join(before),
+                after_label=", ".join(after),
+                fix=_rule_call(profiles=after),
+                undo=_rule_call(profiles=before),
+            )
+        )
+    if fix.local_port is not None:
+        before, after = _ports(rule), [str(fix.local_port)]
+        changes.append(
+            make_change(
+                ctx,
+                "firewall",
+                f"{target} LocalPort",
+                before=before,
+                after=after,
+                before_label=", ".join(before),
+                after_label=after[0],
+                fix=_rule_call(local_port=fix.local_port),
+                undo=_rule_call(local_port=",".join(before)),
             )
         )
     return changes
+
+
+def plan_rule(ctx: Ctx) -> list[Change]:
+    if ctx.facts.firewall is None:
+        return []
+    report = rule_report(ctx.facts, _allowed(ctx))
+    fix = report.remedy
+    if fix is None:
+        return []
+    if not report.profiles_known:
+        return [_blocked(ctx, PROFILES_UNKNOWN)]
+    if fix.blocked is not None:
+        return [_blocked(ctx, fix.blocked)]
+    return _changes(ctx, fix)
 
 
 def depends_rule(ctx: Ctx) -> Any:
     fw = ctx.facts.firewall
     if fw is None:
         return None
+    doc = fw.model_dump(mode="json")
+    doc["rules"] = sorted(doc["rules"], key=lambda r: (str(r.get("store")), r["name"]))
     return {
-        "rules": sorted([r.name, r.enabled, sorted(r.profiles)] for r in fw.rules),
-        "profiles": sorted([p.name, p.enabled, p.default_inbound_action] for p in fw.profiles),
-        "policy": sorted([p.profile, p.enabled] for p in fw.rdp_policy),
+        "firewall": doc,
         "categories": depends_profile(ctx),
+        "profiles_known": "network_profiles" not in ctx.facts.errors,
+        "allowed": sorted(_allowed(ctx)),
     }
 
 
