@@ -201,6 +201,9 @@ Section = Literal[
     "sessions",
 ]
 SECTIONS: tuple[Section, ...] = get_args(Section)
+# Fields only older gather scripts emit (kept so their recorded frames still validate):
+# `last_sync` was parsed on the host with the runspace's culture before version 2.
+RETIRED_FIELDS: frozenset[str] = frozenset({"last_sync"})
 
 
 class Facts(FactModel):

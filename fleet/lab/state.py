@@ -30,6 +30,7 @@ from fleet.facts import (
     ServiceState,
     Tls12Facts,
 )
+from fleet.lab.w32time import LOCALES, UTC_OFFSET_MIN, W32TimeSim, last_weekly_run, render_time
 
 GATHER_VERSION = 2
 RDP_TCP_RULE = "RemoteDesktop-UserMode-In-TCP"
@@ -89,6 +90,8 @@ class HostState:
     # The host's display language and culture (Get-Culture): every text fleet parses in Python
     # (quser, w32tm) is rendered in it, as Windows would print it.
     locale: str = "en-US"
+    # W32Time's registry values, domain role, triggers (fleet.lab.w32time).
+    w32time: W32TimeSim = field(default_factory=W32TimeSim)
 
     def set_service(self, name: str, **update: Any) -> None:
         self.services = [
@@ -212,18 +215,13 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
     if rng.random() < 0.1:  # constrained language mode: the gather script falls back to quser
         state.sessions_via = "quser"
         state.locale = "de-DE" if rng.random() < 0.3 else "en-US"
+    else:  # some hosts in another culture (their own generator: the others stay as they were)
+        culture = host_rng(seed, name, "locale")
+        if culture.random() < 0.3:
+            state.locale = culture.choice(LOCALES[1:])
+    state.w32time.sync_task_last_run = last_weekly_run(now, UTC_OFFSET_MIN[state.locale])
+    state.w32time.sync_task_result = 0
     return state
-
-
-def _last_sync(state: HostState, now: datetime) -> datetime | None:
-    if state.sync_interval_s is None or state.time_source is None:
-        return None
-    since = (now - state.sync_epoch).total_seconds() % state.sync_interval_s
-    return state.host_now(now) - timedelta(seconds=since)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
 
 
 def render(state: HostState, sections: list[str], now: datetime | None = None) -> dict[str, Any]:
@@ -244,15 +242,6 @@ def render(state: HostState, sections: list[str], now: datetime | None = None) -
 
 def _dump_list(items: list[Any]) -> list[Any]:
     return [i.model_dump(mode="json") for i in items]
-
-
-def _time(state: HostState, now: datetime) -> dict[str, Any]:
-    last = _last_sync(state, now)
-    return {
-        "utc_now": _iso(state.host_now(now)),
-        "source": state.time_source,
-        "last_sync": _iso(last) if last else None,
-    }
 
 
 def _sessions(state: HostState, now: datetime) -> dict[str, Any]:
@@ -320,7 +309,7 @@ _SECTION_RENDER: dict[str, Callable[[HostState, datetime], Any]] = {
     "rdp": lambda s, _: s.rdp.model_dump(mode="json"),
     "rdp_policy": lambda s, _: s.rdp_policy.model_dump(mode="json"),
     "cert": lambda s, _: s.cert.model_dump(mode="json"),
-    "time": _time,
+    "time": render_time,
     "network_profiles": lambda s, _: _dump_list(s.network_profiles),
     "firewall": lambda s, _: s.firewall.model_dump(mode="json"),
     "tls12": lambda s, _: s.tls12.model_dump(mode="json"),

@@ -69,7 +69,7 @@ CASES: list[tuple[str, dict[str, Any], CheckStatus, str]] = [
         },
         FAIL,
         "forest-root PDC emulator",
-    ),  # fmt: skip
+    ),
     (
         "child-domain PDC emulator on the domain hierarchy",
         {
@@ -80,7 +80,7 @@ CASES: list[tuple[str, dict[str, Any], CheckStatus, str]] = [
         },
         PASS,
         "synchronized",
-    ),  # fmt: skip
+    ),
     ("NTP without peers", {T + "config": {"type": "NTP", "ntp_server": " "}}, FAIL, "NtpServer"),
     ("disabled", {"facts.services.2.start_type": "Disabled"}, FAIL, "disabled"),
     (
@@ -113,7 +113,7 @@ CASES: list[tuple[str, dict[str, Any], CheckStatus, str]] = [
         },
         PASS,
         "trigger-started",
-    ),  # fmt: skip
+    ),
     (
         "trigger-started, stopped, task ran 9 days ago",
         {
@@ -123,7 +123,7 @@ CASES: list[tuple[str, dict[str, Any], CheckStatus, str]] = [
         },
         FAIL,
         "216 h ago",
-    ),  # fmt: skip
+    ),
     (
         "trigger-started, stopped, task failed",
         {
@@ -133,7 +133,7 @@ CASES: list[tuple[str, dict[str, Any], CheckStatus, str]] = [
         },
         FAIL,
         "result 1",
-    ),  # fmt: skip
+    ),
     (
         "trigger-started but stopped on a domain member",
         {
@@ -144,7 +144,7 @@ CASES: list[tuple[str, dict[str, Any], CheckStatus, str]] = [
         },
         FAIL,
         "Stopped",
-    ),  # fmt: skip
+    ),
 ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fleet.errors import InputError
-from fleet.lab.faults import FAULTS, WINRM_ONLY, assign_faults, parse_fault_spec
+from fleet.lab.faults import _NOT_MIXED, FAULTS, WINRM_ONLY, assign_faults, parse_fault_spec
 from fleet.lab.mix import host_schemes, winrm_names
 from fleet.lab.model import LabConfig, build_hosts, host_names
 from fleet.lab.truth import host_truth
@@ -28,7 +28,7 @@ def test_mixed_faults_in_a_winrm_lab_cover_every_fault(hosts: int) -> None:
     names = [n for n, _, _ in host_names(hosts)]
     assigned = assign_faults(parse_fault_spec("mixed"), names, seed=7, winrm_hosts=names)
     seen = {f for fs in assigned.values() for f in fs}
-    assert seen == set(FAULTS) - {"fix_noop"}
+    assert seen == set(FAULTS) - _NOT_MIXED
     assert sum(1 for fs in assigned.values() if not fs) > hosts / 2
 
 
