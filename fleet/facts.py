@@ -108,7 +108,8 @@ class TimeFacts(FactModel):
     `utc_offset_min` is the host's current UTC offset (to read its local dates). `last_sync`
     was parsed on the host by gather scripts before version 2 and is absent since.
     `trigger_start`: W32Time has service triggers (KB2385818); `sync_task_*`: the last run of
-    the "Time Synchronization" scheduled task that starts it on workgroup hosts.
+    the "Time Synchronization" scheduled task that starts it on workgroup hosts (asked only
+    while W32Time is not running).
     `part_of_domain` / `domain_role`: Win32_ComputerSystem; `forest_root`: on a domain
     controller, whether its domain is the forest root (RootDSE), else None.
     """

@@ -234,6 +234,7 @@ def render_time(state: HostState, now: datetime) -> dict[str, Any]:
     sim = state.w32time
     w32 = next((s for s in state.services if s.name.lower() == "w32time"), None)
     running = w32 is not None and w32.status == "Running"
+    task = sim.sync_task_last_run
     return {
         "utc_now": _iso(state.host_now(now)),
         "source": source_text(state) if running else None,
@@ -243,8 +244,9 @@ def render_time(state: HostState, now: datetime) -> dict[str, Any]:
         "config": sim.config.model_dump(mode="json"),
         "policy": sim.policy.model_dump(mode="json"),
         "trigger_start": sim.trigger_start,
-        "sync_task_last_run": _iso(sim.sync_task_last_run) if sim.sync_task_last_run else None,
-        "sync_task_result": sim.sync_task_result,
+        # gather.ps1 asks the task only about a stopped W32Time
+        "sync_task_last_run": _iso(task) if task and not running else None,
+        "sync_task_result": None if running else sim.sync_task_result,
         "part_of_domain": sim.part_of_domain,
         "domain_role": sim.domain_role,
         "forest_root": sim.forest_root,

@@ -43,6 +43,12 @@ function Get-Value([string]$Key, [string]$Name) {
     return (Get-Item -LiteralPath $Key).GetValue($Name)
 }
 
+function ConvertTo-Unsigned($Value) {
+    # A REG_DWORD reads as Int32: 0xFFFFFFFF (no limit) arrives as -1.
+    if ($null -ne $Value -and $Value -lt 0) { return [long]$Value + 4294967296 }
+    return $Value
+}
+
 function Set-Value([string]$Key, [string]$Name, $Value, [string]$Kind) {
     # Writes a value back, or removes it when it was absent ($null).
     if ($null -eq $Value) {
@@ -67,7 +73,7 @@ function Get-StartType {
 
 function Get-State {
     return [ordered]@{
-        type       = [string](Get-Value "$ServiceKey\Parameters" 'Type')
+        type       = Get-Value "$ServiceKey\Parameters" 'Type'
         ntp_server = Get-Value "$ServiceKey\Parameters" 'NtpServer'
         service    = [string](Get-Service -Name W32Time).Status
         start_type = Get-StartType
@@ -132,11 +138,13 @@ if ($step) {
     $null = Invoke-W32tm @('/config', '/update')
 }
 $after = Get-State
-$changed = ($before.type -ne $after.type) -or ($before.ntp_server -ne $after.ntp_server) -or
-($before.service -ne $after.service) -or ($before.start_type -ne $after.start_type)
+$changed = $false
+foreach ($key in @('type', 'ntp_server', 'service', 'start_type')) {
+    if ($before[$key] -ne $after[$key]) { $changed = $true }
+}
 $changes = @(@{ target = 'W32Time'; before = $before; after = $after; changed = $changed })
 if ($step) {
-    $kept = @{ max_pos_phase_correction = $limits[0]; max_neg_phase_correction = $limits[1] }
+    $kept = @{ max_pos_phase_correction = ConvertTo-Unsigned $limits[0]; max_neg_phase_correction = ConvertTo-Unsigned $limits[1] }
     $changes += @{
         target  = 'W32Time\Config MaxPos/MaxNegPhaseCorrection (lifted for one resync: clock stepped)'
         before  = $kept

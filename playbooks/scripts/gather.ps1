@@ -331,17 +331,27 @@ $Gatherers = [ordered]@{
         if (Test-Path -LiteralPath "$W32TimeKey\TriggerInfo") {
             $triggers = @(Get-ChildItem -LiteralPath "$W32TimeKey\TriggerInfo").Count -gt 0
         }
+        # Only a stopped W32Time is judged by its weekly task (the task query costs time).
         $taskRun = $null
         $taskResult = $null
-        try {
-            $run = Get-TimeSyncRun
-            if ($null -ne $run) { $taskRun = Get-IsoUtc $run.LastRunTime; $taskResult = [long]$run.LastTaskResult }
+        if ($null -ne $svc -and [string]$svc.Status -ne 'Running') {
+            try {
+                $run = Get-TimeSyncRun
+                if ($null -ne $run) { $taskRun = Get-IsoUtc $run.LastRunTime; $taskResult = [long]$run.LastTaskResult }
+            }
+            catch { $null = $_ }  # no ScheduledTasks module or no such folder: unknown
         }
-        catch { $null = $_ }  # no ScheduledTasks module or no such folder: unknown
         # PartOfDomain, DomainRole (0/1 workstation, 2 standalone server, 3 member server,
         # 4 backup DC, 5 primary DC = PDC emulator of its domain): win32-computersystem.md.
-        $cs = Get-CimInstance -ClassName Win32_ComputerSystem
-        $role = [int]$cs.DomainRole
+        # Unknown ($null) when WMI fails: fleet then plans no source rather than guess one.
+        $partOfDomain = $null
+        $role = $null
+        try {
+            $cs = Get-CimInstance -ClassName Win32_ComputerSystem
+            $partOfDomain = [bool]$cs.PartOfDomain
+            $role = [int]$cs.DomainRole
+        }
+        catch { $null = $_ }
         $forestRoot = $null
         if ($role -ge 4) { $forestRoot = Get-ForestRoot }
         # utc_now is filled in right before the output is written (see below).
@@ -356,7 +366,7 @@ $Gatherers = [ordered]@{
             trigger_start      = $triggers
             sync_task_last_run = $taskRun
             sync_task_result   = $taskResult
-            part_of_domain     = [bool]$cs.PartOfDomain
+            part_of_domain     = $partOfDomain
             domain_role        = $role
             forest_root        = $forestRoot
         }
