@@ -168,8 +168,8 @@ def _date(value: datetime, locale: str) -> str:
         return value.strftime("%d/%m/%Y %H:%M:%S")
     if locale == "ja-JP":
         return f"{value:%Y/%m/%d} {value.hour}:{value:%M:%S}"
-    hour = value.hour % 12 or 12
-    return f"{value.month}/{value.day}/{value.year} {hour}:{value:%M:%S} {value:%p}"
+    hour, half = value.hour % 12 or 12, "AM" if value.hour < 12 else "PM"
+    return f"{value.month}/{value.day}/{value.year} {hour}:{value:%M:%S} {half}"
 
 
 def _refid(source: str) -> tuple[int, str]:
