@@ -155,7 +155,8 @@ def _unsynced_reason(time: TimeFacts, bad: set[str], last: datetime | None) -> s
     kind = (eff.type or "").strip().lower()
     if kind == "nt5ds" and needs_external_peers(time):
         return f"W32Time syncs from the domain hierarchy (Type NT5DS) on a {role(time)}"
-    if kind in ("ntp", "allsync") and not (eff.ntp_server or "").strip():
+    peers_only = kind == "ntp" or (kind == "allsync" and needs_external_peers(time))
+    if peers_only and not (eff.ntp_server or "").strip():
         return f"W32Time is set to NTP peers (Type {eff.type}) but NtpServer is empty"
     status = parse_status(time.status_text, time.culture) if time.status_text else None
     if status is not None and status.local_cmos:
