@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from fleet.checks.base import POLICY_BLOCKED, Params, define, iso, result
 from fleet.checks.timesync import (
+    PDC_ROLE,
     check_peers,
     effective,
     needs_external_peers,
@@ -153,9 +154,14 @@ def _unsynced_reason(time: TimeFacts, bad: set[str], last: datetime | None) -> s
     English source names only as a hint (a German host prints its own words)."""
     eff = effective(time)
     kind = (eff.type or "").strip().lower()
-    if kind == "nt5ds" and needs_external_peers(time):
+    # Known to have no hierarchy (the planner also blocks an unknown forest root; a finding
+    # needs certainty).
+    no_hierarchy = time.part_of_domain is False or (
+        time.domain_role == PDC_ROLE and time.forest_root is True
+    )
+    if kind == "nt5ds" and no_hierarchy:
         return f"W32Time syncs from the domain hierarchy (Type NT5DS) on a {role(time)}"
-    peers_only = kind == "ntp" or (kind == "allsync" and needs_external_peers(time))
+    peers_only = kind == "ntp" or (kind == "allsync" and no_hierarchy)
     if peers_only and not (eff.ntp_server or "").strip():
         return f"W32Time is set to NTP peers (Type {eff.type}) but NtpServer is empty"
     status = parse_status(time.status_text, time.culture) if time.status_text else None
