@@ -18,7 +18,6 @@ from fleet.checks.timesync import (
     PDC_ROLE,
     check_peers,
     effective,
-    needs_external_peers,
     role,
     source_by_policy,
     sync_target,
