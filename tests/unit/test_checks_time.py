@@ -81,6 +81,12 @@ CASES: list[tuple[str, dict[str, Any], CheckStatus, str]] = [
         PASS,
         "synchronized",
     ),
+    (
+        "PDC emulator of an unknown forest root on the domain hierarchy: no finding",
+        {T + "part_of_domain": True, T + "domain_role": 5, T + "config": {"type": "NT5DS"}},
+        PASS,
+        "synchronized",
+    ),
     ("NTP without peers", {T + "config": {"type": "NTP", "ntp_server": " "}}, FAIL, "NtpServer"),
     ("disabled", {"facts.services.2.start_type": "Disabled"}, FAIL, "disabled"),
     (
