@@ -109,12 +109,50 @@ class CertFacts(FactModel):
     template_policy: str | None = None
 
 
+class W32TimeConfig(FactModel):
+    """W32Time registry values, as the service stores them locally
+    (HKLM:\\SYSTEM\\CurrentControlSet\\Services\\W32Time\\Parameters and ...\\Config) or as Group
+    Policy sets them (the same names under HKLM:\\SOFTWARE\\Policies\\Microsoft\\W32Time); None
+    means absent. `type` is Parameters `Type` (NoSync, NTP, NT5DS, AllSync), `ntp_server` its
+    `NtpServer`; the phase corrections are Config `MaxPosPhaseCorrection` /
+    `MaxNegPhaseCorrection` in seconds, 4294967295 (0xFFFFFFFF) meaning no limit.
+    """
+
+    type: str | None = None
+    ntp_server: str | None = None
+    max_pos_phase_correction: int | None = None
+    max_neg_phase_correction: int | None = None
+
+
 class TimeFacts(FactModel):
-    """Host clock and w32tm state. `source` is `w32tm /query /source` trimmed."""
+    """Host clock and W32Time state, from locale-independent sources where Windows has one.
+
+    `source` is `w32tm /query /source` trimmed (a host name, or a localized clock name).
+    `status_text` is the raw `w32tm /query /status /verbose` output and `culture` the user
+    locale w32tm formats it with (parsed by fleet.checks.w32tm, never on the host);
+    `utc_offset_min` is the host's current UTC offset (to read its local dates). `last_sync`
+    was parsed on the host by gather scripts before version 2 and is absent since.
+    `trigger_start`: W32Time has service triggers (KB2385818); `sync_task_*`: the last run of
+    the "Time Synchronization" scheduled task that starts it on workgroup hosts (asked only
+    while W32Time is not running).
+    `part_of_domain` / `domain_role`: Win32_ComputerSystem; `forest_root`: on a domain
+    controller, whether its domain is the forest root (RootDSE), else None.
+    """
 
     utc_now: datetime
     source: str | None
-    last_sync: datetime | None
+    last_sync: datetime | None = None
+    status_text: str | None = None
+    culture: str | None = None
+    utc_offset_min: int | None = None
+    config: W32TimeConfig | None = None
+    policy: W32TimeConfig | None = None
+    trigger_start: bool | None = None
+    sync_task_last_run: datetime | None = None
+    sync_task_result: int | None = None
+    part_of_domain: bool | None = None
+    domain_role: int | None = None
+    forest_root: bool | None = None
 
 
 class NetProfile(FactModel):
@@ -215,6 +253,9 @@ Section = Literal[
     "sessions",
 ]
 SECTIONS: tuple[Section, ...] = get_args(Section)
+# Fields only older gather scripts emit (kept so their recorded frames still validate):
+# `last_sync` was parsed on the host with the runspace's culture before version 2.
+RETIRED_FIELDS: frozenset[str] = frozenset({"last_sync"})
 
 
 class Facts(FactModel):

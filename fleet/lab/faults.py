@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fleet.errors import InputError
-from fleet.facts import Certificate, NetProfile
+from fleet.facts import Certificate, NetProfile, W32TimeConfig
 from fleet.lab.firewall import RDP_TCP_RULE, LabRule
 from fleet.lab.state import (
     CLIENT_AUTH,
@@ -27,6 +27,7 @@ from fleet.lab.state import (
     host_rng,
     thumbprint,
 )
+from fleet.lab.w32time import CMOS
 from fleet.results import HostStatus
 
 
@@ -67,6 +68,12 @@ FAULTS: dict[str, Fault] = {
         ),
         _F("clock_skew", fail=("time.skew",), help="host clock off by 10-60 minutes"),
         _F("cmos_clock", fail=("time.source",), help="w32tm source 'Local CMOS Clock'"),
+        # Healthy roles (no finding of their own): with clock_skew their fix needs ntp_peers.
+        _F("workgroup_host", help="workgroup host: NTP peers, W32Time trigger-started, stopped"),
+        _F("pdc_emulator", help="forest-root PDC emulator syncing from external NTP peers"),
+        # A state fault fails its own check: the policy source never answers, so the clock
+        # free-runs (time.source fails) and the fix is blocked (managed by Group Policy).
+        _F("time_policy", fail=("time.source",), help="Group Policy sets an unreachable NTP peer"),
         _F("firewall_public", fail=("firewall.profile",), help="network profile is Public"),
         _F("rdp_rule_disabled", fail=("firewall.rdp_rule",), help="RDP TCP rule disabled"),
         _F(
@@ -153,6 +160,11 @@ SSH_ONLY = tuple(n for n, f in FAULTS.items() if f.ssh_only)
 # Faults that change the same facts cannot share a host.
 _EXCLUSIVE = (
     frozenset({"cert_expired", "cert_expiring", "cert_missing", "cert_key_acl", "cert_wrong_eku"}),
+    frozenset({"workgroup_host", "pdc_emulator"}),
+    # A stopped trigger-start W32Time is judged by its weekly task, which cannot tell a
+    # CMOS or unreachable source: a workgroup host does not carry those.
+    frozenset({"workgroup_host", "cmos_clock"}),
+    frozenset({"workgroup_host", "time_policy"}),
 )
 # Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves.
 _NOT_MIXED = frozenset({"fix_noop"})
@@ -381,7 +393,36 @@ def _clock_skew(s: HostState, rng: random.Random, now: datetime) -> None:
 
 
 def _cmos_clock(s: HostState, rng: random.Random, now: datetime) -> None:
-    s.time_source, s.sync_interval_s = "Local CMOS Clock", None
+    s.time_source, s.sync_interval_s = CMOS, None
+
+
+def _ntp_role(s: HostState, **role: bool | int | None) -> None:
+    """A host syncing from external NTP peers; `role`: part_of_domain, domain_role, ..."""
+    for name, value in role.items():
+        setattr(s.w32time, name, value)
+    limit = 172_800 if s.w32time.domain_role in (4, 5) else 54_000  # the role's defaults
+    s.w32time.config = W32TimeConfig(
+        type="NTP",
+        ntp_server="time.windows.com,0x9",
+        max_pos_phase_correction=limit,
+        max_neg_phase_correction=limit,
+    )
+    if s.time_source != CMOS:
+        s.time_source = "time.windows.com,0x9"
+
+
+def _workgroup_host(s: HostState, rng: random.Random, now: datetime) -> None:
+    _ntp_role(s, part_of_domain=False, domain_role=2, forest_root=None, trigger_start=True)
+    s.set_service("W32Time", status="Stopped", start_type="Manual")  # KB2385818
+
+
+def _pdc_emulator(s: HostState, rng: random.Random, now: datetime) -> None:
+    _ntp_role(s, part_of_domain=True, domain_role=5, forest_root=True)
+
+
+def _time_policy(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.w32time.policy = W32TimeConfig(type="NTP", ntp_server="ntp.unreachable.invalid,0x8")
+    s.time_source, s.sync_interval_s = CMOS, None
 
 
 def _firewall_public(s: HostState, rng: random.Random, now: datetime) -> None:
@@ -492,6 +533,9 @@ MUTATORS: Mapping[str, Mutator] = {
     "cert_wrong_eku": _cert_wrong_eku,
     "clock_skew": _clock_skew,
     "cmos_clock": _cmos_clock,
+    "workgroup_host": _workgroup_host,
+    "pdc_emulator": _pdc_emulator,
+    "time_policy": _time_policy,
     "firewall_public": _firewall_public,
     "rdp_rule_disabled": _rdp_rule_disabled,
     "second_nic_public": _second_nic_public,

@@ -17,13 +17,13 @@ azure/virtual-machines/windows/troubleshoot-rdp-general-error).
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fleet.checks.cert_rules import RD_AUTH, SERVER_AUTH
 from fleet.facts import Certificate
+from fleet.lab import w32time
 from fleet.lab.firewall import PROFILES, LabRule
 from fleet.lab.model import LabHost
 from fleet.lab.rdp_certs import realize
@@ -72,8 +72,6 @@ AT_TERMSERVICE_START = frozenset(
     {(RDP_TCP, "SecurityLayer"), (RDP_TCP, "UserAuthentication"), (RDP_TCP, "MinEncryptionLevel")}
 )
 AT_BOOT = frozenset({(TLS12_SERVER, "Enabled"), (TLS12_SERVER, "DisabledByDefault")})
-# What fix-w32time.ps1 accepts as its peer list (it travels as one native argument).
-_PEERS = re.compile(r"[A-Za-z0-9.:,_ \[\]-]*")
 
 
 def _change(target: str, before: Any, after: Any) -> dict[str, Any]:
@@ -460,35 +458,11 @@ def fix_logoff(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
 
 
 def fix_w32time(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
-    state = host.state
-    w32 = _service(state, "W32Time")
-    before = {
-        "source": state.time_source or "Local CMOS Clock",
-        "service": w32.status,
-        "start_type": w32.start_type,
-    }
-    raw_peers = str(params.get("peers") or "")
-    if not _PEERS.fullmatch(raw_peers):
-        raise HandlerError("fix.w32time: peers may only hold host names, addresses and ,0xN flags")
-    peers = raw_peers.split()
-    if params.get("mode") == "manual" and peers:
-        state.time_source = peers[0].split(",")[0]
-    elif params.get("mode") in (None, "domhier"):
-        if not state.time_source or state.time_source in (
-            "Local CMOS Clock",
-            "Free-running System Clock",
-        ):
-            state.time_source = f"DC01.{DOMAIN}"
-    else:
-        raise HandlerError("fix.w32time: mode must be domhier or manual (with peers)")
-    # The script sets a Disabled W32Time to Automatic before it starts it.
-    start_type = "Automatic" if w32.start_type.lower() == "disabled" else w32.start_type
-    state.set_service("W32Time", status="Running", start_type=start_type)
-    state.clock_offset_s = 0.0
-    state.sync_interval_s = state.sync_interval_s or 3600
-    state.sync_epoch = datetime.now(UTC)
-    after = {"source": state.time_source, "service": "Running", "start_type": start_type}
-    return _change("W32Time", before, after)
+    """fix-w32time.ps1 version 2 (fleet.lab.w32time): a failed resync restores the settings."""
+    try:
+        return w32time.fix(host.state, params, datetime.now(UTC))
+    except w32time.FixError as exc:
+        raise HandlerError(str(exc)) from None
 
 
 def noop_aware(handler: Handler) -> Handler:
@@ -525,6 +499,7 @@ _VERSIONS: Mapping[str, int] = {
     "fix.service": 2,
     "fix.cert_bind": 2,
     "fix.firewall_rule": 2,
+    "fix.w32time": 2,
 }
 FIX_HANDLERS: Mapping[tuple[str, int], Handler] = {
     (script_id, _VERSIONS.get(script_id, 1)): noop_aware(handler)

@@ -36,6 +36,7 @@ from fleet.lab.firewall import (
     builtin_rdp_rules,
     user_app_rules,
 )
+from fleet.lab.w32time import LOCALES, UTC_OFFSET_MIN, W32TimeSim, last_weekly_run, render_time
 
 GATHER_VERSION = 2
 DOMAIN = "corp.contoso.com"
@@ -146,6 +147,8 @@ class HostState:
     # Seconds a section takes on this host (absent: none worth counting); the gather handler
     # runs them against the script's deadline and section budget (fleet.lab.handlers).
     section_seconds: dict[str, float] = field(default_factory=dict)
+    # W32Time's registry values, domain role, triggers (fleet.lab.w32time).
+    w32time: W32TimeSim = field(default_factory=W32TimeSim)
 
     def set_service(self, name: str, **update: Any) -> None:
         self.services = [
@@ -308,18 +311,13 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
     if rng.random() < 0.1:  # Add-Type cannot compile here (e.g. csc.exe blocked): quser fallback
         state.sessions_via = "quser"
         state.locale = "de-DE" if rng.random() < 0.3 else "en-US"
+    else:  # some hosts in another culture (their own generator: the others stay as they were)
+        culture = host_rng(seed, name, "locale")
+        if culture.random() < 0.3:
+            state.locale = culture.choice(LOCALES[1:])
+    state.w32time.sync_task_last_run = last_weekly_run(now, UTC_OFFSET_MIN[state.locale])
+    state.w32time.sync_task_result = 0
     return state
-
-
-def _last_sync(state: HostState, now: datetime) -> datetime | None:
-    if state.sync_interval_s is None or state.time_source is None:
-        return None
-    since = (now - state.sync_epoch).total_seconds() % state.sync_interval_s
-    return state.host_now(now) - timedelta(seconds=since)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
 
 
 def render(state: HostState, sections: list[str], now: datetime | None = None) -> dict[str, Any]:
@@ -376,15 +374,6 @@ def timed_render(
 
 def _dump_list(items: list[Any]) -> list[Any]:
     return [i.model_dump(mode="json") for i in items]
-
-
-def _time(state: HostState, now: datetime) -> dict[str, Any]:
-    last = _last_sync(state, now)
-    return {
-        "utc_now": _iso(state.host_now(now)),
-        "source": state.time_source,
-        "last_sync": _iso(last) if last else None,
-    }
 
 
 # What Windows PowerShell's Add-Type says when the C# compiler cannot run.
@@ -499,7 +488,7 @@ _SECTION_RENDER: dict[str, Callable[[HostState, datetime], Any]] = {
     "rdp": lambda s, _: s.rdp.model_dump(mode="json"),
     "rdp_policy": lambda s, _: s.rdp_policy.model_dump(mode="json"),
     "cert": lambda s, _: s.cert.model_dump(mode="json"),
-    "time": _time,
+    "time": render_time,
     "network_profiles": lambda s, _: _dump_list(s.network_profiles),
     "firewall": lambda s, _: s.firewall.render(s.rdp.port_number or 3389),
     "tls12": lambda s, _: s.tls12.model_dump(mode="json"),

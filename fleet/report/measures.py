@@ -2,7 +2,8 @@
 
 Taken from the check's evidence when it carries them (`cert.valid`: `days_left` or
 `not_after`; `time.skew`: `offset_s`), else computed from the gathered facts (the bound
-certificate's `not_after`; host UTC minus the midpoint of the gather round trip).
+certificate's `not_after`; host UTC minus the receive time of the gather, as time.skew
+measures it: the host reads its clock at the end of its work, fleet.checks.time).
 """
 
 from __future__ import annotations
@@ -71,8 +72,7 @@ def clock_offset_s(host: HostResult) -> float | None:
     if offset is not None:
         return offset
     host_now = _when(_get(host.facts, "facts", "time", "utc_now"))
-    sent = _when(_get(host.facts, "sent_utc"))
     received = _when(_get(host.facts, "received_utc"))
-    if host_now is None or sent is None or received is None:
+    if host_now is None or received is None:
         return None
-    return (host_now - (sent + (received - sent) / 2)).total_seconds()
+    return (host_now - received).total_seconds()

@@ -36,6 +36,8 @@ $Tls12Server = 'HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNE
 $CredSspKey = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters'
 $FirewallPolicyKey = 'HKLM:\SOFTWARE\Policies\Microsoft\WindowsFirewall'
 $LocalRuleStore = 'HKLM:\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\FirewallRules'
+$W32TimeKey = 'HKLM:\SYSTEM\CurrentControlSet\Services\W32Time'
+$W32TimePolicyKey = 'HKLM:\SOFTWARE\Policies\Microsoft\W32Time'
 
 function Get-RegDword {
     # A registry value as [int], or $null when the key or the value is absent.
@@ -65,28 +67,63 @@ function Invoke-NativeText {
     return ($lines -join "`n")
 }
 
-function Get-LastSyncUtc {
-    # "Last Successful Sync Time" from `w32tm /query /status`, as ISO 8601 UTC, else $null.
-    # The label and the date format are localized: the English label is tried first; otherwise
-    # the first of the first seven "label: value" lines whose value parses as a date (the sync
-    # time is the 7th line; the six before it never hold a date, the "Source" line after it may
-    # hold an IP address). Values are parsed with the current culture (the one w32tm formats
-    # with) as local time. Unparsable or "unspecified" -> $null; the raw text is not sent (the
-    # facts contract has no field for it).
-    param([string]$StatusText)
-    $lines = @($StatusText -split "`r?`n" | Where-Object { $_ -match ':\s' })
-    $candidates = @($lines | Where-Object { $_ -match '^\s*Last Successful Sync Time\s*:' })
-    if ($candidates.Count -eq 0) { $candidates = @($lines | Select-Object -First 7) }
-    $culture = [Globalization.CultureInfo]::CurrentCulture
-    $styles = [Globalization.DateTimeStyles]::AssumeLocal
-    foreach ($line in $candidates) {
-        $text = ($line -split ':\s', 2)[1].Trim()
-        $parsed = [datetime]::MinValue
-        if ([datetime]::TryParse($text, $culture, $styles, [ref]$parsed)) {
-            return (Get-IsoUtc $parsed)
-        }
+function Get-RegString {
+    # A registry value as [string], or $null when the key or the value is absent.
+    param([string]$Path, [string]$Name)
+    if (-not (Test-Path -LiteralPath $Path)) { return $null }
+    $value = (Get-Item -LiteralPath $Path).GetValue($Name)
+    if ($null -eq $value) { return $null }
+    return [string]$value
+}
+
+function Get-RegUInt32 {
+    # A REG_DWORD as unsigned: .NET reads it as Int32, so 0xFFFFFFFF arrives as -1.
+    param([string]$Path, [string]$Name)
+    $value = Get-RegDword $Path $Name
+    if ($null -eq $value) { return $null }
+    if ($value -lt 0) { return [long]$value + 4294967296 }
+    return [long]$value
+}
+
+function Get-W32TimeConfig {
+    # Parameters\Type and NtpServer, Config\MaxPos/MaxNegPhaseCorrection under one root: the
+    # service's own key, or the Group Policy area whose values overwrite it ("Windows Time
+    # service tools and settings": policies under HKLM\SOFTWARE\Policies\Microsoft\W32Time,
+    # subkeys Config and Parameters). Registry values, so nothing localized.
+    param([string]$Root)
+    [ordered]@{
+        type                     = Get-RegString "$Root\Parameters" 'Type'
+        ntp_server               = Get-RegString "$Root\Parameters" 'NtpServer'
+        max_pos_phase_correction = Get-RegUInt32 "$Root\Config" 'MaxPosPhaseCorrection'
+        max_neg_phase_correction = Get-RegUInt32 "$Root\Config" 'MaxNegPhaseCorrection'
     }
-    return $null
+}
+
+function Get-TimeSyncRun {
+    # The latest run of the "Time Synchronization" scheduled tasks, which start W32Time on
+    # workgroup hosts (KB2385818: "at 01:00 a.m. every Sunday"), as its ScheduledTaskInfo:
+    # DateTime and number, no text. A task that never ran reports a LastRunTime in 1999.
+    $latest = $null
+    foreach ($task in @(Get-ScheduledTask -TaskPath '\Microsoft\Windows\Time Synchronization\' -ErrorAction Stop)) {
+        $info = $task | Get-ScheduledTaskInfo -ErrorAction Stop
+        if ($null -eq $info.LastRunTime -or $info.LastRunTime.Year -lt 2000) { continue }
+        if ($null -eq $latest -or $info.LastRunTime -gt $latest.LastRunTime) { $latest = $info }
+    }
+    return $latest
+}
+
+function Get-ForestRoot {
+    # On a domain controller: is its domain the forest root? RootDSE rootDomainNamingContext is
+    # "the first domain in the forest", defaultNamingContext "the domain of which this directory
+    # server is a member" (win32 desktop-src/ADSchema/rootdse.md). $null when unknown.
+    try {
+        $rootDse = ([ADSI]'LDAP://RootDSE').psbase
+        $root = [string]$rootDse.Properties['rootDomainNamingContext'].Value
+        $domain = [string]$rootDse.Properties['defaultNamingContext'].Value
+        if (-not $root -or -not $domain) { return $null }
+        return ($root -eq $domain)
+    }
+    catch { return $null }
 }
 
 # Listener certificate helpers: Get-MachineCert, Get-CertKeyFile, Test-NetworkServiceRead.
@@ -346,13 +383,69 @@ $Gatherers = [ordered]@{
         }
     }
     time             = {
-        $source = (Invoke-NativeText 'w32tm.exe' @('/query', '/source')).Trim()
-        if ($global:LASTEXITCODE -ne 0 -or -not $source) { $source = $null }
-        $status = Invoke-NativeText 'w32tm.exe' @('/query', '/status')
-        $lastSync = $null
-        if ($global:LASTEXITCODE -eq 0) { $lastSync = Get-LastSyncUtc $status }
+        $svc = Get-Service -Name W32Time -ErrorAction SilentlyContinue
+        $source = $null
+        $status = $null
+        if ($null -ne $svc -and [string]$svc.Status -eq 'Running') {
+            # w32tm /query needs the running service (else 0x80070426, "not been started").
+            $text = (Invoke-NativeText 'w32tm.exe' @('/query', '/source')).Trim()
+            if ($global:LASTEXITCODE -eq 0 -and $text) { $source = $text }
+            # Raw text: labels and the date are localized, so fleet reads it by position in
+            # Python (fleet/checks/w32tm.py), never here with this runspace's culture.
+            $text = Invoke-NativeText 'w32tm.exe' @('/query', '/status', '/verbose')
+            if ($global:LASTEXITCODE -eq 0 -and $text.Trim()) { $status = $text }
+        }
+        # The user locale native w32tm.exe formats dates with. Over WinRM this runspace runs in
+        # the client's DataLocale (PowerShell WSManPlugin.cs, SetThreadProperties), not in the
+        # user's culture, so Get-Culture is only the fallback.
+        $culture = Get-RegString 'HKCU:\Control Panel\International' 'LocaleName'
+        if (-not $culture) { $culture = [string](Get-Culture).Name }
+        $offset = [int][Math]::Round([TimeZoneInfo]::Local.GetUtcOffset([DateTime]::UtcNow).TotalMinutes)
+        # Service triggers live under the service's TriggerInfo key (KB3201265 deletes
+        # ...\W32Time\TriggerInfo\1; KB2385818: W32Time is trigger-started by default).
+        $triggers = $false
+        if (Test-Path -LiteralPath "$W32TimeKey\TriggerInfo") {
+            $triggers = @(Get-ChildItem -LiteralPath "$W32TimeKey\TriggerInfo").Count -gt 0
+        }
+        # Only a stopped W32Time is judged by its weekly task (the task query costs time).
+        $taskRun = $null
+        $taskResult = $null
+        if ($null -ne $svc -and [string]$svc.Status -ne 'Running') {
+            try {
+                $run = Get-TimeSyncRun
+                if ($null -ne $run) { $taskRun = Get-IsoUtc $run.LastRunTime; $taskResult = [long]$run.LastTaskResult }
+            }
+            catch { $null = $_ }  # no ScheduledTasks module or no such folder: unknown
+        }
+        # PartOfDomain, DomainRole (0/1 workstation, 2 standalone server, 3 member server,
+        # 4 backup DC, 5 primary DC = PDC emulator of its domain): win32-computersystem.md.
+        # Unknown ($null) when WMI fails: fleet then plans no source rather than guess one.
+        $partOfDomain = $null
+        $role = $null
+        try {
+            $cs = Get-CimInstance -ClassName Win32_ComputerSystem
+            $partOfDomain = [bool]$cs.PartOfDomain
+            $role = [int]$cs.DomainRole
+        }
+        catch { $null = $_ }
+        $forestRoot = $null
+        if ($role -ge 4) { $forestRoot = Get-ForestRoot }
         # utc_now is filled in right before the output is written (see below).
-        [ordered]@{ utc_now = $null; source = $source; last_sync = $lastSync }
+        [ordered]@{
+            utc_now            = $null
+            source             = $source
+            status_text        = $status
+            culture            = $culture
+            utc_offset_min     = $offset
+            config             = Get-W32TimeConfig $W32TimeKey
+            policy             = Get-W32TimeConfig $W32TimePolicyKey
+            trigger_start      = $triggers
+            sync_task_last_run = $taskRun
+            sync_task_result   = $taskResult
+            part_of_domain     = $partOfDomain
+            domain_role        = $role
+            forest_root        = $forestRoot
+        }
     }
     network_profiles = {
         foreach ($p in @(Get-NetConnectionProfile)) {

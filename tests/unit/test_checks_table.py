@@ -356,10 +356,19 @@ def test_check_status(
 
 
 def test_time_skew_evidence_is_offset_and_uncertainty() -> None:
-    res = run("time.skew", variant({"facts.time.utc_now": "2024-06-01T12:01:40.5Z"}))
+    # Measured against the receive time: the host reads its clock at the end of its work,
+    # so the true offset lies in [offset, offset + rtt] (rtt 1 s here).
+    res = run("time.skew", variant({"facts.time.utc_now": "2024-06-01T12:01:41Z"}))
     assert res.evidence["offset_s"] == 100.0
-    assert res.evidence["uncertainty_s"] == 0.5
-    assert res.status is WARN
+    assert res.evidence["uncertainty_s"] == 1.0
+    assert res.evidence["offset_range_s"] == [100.0, 101.0]
+    assert res.status is WARN and "100.0 s ahead" in res.message
+
+
+def test_time_skew_of_an_in_sync_host_is_not_biased_by_half_the_round_trip() -> None:
+    res = run("time.skew", variant({"facts.time.utc_now": "2024-06-01T12:00:01Z"}))
+    assert res.evidence["offset_s"] == 0.0
+    assert res.status is PASS and "in step" in res.message
 
 
 def test_time_rules_use_received_utc_not_wall_clock() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from fleet.checks.cert_rules import RD_AUTH, SERVER_AUTH
 from fleet.checks.quser import parse_quser
+from fleet.checks.w32tm import last_sync
 from fleet.facts import SECTIONS, Facts
 from fleet.gather import gather_budget
 from fleet.lab.faults import MUTATORS, apply_faults
@@ -35,8 +36,12 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "cert_key_acl": ("cert.certificates.",),
     "cert_wrong_eku": ("cert.",),
     # The host's clock reads differently (quser's logon times too), idle times do not.
-    "clock_skew": ("time.utc_now", "time.last_sync", "sessions.quser_text"),
-    "cmos_clock": ("time.source", "time.last_sync"),
+    "clock_skew": ("time.utc_now", "time.status_text", "sessions.quser_text"),
+    "cmos_clock": ("time.source", "time.status_text"),
+    # Roles: W32Time's registry values, domain facts, and (workgroup) the stopped service.
+    "workgroup_host": ("time.", "services.2."),
+    "pdc_emulator": ("time.",),
+    "time_policy": ("time.",),
     "firewall_public": ("network_profiles.0.network_category",),
     "rdp_rule_disabled": ("firewall.rules.0.text",),
     "second_nic_public": ("network_profiles.", "firewall.rules.0.text"),
@@ -56,8 +61,8 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "policy_deny_connections": ("rdp_policy.deny_ts_connections",),
     # Localized texts only: quser text (on the hosts it sends it) and w32tm's.
     "non_english": ("sessions.", "time."),
-    # A localized host: of the gathered facts, only a quser host's text follows its culture.
-    "oem_output": ("sessions.quser_text",),
+    # A localized host: of the gathered facts, only its texts (quser, w32tm) follow its culture.
+    "oem_output": ("sessions.quser_text", "time."),
 }
 # Faults whose texts a host may not send at all (a WTS host sends no quser text): those may
 # change nothing on one host, but must change something on some.
@@ -119,7 +124,8 @@ def test_every_baseline_renders_valid_facts_that_are_healthy(seed: int) -> None:
         assert facts.rdp.min_encryption_level == 3 and facts.rdp.port_number == 3389
         assert facts.rdp_policy and facts.rdp_policy.security_layer is None
         assert facts.time and abs((facts.time.utc_now - NOW).total_seconds()) < 60
-        assert facts.time.last_sync and NOW - facts.time.last_sync < timedelta(hours=2)
+        synced = last_sync(facts.time).value
+        assert synced and NOW - synced < timedelta(hours=2)
         assert facts.time.source and "CMOS" not in facts.time.source
         assert facts.network_profiles
         assert {p.network_category for p in facts.network_profiles} <= {

@@ -69,9 +69,9 @@ def test_params_layering(tmp_path: Path) -> None:
     )
     playbook = load_playbook(path)
     base = resolve_params(playbook, {})
-    assert base["time.skew"].model_dump() == {"max_s": 300.0, "warn_s": 30.0}
+    assert base["time.skew"].model_dump() == {"max_s": 300.0, "warn_s": 30.0, "ntp_peers": []}
     host = resolve_params(playbook, {"time.skew": {"max_s": 120}, "cert.valid": {"warn_days": 1}})
-    assert host["time.skew"].model_dump() == {"max_s": 120.0, "warn_s": 30.0}
+    assert host["time.skew"].model_dump() == {"max_s": 120.0, "warn_s": 30.0, "ntp_peers": []}
     assert set(host) == {"time.skew", "sessions.stale"}  # cert.valid is not in this playbook
 
 

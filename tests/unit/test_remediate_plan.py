@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from fleet.checks.registry import CHECKS
 from fleet.errors import InputError
-from fleet.facts import Certificate, HostFacts
+from fleet.facts import Certificate, HostFacts, W32TimeConfig
 from fleet.remediate.model import Change, load_plan, save_plan
 from fleet.remediate.plan import fingerprint, plan_from_audit, plan_host
 from fleet.results import HostResult, HostStatus
@@ -483,12 +483,15 @@ CASES: list[tuple[str, Any, dict[str, Any], list[tuple[str, str, str, Any, Any, 
     ),
     ("an idle Active session is never logged off", lambda h: sessions(h, 99, "Active"), {}, []),
     (
-        "clock an hour ahead",
+        "clock an hour ahead on a domain member",
         lambda h: with_facts(
             h,
             time=h.facts.time.model_copy(
                 update={  # type: ignore[union-attr]
-                    "utc_now": h.received_utc + timedelta(hours=1)
+                    "utc_now": h.received_utc + timedelta(hours=1),
+                    "part_of_domain": True,
+                    "domain_role": 3,
+                    "config": W32TimeConfig(type="NT5DS"),
                 }
             ),
         ),
@@ -498,8 +501,18 @@ CASES: list[tuple[str, Any, dict[str, Any], list[tuple[str, str, str, Any, Any, 
                 "time.skew",
                 "w32time",
                 "W32Time",
-                {"source": "dc01.corp.example", "service": "Running"},
-                {"source": "domain hierarchy", "service": "Running"},
+                {
+                    "type": "NT5DS",
+                    "ntp_server": None,
+                    "service": "Running",
+                    "start_type": "Automatic",
+                },
+                {
+                    "type": "NT5DS",
+                    "ntp_server": None,
+                    "service": "Running",
+                    "start_type": "Automatic",
+                },
                 set(),
             )
         ],

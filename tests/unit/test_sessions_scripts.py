@@ -253,19 +253,7 @@ def test_the_binding_rule(declaration: str, bad: bool) -> None:
     assert bool(ansi_bindings(declaration)) is bad, ansi_bindings(declaration)
 
 
-# fix-w32time.ps1 reads W32Time's StartType the same way; it belongs to the time-sync area
-# (issue 9.6, W32Time part) and is fixed there: drop this mark once that lands.
-_START_TYPE_ELSEWHERE = {"fix-w32time.ps1"}
-
-
-def _start_type_case(path: Path) -> object:
-    if path.name in _START_TYPE_ELSEWHERE:
-        reason = "issue 9.6, W32Time part: fixed in the time-sync area"
-        return pytest.param(path, marks=pytest.mark.xfail(reason=reason, strict=False))
-    return path
-
-
-@pytest.mark.parametrize("path", [_start_type_case(p) for p in SCRIPTS], ids=_script_id)
+@pytest.mark.parametrize("path", SCRIPTS, ids=_script_id)
 def test_start_type_reads_fall_back_to_win32_service(path: Path) -> None:
     problems = start_type_without_fallback(parse_pwsh(load_script_file(path).text))
     assert not problems, f"{path.name}: " + "; ".join(problems)
