@@ -48,12 +48,12 @@ def test_first_signal_finishes_the_host_in_flight_and_starts_no_other(
     lab_factory: Any, tmp_path: Path, sig: signal.Signals
 ) -> None:
     lab = lab_factory(
-        "--hosts", "6", "--seed", "2", "--faults", "nla_off:6", "--latency-ms", "300",
+        "--hosts", "6", "--seed", "2", "--faults", "credssp_vulnerable:6", "--latency-ms", "300",
         name="s",
     )  # fmt: skip
     order = [h["host"] for h in plan(lab, tmp_path / "plan.json")["hosts"]]
     for name in order[3:]:  # hung since the plan: each would hold the run for --timeout
-        lab_set(lab, name, "nla_off", "hang")
+        lab_set(lab, name, "credssp_vulnerable", "hang")
     since = len(read_received(lab.dir))
     db = tmp_path / "j.db"
     proc = subprocess.Popen(
@@ -93,7 +93,7 @@ def test_a_plan_naming_a_host_twice_is_refused_and_each_fix_runs_once(
     lab_factory: Any, tmp_path: Path
 ) -> None:
     lab = lab_factory(
-        "--hosts", "3", "--seed", "5", "--faults", "nla_off:2,low_encryption:2", name="t"
+        "--hosts", "3", "--seed", "5", "--faults", "credssp_vulnerable:2,tls12_disabled:2", name="t"
     )  # fmt: skip
     doc = plan(lab, tmp_path / "plan.json")
     first = next(h for h in doc["hosts"] if h["changes"])
@@ -140,7 +140,7 @@ def test_apply_from_the_inventory_gives_every_host_a_status(
 ) -> None:
     lab = lab_factory(
         "--hosts", "6", "--seed", "3",
-        "--faults", "nla_off:2,unreachable:1,auth_fail:1,hang:1,garbage:1", name="u",
+        "--faults", "credssp_vulnerable:2,unreachable:1,auth_fail:1,hang:1,garbage:1", name="u",
     )  # fmt: skip
     truth = lab.truth
     assert {t["status"] for t in truth.values()} >= {"unreachable", "auth_failed", "timeout"}
@@ -175,7 +175,7 @@ def test_the_lab_records_what_ssh_and_winrm_hosts_receive_alike(
 ) -> None:
     """Both endpoints go through the responder: one line per script, whatever the wire."""
     lab = lab_factory(
-        "--hosts", "4", "--seed", "1", "--faults", "nla_off:4", "--transport", "mixed", name="m"
+        "--hosts", "4", "--seed", "1", "--faults", "credssp_vulnerable:4", "--transport", "mixed", name="m"
     )  # fmt: skip
     described = json.loads((lab.dir / "lab.json").read_text())
     transports = {h["name"]: h["transport"] for h in described["hosts"]}
