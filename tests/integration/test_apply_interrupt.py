@@ -175,7 +175,8 @@ def test_the_lab_records_what_ssh_and_winrm_hosts_receive_alike(
 ) -> None:
     """Both endpoints go through the responder: one line per script, whatever the wire."""
     lab = lab_factory(
-        "--hosts", "4", "--seed", "1", "--faults", "credssp_vulnerable:4", "--transport", "mixed", name="m"
+        "--hosts", "4", "--seed", "1", "--faults", "credssp_vulnerable:4",
+        "--transport", "mixed", name="m",
     )  # fmt: skip
     described = json.loads((lab.dir / "lab.json").read_text())
     transports = {h["name"]: h["transport"] for h in described["hosts"]}

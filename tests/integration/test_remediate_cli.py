@@ -363,7 +363,8 @@ def test_apply_killed_or_aborted_mid_change_leaves_each_host_in_the_state_it_rea
         (order[4], "not_started"),
     ]
     assert_cut_off(rows, order[3])
-    assert [c["status"] for c in rows["changes"] if c["host"] == order[2]] == ["applied"]
+    # Its NLA value and the TermService restart that makes it live.
+    assert {c["status"] for c in rows["changes"] if c["host"] == order[2]} == {"applied"}
     assert not [c for c in rows["changes"] if c["host"] == order[4]]
 
     with sqlite3.connect(db) as conn:  # SQLite itself agrees nothing was torn

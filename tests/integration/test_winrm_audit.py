@@ -17,7 +17,12 @@ from .conftest import Lab, assert_matches_truth, fleet
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 # Every fault, two hosts each (fix_noop changes no audit outcome).
-EVERY_FAULT = ",".join(f"{name}:2" for name in FAULTS if name != "fix_noop")
+# fix_noop changes no audit outcome; SSH-only faults (oem_output) need an SSH host, which an
+# all-WinRM lab lacks: `mixed` labs get them through EVERY_MIXED.
+EVERY_FAULT = ",".join(
+    f"{name}:2" for name, f in FAULTS.items() if name != "fix_noop" and not f.ssh_only
+)
+EVERY_MIXED = ",".join(f"{name}:2" for name in FAULTS if name != "fix_noop")
 UNFINISHED = {"unreachable", "auth_failed", "timeout", "error"}
 
 
@@ -72,7 +77,14 @@ def test_mixed_faults_match_truth(lab_factory, transport: str, seed: int) -> Non
 @pytest.mark.parametrize("transport", ["winrm", "mixed"])
 def test_every_fault_matches_truth_with_clear_messages(lab_factory, transport: str) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory(
-        *("--hosts", "40", "--seed", "11", "--faults", EVERY_FAULT),
+        *(
+            "--hosts",
+            "40",
+            "--seed",
+            "11",
+            "--faults",
+            EVERY_MIXED if transport == "mixed" else EVERY_FAULT,
+        ),
         *("--transport", transport, "--winrm-scheme", "mixed"),
     )
     code, report = audit_json(lab, "--concurrency", "40")
