@@ -90,17 +90,26 @@ def graph_cmd(inventory: Path = _InventoryOpt, limit: str | None = _LimitOpt) ->
         typer.echo(line)
 
 
-def graph_lines(
-    inv: Inventory, selected: set[str], group: str = "all", depth: int = 0
-) -> list[str]:
+def graph_lines(inv: Inventory, selected: set[str], group: str = "all") -> list[str]:
     """`@group:` lines with `|--` children (groups, then hosts, each sorted); groups with no
-    selected host below them are left out."""
-    indent = "  |" * depth
-    lines = [f"{indent[:-1]}|--@{group}:" if depth else f"@{group}:"]
-    node = inv.groups[group]
-    for child in sorted(node.children):
-        if selected & set(inv.members(child)):
-            lines += graph_lines(inv, selected, child, depth + 1)
-    for host in sorted(h for h in node.hosts if h in selected and group != "all"):
-        lines.append(f"{indent}  |--{host}")
+    selected host below them are left out. Iterative: groups may nest thousands deep."""
+    lit = {"all"}.union(*(inv.hosts[name].groups for name in selected))
+    lines: list[str] = []
+    # Each entry: a group to expand at a depth, or a finished line.
+    stack: list[tuple[str, int] | str] = [(group, 0)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            lines.append(item)
+            continue
+        name, depth = item
+        indent = "  |" * depth
+        lines.append(f"{indent[:-1]}|--@{name}:" if depth else f"@{name}:")
+        node = inv.groups[name]
+        hosts = [] if name == "all" else sorted(h for h in node.hosts if h in selected)
+        below: list[tuple[str, int] | str] = [
+            (child, depth + 1) for child in sorted(node.children) if child in lit
+        ]
+        below += [f"{indent}  |--{host}" for host in hosts]
+        stack.extend(reversed(below))
     return lines

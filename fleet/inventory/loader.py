@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from fleet.errors import InputError
+from fleet.fileio import read_text_input
 from fleet.inventory.credentials import INLINE_VARS
 from fleet.inventory.ini_format import parse_ini
 from fleet.inventory.model import Inventory
@@ -28,12 +29,7 @@ def load_inventory(path: Path) -> Inventory:
         raise InputError("inventory file not found", path=where)
     if path.is_dir():
         raise InputError("is a folder; pass the inventory file itself", path=where)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("inventory is not UTF-8 text", path=where) from None
-    except OSError as exc:
-        raise InputError(f"cannot read inventory: {exc.strerror}", path=where) from None
+    text = read_text_input(path, "inventory")
     inventory = parse_inventory(text, path)
     _warn_inline_passwords(inventory)
     return inventory

@@ -8,6 +8,7 @@ not merge.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
 
@@ -73,28 +74,36 @@ def _parents(groups: dict[str, RawGroup]) -> dict[str, list[str]]:
 
 
 def _depths(groups: dict[str, RawGroup], parents: dict[str, list[str]]) -> dict[str, int]:
-    """Longest path from `all`; a cycle in `children` is an error naming the loop."""
+    """Longest path from `all`; a cycle in `children` is an error naming the loop.
+
+    Iterative (a depth-first walk with its own stack): a chain of thousands of groups must
+    not exhaust Python's recursion limit."""
     depth: dict[str, int] = {ALL: 0}
-    visiting: list[str] = []
-
-    def walk(name: str) -> int:
-        if name in depth:
-            return depth[name]
-        if name in visiting:
-            loop = [*visiting[visiting.index(name) :], name]
-            origin = groups[name].origin
-            raise InputError(
-                f"groups form a loop through children: {' → '.join(reversed(loop))}",
-                path=origin.path,
-                line=origin.line,
-            )
-        visiting.append(name)
-        depth[name] = 1 + max(walk(p) for p in parents[name])
-        visiting.pop()
-        return depth[name]
-
-    for name in groups:
-        walk(name)
+    for start in groups:
+        if start in depth:
+            continue
+        # The groups being resolved, each a parent of the one before, with its parents to go.
+        path: list[tuple[str, Iterator[str]]] = [(start, iter(parents[start]))]
+        on_path = {start}
+        while path:
+            name, todo = path[-1]
+            pending = next((p for p in todo if p not in depth), None)
+            if pending is None:
+                depth[name] = 1 + max(depth[p] for p in parents[name])
+                path.pop()
+                on_path.discard(name)
+            elif pending in on_path:
+                names = [n for n, _ in path]
+                loop = [*names[names.index(pending) :], pending]
+                origin = groups[pending].origin
+                raise InputError(
+                    f"groups form a loop through children: {' → '.join(reversed(loop))}",
+                    path=origin.path,
+                    line=origin.line,
+                )
+            else:
+                path.append((pending, iter(parents[pending])))
+                on_path.add(pending)
     return depth
 
 
