@@ -38,45 +38,52 @@ def budget(text: str) -> int:
 def _children(node: Node) -> list[Node]:
     if isinstance(node, MappingNode):
         return [part for pair in node.value for part in pair]
-    if isinstance(node, CollectionNode):
-        return list(node.value)
-    return []
+    return list(node.value) if isinstance(node, CollectionNode) else []
 
 
 def check_aliases(root: Node, text: str, path: str) -> None:
     """Refuse (InputError) a node graph that weighs more than `budget(text)` with its aliases
-    expanded, or that contains itself. Iterative: a deep document cannot exhaust the stack."""
+    expanded, or that contains itself. Iterative: a deep document cannot exhaust the stack.
+
+    Without an alias (no `*` anywhere in the text) every node appears once: nothing to do."""
+    if "*" not in text:
+        return
     limit = budget(text)
     weight: dict[int, int] = {}  # id(node) → expanded weight, once its children are weighed
-    open_ids: set[int] = set()  # nodes whose children are being weighed: the current path
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    # The path from the root being weighed: [node, its children, next child, weight so far].
+    path_ids = {id(root)}
+    stack: list[list[Any]] = [[root, _children(root), 0, 1]]
     while stack:
-        node, children_done = stack.pop()
-        key = id(node)
-        if children_done:
-            open_ids.discard(key)
-            total = 1 + sum(weight[id(child)] for child in _children(node))
-            if isinstance(node, ScalarNode):
-                total += len(node.value)
+        frame = stack[-1]
+        node, children, index, total = frame
+        if index == len(children):
+            stack.pop()
+            path_ids.discard(id(node))
+            weight[id(node)] = total
+            if stack:
+                stack[-1][3] += total
+                total = stack[-1][3]
+                node = stack[-1][0]
             if total > limit:
                 raise InputError(
-                    f"YAML aliases expand this document to more than {limit} nodes and "
-                    "characters (an alias bomb?); write the values out instead",
+                    f"YAML aliases expand this document past {limit} nodes and characters "
+                    "(an alias bomb?); write the values out instead",
                     path=path,
                     line=node.start_mark.line + 1,
                 )
-            weight[key] = total
             continue
-        if key in weight:
-            continue
-        open_ids.add(key)
-        stack.append((node, True))
-        for child in _children(node):
-            if id(child) in open_ids:
-                raise InputError(
-                    "a YAML alias refers to a node that contains it (a recursive value)",
-                    path=path,
-                    line=child.start_mark.line + 1,
-                )
-            if id(child) not in weight:
-                stack.append((child, False))
+        child = children[index]
+        frame[2] = index + 1
+        if isinstance(child, ScalarNode):
+            frame[3] = total + 1 + len(child.value)
+        elif id(child) in weight:
+            frame[3] = total + weight[id(child)]
+        elif id(child) in path_ids:
+            raise InputError(
+                "a YAML alias refers to a node that contains it (a recursive value)",
+                path=path,
+                line=child.start_mark.line + 1,
+            )
+        else:
+            path_ids.add(id(child))
+            stack.append([child, _children(child), 0, 1])

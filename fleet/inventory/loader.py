@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fleet.errors import InputError
@@ -37,11 +40,26 @@ def load_inventory(path: Path) -> Inventory:
 
 def parse_inventory(text: str, path: Path) -> Inventory:
     builder = InventoryBuilder(str(path))
-    if looks_like_yaml(text, path):
-        parse_yaml(text, builder)
-    else:
-        parse_ini(text, builder)
-    return resolve(builder, path)
+    with _collector_paused():
+        if looks_like_yaml(text, path):
+            parse_yaml(text, builder)
+        else:
+            parse_ini(text, builder)
+        return resolve(builder, path)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Loading allocates millions of objects that all stay alive (nodes, vars, hosts): the
+    cyclic garbage collector would walk them again and again and free nothing -- a third of
+    the time of a 200 000-host inventory. Reference counting still frees what dies."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def looks_like_yaml(text: str, path: Path) -> bool:
