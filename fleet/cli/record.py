@@ -77,10 +77,14 @@ class Recorder:
 
     def drift(self, result: RunResult, inventory: Path | None) -> Drift | None:
         """Drift since the previous run of the same inventory and playbook (a read: it does
-        not wait for a writer)."""
+        not wait for a writer). None when there is none, or it cannot be read: then the
+        record fails too, and says why, after the reports."""
         if self.store is None:
             return None
-        return drift_since_previous(self.store, stored_form(result, inventory))
+        try:
+            return drift_since_previous(self.store, stored_form(result, inventory))
+        except sqlite3.Error:
+            return None
 
     def record(
         self,
