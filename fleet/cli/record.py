@@ -10,6 +10,7 @@ keeps locked is waited for a bounded time, and the user is told, not left in sil
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ class Recorder:
             ) from None
 
     def _record(self, result: RunResult, inventory: Path | None, *, wait: float) -> RunResult:
+        deadline = time.monotonic() + wait  # opening and writing share the wait
         if self.store is None:
             try:
                 self.store = Store.open(self.db, wait=wait)
@@ -122,7 +124,8 @@ class Recorder:
                 raise RecordError(
                     f"the run was reported but NOT recorded in the history database: {exc}"
                 ) from None
-        return _record_in(self.store, result, inventory, wait=wait)
+        left = max(0.0, deadline - time.monotonic())
+        return _record_in(self.store, result, inventory, wait=left)
 
 
 class _Busy(Exception):

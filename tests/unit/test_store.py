@@ -280,3 +280,24 @@ def test_prune_with_a_retention_beyond_the_calendar_is_an_input_error(store: Sto
     with pytest.raises(InputError, match="before the year 1"):
         store.prune(99_999_999_999)
     assert store.prune(300_000) == 0  # 821 years back: valid, keeps everything
+
+
+@pytest.mark.timeout(30)
+def test_a_database_locked_while_it_needs_migrating_is_opened_again_to_record(
+    tmp_path: Path,
+) -> None:
+    """The run is not held back: the database is opened again when the run is recorded."""
+    path = tmp_path / "fleet.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:1])  # an older fleet's database: the next open migrates it
+    conn.close()
+    with _write_locked(path):
+        recorder = Recorder(path)
+        assert recorder.store is None
+    notes: list[str] = []
+    with recorder:
+        recorder.record(sample_run(), None, note=notes.append)
+    assert notes == []
+    with Store.open(path) as s:
+        assert s.schema_version == len(MIGRATIONS)
+        assert [r.id for r in s.runs()] == [sample_run().run.id]
