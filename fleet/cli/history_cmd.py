@@ -36,7 +36,7 @@ SinceOpt = typer.Option(
 
 def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
     """`7d`-style ages count back from now; a date or ISO datetime (UTC unless it says).
-    The result is in UTC; a time before the year 1 (in UTC) is an InputError."""
+    The result is in UTC; a time outside the years 1-9999 (in UTC) is an InputError."""
     if text is None:
         return None
     value = text.strip().lower()
@@ -51,7 +51,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
             ) from None
         return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
     except (OverflowError, ValueError):  # ValueError: an age of more digits than int() takes
-        raise InputError(f"--since {text!r}: reaches back before the year 1") from None
+        raise InputError(f"--since {text!r}: outside the years 1 to 9999 (UTC)") from None
 
 
 def _check_format(fmt: str) -> None:
