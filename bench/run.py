@@ -1,4 +1,5 @@
 """`make bench`: fleet at fleet scale against the lab, beside the transport's floor.
+(BENCH_ONLY=ssh,winrm,inventory,probe picks parts; bench.inventory_bench: large inventories.)
 
 For each concurrency C: the bare asyncssh loop (bench.bare_loop), then `fleet audit`, each a
 separate process against the same running lab (also a separate process, so the 2 cores are
@@ -188,6 +189,12 @@ def main() -> None:
     if not only or "winrm" in only:
         print("== audit over WinRM/PSRP", flush=True)
         results["audit_winrm"] = bench_winrm(hosts, latency, [200, 500])
+    if not only or "inventory" in only:
+        from bench.inventory_bench import bench_inventory
+
+        print("== a large inventory: resolve and list, no host contacted", flush=True)
+        sizes = os.environ.get("BENCH_INVENTORY_HOSTS", "20000,200000")
+        results["inventory"] = bench_inventory([int(n) for n in sizes.split(",")])
     if not only or "probe" in only:
         from bench.probe_bench import main_probe_bench
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
 
 from fleet.errors import InputError
+from fleet.fileio import open_private
 
 _SECRET_KEYS = ("password", "passwd", "passphrase", "secret", "token", "credential")
 # Libraries that log requests, auth exchanges or key material at DEBUG (urllib3 and
@@ -67,8 +69,9 @@ def configure(level: str = "warning", fmt: str = "auto", file: str | None = None
 
 def _open(file: str) -> TextIO:
     try:
-        # Kept open for the life of the process, like stderr.
-        return open(file, "a", encoding="utf-8")
+        # Kept open for the life of the process, like stderr. Private when new: logs name
+        # hosts and what failed on them.
+        return open_private(Path(file), append=True)
     except OSError as exc:
         raise InputError(f"cannot open the log file: {exc.strerror}", path=file) from None
 

@@ -43,12 +43,13 @@ def file_sha256(path: Path) -> str | None:
 
 
 def drift_since_previous(store: Store, result: RunResult) -> Drift | None:
-    """Drift from the latest earlier run of the same inventory and playbook (already recorded
-    `result` included), or None when this is the first such run."""
+    """Drift from the latest earlier run of the same inventory and playbook, or None when
+    this is the first such run. `result` need not be recorded: a sweep reports drift before
+    it records (a locked database must not hold the reports back)."""
     info = result.run
     if info.inventory is None or info.playbook_sha256 is None:
         return None
-    previous = store.previous_run(info.inventory, info.playbook_sha256, info.id)
+    previous = store.run_before(info.inventory, info.playbook_sha256, info.started, info.id)
     return compare(previous, result) if previous is not None else None
 
 

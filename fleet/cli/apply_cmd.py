@@ -13,6 +13,7 @@ from rich.console import Console
 
 from fleet.cli import common
 from fleet.cli.app import app
+from fleet.cli.flags import in_range
 from fleet.cli.plan_cmd import FormatOpt, OnlyOpt, check_format, plan_hosts, show_plan
 from fleet.cli.render_plan import render_outcomes, skipped_note
 from fleet.errors import InputError
@@ -30,7 +31,7 @@ from fleet.runner import RunOptions
 
 
 def _window(spec: str | None) -> Window | None:
-    window = parse_window(spec) if spec else None
+    window = parse_window(spec) if spec is not None else None
     if window is not None and not window.is_open(datetime.now()):
         raise InputError(f"--window {window.text!r}: outside the change window, not starting")
     return window
@@ -72,7 +73,10 @@ def apply_cmd(
         None, "--serial", help="Batch size: N hosts or N% (the first batch is the canary)."
     ),
     max_fail_percent: float | None = typer.Option(
-        None, "--max-fail-percent", min=0, max=100, help="Stop when more hosts fail."
+        None,
+        "--max-fail-percent",
+        callback=in_range("--max-fail-percent", 0, 100),
+        help="Stop when more hosts fail.",
     ),
     allow_disruptive: bool = typer.Option(
         False, "--allow-disruptive", help="Also apply changes that drop users (restart, logoff)."
@@ -98,7 +102,11 @@ def apply_cmd(
     fmt: str = FormatOpt,
     concurrency: int = common.ConcurrencyOpt,
     timeout: float = typer.Option(
-        120.0, "--timeout", "-t", min=0.1, help="Per-host deadline (gather, fixes, verify)."
+        120.0,
+        "--timeout",
+        "-t",
+        callback=in_range("--timeout", 0.1, unit=" s"),
+        help="Per-host deadline (gather, fixes, verify).",
     ),
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
@@ -116,6 +124,7 @@ def apply_cmd(
     common.setup_logging(log_level, log_format, log_file)
     check_format(fmt)
     win = _window(window)
+    parse_serial(serial, 1)  # its syntax now: --dry-run judges it too
     run_options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
     console = Console(stderr=fmt == "json")
     if plan_file is not None:

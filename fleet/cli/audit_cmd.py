@@ -83,7 +83,7 @@ def audit_cmd(
         raise InputError("-i/--inventory is required (unless --from-db RUN_ID)")
     inv, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
     prober = _prober(inv, hosts, pb, timeout) if probe else None
-    store = maybe_open(db, no_db)  # before any host is contacted: a bad --db fails fast
+    recorder = maybe_open(db, no_db)  # before any host is contacted: a bad --db fails fast
     options = RunOptions(
         concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
     )
@@ -96,8 +96,8 @@ def audit_cmd(
         command="audit",
         probe=prober,
     )
-    not_recorded = record_after(store, result, inventory)
     emit(Console(), result, requests, verbose=verbose, strict=strict)
+    not_recorded = record_after(recorder, result, inventory)  # may wait for a locked database
     if not_recorded is not None:
         raise not_recorded  # after the output: a store failure never loses the audit
     raise typer.Exit(result.exit_code(strict))

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from fleet import logs
 from fleet.audit import AuditHost, audit
+from fleet.cli.flags import in_range
 from fleet.cli.progress import HostProgress
 from fleet.errors import InputError
 from fleet.inventory import Inventory, check_params, load_inventory, target_for
@@ -48,15 +49,28 @@ LimitOpt = typer.Option(
     "--limit",
     help="Host pattern: names, globs, groups; 'a:b' union, 'a:&b' intersection, 'a:!b' exclusion.",
 )
-ConcurrencyOpt = typer.Option(50, "--concurrency", "-c", min=1, help="Hosts worked on at once.")
+ConcurrencyOpt = typer.Option(
+    50,
+    "--concurrency",
+    "-c",
+    callback=in_range("--concurrency", 1),
+    help="Hosts worked on at once.",
+)
 TimeoutOpt = typer.Option(
-    30.0, "--timeout", "-t", min=0.1, help="Per-host deadline in seconds (connect + all work)."
+    30.0,
+    "--timeout",
+    "-t",
+    callback=in_range("--timeout", 0.1, unit=" s"),
+    help="Per-host deadline in seconds (connect + all work).",
 )
 AskPassOpt = typer.Option(
     False, "--ask-pass", "-k", help="Prompt once for a password for hosts without another source."
 )
 RetriesOpt = typer.Option(
-    2, "--retries", min=0, help="Extra attempts for transient connection errors."
+    2,
+    "--retries",
+    callback=in_range("--retries", 0),
+    help="Extra attempts for transient connection errors.",
 )
 FormatOpt = typer.Option(
     "table", "--format", "-f", help="Output: table, json, junit, prom or html."

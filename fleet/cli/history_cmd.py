@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fleet.cli.app import app
+from fleet.cli.flags import in_range
 from fleet.cli.record import DbOpt, open_store
 from fleet.cli.render_audit import CHECK_STYLE, STATUS_STYLE
 from fleet.errors import InputError
@@ -34,19 +35,23 @@ SinceOpt = typer.Option(
 
 
 def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """`7d`-style ages count back from now; a date or ISO datetime (UTC unless it says)."""
+    """`7d`-style ages count back from now; a date or ISO datetime (UTC unless it says).
+    The result is in UTC; a time outside the years 1-9999 (in UTC) is an InputError."""
     if text is None:
         return None
     value = text.strip().lower()
-    if m := _AGE.match(value):
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[m[2]]: int(m[1])})
     try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InputError(
-            f"--since {text!r}: expected an age like 7d, 12h, 30m, 2w or a date like 2026-11-01"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        if m := _AGE.match(value):
+            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[m[2]]: int(m[1])})
+        try:
+            when = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise InputError(
+                f"--since {text!r}: expected an age like 7d, 12h, 30m, 2w or a date like 2026-11-01"
+            ) from None
+        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    except (OverflowError, ValueError):  # ValueError: an age of more digits than int() takes
+        raise InputError(f"--since {text!r}: outside the years 1 to 9999 (UTC)") from None
 
 
 def _check_format(fmt: str) -> None:
@@ -126,7 +131,9 @@ def _history_table(rows: list[HistoryRow], check: str | None) -> Table:
 @history_app.command("runs")
 def runs_cmd(
     since: str | None = SinceOpt,
-    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="At most N runs."),
+    limit: int | None = typer.Option(
+        None, "--limit", "-n", callback=in_range("--limit", 1), help="At most N runs."
+    ),
     fmt: str = FormatOpt,
     db: Path | None = DbOpt,
 ) -> None:
@@ -176,7 +183,12 @@ def _run_json(r: RunRow) -> dict[str, Any]:
 
 @history_app.command("prune")
 def prune_cmd(
-    keep_days: int = typer.Option(..., "--keep-days", min=0, help="Keep runs of the last N days."),
+    keep_days: int = typer.Option(
+        ...,
+        "--keep-days",
+        callback=in_range("--keep-days", 0),
+        help="Keep runs of the last N days.",
+    ),
     db: Path | None = DbOpt,
 ) -> None:
     """Delete runs started more than N days ago, with their hosts, facts and checks."""

@@ -24,9 +24,11 @@ OnlyOpt = typer.Option(None, "--only", help="Only these checks' fixes: CHECK,CHE
 
 
 def parse_only(only: str | None) -> list[str] | None:
-    if not only:
+    if only is None:
         return None
     ids = [p.strip() for p in only.split(",") if p.strip()]
+    if not ids:  # `--only "$CHECKS"` unset must not quietly mean every fix
+        raise InputError(f"--only {only!r} names no check: give CHECK,CHECK,... or leave it out")
     unknown = [i for i in ids if i not in CHECKS]
     if unknown:
         raise InputError(f"--only: unknown check {unknown[0]!r}; valid: {', '.join(CHECKS)}")

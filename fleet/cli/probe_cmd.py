@@ -15,6 +15,7 @@ from rich.text import Text
 
 from fleet import logs
 from fleet.cli.app import app
+from fleet.cli.flags import in_range
 from fleet.errors import InputError
 from fleet.limits import concurrency_cap, raise_nofile_limit
 from fleet.probe.client import ProbeOptions, probe_many
@@ -148,11 +149,20 @@ def probe_cmd(
     inventory: Path | None = _InventoryOpt,
     limit: str | None = _LimitOpt,
     port: int = typer.Option(
-        DEFAULT_PORT, "--port", min=1, max=65535, help="Port when none is given (or rdp_port)."
+        DEFAULT_PORT,
+        "--port",
+        callback=in_range("--port", 1, 65535),
+        help="Port when none is given (or rdp_port).",
     ),
-    concurrency: int = typer.Option(200, "--concurrency", "-c", min=1, help="Hosts at once."),
+    concurrency: int = typer.Option(
+        200, "--concurrency", "-c", callback=in_range("--concurrency", 1), help="Hosts at once."
+    ),
     timeout: float = typer.Option(
-        10.0, "--timeout", "-t", min=0.1, help="Per-host deadline in seconds (each step ≤ 5 s)."
+        10.0,
+        "--timeout",
+        "-t",
+        callback=in_range("--timeout", 0.1, unit=" s"),
+        help="Per-host deadline in seconds (each step ≤ 5 s).",
     ),
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
     output: Path | None = _OutputOpt,

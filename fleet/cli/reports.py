@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from rich.console import Console
 
 from fleet.cli.render_audit import render_audit
 from fleet.errors import InputError
+from fleet.fileio import write_private
 from fleet.report import REPORT_FORMATS, render
 from fleet.results import RunResult
 from fleet.store.drift import Drift
@@ -43,20 +43,8 @@ def parse_report_args(fmt: str, output: Path | None, extra: list[str]) -> list[R
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Temp file + rename, so a reader (node_exporter's textfile collector, a web server)
-    never sees half a report. The temp name does not end in .prom, so it is never read."""
-    if path.exists() and not path.is_file():
-        # /dev/null, /dev/stdout, a FIFO: write through; a rename would replace the device.
-        with path.open("w", encoding="utf-8") as stream:
-            stream.write(text)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    """A report file, written whole and private when new (see `fleet.fileio.write_private`)."""
+    write_private(path, text)
 
 
 def emit(

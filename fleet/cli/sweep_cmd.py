@@ -12,12 +12,12 @@ from rich.text import Text
 
 from fleet.cli import common
 from fleet.cli.app import app
-from fleet.cli.record import DbOpt, RecordError, open_store, record
+from fleet.cli.record import DbOpt, Recorder, stored_form
 from fleet.cli.render_audit import CHECK_STYLE
 from fleet.cli.reports import emit, parse_report_args
 from fleet.runner import RunOptions
 from fleet.store import Drift
-from fleet.sweep import drift_since_previous, inventory_key
+from fleet.sweep import inventory_key
 
 
 @app.command(
@@ -60,7 +60,7 @@ def sweep_cmd(
     options = RunOptions(
         concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
     )
-    with open_store(db) as store:
+    with Recorder(db) as recorder:  # before any host is contacted: a bad --db fails fast
         result = common.audit_with_progress(
             hosts,
             pb,
@@ -69,24 +69,19 @@ def sweep_cmd(
             inventory=inventory_key(inventory),
             command="sweep",
         )
-        failure: RecordError | None = None
-        drift: Drift | None = None
-        try:
-            result = record(store, result, inventory)
-            drift = drift_since_previous(store, result)
-        except RecordError as exc:
-            failure = exc
-    emit(
-        Console(),
-        result,
-        requests,
-        verbose=verbose,
-        strict=strict,
-        drift=drift,
-        after_table=lambda console: render_drift(console, drift),
-    )
-    if failure is not None:
-        raise failure
+        # Drift is a read (it never waits for a writer); the reports come before the write,
+        # so a database another process keeps locked cannot hold them back.
+        drift = recorder.drift(result, inventory)
+        emit(
+            Console(),
+            stored_form(result, inventory),
+            requests,
+            verbose=verbose,
+            strict=strict,
+            drift=drift,
+            after_table=lambda console: render_drift(console, drift),
+        )
+        recorder.record(result, inventory)  # RecordError (exit 2) after the reports
     raise typer.Exit(result.exit_code(strict))
 
 

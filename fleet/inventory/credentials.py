@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from fleet.errors import InputError
+from fleet.fileio import FileRefused, read_regular
 from fleet.inventory.model import Host
 from fleet.secret import Secret
 
@@ -21,6 +22,8 @@ Kind = Literal["env", "file", "keyring", "inline", "prompt", "none"]
 
 #: Inline password vars, in the order they are looked at.
 INLINE_VARS = ("ansible_password", "ansible_ssh_pass")
+#: A password file holds one line; anything much bigger is the wrong file.
+MAX_PASSWORD_FILE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,36 +81,26 @@ def _from_env(host: Host, name: str) -> Secret:
 
 
 def _from_file(host: Host, path: Path) -> Secret:
-    # Checked on the open descriptor, not the name: the file cannot be swapped between the
-    # check and the read. O_NONBLOCK: opening a FIFO must not hang (it is refused below).
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise InputError(
-            f"host {host.name!r}: cannot read password file: {exc.strerror}", path=str(path)
-        ) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError(
-                f"host {host.name!r}: password file is not a regular file", path=str(path)
-            )
+    def owner_only(st: os.stat_result) -> str | None:
         mode = stat.S_IMODE(st.st_mode)
         if mode & 0o077:
-            raise InputError(
-                f"host {host.name!r}: password file has mode {mode:04o}; it must be readable by "
-                f"its owner only (chmod 600 {path})",
-                path=str(path),
+            return (
+                f"it has mode {mode:04o}; it must be readable by its owner only (chmod 600 {path})"
             )
-        with os.fdopen(os.dup(fd), "rb") as f:
-            text = f.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = getattr(exc, "strerror", None) or "not UTF-8 text"
+        return None
+
+    try:
+        data = read_regular(path, limit=MAX_PASSWORD_FILE, check=owner_only)
+    except FileRefused as exc:
         raise InputError(
-            f"host {host.name!r}: cannot read password file: {why}", path=str(path)
+            f"host {host.name!r}: cannot read password file: {exc.reason}", path=str(path)
         ) from None
-    finally:
-        os.close(fd)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(
+            f"host {host.name!r}: cannot read password file: not UTF-8 text", path=str(path)
+        ) from None
     if text.endswith("\r\n"):
         text = text[:-2]
     elif text.endswith("\n"):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fleet.errors import InputError
+from fleet.fileio import read_text_input
 from fleet.inventory.credentials import INLINE_VARS
 from fleet.inventory.ini_format import parse_ini
 from fleet.inventory.model import Inventory
@@ -28,12 +32,7 @@ def load_inventory(path: Path) -> Inventory:
         raise InputError("inventory file not found", path=where)
     if path.is_dir():
         raise InputError("is a folder; pass the inventory file itself", path=where)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("inventory is not UTF-8 text", path=where) from None
-    except OSError as exc:
-        raise InputError(f"cannot read inventory: {exc.strerror}", path=where) from None
+    text = read_text_input(path, "inventory")
     inventory = parse_inventory(text, path)
     _warn_inline_passwords(inventory)
     return inventory
@@ -41,11 +40,26 @@ def load_inventory(path: Path) -> Inventory:
 
 def parse_inventory(text: str, path: Path) -> Inventory:
     builder = InventoryBuilder(str(path))
-    if looks_like_yaml(text, path):
-        parse_yaml(text, builder)
-    else:
-        parse_ini(text, builder)
-    return resolve(builder, path)
+    with _collector_paused():
+        if looks_like_yaml(text, path):
+            parse_yaml(text, builder)
+        else:
+            parse_ini(text, builder)
+        return resolve(builder, path)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Loading allocates millions of objects that all stay alive (nodes, vars, hosts): the
+    cyclic garbage collector would walk them again and again and free nothing -- a third of
+    the time of a 200 000-host inventory. Reference counting still frees what dies."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def looks_like_yaml(text: str, path: Path) -> bool:

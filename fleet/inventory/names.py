@@ -14,11 +14,12 @@ MAX_RANGE_HOSTS = 100_000
 _RANGE = re.compile(r"^(?P<head>[^\[\]]*)\[(?P<body>[^\[\]]*:[^\[\]]*)\](?P<tail>.*)$")
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_BLANK_OR_COMMA = re.compile(r"[\s,]")
 
 
 def expand_range(pattern: str, *, path: str, line: int | None) -> list[str]:
     """Expand Ansible host ranges: `web[01:03]` → web01 web02 web03; `[a:c]`; `[1:9:2]`."""
-    match = _RANGE.match(pattern)
+    match = _RANGE.match(pattern) if "[" in pattern else None
     if not match:
         return [pattern]
     parts = match["body"].split(":")
@@ -87,7 +88,7 @@ def check_group_name(name: str, *, path: str, line: int | None) -> str:
 def check_host_name(name: str, *, path: str, line: int | None) -> str:
     """Host names are labels (the address may come from a var), but they must be usable in
     `--limit` patterns and reports: no blanks, commas or pattern operators at the start."""
-    if not name or any(c.isspace() for c in name) or "," in name or name[0] in "&!~@":
+    if not name or _BLANK_OR_COMMA.search(name) or name[0] in "&!~@":
         raise InputError(
             f"bad host name {name!r}: no blanks or commas, and it must not start with & ! ~ @",
             path=path,
@@ -96,7 +97,19 @@ def check_host_name(name: str, *, path: str, line: int | None) -> str:
     return name
 
 
+# What ipaddress.IPv4Address accepts: four decimal octets 0-255, no leading zeros. Tried
+# first: ipaddress itself costs ~10 µs, and an inventory of 200 000 hosts asks 400 000 times.
+_IPV4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+)
+
+
 def is_ip(text: str) -> bool:
+    if _IPV4.fullmatch(text):
+        return True
+    if ":" not in text:  # not IPv6 either: no need to ask ipaddress
+        return False
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -35,7 +35,13 @@ def split_pattern(limit: str) -> list[str]:
 
 def select_hosts(inventory: Inventory, limit: str | None) -> list[Host]:
     where = str(inventory.path)
-    if limit is None or not limit.strip():
+    if limit is not None and not limit.strip():
+        # `--limit "$HOSTS"` with HOSTS unset must not quietly mean the whole fleet.
+        raise InputError(
+            f"--limit {limit!r} is empty (an unset variable?): give a host pattern, "
+            "or 'all' for every host"
+        )
+    if limit is None:
         if not inventory.hosts:
             raise InputError("the inventory has no hosts", path=where)
         return list(inventory.hosts.values())

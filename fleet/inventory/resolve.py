@@ -8,15 +8,21 @@ not merge.
 
 from __future__ import annotations
 
+from collections import ChainMap
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from fleet.errors import InputError
-from fleet.inventory.hostvars import mask_secrets, validate_known
+from fleet.inventory.hostvars import KnownVars, mask_secrets, validate_known
 from fleet.inventory.model import Group, Host, Inventory
 from fleet.inventory.names import is_address
 from fleet.inventory.raw import ALL, UNGROUPED, InventoryBuilder, Origin, RawGroup, RawVars
 from fleet.inventory.varsdirs import VarsDir
+
+_KNOWN = frozenset(KnownVars.model_fields)
 
 
 def resolve(builder: InventoryBuilder, path: Path) -> Inventory:
@@ -41,23 +47,59 @@ def resolve(builder: InventoryBuilder, path: Path) -> Inventory:
         for host in group.hosts:
             direct[host].add(group.name)
 
+    # Hosts in the same groups share their layered group vars: computed (and validated)
+    # once per distinct set of groups, not once per host (a fleet has a few hundred sets
+    # and hundreds of thousands of hosts).
+    layers: dict[frozenset[str], _Layer] = {}
     hosts: dict[str, Host] = {}
     for name, raw in builder.hosts.items():
-        member_of = _ancestors(direct[name] - {ALL}, parents)
-        if not member_of - {UNGROUPED}:
-            member_of = {UNGROUPED}
+        key = frozenset(direct[name] - {ALL})
+        layer = layers.get(key)
+        if layer is None:
+            layer = layers[key] = _layer(name, key, parents, depth, group_vars)
+        if layer.groups == (UNGROUPED,):
             groups[UNGROUPED].add_host(name)
-        layered = RawVars()
-        for group_name in sorted(member_of | {ALL}, key=lambda g: (depth[g], g)):
-            layered.update(group_vars[group_name])
-        layered.update(_with_file(raw.vars, host_dir, name))
-        hosts[name] = _host(name, raw.origin, layered, tuple(sorted(member_of)), base)
+        own = _with_file(raw.vars, host_dir, name)
+        hosts[name] = _host(name, raw.origin, layer, own, base)
 
     return Inventory(
         path=path,
         hosts=hosts,
         groups={name: _group(g, group_vars[name], parents[name]) for name, g in groups.items()},
     )
+
+
+@dataclass
+class _Layer:
+    """The vars of a set of groups, layered, masked, and (once asked) validated."""
+
+    groups: tuple[str, ...]  # every group the hosts are in, parents included, sorted
+    values: dict[str, Any]
+    origins: dict[str, Origin]
+    shared: Mapping[str, Any]  # the vars of a host with no vars of its own
+    known: KnownVars | None = None
+
+    def known_for(self, host: str) -> KnownVars:
+        if self.known is None:
+            self.known = validate_known(host, self.values, self.origins)
+        return self.known
+
+
+def _layer(
+    host: str,
+    direct: frozenset[str],
+    parents: dict[str, list[str]],
+    depth: dict[str, int],
+    group_vars: dict[str, RawVars],
+) -> _Layer:
+    member_of = _ancestors(set(direct), parents)
+    if not member_of - {UNGROUPED}:
+        member_of = {UNGROUPED}
+    layered = RawVars()
+    for group_name in sorted(member_of | {ALL}, key=lambda g: (depth[g], g)):
+        layered.update(group_vars[group_name])
+    values = mask_secrets(layered.values, layered.origins, f"host {host!r}")
+    return _Layer(tuple(sorted(member_of)), values, layered.origins, MappingProxyType(values))
 
 
 def _parents(groups: dict[str, RawGroup]) -> dict[str, list[str]]:
@@ -73,28 +115,36 @@ def _parents(groups: dict[str, RawGroup]) -> dict[str, list[str]]:
 
 
 def _depths(groups: dict[str, RawGroup], parents: dict[str, list[str]]) -> dict[str, int]:
-    """Longest path from `all`; a cycle in `children` is an error naming the loop."""
+    """Longest path from `all`; a cycle in `children` is an error naming the loop.
+
+    Iterative (a depth-first walk with its own stack): a chain of thousands of groups must
+    not exhaust Python's recursion limit."""
     depth: dict[str, int] = {ALL: 0}
-    visiting: list[str] = []
-
-    def walk(name: str) -> int:
-        if name in depth:
-            return depth[name]
-        if name in visiting:
-            loop = [*visiting[visiting.index(name) :], name]
-            origin = groups[name].origin
-            raise InputError(
-                f"groups form a loop through children: {' → '.join(reversed(loop))}",
-                path=origin.path,
-                line=origin.line,
-            )
-        visiting.append(name)
-        depth[name] = 1 + max(walk(p) for p in parents[name])
-        visiting.pop()
-        return depth[name]
-
-    for name in groups:
-        walk(name)
+    for start in groups:
+        if start in depth:
+            continue
+        # The groups being resolved, each a parent of the one before, with its parents to go.
+        path: list[tuple[str, Iterator[str]]] = [(start, iter(parents[start]))]
+        on_path = {start}
+        while path:
+            name, todo = path[-1]
+            pending = next((p for p in todo if p not in depth), None)
+            if pending is None:
+                depth[name] = 1 + max(depth[p] for p in parents[name])
+                path.pop()
+                on_path.discard(name)
+            elif pending in on_path:
+                names = [n for n, _ in path]
+                loop = [*names[names.index(pending) :], pending]
+                origin = groups[pending].origin
+                raise InputError(
+                    f"groups form a loop through children: {' → '.join(reversed(loop))}",
+                    path=origin.path,
+                    line=origin.line,
+                )
+            else:
+                path.append((pending, iter(parents[pending])))
+                on_path.add(pending)
     return depth
 
 
@@ -117,9 +167,17 @@ def _with_file(inline: RawVars, folder: VarsDir, name: str) -> RawVars:
     return out
 
 
-def _host(name: str, origin: Origin, layered: RawVars, groups: tuple[str, ...], base: Path) -> Host:
-    values = mask_secrets(layered.values, layered.origins, f"host {name!r}")
-    known = validate_known(name, values, layered.origins)
+def _host(name: str, origin: Origin, layer: _Layer, own: RawVars, base: Path) -> Host:
+    if not own.values:
+        values = layer.shared
+        known = layer.known_for(name)
+    else:
+        mine = mask_secrets(own.values, own.origins, f"host {name!r}")
+        values = MappingProxyType({**layer.values, **mine})
+        if _KNOWN.isdisjoint(mine):
+            known = layer.known_for(name)  # what fleet reads comes from the groups alone
+        else:
+            known = validate_known(name, values, ChainMap(own.origins, layer.origins))
     address = known.fleet_host or known.ansible_host or known.ansible_ssh_host or name
     if address == name and not is_address(name):
         raise InputError(
@@ -129,7 +187,7 @@ def _host(name: str, origin: Origin, layered: RawVars, groups: tuple[str, ...], 
             line=origin.line,
         )
     port = known.fleet_port or known.ansible_port or known.ansible_ssh_port
-    return Host(name, address, port, groups, MappingProxyType(values), base_dir=base)
+    return Host(name, address, port, layer.groups, values, base_dir=base)
 
 
 def _group(raw: RawGroup, layered: RawVars, parents: list[str]) -> Group:

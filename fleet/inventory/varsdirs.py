@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.errors import InputError
+from fleet.fileio import read_text_input
 from fleet.inventory.raw import Origin
 from fleet.inventory.yaml_format import parse_vars_yaml
 
@@ -31,24 +32,18 @@ class VarsDir:
             path = self.entries.get(name + suffix)
             if path is None:
                 continue
-            if path.is_file():
-                out += _read(path)
-            elif suffix == "" and path.is_dir():
+            if suffix == "" and path.is_dir():
                 for item in sorted(path.iterdir()):
                     if (
-                        item.is_file()
-                        and item.suffix in _SUFFIXES
+                        item.suffix in _SUFFIXES
                         and not item.name.startswith(".")
+                        and not item.is_dir()
                     ):
                         out += _read(item)
+            else:
+                out += _read(path)  # a FIFO or device is refused there, not read (or skipped)
         return out
 
 
 def _read(path: Path) -> list[tuple[str, Any, Origin]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", path=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
-    return parse_vars_yaml(text, str(path))
+    return parse_vars_yaml(read_text_input(path, "vars file"), str(path))

@@ -19,13 +19,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from fleet.errors import InputError
 from fleet.inventory.names import check_var_name, expand_range
 from fleet.inventory.raw import ALL, InventoryBuilder, Origin
+from fleet.yamlsafe import Loader, check_aliases
 
 _NULL = "tag:yaml.org,2002:null"
 _GROUP_KEYS = ("hosts", "vars", "children")
 
-# libyaml's parser when PyYAML was built with it (10x faster on a 1000-host inventory);
-# nodes keep their line marks either way.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Loader: Any = Loader
 
 
 def parse_yaml(text: str, builder: InventoryBuilder) -> None:
@@ -34,6 +33,7 @@ def parse_yaml(text: str, builder: InventoryBuilder) -> None:
         try:
             root = loader.get_single_node()
             if root is not None and not _is_null(root):
+                check_aliases(root, text, builder.path)
                 _Walker(loader, builder).inventory(root)
         finally:
             loader.dispose()
@@ -168,6 +168,7 @@ def parse_vars_yaml(text: str, path: str) -> list[tuple[str, Any, Origin]]:
             root = loader.get_single_node()
             if root is None or _is_null(root):
                 return out
+            check_aliases(root, text, path)
             walker = _Walker(loader, InventoryBuilder(path))
             for var, key, value in walker.pairs(root, "a vars file"):
                 o = walker.origin(key)

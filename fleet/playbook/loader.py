@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from fleet.checks.registry import CHECKS
 from fleet.errors import InputError
 from fleet.facts import HostFacts
+from fleet.fileio import read_input
 from fleet.playbook.custom import CustomCheck, Expectation
 from fleet.playbook.model import CustomSpec, Playbook, PlaybookSpec
 from fleet.playbook.scripts import ScriptError, load_script_file, playbooks_dir
@@ -28,6 +29,8 @@ from fleet.playbook.yamlpos import Loc, line_of, load_yaml
 from fleet.results import CheckResult
 
 DEFAULT_PLAYBOOK = "rdp-health.yml"
+#: A playbook is a page of YAML; a custom check script a few pages of PowerShell.
+MAX_PLAYBOOK_BYTES = 16 * 1024 * 1024
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -83,10 +86,7 @@ def _fail(
 
 
 def load_playbook(path: Path) -> Playbook:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read playbook: {exc.strerror}", path=str(path)) from None
+    data = read_input(path, "playbook", limit=MAX_PLAYBOOK_BYTES)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

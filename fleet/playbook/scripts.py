@@ -19,10 +19,14 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from fleet.fileio import FileRefused, read_regular
+
 _HEADER_ID = re.compile(r"^#\s*fleet-script:\s*(?P<v>[A-Za-z0-9_.-]+)\s*$", re.M)
 _HEADER_VERSION = re.compile(r"^#\s*fleet-version:\s*(?P<v>\d+)\s*$", re.M)
 _INCLUDE = re.compile(r"^#\s*fleet-include:\s*(?P<name>\S+)\s*$", re.M)
 _LIB_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+#: A script travels to every host in one message: a few pages, not megabytes.
+MAX_SCRIPT_BYTES = 4 * 1024 * 1024
 
 
 class ScriptError(ValueError):
@@ -87,9 +91,11 @@ def parse_script(text: str, path: Path | None = None) -> Script:
 
 def load_script_file(path: Path) -> Script:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScriptError(f"{path}: cannot read script: {exc.strerror}") from exc
+        text = read_regular(path, limit=MAX_SCRIPT_BYTES).decode("utf-8")
+    except FileRefused as exc:
+        raise ScriptError(f"{path}: cannot read script: {exc.reason}") from None
+    except UnicodeDecodeError:
+        raise ScriptError(f"{path}: cannot read script: not UTF-8 text") from None
     return parse_script(text, path)
 
 

@@ -15,9 +15,15 @@ from fleet.remediate.window import Window
 
 
 def parse_serial(text: str | None, total: int) -> int:
-    """Batch size from `N` or `N%` of `total` (at least 1); no value: one batch of all."""
-    if text is None or not text.strip():
+    """Batch size from `N` or `N%` of `total` (at least 1); no value: one batch of all.
+    A blank value is an error: `--serial "$SERIAL"` unset must not mean every host at once."""
+    if text is None:
         return max(total, 1)
+    if not text.strip():
+        raise InputError(
+            f"--serial {text!r} is empty (an unset variable?): give a host count (e.g. 5) or "
+            "a percentage (e.g. 20%), or leave --serial out"
+        )
     raw = text.strip()
     try:
         if raw.endswith("%"):

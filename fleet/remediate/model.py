@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from fleet.errors import InputError
+from fleet.fileio import read_text_input, write_private
 from fleet.playbook.scripts import ScriptError, builtin_script
 
 PLAN_FORMAT = 1
@@ -153,9 +154,9 @@ class Plan(PlanModel):
 
 
 def save_plan(plan: Plan, path: Path) -> None:
+    """Written whole, and private when new: a plan lists hosts and what is wrong with them."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(plan.to_json(), encoding="utf-8")
+        write_private(path, plan.to_json())
     except OSError as exc:
         raise InputError(f"cannot write plan: {exc.strerror}", path=str(path)) from None
 
@@ -165,6 +166,10 @@ def parse_plan(text: str, where: str = "<plan>") -> Plan:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", path=where, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("not a fleet plan: JSON nested too deep", path=where) from None
+    except ValueError:  # an integer of more digits than Python converts (sys.int_info)
+        raise InputError("not a fleet plan: a number has too many digits", path=where) from None
     if not isinstance(doc, dict):
         raise InputError("a plan is a JSON object", path=where)
     doc.pop("summary", None)  # derived; recomputed on load
@@ -184,10 +189,4 @@ def parse_plan(text: str, where: str = "<plan>") -> Plan:
 
 
 def load_plan(path: Path) -> Plan:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read plan: {exc.strerror}", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("plan is not UTF-8 text", path=str(path)) from None
-    return parse_plan(text, str(path))
+    return parse_plan(read_text_input(path, "plan"), str(path))

@@ -79,6 +79,12 @@ def _days(text: str | None, spec: str) -> frozenset[int]:
 
 
 def parse_window(spec: str) -> Window:
+    if not spec.strip():
+        # `--window "$WINDOW"` with WINDOW unset must not quietly mean "any time".
+        raise InputError(
+            f"--window {spec!r} is empty (an unset variable?): give a window like "
+            "'Sat 02:00-04:00', or leave --window out"
+        )
     m = _SPEC.match(spec)
     if not m:
         raise InputError(

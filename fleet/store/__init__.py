@@ -3,7 +3,7 @@
 from fleet.store.codec import SecretInStoreError
 from fleet.store.db import default_path
 from fleet.store.drift import Drift, DriftItem, HostChange, compare
-from fleet.store.store import HistoryRow, RunRow, Store
+from fleet.store.store import HistoryRow, RunRow, Store, StoreBusy
 
 __all__ = [
     "Drift",
@@ -13,6 +13,7 @@ __all__ = [
     "RunRow",
     "SecretInStoreError",
     "Store",
+    "StoreBusy",
     "compare",
     "default_path",
 ]

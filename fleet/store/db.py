@@ -3,7 +3,9 @@
 Several sweeps may write one database at the same time (a timer and a person, or parallel
 CI jobs). Each write is one `BEGIN IMMEDIATE` transaction: it takes the write lock up front,
 so it either commits whole or not at all; `busy_timeout` waits for the lock and tenacity
-retries the rare SQLITE_BUSY that still gets through (e.g. a WAL checkpoint in progress).
+retries SQLITE_BUSY (another writer, a WAL checkpoint in progress) until a deadline: a
+database another process keeps locked is an error after `WRITE_WAIT_S`, not a hang.
+Readers never wait: in WAL mode a read does not block on a writer.
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ import platformdirs
 from tenacity import (
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
+    stop_after_delay,
     wait_random_exponential,
 )
 
-BUSY_TIMEOUT_MS = 10_000
-RETRY_ATTEMPTS = 8
+from fleet.fileio import path_not_regular
+
+#: How long one statement waits for the lock inside SQLite before SQLITE_BUSY.
+BUSY_TIMEOUT_MS = 1_000
+#: How long a write keeps retrying a locked database, in all.
+WRITE_WAIT_S = 30.0
 
 T = TypeVar("T")
 
@@ -33,19 +39,20 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("fleet")) / "fleet.db"
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, *, wait: float = WRITE_WAIT_S) -> sqlite3.Connection:
     """Open (creating parent directories) with autocommit off: transactions are explicit.
 
     Only a regular file (or a new one) is accepted: SQLite would put `-wal`/`-shm` files
-    beside a device such as /dev/null.
+    beside a device such as /dev/null. Switching a database to WAL needs the write lock:
+    `wait` bounds how long that waits (an existing fleet database is in WAL already).
     """
-    if path.exists() and not path.is_file():
-        raise sqlite3.DatabaseError(f"{path} is not a regular file")
+    if why := path_not_regular(path):
+        raise sqlite3.DatabaseError(f"{path} is {why}")
     _create_private(path)
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
-    retrying(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+    retrying(lambda: conn.execute("PRAGMA journal_mode = WAL"), wait=wait)
     conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL; no fsync per commit
     return conn
 
@@ -66,12 +73,13 @@ def is_busy(exc: BaseException) -> bool:
     )
 
 
-def retrying(fn: Callable[[], T]) -> T:
-    """Call `fn`, retrying while SQLite reports the database busy or locked."""
+def retrying(fn: Callable[[], T], *, wait: float = WRITE_WAIT_S) -> T:
+    """Call `fn`, retrying while SQLite reports the database busy or locked, for about `wait`
+    seconds (0: once); then the busy error is raised."""
     for attempt in Retrying(
         retry=retry_if_exception(is_busy),
-        stop=stop_after_attempt(RETRY_ATTEMPTS),
-        wait=wait_random_exponential(multiplier=0.05, max=2.0),
+        stop=stop_after_delay(wait),
+        wait=wait_random_exponential(multiplier=0.05, max=min(2.0, max(wait / 4, 0.05))),
         reraise=True,
     ):
         with attempt:

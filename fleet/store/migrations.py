@@ -2,8 +2,9 @@
 
 Migration N moves a database from version N-1 to N. Later modules (the remediation journal)
 add their tables by appending a `Migration` with the next version to `MIGRATIONS`; existing
-entries never change once released. Migrations only add (tables, columns, indexes), so an
-older fleet can still read a database a newer one has migrated further.
+entries never change once released. Migrations only add (tables, columns, indexes); still,
+a fleet refuses a database a newer fleet has migrated further (it cannot know what the newer
+versions mean), saying which versions it knows.
 """
 
 from __future__ import annotations
@@ -146,16 +147,27 @@ def check_order(migrations: list[Migration]) -> None:
             )
 
 
+class NewerDatabaseError(sqlite3.DatabaseError):
+    """The database was migrated by a newer fleet than this one: its tables may not be the
+    ones this fleet knows, so it is neither read nor written."""
+
+
 def migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> int:
     """Apply the pending migrations in one IMMEDIATE transaction; return the new version.
 
-    The version is read inside the write lock, so processes opening a fresh database at the
-    same moment apply each migration exactly once.
+    An up-to-date database is left alone without taking the write lock, so a reader (`fleet
+    history`, `fleet journal`) opens it while another process writes. Otherwise the version
+    is read again inside the write lock, so processes opening a fresh database at the same
+    moment apply each migration exactly once. A database from a newer fleet is refused
+    (NewerDatabaseError).
     """
     check_order(migrations)
+    current = _version(conn, migrations)
+    if current == len(migrations):
+        return current
     conn.execute("BEGIN IMMEDIATE")
     try:
-        current: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        current = _version(conn, migrations)
         for migration in migrations[current:]:
             for statement in _statements(migration.sql):
                 conn.execute(statement)
@@ -166,6 +178,16 @@ def migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> int:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    return current
+
+
+def _version(conn: sqlite3.Connection, migrations: list[Migration]) -> int:
+    current: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > len(migrations):
+        raise NewerDatabaseError(
+            f"the database is from a newer fleet (schema version {current}; this fleet knows "
+            f"versions 1 to {len(migrations)}): upgrade fleet, or give another --db"
+        )
     return current
 
 

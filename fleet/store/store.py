@@ -23,7 +23,14 @@ from fleet.results import (
     RunResult,
 )
 from fleet.store import codec
-from fleet.store.db import connect, default_path, immediate, retrying
+from fleet.store.db import (
+    WRITE_WAIT_S,
+    connect,
+    default_path,
+    immediate,
+    is_busy,
+    retrying,
+)
 from fleet.store.migrations import MIGRATIONS, migrate
 
 
@@ -77,6 +84,10 @@ class HistoryRow:
     failing: tuple[str, ...]
 
 
+class StoreBusy(InputError):
+    """Another process keeps the database locked (it writes, or hangs while writing)."""
+
+
 class Store:
     """The SQLite run history. Use `Store.open(path)`; close it (or use `with`) when done."""
 
@@ -85,16 +96,24 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path | None = None) -> Store:
-        """Open or create the database (and its directory) and bring its schema up to date."""
+    def open(cls, path: Path | None = None, *, wait: float = WRITE_WAIT_S) -> Store:
+        """Open or create the database (and its directory) and bring its schema up to date.
+
+        Only a schema update takes the write lock; if another process holds it for `wait`
+        seconds, StoreBusy (an InputError)."""
         path = path or default_path()
         conn: sqlite3.Connection | None = None
         try:
-            conn = connect(path)
-            retrying(lambda: migrate(conn, MIGRATIONS))
+            conn = connect(path, wait=wait)
+            retrying(lambda: migrate(conn, MIGRATIONS), wait=wait)
         except (sqlite3.DatabaseError, OSError) as exc:
             if conn is not None:
                 conn.close()  # e.g. "file is not a database": do not leak the connection
+            if is_busy(exc):
+                raise StoreBusy(
+                    "cannot open the run database: another process keeps it locked",
+                    path=str(path),
+                ) from None
             why = exc.strerror if isinstance(exc, OSError) else exc
             raise InputError(f"cannot open the run database: {why}", path=str(path)) from None
         return cls(conn, path)
@@ -115,11 +134,15 @@ class Store:
 
     # -- writing -----------------------------------------------------------------------
 
-    def record_run(self, result: RunResult, *, inventory_sha256: str | None = None) -> str:
+    def record_run(
+        self, result: RunResult, *, inventory_sha256: str | None = None, wait: float = WRITE_WAIT_S
+    ) -> str:
         """Store a whole run in one transaction; return its id.
 
         Raises SecretInStoreError (before touching the database) if a Secret is found in
-        facts or evidence, and ValueError if the run id is already recorded.
+        facts or evidence, ValueError if the run id is already recorded, and
+        sqlite3.OperationalError (`db.is_busy`) if another process keeps the database locked
+        for `wait` seconds.
         """
         rows = _rows(result, inventory_sha256)  # serialise first: a refusal writes nothing
 
@@ -131,7 +154,7 @@ class Store:
                 conn.executemany("INSERT INTO check_results VALUES (?,?,?,?,?,?,?,?)", rows.checks)
 
         try:
-            retrying(write)
+            retrying(write, wait=wait)
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"run {result.run.id!r} cannot be recorded: {exc}") from None
         return result.run.id
@@ -140,7 +163,12 @@ class Store:
         """Delete runs started more than `keep_days` ago (with their hosts, facts, checks)."""
         if keep_days < 0:
             raise InputError(f"--keep-days must be 0 or more, not {keep_days}")
-        cutoff = to_text((now or datetime.now(UTC)) - timedelta(days=keep_days))
+        try:
+            cutoff = to_text((now or datetime.now(UTC)) - timedelta(days=keep_days))
+        except OverflowError:
+            raise InputError(
+                f"--keep-days {keep_days} reaches back before the year 1: nothing is that old"
+            ) from None
 
         def delete() -> int:
             with immediate(self._conn) as conn:
@@ -227,7 +255,8 @@ class Store:
     def previous_run(
         self, inventory: str, playbook_sha256: str, before_run_id: str
     ) -> RunResult | None:
-        """The latest run of the same inventory and playbook started before `before_run_id`."""
+        """The latest run of the same inventory and playbook started before `before_run_id`
+        (a recorded run; see `run_before` for one not recorded yet)."""
         before = self._conn.execute(
             "SELECT started, rowid FROM runs WHERE id = ?", (before_run_id,)
         ).fetchone()
@@ -238,6 +267,19 @@ class Store:
             " AND (started < ? OR (started = ? AND rowid < ?))"
             " ORDER BY started DESC, rowid DESC LIMIT 1",
             (inventory, playbook_sha256, before_run_id, before[0], before[0], before[1]),
+        ).fetchone()
+        return self.get_run(row[0]) if row else None
+
+    def run_before(
+        self, inventory: str, playbook_sha256: str, started: datetime, run_id: str
+    ) -> RunResult | None:
+        """The latest recorded run of the same inventory and playbook started before
+        `started`, other than `run_id`: the previous run of a run that may not be recorded
+        yet (the database was locked), so drift is reported either way."""
+        row = self._conn.execute(
+            "SELECT id FROM runs WHERE inventory = ? AND playbook_sha256 = ? AND id != ?"
+            " AND started < ? ORDER BY started DESC, rowid DESC LIMIT 1",
+            (inventory, playbook_sha256, run_id, to_text(started)),
         ).fetchone()
         return self.get_run(row[0]) if row else None
 

@@ -128,3 +128,21 @@ def test_parse_since_ages_and_dates() -> None:
     assert parse_since(None) is None
     with pytest.raises(InputError, match="--since"):
         parse_since("last tuesday", now)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("99999999999d", "0001-01-01T00:00:00+14:00", "9" * 5000 + "w", "99999999999999w"),
+        "9999-12-31T23:00:00-05:00",
+    ],
+)
+def test_parse_since_outside_the_calendar_is_an_input_error(text: str) -> None:
+    with pytest.raises(InputError, match="outside the years 1 to 9999"):
+        parse_since(text)
+
+
+def test_parse_since_returns_utc() -> None:
+    when = parse_since("2026-11-01T02:00:00+02:00")
+    assert when == datetime(2026, 11, 1, tzinfo=UTC)
+    assert when is not None and when.tzinfo is UTC

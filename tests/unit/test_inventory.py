@@ -193,6 +193,8 @@ def test_limit_patterns(inv_path: Path, limit: str | None, expected: list[str]) 
         ("site_a:&ungrouped", "matches no host"),
         (":,", "has no host pattern"),
         ("~(", "bad regular expression"),
+        ("", "is empty"),  # an unset $HOSTS must not mean every host
+        ("  ", "is empty"),
     ],
 )
 def test_bad_limits_are_input_errors(inv_path: Path, limit: str, message: str) -> None:

@@ -38,7 +38,10 @@ def test_window_closes_at_its_end() -> None:
 
 @pytest.mark.parametrize(
     "spec",
-    ["Sat", "Sat 2-4", "Sat 25:00-26:00", "Xyz 02:00-04:00", "Satxyz 02:00-04:00", "02:00-02:00"],
+    [
+        *("Sat", "Sat 2-4", "Sat 25:00-26:00", "Xyz 02:00-04:00", "Satxyz 02:00-04:00"),
+        *("02:00-02:00", "", " "),  # blank: an unset $WINDOW must not mean "any time"
+    ],
 )
 def test_bad_windows_are_input_errors(spec: str) -> None:
     with pytest.raises(InputError, match="--window"):
@@ -52,7 +55,7 @@ def test_serial(text: str | None, total: int, size: int) -> None:
     assert parse_serial(text, total) == size
 
 
-@pytest.mark.parametrize("text", ["0", "-1", "x", "0%", "120%"])
+@pytest.mark.parametrize("text", ["0", "-1", "x", "0%", "120%", "nan%", "", "  "])
 def test_bad_serial(text: str) -> None:
     with pytest.raises(InputError, match="--serial"):
         parse_serial(text, 10)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from fleet.cli.record import Recorder, RecordError
 from fleet.errors import InputError
+from fleet.remediate.journal import Journal
 from fleet.results import CheckResult, CheckStatus, HostStatus
 from fleet.secret import Secret
 from fleet.store import SecretInStoreError, Store
+from fleet.store.db import BUSY_TIMEOUT_MS
 from fleet.store.migrations import MIGRATIONS, Migration, migrate
 from tests.fixtures.sample_runs import HOSTILE, STARTED, sample_run
 
@@ -214,3 +219,85 @@ def test_a_device_or_directory_is_refused_and_left_alone(tmp_path: Path) -> None
             Store.open(path)
     assert Path("/dev/null").is_char_device()
     assert not Path("/dev/null-wal").exists()
+
+
+def test_a_database_from_a_newer_fleet_is_refused_naming_the_versions(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 3}")
+    conn.close()
+    for opener in (Store.open, Journal.open):
+        with pytest.raises(InputError, match="newer fleet") as err:
+            opener(path)
+        assert f"schema version {len(MIGRATIONS) + 3}" in str(err.value)
+        assert f"versions 1 to {len(MIGRATIONS)}" in str(err.value)
+
+
+@contextmanager
+def _write_locked(path: Path) -> Iterator[None]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+@pytest.mark.timeout(30)
+def test_an_up_to_date_database_opens_and_reads_while_another_writer_holds_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "fleet.db"
+    with Store.open(path) as s:
+        s.record_run(sample_run())
+    with _write_locked(path):
+        start = time.monotonic()
+        with Store.open(path) as s:
+            assert [r.id for r in s.runs()] == [sample_run().run.id]
+        assert time.monotonic() - start < 1  # no wait for the write lock
+
+
+@pytest.mark.timeout(30)
+def test_recording_into_a_locked_database_says_so_and_gives_up_in_bounded_time(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "fleet.db"
+    Store.open(path).close()
+    notes: list[str] = []
+    with _write_locked(path), Recorder(path) as recorder:
+        start = time.monotonic()
+        with pytest.raises(RecordError, match=r"NOT recorded.*kept it locked for 0\.5 s"):
+            recorder.record(sample_run(), None, wait=0.5, note=notes.append)
+        assert time.monotonic() - start < 2 + 2 * BUSY_TIMEOUT_MS / 1000
+    assert len(notes) == 1 and "locked by another process" in notes[0]
+    with Store.open(path) as s:
+        assert s.runs() == []
+
+
+def test_prune_with_a_retention_beyond_the_calendar_is_an_input_error(store: Store) -> None:
+    store.record_run(sample_run())
+    with pytest.raises(InputError, match="before the year 1"):
+        store.prune(99_999_999_999)
+    assert store.prune(300_000) == 0  # 821 years back: valid, keeps everything
+
+
+@pytest.mark.timeout(30)
+def test_a_database_locked_while_it_needs_migrating_is_opened_again_to_record(
+    tmp_path: Path,
+) -> None:
+    """The run is not held back: the database is opened again when the run is recorded."""
+    path = tmp_path / "fleet.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:1])  # an older fleet's database: the next open migrates it
+    conn.close()
+    with _write_locked(path):
+        recorder = Recorder(path)
+        assert recorder.store is None
+    notes: list[str] = []
+    with recorder:
+        recorder.record(sample_run(), None, note=notes.append)
+    assert notes == []
+    with Store.open(path) as s:
+        assert s.schema_version == len(MIGRATIONS)
+        assert [r.id for r in s.runs()] == [sample_run().run.id]
