@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fleet.audit import new_run_id
+from fleet.errors import field_error
 from fleet.facts import HostFacts
 from fleet.playbook.loader import evaluate_host
 from fleet.playbook.model import Playbook
@@ -61,7 +62,7 @@ def reevaluate_host(host: HostResult, playbook: Playbook, overrides: Overrides) 
     try:
         facts = HostFacts.model_validate(host.facts)
     except ValidationError as exc:
-        error = f"stored facts no longer valid: {exc.errors()[0]['msg']}"
+        error = f"stored facts no longer valid: {field_error(exc).reason}"
         checks = [
             CheckResult(id=cid, status=CheckStatus.ERROR, message=error)
             for cid in playbook.check_ids

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from fleet.checks.registry import CHECKS
-from fleet.errors import InputError
+from fleet.errors import InputError, field_error
 from fleet.facts import HostFacts
 from fleet.fileio import read_input
 from fleet.playbook.custom import CustomCheck, Expectation
@@ -36,19 +36,6 @@ MAX_PLAYBOOK_BYTES = 16 * 1024 * 1024
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def describe(exc: ValidationError, prefix: Loc = ()) -> tuple[tuple[str | int, ...], str]:
-    """(location, one-line reason) of the first validation error."""
-    err = exc.errors()[0]
-    loc = (*prefix, *err["loc"])
-    where = ".".join(str(p) for p in loc)
-    if err["type"] == "extra_forbidden":
-        return loc, f"unknown key '{loc[-1]}'"
-    reason = err["msg"].removeprefix("Value error, ")
-    if err["type"] != "missing" and "input" in err and not isinstance(err["input"], dict | list):
-        reason += f" (got {err['input']!r})"
-    return loc, f"{where}: {reason}" if where else reason
 
 
 def _fields(model: type[BaseModel]) -> list[str]:
@@ -77,12 +64,13 @@ def _fail(
     prefix: Loc = (),
     params_model: type[BaseModel] | None = None,
 ) -> InputError:
-    loc, reason = describe(exc, prefix)
-    if exc.errors()[0]["type"] == "extra_forbidden":
-        where = ".".join(str(p) for p in loc[:-1])
+    err = field_error(exc, prefix)
+    reason = err.explained()
+    if err.kind == "extra_forbidden":
+        where = ".".join(str(p) for p in err.loc[:-1])
         reason = f"{reason}{' in ' + where if where else ''}"
-        reason += _extra_key_hint(loc, params_model)
-    return InputError(reason, path=str(path), line=line_of(root, loc))
+        reason += _extra_key_hint(err.loc, params_model)
+    return InputError(reason, path=str(path), line=line_of(root, err.loc))
 
 
 def load_playbook(path: Path) -> Playbook:
@@ -214,9 +202,10 @@ def _resolve(
         try:
             resolved[check_id] = model.model_validate(merged)
         except ValidationError as exc:
-            loc, reason = describe(exc)
-            if exc.errors()[0]["type"] == "extra_forbidden":
-                reason += did_you_mean(str(loc[-1]), _fields(model))
+            err = field_error(exc)
+            reason = err.explained()
+            if err.kind == "extra_forbidden":
+                reason += did_you_mean(str(err.loc[-1]), _fields(model))
             raise InputError(f"fleet_check_params[{check_id}]: {reason}") from None
     return resolved
 
