@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from fleet.checks.evaluate import evaluate_host
 from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
 from fleet.playbook.custom import CustomCheck, evaluate_custom
-from fleet.playbook.loader import evaluate_host
 from fleet.playbook.model import Playbook
 from fleet.results import (
     CheckResult,

@@ -3,7 +3,8 @@ the one place a pydantic ValidationError becomes such a line."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,3 +77,9 @@ def field_error(exc: ValidationError, prefix: Sequence[str | int] = ()) -> Field
         value=err.get("input"),
         has_value="input" in err,
     )
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for the closest of `choices`, or nothing."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

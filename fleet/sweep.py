@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from fleet.audit import new_run_id
+from fleet.checks.evaluate import evaluate_host
 from fleet.errors import field_error
 from fleet.facts import HostFacts
-from fleet.playbook.loader import evaluate_host
 from fleet.playbook.model import Playbook
 from fleet.results import (
     CheckResult,

@@ -13,13 +13,13 @@ from rich.console import Console
 from rich.text import Text
 
 from fleet.audit import AuditHost, audit
+from fleet.checks.params import resolve_params
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.render_audit import CHECK_STYLE
 from fleet.diagnose import Diagnosis, ProbeNote, diagnose
 from fleet.errors import InputError
 from fleet.inventory import Inventory
-from fleet.playbook.loader import resolve_params
 from fleet.playbook.model import Playbook
 from fleet.probe.client import ProbeOptions, probe_host
 from fleet.probe.findings import probe_checks

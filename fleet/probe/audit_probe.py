@@ -13,10 +13,10 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from fleet.checks.listener import DEFAULT_PORT
+from fleet.checks.params import resolve_params
 from fleet.errors import InputError
 from fleet.facts import HostFacts
 from fleet.inventory import Inventory
-from fleet.playbook.loader import resolve_params
 from fleet.playbook.model import Playbook
 from fleet.probe.client import ProbeOptions, probe_host
 from fleet.probe.crosscheck import cross_checks
