@@ -83,7 +83,7 @@ async def audit_one(
         transport=host.target.transport,
         status=host_status_from_checks(checks),
         checks=checks,
-        facts=facts.model_dump(mode="json"),
+        facts=facts,
     )
 
 

@@ -132,11 +132,10 @@ def plan_from_audit(
         if r.facts is None or r.status.unfinished:
             unplanned.append(UnplannedHost(host=r.name, status=r.status.value, error=r.error))
             continue
-        facts = HostFacts.model_validate(r.facts)
         hosts.append(
             plan_host(
                 r.name,
-                facts,
+                r.facts,
                 r.checks,
                 params_by_host.get(r.name, {}),
                 address=r.address,

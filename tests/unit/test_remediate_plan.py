@@ -611,7 +611,7 @@ def test_plan_round_trips_through_a_file_and_holds_no_secret(tmp_path: Path) -> 
     hf = rdp(healthy(), security_layer=0)
     result = HostResult(
         name="h1", address="127.0.0.1", transport="ssh", status=HostStatus.FINDINGS,
-        facts=hf.model_dump(mode="json"),
+        facts=hf,
         checks=[c.evaluate(hf, params()[cid]) for cid, c in CHECKS.items()],
     )  # fmt: skip
     plan = plan_from_audit([result], {"h1": params()}, playbook="pb", playbook_sha256="0" * 64)
@@ -644,7 +644,7 @@ def test_a_plan_naming_a_host_twice_is_refused(tmp_path: Path, where: str) -> No
     hf = rdp(healthy(), security_layer=0)
     result = HostResult(
         name="h1", address="127.0.0.1", transport="ssh", status=HostStatus.FINDINGS,
-        facts=hf.model_dump(mode="json"),
+        facts=hf,
         checks=[c.evaluate(hf, params()[cid]) for cid, c in CHECKS.items()],
     )  # fmt: skip
     plan = plan_from_audit([result], {"h1": params()}, playbook="pb", playbook_sha256="0" * 64)
