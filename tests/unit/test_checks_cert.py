@@ -11,7 +11,7 @@ import pytest
 from fleet.checks.cert import CHECK, CertParams
 from fleet.checks.cert_rules import RD_AUTH, SERVER_AUTH
 from fleet.facts import Certificate, HostFacts
-from fleet.remediate.fixes.base import Ctx
+from fleet.remediate.fixes import FIXES
 from fleet.remediate.fixes.cert import plan
 from fleet.results import CheckResult, CheckStatus
 from tests.support.cert_facts import CLIENT_AUTH, NOW, cert, host
@@ -104,7 +104,7 @@ def test_template_policy_blocks_pinning_and_says_what_to_do() -> None:
 
 
 def _plan(hf: HostFacts) -> list[Any]:
-    return plan(Ctx(host="h", check_id="cert.valid", host_facts=hf, params={"warn_days": 30}))
+    return plan(FIXES["cert.valid"].ctx("h", hf, CertParams(warn_days=30)))
 
 
 # Cases where the old hint and the old planner chose differently.

@@ -62,7 +62,8 @@ def run(check_id: str, hf: HostFacts, **params: Any) -> CheckResult:
 
 def plan(hf: HostFacts, checks: list[str], **params: Any) -> list[Change]:
     """Both planners, whatever the checks say (as in one `fleet plan` with both failing)."""
-    return plan_changes("h1", hf, checks, {cid: params for cid in checks})
+    models = {cid: CHECKS[cid].params_model.model_validate(params) for cid in checks}
+    return plan_changes("h1", hf, checks, models)
 
 
 def opens_public(changes: list[Change]) -> bool:
