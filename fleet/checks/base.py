@@ -21,8 +21,6 @@ from fleet.results import CheckResult, CheckStatus
 
 log = structlog.get_logger(__name__)
 
-POLICY_BLOCKED = "blocked: managed by Group Policy"
-
 
 class Params(BaseModel):
     """Base of every check's params model: unknown keys are errors."""

@@ -21,6 +21,8 @@ from fleet.checks.security import (
     EncryptionParams,
     LayerParams,
     NlaParams,
+    tls12_default_on,
+    tls12_enabled,
 )
 from fleet.remediate.fixes.base import (
     CREDSSP_KEY,
@@ -276,7 +278,7 @@ def _plan_tls(ctx: Ctx[NoParams]) -> list[Change]:
     if tls is None:
         return []
     changes = []
-    if tls.enabled is not None and tls.enabled == 0:
+    if not tls12_enabled(ctx.facts):  # 0, or absent where the OS default is off
         changes.append(
             registry_change(ctx, TLS12_KEY, "Enabled", tls.enabled, 1, reboot_required=True)
         )
@@ -296,7 +298,12 @@ def _plan_tls(ctx: Ctx[NoParams]) -> list[Change]:
 
 def _depends_tls(ctx: Ctx[NoParams]) -> Any:
     tls = ctx.facts.tls12
-    return [tls.enabled, tls.disabled_by_default] if tls else None
+    if tls is None:
+        return None
+    deps: list[Any] = [tls.enabled, tls.disabled_by_default]
+    if tls.enabled is None and not tls12_default_on(ctx.facts):
+        deps.append("absent: off by default")  # the OS build decides; only then
+    return deps
 
 
 def _plan_credssp(ctx: Ctx[CredSspParams]) -> list[Change]:
