@@ -61,11 +61,11 @@ def define(
     required = frozenset(requires)
 
     def evaluate(host: HostFacts, params: Params) -> CheckResult:
+        if not isinstance(params, params_model):  # resolved params are typed: a caller's bug
+            raise TypeError(f"{check_id} evaluates {params_model.__name__}, not {params!r}")
         missing = missing_section(check_id, host, required)
         if missing is not None:
             return missing
-        if not isinstance(params, params_model):
-            params = params_model.model_validate(params.model_dump())
         try:
             return fn(host, params)
         except Exception as exc:  # a pure check must not take the host's results down

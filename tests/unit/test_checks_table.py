@@ -502,3 +502,12 @@ def test_credssp_desired_value_cis_asks_force_updated_clients(
     assert res.status is expected, res.message
     if expected is FAIL:
         assert f"\\AllowEncryptionOracle → {desired} (" in (res.fix or "")
+
+
+def test_a_check_takes_its_own_params_model_only() -> None:
+    """Params arrive resolved and typed (fleet.checks.params): another model is a caller's
+    bug, not something to convert."""
+    from fleet.checks.base import NoParams
+
+    with pytest.raises(TypeError, match=r"rdp\.listener evaluates ListenerParams"):
+        CHECKS["rdp.listener"].evaluate(variant({}), NoParams())
