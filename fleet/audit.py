@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from fleet.checks.evaluate import evaluate_host
 from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
 from fleet.playbook.custom import CustomCheck, evaluate_custom
-from fleet.playbook.loader import evaluate_host
 from fleet.playbook.model import Playbook
 from fleet.results import (
     CheckResult,
@@ -83,7 +83,7 @@ async def audit_one(
         transport=host.target.transport,
         status=host_status_from_checks(checks),
         checks=checks,
-        facts=facts.model_dump(mode="json"),
+        facts=facts,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fleet.errors import field_error
 from fleet.facts import Facts, HostFacts, Section
 from fleet.playbook.scripts import Script, builtin_script
 from fleet.runner import RunOptions, time_left
@@ -87,11 +88,10 @@ async def gather_facts(
         # Straight from JSON text: pydantic's parser, not json.loads + a second walk.
         facts = Facts.model_validate_json(body)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        if err["type"] == "json_invalid":
-            raise ProtocolError(f"result frame is not valid JSON: {err['msg']}") from None
-        where = ".".join(str(p) for p in err["loc"])
+        err = field_error(exc)
+        if err.kind == "json_invalid":
+            raise ProtocolError(f"result frame is not valid JSON: {err.reason}") from None
         raise ProtocolError(
-            f"gather answer does not match the facts model at {where}: {err['msg']}"
+            f"gather answer does not match the facts model at {err.line()}"
         ) from None
     return HostFacts(facts=facts, sent_utc=sent, received_utc=received)

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleet.facts import HostFacts
+
 
 class CheckStatus(StrEnum):
     PASS = "pass"  # noqa: S105
@@ -65,8 +67,11 @@ class HostResult(BaseModel):
     error: str | None = None
     duration_s: float = 0.0
     checks: list[CheckResult] = Field(default_factory=list)
-    # Gathered facts (fleet.facts.HostFacts as a dict); kept for the store, not in reports.
-    facts: dict[str, Any] | None = Field(default=None, exclude=True)
+    # The gathered facts, as the checks saw them: kept for plan, probe and the store, never
+    # in reports. `facts_error`: why the facts a run store holds for this host could not be
+    # read back (recorded by another fleet version), so a re-evaluation says so.
+    facts: HostFacts | None = Field(default=None, exclude=True)
+    facts_error: str | None = Field(default=None, exclude=True)
 
     @property
     def failed_checks(self) -> list[CheckResult]:

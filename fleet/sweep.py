@@ -10,11 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from fleet.audit import new_run_id
-from fleet.facts import HostFacts
-from fleet.playbook.loader import evaluate_host
+from fleet.checks.evaluate import evaluate_host
 from fleet.playbook.model import Playbook
 from fleet.results import (
     CheckResult,
@@ -56,19 +53,17 @@ def drift_since_previous(store: Store, result: RunResult) -> Drift | None:
 def reevaluate_host(host: HostResult, playbook: Playbook, overrides: Overrides) -> HostResult:
     """One stored host under `playbook`. A host without stored facts (it was not reached)
     stays as it was; custom checks are skipped (they need the host)."""
-    if host.facts is None:
-        return host
-    try:
-        facts = HostFacts.model_validate(host.facts)
-    except ValidationError as exc:
-        error = f"stored facts no longer valid: {exc.errors()[0]['msg']}"
+    if host.facts_error is not None:
+        error = f"stored facts no longer valid: {host.facts_error}"
         checks = [
             CheckResult(id=cid, status=CheckStatus.ERROR, message=error)
             for cid in playbook.check_ids
         ]
+    elif host.facts is None:
+        return host
     else:
         checks = [
-            *evaluate_host(playbook, facts, overrides),
+            *evaluate_host(playbook, host.facts, overrides),
             *(
                 CheckResult(id=c.id, status=CheckStatus.SKIP, message=CUSTOM_SKIPPED)
                 for c in playbook.custom

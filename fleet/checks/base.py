@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
 from pydantic import BaseModel, ConfigDict
@@ -20,8 +20,6 @@ from fleet.facts import HostFacts, Section
 from fleet.results import CheckResult, CheckStatus
 
 log = structlog.get_logger(__name__)
-
-POLICY_BLOCKED = "blocked: managed by Group Policy"
 
 
 class Params(BaseModel):
@@ -34,18 +32,19 @@ class NoParams(Params):
     """For checks without parameters."""
 
 
-P = TypeVar("P", bound=BaseModel)
-Evaluate = Callable[[HostFacts, BaseModel], CheckResult]
+P = TypeVar("P", bound=Params)
+Evaluate = Callable[[HostFacts, Params], CheckResult]
 
 
 @dataclass(frozen=True)
-class CheckDef:
-    """One check: `sections` are gathered for it; `requires` must be present to evaluate."""
+class CheckDef(Generic[P]):
+    """One check: `sections` are gathered for it; `requires` must be present to evaluate;
+    `params_model` is the type of the params it (and its fix planner) receives."""
 
     id: str
     title: str
     sections: frozenset[Section]
-    params_model: type[BaseModel]
+    params_model: type[P]
     evaluate: Evaluate
     requires: frozenset[Section] = frozenset()
 
@@ -58,15 +57,15 @@ def define(
     *,
     requires: Iterable[Section],
     optional: Iterable[Section] = (),
-) -> CheckDef:
+) -> CheckDef[P]:
     required = frozenset(requires)
 
-    def evaluate(host: HostFacts, params: BaseModel) -> CheckResult:
+    def evaluate(host: HostFacts, params: Params) -> CheckResult:
+        if not isinstance(params, params_model):  # resolved params are typed: a caller's bug
+            raise TypeError(f"{check_id} evaluates {params_model.__name__}, not {params!r}")
         missing = missing_section(check_id, host, required)
         if missing is not None:
             return missing
-        if not isinstance(params, params_model):
-            params = params_model.model_validate(params.model_dump())
         try:
             return fn(host, params)
         except Exception as exc:  # a pure check must not take the host's results down

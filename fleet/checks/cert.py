@@ -3,7 +3,8 @@
 Usable (fleet.checks.cert_rules, with its Microsoft sources): it has its private key, NETWORK
 SERVICE (S-1-5-20) can read that key (KB 3042780), and it carries the Server Authentication or
 Remote Desktop Authentication EKU. An EKU list or key ACL that could not be gathered is
-unknown and fails nothing. The fix hint is `cert_rules.remedy`, the planner's own decision.
+unknown and fails nothing. The fix hint is what the planner (fleet.remediate.fixes.cert)
+plans, by `cert_rules.remedy`: added by fleet.checks.evaluate.
 """
 
 from __future__ import annotations
@@ -15,16 +16,12 @@ from pydantic import Field
 
 from fleet.checks.base import Params, define, plural, result
 from fleet.checks.cert_rules import (
-    NETWORK_SERVICE,
-    NO_REPLACEMENT,
     SELF_SIGNED_STORE,
-    Remedy,
     eku_ok,
     eku_problem,
     find_bound,
     key_problem,
     normalize_thumbprint,
-    remedy,
 )
 from fleet.facts import Certificate, HostFacts
 from fleet.results import CheckResult, CheckStatus
@@ -40,38 +37,6 @@ class CertParams(Params):
 
 def is_self_signed(cert: Certificate) -> bool:
     return cert.issuer == cert.subject
-
-
-def _hint(r: Remedy) -> str:
-    """The audit's words for the planner's remedy."""
-    if r.action == "regenerate" and r.bound is not None:
-        return (
-            "delete it from Cert:\\LocalMachine\\Remote Desktop and restart SessionEnv/TermService "
-            "so Windows regenerates it (disruptive)"
-        )
-    if r.action == "regenerate":
-        return (
-            "restart SessionEnv/TermService so Windows issues (or, under the certificate template "
-            "policy, selects) a certificate (disruptive)"
-        )
-    if r.action == "grant" and r.cert is not None:
-        return f"grant {NETWORK_SERVICE} Read on the private key of {r.cert.thumbprint}"
-    if r.action == "bind" and r.cert is not None:
-        grant = (
-            f", after granting {NETWORK_SERVICE} Read on its private key"
-            if r.cert.key_readable is False
-            else ""
-        )
-        same = " (same subject)" if r.bound is not None else ""
-        return (
-            f"bind certificate {r.cert.thumbprint} from LocalMachine\\{r.cert.store}{same}{grant}"
-        )
-    if r.reason == NO_REPLACEMENT and r.bound is not None:
-        return (
-            f"manual: {NO_REPLACEMENT} (no valid certificate for {r.bound.subject} with its key "
-            "and a listener EKU in LocalMachine\\My to bind)"
-        )
-    return f"blocked: {r.reason}"
 
 
 def _failures(cert: Certificate, now: datetime, left_days: float) -> list[str]:
@@ -93,11 +58,10 @@ def evaluate(host: HostFacts, params: CertParams) -> CheckResult:
     assert facts is not None
     now = host.received_utc
     warn = timedelta(days=params.warn_days)
-    hint = _hint(remedy(facts, host.facts.hostname, now, warn))
     policy = {"hash_type": facts.hash_type, "template_policy": facts.template_policy}
     if not facts.bound_thumbprint:
         message = "no certificate is bound to the RDP listener"
-        return result(ID, CheckStatus.FAIL, message, {"thumbprint": None, **policy}, hint)
+        return result(ID, CheckStatus.FAIL, message, {"thumbprint": None, **policy})
     cert = find_bound(facts.certificates, facts.bound_thumbprint)
     if cert is None:
         return result(
@@ -105,7 +69,6 @@ def evaluate(host: HostFacts, params: CertParams) -> CheckResult:
             CheckStatus.FAIL,
             f"bound certificate {facts.bound_thumbprint} is not in the Remote Desktop or My store",
             {"thumbprint": facts.bound_thumbprint, **policy},
-            hint,
         )
     left_days = (cert.not_after - now).total_seconds() / 86400
     evidence = {
@@ -125,12 +88,12 @@ def evaluate(host: HostFacts, params: CertParams) -> CheckResult:
     failures = _failures(cert, now, left_days)
     if failures:
         message = f"listener certificate {'; '.join(failures)} ({cert.subject})"
-        return result(ID, CheckStatus.FAIL, message, evidence, hint)
+        return result(ID, CheckStatus.FAIL, message, evidence)
     if cert.not_after <= now + warn:
         days = math.floor(left_days)
         when = f"in {plural(days, 'day')}" if days else "within a day"
         message = f"listener certificate expires {when} ({cert.subject})"
-        return result(ID, CheckStatus.WARN, message, evidence, hint)
+        return result(ID, CheckStatus.WARN, message, evidence)
     message = (
         f"listener certificate valid for {plural(math.floor(left_days), 'more day')} "
         f"({cert.subject})"

@@ -30,9 +30,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from fleet.checks.base import POLICY_BLOCKED, Params, define, result
+from fleet.checks.base import Params, define, result
 from fleet.checks.fwrules import ALL_PROFILES, Rule, parse_rules
-from fleet.facts import Facts, FirewallFacts, FirewallProfile, HostFacts, NetProfile
+from fleet.facts import Facts, FirewallFacts, FirewallProfile, HostFacts
 from fleet.results import CheckResult, CheckStatus
 
 PROFILE_ID = "firewall.profile"
@@ -40,6 +40,7 @@ RULE_ID = "firewall.rdp_rule"
 TCP_RULE = "RemoteDesktop-UserMode-In-TCP"
 DEFAULT_PORT = 3389
 GPO_MANAGED = "managed by Group Policy"
+NO_RULE_CHANGE = "manual: no change of the built-in rule opens it"
 # Network category of a connected interface → the firewall profile that applies to it.
 CATEGORY_PROFILE = {"domainauthenticated": "Domain", "private": "Private", "public": "Public"}
 # Where the network profiles are unknown, RDP is judged where it is expected to work.
@@ -76,22 +77,12 @@ def evaluate_profile(host: HostFacts, params: ProfileParams) -> CheckResult:
         return result(PROFILE_ID, CheckStatus.PASS, f"network category {cats}", evidence)
     names = ", ".join(f"{p.interface_alias} is {p.network_category}" for p in bad)
     message = f"{names} (allowed: {', '.join(params.allowed)})"
-    return result(PROFILE_ID, CheckStatus.FAIL, message, evidence, _profile_fix(bad, params))
+    return result(PROFILE_ID, CheckStatus.FAIL, message, evidence)
 
 
 def profile_fix_target(allowed: list[str]) -> str | None:
     """The category the profile fix gives an interface whose category is not allowed."""
     return next((c for c in ("Private", "Public") if c in allowed), None)
-
-
-def _profile_fix(bad: list[NetProfile], params: ProfileParams) -> str:
-    target = profile_fix_target(list(params.allowed))
-    if target is None:
-        return "manual: only DomainAuthenticated is allowed and it cannot be set by hand"
-    return "; ".join(
-        f"Set-NetConnectionProfile -InterfaceAlias '{p.interface_alias}' -NetworkCategory {target}"
-        for p in bad
-    )
 
 
 def category_after_fix(category: str, allowed: list[str]) -> str | None:
@@ -332,21 +323,6 @@ def rule_report(facts: Facts, allowed: list[str]) -> RuleReport:
     return RuleReport(judged, verdicts, fix, rules, listener_port(fw), profiles_known(facts))
 
 
-def _hint(fix: Remedy) -> str:
-    if fix.blocked == GPO_MANAGED:
-        return POLICY_BLOCKED
-    if fix.blocked is not None:
-        return f"manual: {fix.blocked}"
-    steps = []
-    if fix.enable:
-        steps.append(f"Enable-NetFirewallRule -Name {TCP_RULE}")
-    if fix.profiles is not None:
-        steps.append(f"Set-NetFirewallRule -Name {TCP_RULE} -Profile {','.join(fix.profiles)}")
-    if fix.local_port is not None:
-        steps.append(f"Set-NetFirewallRule -Name {TCP_RULE} -LocalPort {fix.local_port}")
-    return "; ".join(steps) or "manual: no change of the built-in rule opens it"
-
-
 def _evidence(report: RuleReport) -> dict[str, Any]:
     return {
         "listener_port": report.port,
@@ -380,11 +356,13 @@ def evaluate_rule(host: HostFacts, params: ProfileParams) -> CheckResult:
             RULE_ID, CheckStatus.PASS, f"TCP {report.port} allowed inbound on {where}{suffix}",
             evidence,
         )  # fmt: skip
-    assert report.remedy is not None
     detail = "; ".join(f"{v.profile}: {v.reason}" for v in closed)
     message = f"RDP (TCP {report.port}) is closed on the {', '.join(v.profile for v in closed)} "
     message += f"profile ({detail})"
-    return result(RULE_ID, CheckStatus.FAIL, message, evidence, _hint(report.remedy))
+    fix = report.remedy
+    # The planner plans nothing here (fleet.checks.evaluate keeps this hint then).
+    manual = None if fix is None or fix.blocked or fix.changes else NO_RULE_CHANGE
+    return result(RULE_ID, CheckStatus.FAIL, message, evidence, manual)
 
 
 PROFILE = define(

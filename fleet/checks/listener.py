@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from fleet.checks.base import POLICY_BLOCKED, Params, define, result
+from fleet.checks.base import Params, define, result
 from fleet.facts import Facts, HostFacts
 from fleet.results import CheckResult, CheckStatus
 
@@ -48,27 +48,21 @@ def evaluate(host: HostFacts, params: ListenerParams) -> CheckResult:
         "termservice_start_type": service.start_type if service else None,
     }
     problems: list[str] = []
-    fixes: list[str] = []
+    manual = None  # what the planner cannot do (fleet.checks.evaluate keeps it then)
     if deny != 0 and source == "policy":
         problems.append(
             f"remote connections are denied by Group Policy (fDenyTSConnections={deny})"
         )
-        fixes.append(POLICY_BLOCKED)
     elif deny != 0:
         what = " not set" if deny is None else f"={deny}"
         problems.append(f"remote connections are denied (fDenyTSConnections{what})")
-        fixes.append("set fDenyTSConnections=0")
     if service is None:
         problems.append("TermService is not installed")
-        fixes.append("manual: the Remote Desktop Services service is missing")
+        manual = "manual: the Remote Desktop Services service is missing"
     elif service.status.lower() != "running":
         problems.append(f"TermService is {service.status}")
-        if service.start_type.lower() == "disabled":
-            fixes.append("Set-Service TermService -StartupType Manual")
-        fixes.append("Start-Service TermService")
     if port != params.port:
         problems.append(f"listening on port {port}, expected {params.port}")
-        fixes.append(f"set RDP-Tcp PortNumber={params.port} (or expect port {port})")
     if not problems:
         return result(
             ID,
@@ -76,7 +70,7 @@ def evaluate(host: HostFacts, params: ListenerParams) -> CheckResult:
             f"RDP listener enabled on port {port}, TermService running",
             evidence,
         )
-    return result(ID, CheckStatus.FAIL, "; ".join(problems), evidence, "; ".join(fixes) or None)
+    return result(ID, CheckStatus.FAIL, "; ".join(problems), evidence, manual)
 
 
 CHECK = define(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 from fleet.checks import cert, firewall, listener, security, sessions, time
 from fleet.checks.base import CheckDef
 
-_ALL: tuple[CheckDef, ...] = (
+_ALL: tuple[CheckDef[Any], ...] = (
     listener.CHECK,
     cert.CHECK,
     time.SKEW,
@@ -23,6 +24,6 @@ _ALL: tuple[CheckDef, ...] = (
     sessions.CHECK,
 )
 
-CHECKS: Mapping[str, CheckDef] = MappingProxyType({c.id: c for c in _ALL})
+CHECKS: Mapping[str, CheckDef[Any]] = MappingProxyType({c.id: c for c in _ALL})
 
 __all__ = ["CHECKS", "CheckDef"]

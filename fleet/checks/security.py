@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from fleet.checks.base import POLICY_BLOCKED, NoParams, Params, define, result
-from fleet.facts import HostFacts, Section
+from fleet.checks.base import NoParams, Params, define, result
+from fleet.facts import Facts, HostFacts, Section
 from fleet.results import CheckResult, CheckStatus
 
 LAYER_ID = "security.layer"
@@ -44,7 +44,9 @@ ORACLE_NAMES = {0: "Force Updated Clients", 1: "Mitigated", 2: "Vulnerable"}
 ORACLE_DEFAULT = 1
 # RDP-Tcp values Windows uses when the registry value is absent (Server 2012 and later).
 WINDOWS_DEFAULTS = {"SecurityLayer": 1, "UserAuthentication": 1, "MinEncryptionLevel": 2}
-# First build where an absent TLS 1.2 `Enabled` means on (Server 2012); older is off.
+# First build where an absent TLS 1.2 `Enabled` means on (Server 2012); older is off: "TLS 1.2
+# Server: Disabled" on Windows 7/Server 2008 R2, "Enabled" from Windows 8/Server 2012
+# (MicrosoftDocs/win32 desktop-src/SecAuthN/protocols-in-tls-ssl--schannel-ssp-.md).
 TLS12_DEFAULT_ON_BUILD = 9200
 
 
@@ -135,8 +137,7 @@ def _judge(
     evidence = {**eff.evidence(), **extra}
     if ok(eff.value):
         return result(check_id, CheckStatus.PASS, shown, evidence)
-    fix = POLICY_BLOCKED if eff.by_policy else f"set RDP-Tcp {eff.value_name} to {want}"
-    return result(check_id, CheckStatus.FAIL, f"{shown}, expected {want}", evidence, fix)
+    return result(check_id, CheckStatus.FAIL, f"{shown}, expected {want}", evidence)
 
 
 def evaluate_layer(host: HostFacts, params: LayerParams) -> CheckResult:
@@ -162,12 +163,7 @@ def evaluate_nla(host: HostFacts, params: NlaParams) -> CheckResult:
         "security layer the server offers Standard RDP Security only, so NLA (CredSSP) "
         "cannot run; expected SecurityLayer 1 or 2 with UserAuthentication 1"
     )
-    fix = (
-        POLICY_BLOCKED
-        if layer.by_policy
-        else "set RDP-Tcp SecurityLayer to 1 or 2 (see security.layer), then restart TermService"
-    )
-    return result(NLA_ID, CheckStatus.FAIL, message, checked.evidence, fix)
+    return result(NLA_ID, CheckStatus.FAIL, message, checked.evidence)
 
 
 def evaluate_encryption(host: HostFacts, params: EncryptionParams) -> CheckResult:
@@ -202,12 +198,25 @@ def evaluate_encryption(host: HostFacts, params: EncryptionParams) -> CheckResul
     return checked.model_copy(update={"message": checked.message + note})
 
 
+def tls12_default_on(facts: Facts) -> bool:
+    """Whether TLS 1.2 server is on with `Enabled` absent (an unknown OS: assumed current)."""
+    return facts.os is None or facts.os.build >= TLS12_DEFAULT_ON_BUILD
+
+
+def tls12_enabled(facts: Facts) -> bool:
+    """Whether SCHANNEL's TLS 1.2 server is enabled: `Enabled` when set (0 is off), else the
+    OS default. The check and its planner both judge by this."""
+    tls = facts.tls12
+    assert tls is not None
+    return tls.enabled != 0 if tls.enabled is not None else tls12_default_on(facts)
+
+
 def evaluate_tls(host: HostFacts, _params: NoParams) -> CheckResult:
     tls = host.facts.tls12
     assert tls is not None
     os = host.facts.os
-    default_on = os is None or os.build >= TLS12_DEFAULT_ON_BUILD
-    enabled = tls.enabled != 0 if tls.enabled is not None else default_on
+    default_on = tls12_default_on(host.facts)
+    enabled = tls12_enabled(host.facts)
     by_default = tls.disabled_by_default != 1
     evidence = {
         "enabled": tls.enabled,
@@ -215,10 +224,6 @@ def evaluate_tls(host: HostFacts, _params: NoParams) -> CheckResult:
         "os_build": os.build if os else None,
         "absent_means": "on" if default_on else "off",
     }
-    fix = (
-        "set SCHANNEL\\Protocols\\TLS 1.2\\Server Enabled=1 and DisabledByDefault=0 "
-        "(needs a reboot; fleet never reboots)"
-    )
     if not enabled:
         why = (
             "Enabled=0"
@@ -226,11 +231,11 @@ def evaluate_tls(host: HostFacts, _params: NoParams) -> CheckResult:
             else f"absent, off before build {TLS12_DEFAULT_ON_BUILD}"
         )
         return result(
-            TLS_ID, CheckStatus.FAIL, f"TLS 1.2 is disabled on the server ({why})", evidence, fix
+            TLS_ID, CheckStatus.FAIL, f"TLS 1.2 is disabled on the server ({why})", evidence
         )
     if not by_default:
         message = "TLS 1.2 is disabled by default on the server (DisabledByDefault=1)"
-        return result(TLS_ID, CheckStatus.FAIL, message, evidence, fix)
+        return result(TLS_ID, CheckStatus.FAIL, message, evidence)
     return result(TLS_ID, CheckStatus.PASS, "TLS 1.2 is enabled on the server", evidence)
 
 
@@ -263,8 +268,6 @@ def evaluate_credssp(host: HostFacts, params: CredSspParams) -> CheckResult:
         CheckStatus.FAIL,
         f"{shown}{why}; expected {want} or stricter",
         evidence,
-        f"set CredSSP\\Parameters AllowEncryptionOracle={params.desired} (needs a reboot; "
-        "fleet never reboots)",
     )
 
 

@@ -109,8 +109,7 @@ def evaluate(host: HostFacts, params: SessionParams) -> CheckResult:
         message += "; no MaxDisconnectionTime policy or server override ends them"
     else:
         message += f"; MaxDisconnectionTime ({limit_source}) never ends them"
-    fix = "; ".join(f"logoff {s.id}" for s in stale) + " (disruptive for those users)"
-    return result(ID, CheckStatus.FAIL, message, evidence, fix)
+    return result(ID, CheckStatus.FAIL, message, evidence)
 
 
 CHECK = define(

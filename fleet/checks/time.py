@@ -4,6 +4,9 @@ The host reads its clock as late as it can (gather.ps1 fills `utc_now` right bef
 answers), at some moment between the orchestrator's send and receive, most likely near the
 receive: so the offset is measured against `received_utc` and the true offset lies in
 [offset, offset + round trip]. A midpoint estimate would report an in-sync host +RTT/2 ahead.
+
+Their fix hint is what the W32Time planner plans (fleet.remediate.fixes.timesync, added by
+fleet.checks.evaluate): which source it is rests on fleet.checks.timesync.sync_target.
 """
 
 from __future__ import annotations
@@ -13,14 +16,12 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
-from fleet.checks.base import POLICY_BLOCKED, Params, define, iso, result
+from fleet.checks.base import Params, define, iso, result
 from fleet.checks.timesync import (
     PDC_ROLE,
     check_peers,
     effective,
     role,
-    source_by_policy,
-    sync_target,
 )
 from fleet.checks.w32tm import last_sync, parse_status
 from fleet.facts import HostFacts, TimeFacts
@@ -64,19 +65,6 @@ class SourceParams(Params):
     ntp_peers: NtpPeers = Field(default_factory=list, description=_PEERS_HELP)
 
 
-def fix_hint(time: TimeFacts, peers: list[str]) -> str:
-    """The fix the planner would plan (fleet.checks.timesync.sync_target), as one line."""
-    target = sync_target(time, peers, "managed by Group Policy")
-    if target.blocked:
-        return POLICY_BLOCKED if source_by_policy(time) else f"blocked: {target.blocked}"
-    config = (
-        f'w32tm /config /manualpeerlist:"{target.peers}" /syncfromflags:manual /update'
-        if target.mode == "manual"
-        else "w32tm /config /syncfromflags:domhier /update"
-    )
-    return f"{config}; Restart-Service W32Time; w32tm /resync /rediscover"
-
-
 def offset(host: HostFacts) -> tuple[float, float]:
     """(offset, round trip) in seconds: the true offset lies in [offset, offset + rtt]."""
     assert host.facts.time is not None
@@ -105,13 +93,12 @@ def evaluate_skew(host: HostFacts, params: SkewParams) -> CheckResult:
     else:
         direction = "ahead" if low > 0 else "behind"
         text = f"host clock is {excess:.1f} s {direction} (up to {max(abs(low), abs(high)):.1f} s)"
-    fix = fix_hint(host.facts.time, params.ntp_peers)
     if excess > params.max_s:
         message = f"{text}, beyond the {params.max_s:g} s Kerberos tolerance"
-        return result(SKEW_ID, CheckStatus.FAIL, message, evidence, fix)
+        return result(SKEW_ID, CheckStatus.FAIL, message, evidence)
     if excess > params.warn_s:
         message = f"{text}, more than {params.warn_s:g} s"
-        return result(SKEW_ID, CheckStatus.WARN, message, evidence, fix)
+        return result(SKEW_ID, CheckStatus.WARN, message, evidence)
     return result(SKEW_ID, CheckStatus.PASS, text, evidence)
 
 
@@ -120,7 +107,7 @@ def _hours(delta: timedelta) -> float:
 
 
 def _stopped_by_trigger(
-    host: HostFacts, params: SourceParams, evidence: dict[str, Any], fix: str
+    host: HostFacts, params: SourceParams, evidence: dict[str, Any]
 ) -> CheckResult:
     """W32Time stopped by its triggers on a workgroup host: healthy while its weekly task
     keeps succeeding (KB2385818: the service "is started by the Time Synchronization setting
@@ -132,7 +119,7 @@ def _stopped_by_trigger(
     if run is None or code != 0:
         why = "has never run" if run is None else f"last failed (result {code})"
         message = f"W32Time is stopped (trigger start, workgroup) and its sync task {why}"
-        return result(SOURCE_ID, CheckStatus.FAIL, message, evidence, fix)
+        return result(SOURCE_ID, CheckStatus.FAIL, message, evidence)
     age = _hours(host.received_utc - run)
     evidence["sync_age_h"] = round(age, 2)
     if age > params.max_task_sync_age_h:
@@ -140,7 +127,7 @@ def _stopped_by_trigger(
             f"W32Time is stopped (trigger start, workgroup) and its sync task last succeeded "
             f"{age:.0f} h ago (more than {params.max_task_sync_age_h:g} h)"
         )
-        return result(SOURCE_ID, CheckStatus.FAIL, message, evidence, fix)
+        return result(SOURCE_ID, CheckStatus.FAIL, message, evidence)
     message = (
         f"W32Time is trigger-started and stopped (workgroup host, KB2385818); "
         f"its sync task succeeded {age:.0f} h ago"
@@ -186,7 +173,6 @@ def evaluate_source(host: HostFacts, params: SourceParams) -> CheckResult:
     service = facts.service("W32Time")
     eff = effective(time)
     sync = last_sync(time)
-    fix = fix_hint(time, params.ntp_peers)
     evidence: dict[str, Any] = {
         "source": time.source,
         "type": eff.type,
@@ -200,32 +186,32 @@ def evaluate_source(host: HostFacts, params: SourceParams) -> CheckResult:
         "max_sync_age_h": params.max_sync_age_h,
     }
     if service is None:
-        return result(SOURCE_ID, CheckStatus.FAIL, "W32Time is not installed", evidence, fix)
+        return result(SOURCE_ID, CheckStatus.FAIL, "W32Time is not installed", evidence)
     if service.start_type.lower() == "disabled":
-        return result(SOURCE_ID, CheckStatus.FAIL, "W32Time is disabled", evidence, fix)
+        return result(SOURCE_ID, CheckStatus.FAIL, "W32Time is disabled", evidence)
     if (eff.type or "").lower() == "nosync":
         message = "W32Time is set not to synchronize (Type NoSync)"
-        return result(SOURCE_ID, CheckStatus.FAIL, message, evidence, fix)
+        return result(SOURCE_ID, CheckStatus.FAIL, message, evidence)
     if service.status.lower() != "running":
         if time.trigger_start and time.part_of_domain is False:
-            return _stopped_by_trigger(host, params, evidence, fix)
-        return result(SOURCE_ID, CheckStatus.FAIL, f"W32Time is {service.status}", evidence, fix)
+            return _stopped_by_trigger(host, params, evidence)
+        return result(SOURCE_ID, CheckStatus.FAIL, f"W32Time is {service.status}", evidence)
     reason = _unsynced_reason(time, {s.lower() for s in params.bad_sources}, sync.value)
     if reason is not None:
         message = f"{reason}: nothing keeps the clock right"
-        return result(SOURCE_ID, CheckStatus.FAIL, message, evidence, fix)
+        return result(SOURCE_ID, CheckStatus.FAIL, message, evidence)
     source = (time.source or "").strip() or "its source"
     if sync.value is None:
         known = "has never synchronized" if sync.how == "never" else "last sync is unknown"
         message = f"time source {source}: {known}"
-        return result(SOURCE_ID, CheckStatus.WARN, message, evidence, fix)
+        return result(SOURCE_ID, CheckStatus.WARN, message, evidence)
     age = _hours(host.received_utc - sync.value)
     evidence["sync_age_h"] = round(age, 2)
     if age > params.max_sync_age_h:
         message = (
             f"last sync with {source} was {age:.0f} h ago (more than {params.max_sync_age_h:g} h)"
         )
-        return result(SOURCE_ID, CheckStatus.WARN, message, evidence, fix)
+        return result(SOURCE_ID, CheckStatus.WARN, message, evidence)
     return result(SOURCE_ID, CheckStatus.PASS, f"clock synchronized from {source}", evidence)
 
 

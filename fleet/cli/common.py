@@ -15,12 +15,13 @@ from rich.console import Console
 
 from fleet import logs
 from fleet.audit import AuditHost, audit
+from fleet.checks.params import resolve_params
 from fleet.cli.flags import in_range
 from fleet.cli.progress import HostProgress
 from fleet.errors import InputError
 from fleet.inventory import Inventory, check_params, load_inventory, target_for
 from fleet.limits import concurrency_cap, raise_nofile_limit
-from fleet.playbook.loader import default_playbook, load_playbook, resolve_params
+from fleet.playbook.loader import default_playbook, load_playbook
 from fleet.playbook.model import Playbook
 from fleet.probe.audit_probe import AuditProbe
 from fleet.results import RunResult

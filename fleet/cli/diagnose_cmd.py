@@ -13,13 +13,15 @@ from rich.console import Console
 from rich.text import Text
 
 from fleet.audit import AuditHost, audit
+from fleet.checks import listener
+from fleet.checks.listener import ListenerParams
+from fleet.checks.params import resolve_params
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.render_audit import CHECK_STYLE
 from fleet.diagnose import Diagnosis, ProbeNote, diagnose
 from fleet.errors import InputError
 from fleet.inventory import Inventory
-from fleet.playbook.loader import resolve_params
 from fleet.playbook.model import Playbook
 from fleet.probe.client import ProbeOptions, probe_host
 from fleet.probe.findings import probe_checks
@@ -34,8 +36,8 @@ def rdp_port(inventory: Inventory, host: AuditHost, playbook: Playbook) -> int:
     """The inventory's `rdp_port`, else the playbook's rdp.listener port, else 3389."""
     raw: Any = inventory.hosts[host.target.name].vars.get("rdp_port")
     if raw is None:
-        params = resolve_params(playbook, host.overrides).get("rdp.listener")
-        raw = getattr(params, "port", DEFAULT_RDP_PORT)
+        params = resolve_params(playbook, host.overrides).get(listener.ID)
+        raw = params.port if isinstance(params, ListenerParams) else DEFAULT_RDP_PORT
     text = str(raw)
     if isinstance(raw, bool) or not text.isdigit() or not 1 <= int(text) <= 65535:
         raise InputError(f"host {host.target.name}: rdp_port must be 1-65535, not {raw!r}")

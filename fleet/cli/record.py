@@ -17,9 +17,9 @@ from typing import Any
 
 import typer
 
+from fleet.checks.params import resolve_params
 from fleet.errors import InputError
 from fleet.inventory import check_params, load_inventory
-from fleet.playbook.loader import resolve_params
 from fleet.playbook.model import Playbook
 from fleet.results import RunResult
 from fleet.store import Drift, SecretInStoreError, Store, StoreBusy

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from fleet.errors import InputError
+from fleet.errors import InputError, field_error
 from fleet.inventory.names import is_address
 from fleet.inventory.raw import Origin
 from fleet.secret import Secret
@@ -114,18 +114,18 @@ def validate_known(
     try:
         return KnownVars.model_validate(dict(values))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = str(err["loc"][0])
+        err = field_error(exc)
+        key = str(err.loc[0])
         origin = origins.get(key)
         shown = values.get(key)
-        if key in _HINTS and err["type"] != "value_error":
+        if key in _HINTS and err.kind != "value_error":
             what = f"{key} {_HINTS[key]}"
         else:
-            what = f"{key}: {str(err['msg']).removeprefix('Value error, ')}"
+            what = f"{key}: {err.reason}"
         # A bad `fleet_password_env: ...` is most often the password typed in place of the
         # variable name: never quote a password reference's value back either.
         secretish = is_secret_var(key) or key.startswith("fleet_password_")
-        quiet = secretish or err["type"] == "value_error" or len(repr(shown)) > 80
+        quiet = secretish or err.kind == "value_error" or len(repr(shown)) > 80
         got = "" if quiet else f" (got {shown!r})"
         raise InputError(
             f"host {name!r}: {what}{got}",

@@ -1,58 +1,30 @@
-"""Load and validate a playbook; layer params per host; evaluate a host's facts.
+"""Load and validate a playbook. Every problem is an InputError naming the file and, where
+known, the line (taken from the YAML node marks).
 
-Params for a check resolve as: the check's params-model defaults ← the playbook's params ←
-the host's inventory var `fleet_check_params[check_id]`. Every problem is an InputError
-naming the file and, where known, the line (taken from the YAML node marks).
+A host's params (playbook ← inventory overrides) resolve in fleet.checks.params; its facts
+are evaluated in fleet.checks.evaluate.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import json
-from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from fleet.checks.registry import CHECKS
-from fleet.errors import InputError
-from fleet.facts import HostFacts
+from fleet.errors import InputError, did_you_mean, field_error
 from fleet.fileio import read_input
 from fleet.playbook.custom import CustomCheck, Expectation
 from fleet.playbook.model import CustomSpec, Playbook, PlaybookSpec
 from fleet.playbook.scripts import ScriptError, load_script_file, playbooks_dir
 from fleet.playbook.yamlpos import Loc, line_of, load_yaml
-from fleet.results import CheckResult
 
 DEFAULT_PLAYBOOK = "rdp-health.yml"
 #: A playbook is a page of YAML; a custom check script a few pages of PowerShell.
 MAX_PLAYBOOK_BYTES = 16 * 1024 * 1024
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def describe(exc: ValidationError, prefix: Loc = ()) -> tuple[tuple[str | int, ...], str]:
-    """(location, one-line reason) of the first validation error."""
-    err = exc.errors()[0]
-    loc = (*prefix, *err["loc"])
-    where = ".".join(str(p) for p in loc)
-    if err["type"] == "extra_forbidden":
-        return loc, f"unknown key '{loc[-1]}'"
-    reason = err["msg"].removeprefix("Value error, ")
-    if err["type"] != "missing" and "input" in err and not isinstance(err["input"], dict | list):
-        reason += f" (got {err['input']!r})"
-    return loc, f"{where}: {reason}" if where else reason
-
-
-def _fields(model: type[BaseModel]) -> list[str]:
-    return list(model.model_fields)
 
 
 def _extra_key_hint(loc: tuple[str | int, ...], params_model: type[BaseModel] | None) -> str:
@@ -67,7 +39,7 @@ def _extra_key_hint(loc: tuple[str | int, ...], params_model: type[BaseModel] | 
         model = CustomSpec
     else:
         model = PlaybookSpec
-    return did_you_mean(key, _fields(model))
+    return did_you_mean(key, model.model_fields)
 
 
 def _fail(
@@ -77,12 +49,13 @@ def _fail(
     prefix: Loc = (),
     params_model: type[BaseModel] | None = None,
 ) -> InputError:
-    loc, reason = describe(exc, prefix)
-    if exc.errors()[0]["type"] == "extra_forbidden":
-        where = ".".join(str(p) for p in loc[:-1])
+    err = field_error(exc, prefix)
+    reason = err.explained()
+    if err.kind == "extra_forbidden":
+        where = ".".join(str(p) for p in err.loc[:-1])
         reason = f"{reason}{' in ' + where if where else ''}"
-        reason += _extra_key_hint(loc, params_model)
-    return InputError(reason, path=str(path), line=line_of(root, loc))
+        reason += _extra_key_hint(err.loc, params_model)
+    return InputError(reason, path=str(path), line=line_of(root, err.loc))
 
 
 def load_playbook(path: Path) -> Playbook:
@@ -169,61 +142,3 @@ def default_playbook() -> Playbook:
     except ScriptError as exc:
         raise InputError(str(exc)) from None
     return load_playbook(folder / DEFAULT_PLAYBOOK)
-
-
-# Most hosts share their overrides (often none): resolve each distinct set once per run.
-_RESOLVED: dict[tuple[str, str], Mapping[str, BaseModel]] = {}
-_RESOLVED_MAX = 4096
-
-
-def resolve_params(
-    playbook: Playbook, overrides: Mapping[str, Mapping[str, Any]]
-) -> Mapping[str, BaseModel]:
-    """Each built-in check's params: model defaults ← playbook ← host overrides.
-
-    Raises InputError naming the check (the caller adds the host). Overrides for known
-    checks that this playbook does not run are ignored: inventories are shared by playbooks.
-    The result is shared between hosts with the same overrides: do not mutate it.
-    """
-    key = (playbook.sha256, json.dumps(overrides, sort_keys=True, default=repr))
-    cached = _RESOLVED.get(key)
-    if cached is None:
-        cached = MappingProxyType(_resolve(playbook, overrides))
-        if len(_RESOLVED) >= _RESOLVED_MAX:
-            _RESOLVED.clear()
-        _RESOLVED[key] = cached
-    return cached
-
-
-def _resolve(
-    playbook: Playbook, overrides: Mapping[str, Mapping[str, Any]]
-) -> dict[str, BaseModel]:
-    custom_ids = {c.id for c in playbook.custom}
-    for check_id, value in overrides.items():
-        if check_id not in CHECKS and check_id not in custom_ids:
-            hint = did_you_mean(check_id, [*CHECKS, *custom_ids])
-            raise InputError(f"fleet_check_params: unknown check '{check_id}'{hint}")
-        if not isinstance(value, Mapping):
-            raise InputError(f"fleet_check_params[{check_id}] must be a mapping of params")
-        if check_id in custom_ids and value:
-            raise InputError(f"fleet_check_params[{check_id}]: custom checks take no params")
-    resolved: dict[str, BaseModel] = {}
-    for check_id, base in playbook.checks.items():
-        model = CHECKS[check_id].params_model
-        merged = {**base, **overrides.get(check_id, {})}
-        try:
-            resolved[check_id] = model.model_validate(merged)
-        except ValidationError as exc:
-            loc, reason = describe(exc)
-            if exc.errors()[0]["type"] == "extra_forbidden":
-                reason += did_you_mean(str(loc[-1]), _fields(model))
-            raise InputError(f"fleet_check_params[{check_id}]: {reason}") from None
-    return resolved
-
-
-def evaluate_host(
-    playbook: Playbook, host_facts: HostFacts, overrides: Mapping[str, Mapping[str, Any]]
-) -> list[CheckResult]:
-    """The playbook's built-in checks, in playbook order, for one host's facts."""
-    params = resolve_params(playbook, overrides)
-    return [CHECKS[cid].evaluate(host_facts, params[cid]) for cid in playbook.checks]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleet.checks.base import Params
 from fleet.checks.registry import CHECKS
 from fleet.facts import Section
 from fleet.playbook.custom import CustomCheck, Expectation
@@ -45,7 +46,9 @@ class Playbook:
 
     `checks` keeps the playbook's params per built-in check, in playbook order, as written
     (already validated against each check's params model); a host's overrides are layered on
-    top by `fleet.playbook.loader.resolve_params`.
+    top by `fleet.checks.params.resolve_params`, which keeps each distinct set of overrides it
+    resolved in `resolved_params`: a run's hosts mostly share theirs (often none), and the
+    cache lives and dies with the playbook the run loaded, never beyond it.
     """
 
     name: str
@@ -54,6 +57,9 @@ class Playbook:
     checks: Mapping[str, Mapping[str, Any]]
     custom: list[CustomCheck]
     path: Path | None = None
+    resolved_params: dict[str, Mapping[str, Params]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def sections(self) -> set[Section]:
         """Every facts section the playbook's built-in checks need gathered."""

@@ -13,10 +13,9 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from fleet.checks.listener import DEFAULT_PORT
+from fleet.checks.params import resolve_params
 from fleet.errors import InputError
-from fleet.facts import HostFacts
 from fleet.inventory import Inventory
-from fleet.playbook.loader import resolve_params
 from fleet.playbook.model import Playbook
 from fleet.probe.client import ProbeOptions, probe_host
 from fleet.probe.crosscheck import cross_checks
@@ -117,7 +116,7 @@ def merge(result: HostResult, probe: ProbeResult) -> HostResult:
     """A gathered host's result with the probe's checks and the cross-checks."""
     extra = probe_checks(probe)
     if result.facts is not None and not result.status.unfinished:
-        extra += cross_checks(HostFacts.model_validate(result.facts), probe)
+        extra += cross_checks(result.facts, probe)
     checks = [*result.checks, *extra]
     status = result.status if result.status.unfinished else host_status_from_checks(checks)
     return result.model_copy(update={"checks": checks, "status": status})

@@ -24,9 +24,10 @@ from datetime import datetime
 from typing import Any
 
 from fleet.audit import AuditHost
+from fleet.checks.evaluate import evaluate_host
+from fleet.checks.params import resolve_params
 from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
-from fleet.playbook.loader import evaluate_host, resolve_params
 from fleet.playbook.model import Playbook
 from fleet.playbook.scripts import Script, builtin_script
 from fleet.remediate.batches import BatchReport, run_batches, split

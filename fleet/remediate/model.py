@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from fleet.errors import InputError
+from fleet.errors import InputError, field_error
 from fleet.fileio import read_text_input, write_private
 from fleet.playbook.scripts import ScriptError, builtin_script
 
@@ -180,12 +180,7 @@ def parse_plan(text: str, where: str = "<plan>") -> Plan:
     try:
         return Plan.model_validate(doc)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise InputError(
-            f"not a fleet plan: {f'{loc}: ' if loc else ''}{msg}", path=where
-        ) from None
+        raise InputError(f"not a fleet plan: {field_error(exc).line()}", path=where) from None
 
 
 def load_plan(path: Path) -> Plan:

@@ -13,26 +13,18 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
-
+from fleet.checks.params import ParamsByCheck
 from fleet.facts import HostFacts
 from fleet.remediate.fixes import FIXES, Ctx
 from fleet.remediate.fixes.base import is_restart
 from fleet.remediate.model import Change, HostPlan, Plan, UnplannedHost
 from fleet.results import CheckResult, CheckStatus, HostResult
 
-ParamsByCheck = Mapping[str, BaseModel | Mapping[str, Any]]
 
-
-def _params(params: ParamsByCheck, check_id: str) -> Mapping[str, Any]:
-    value = params.get(check_id)
-    if value is None:
-        return {}
-    return value.model_dump() if isinstance(value, BaseModel) else value
-
-
-def _ctx(host: str, check_id: str, facts: HostFacts, params: ParamsByCheck) -> Ctx:
-    return Ctx(host=host, check_id=check_id, host_facts=facts, params=_params(params, check_id))
+def _ctx(host: str, check_id: str, facts: HostFacts, params: ParamsByCheck) -> Ctx[Any]:
+    """The context of `check_id`'s planner: its check's resolved params (the defaults for a
+    check the mapping leaves out)."""
+    return FIXES[check_id].ctx(host, facts, params.get(check_id))
 
 
 def fixable_failures(
@@ -132,11 +124,10 @@ def plan_from_audit(
         if r.facts is None or r.status.unfinished:
             unplanned.append(UnplannedHost(host=r.name, status=r.status.value, error=r.error))
             continue
-        facts = HostFacts.model_validate(r.facts)
         hosts.append(
             plan_host(
                 r.name,
-                facts,
+                r.facts,
                 r.checks,
                 params_by_host.get(r.name, {}),
                 address=r.address,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fleet.audit import AuditHost, audit, new_run_id, transports_for
+from fleet.checks.params import resolve_params
 from fleet.errors import InputError
-from fleet.playbook.loader import resolve_params
 from fleet.playbook.model import Playbook
 from fleet.remediate.apply import ApplyOptions, ApplyRun, apply_plan
 from fleet.remediate.journal import Journal, RunHeader

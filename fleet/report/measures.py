@@ -27,22 +27,17 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _utc(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def _when(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        when = datetime.fromisoformat(value)
+        return _utc(datetime.fromisoformat(value))
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _get(data: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 def cert_days_left(host: HostResult, at: datetime) -> float | None:
@@ -53,16 +48,13 @@ def cert_days_left(host: HostResult, at: datetime) -> float | None:
     if days is not None:
         return days
     not_after = _when(evidence.get("not_after"))
-    if not_after is None:
-        cert = _get(host.facts, "facts", "cert")
-        bound = _get(cert, "bound_thumbprint")
-        for candidate in _get(cert, "certificates") or []:
-            if bound and isinstance(candidate, dict) and candidate.get("thumbprint") == bound:
-                not_after = _when(candidate.get("not_after"))
+    cert = host.facts.facts.cert if host.facts is not None else None
+    if not_after is None and cert is not None and cert.bound_thumbprint:
+        bound = next((c for c in cert.certificates if c.thumbprint == cert.bound_thumbprint), None)
+        not_after = _utc(bound.not_after) if bound is not None else None
     if not_after is None:
         return None
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return (not_after - at).total_seconds() / 86400
+    return (not_after - _utc(at)).total_seconds() / 86400
 
 
 def clock_offset_s(host: HostResult) -> float | None:
@@ -71,8 +63,7 @@ def clock_offset_s(host: HostResult) -> float | None:
     offset = _number(check.evidence.get("offset_s")) if check else None
     if offset is not None:
         return offset
-    host_now = _when(_get(host.facts, "facts", "time", "utc_now"))
-    received = _when(_get(host.facts, "received_utc"))
-    if host_now is None or received is None:
+    time = host.facts.facts.time if host.facts is not None else None
+    if host.facts is None or time is None:
         return None
-    return (host_now - received).total_seconds()
+    return (_utc(time.utc_now) - _utc(host.facts.received_utc)).total_seconds()

@@ -2,6 +2,11 @@
 
 Facts never carry credentials, but a wrong turn upstream (a Secret put into evidence or
 facts) must fail loudly here rather than land in a file that outlives the run.
+
+Facts are stored as `HostFacts` dumps in JSON mode and read back into `HostFacts` straight
+from the text (pydantic's parser), so a run store round trip gives the checks what the
+audit gave them; facts that no longer fit the model (another fleet version wrote them) say
+why instead.
 """
 
 from __future__ import annotations
@@ -10,6 +15,10 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from fleet.errors import field_error
+from fleet.facts import HostFacts
 from fleet.secret import Secret
 
 
@@ -51,3 +60,24 @@ def dumps(value: Any, where: str) -> str:
 
 def loads(text: str) -> Any:
     return json.loads(text)
+
+
+def dumps_facts(facts: HostFacts, where: str) -> str:
+    """`facts` as stored: the JSON-mode dump (what every fleet version has written)."""
+
+    def refuse(value: Any) -> Any:
+        # Only a value the model did not validate (model_copy/model_construct) lands here.
+        if isinstance(value, Secret):
+            found = find_secret(facts.model_dump(warnings=False), where) or where
+            raise SecretInStoreError(f"refusing to store a secret ({found})")
+        raise TypeError(f"cannot store a value of type {type(value).__name__}")
+
+    return dumps(facts.model_dump(mode="json", fallback=refuse, warnings=False), where)
+
+
+def loads_facts(text: str) -> HostFacts | str:
+    """Stored facts, or why they no longer fit fleet's facts model."""
+    try:
+        return HostFacts.model_validate_json(text)
+    except ValidationError as exc:
+        return field_error(exc).line()

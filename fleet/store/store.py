@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.errors import InputError
+from fleet.facts import HostFacts
 from fleet.results import (
     CheckResult,
     CheckStatus,
@@ -213,7 +214,7 @@ class Store:
             interrupted=bool(r[8]),
         )
         facts = {
-            host: codec.loads(text)
+            host: codec.loads_facts(text)
             for host, text in conn.execute(
                 "SELECT host, facts FROM facts WHERE run_id = ?", (run_id,)
             )
@@ -242,7 +243,8 @@ class Store:
                 error=error,
                 duration_s=duration,
                 checks=checks.get(name, []),
-                facts=facts.get(name),
+                facts=_facts(facts.get(name)),
+                facts_error=_facts_error(facts.get(name)),
             )
             for name, address, transport, status, error, duration in conn.execute(
                 "SELECT name, address, transport, status, error, duration_s FROM hosts"
@@ -360,6 +362,14 @@ class Store:
         ]
 
 
+def _facts(stored: HostFacts | str | None) -> HostFacts | None:
+    return stored if isinstance(stored, HostFacts) else None
+
+
+def _facts_error(stored: HostFacts | str | None) -> str | None:
+    return stored if isinstance(stored, str) else None
+
+
 @dataclass(frozen=True)
 class _Rows:
     run: tuple[Any, ...]
@@ -400,7 +410,7 @@ def _rows(result: RunResult, inventory_sha256: str | None) -> _Rows:
             (run_id, seq, h.name, h.address, h.transport, h.status.value, h.error, h.duration_s)
         )
         if h.facts is not None:
-            facts.append((run_id, h.name, codec.dumps(h.facts, f"facts of {h.name}")))
+            facts.append((run_id, h.name, codec.dumps_facts(h.facts, f"facts of {h.name}")))
         for i, c in enumerate(h.checks):
             evidence = codec.dumps(c.evidence, f"evidence of {h.name} {c.id}")
             checks.append((run_id, h.name, i, c.id, c.status.value, c.message, evidence, c.fix))

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from fleet.errors import InputError
+from fleet.errors import InputError, field_error
 from fleet.transports.base import Target
 
 Auth = Literal["negotiate", "ntlm", "kerberos", "credssp", "basic", "certificate"]
@@ -149,10 +149,9 @@ def winrm_options(target: Target) -> WinRMOptions:
     try:
         opts = WinRMOptions.model_validate(dict(target.options))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise InputError(f"host {target.name}: bad WinRM setting {field!r}: {msg}") from None
+        err = field_error(exc)
+        field = err.where or "settings"
+        raise InputError(f"host {target.name}: bad WinRM setting {field!r}: {err.reason}") from None
     _check_usable(target, opts)
     return opts
 

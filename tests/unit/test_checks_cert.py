@@ -1,5 +1,5 @@
 """cert.valid from facts: EKU and key ACL usability, unknown is not a failure, and the audit's
-fix hint names what the planner would do (one rule, fleet.checks.cert_rules.remedy)."""
+fix hint is what the planner plans (fleet.checks.evaluate, fleet.remediate.fixes.hint)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import pytest
 
 from fleet.checks.cert import CHECK, CertParams
 from fleet.checks.cert_rules import RD_AUTH, SERVER_AUTH
+from fleet.checks.evaluate import evaluate_check
 from fleet.facts import Certificate, HostFacts
-from fleet.remediate.fixes.base import Ctx
+from fleet.remediate.fixes import FIXES
 from fleet.remediate.fixes.cert import plan
+from fleet.remediate.fixes.hint import changes_hint
 from fleet.results import CheckResult, CheckStatus
 from tests.support.cert_facts import CLIENT_AUTH, NOW, cert, host
 
@@ -20,7 +22,7 @@ PASS, WARN, FAIL = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL
 
 
 def run(hf: HostFacts) -> CheckResult:
-    return CHECK.evaluate(hf, CertParams())
+    return evaluate_check(CHECK, hf, CertParams())
 
 
 @pytest.mark.parametrize(
@@ -72,17 +74,20 @@ def test_expiring_but_unusable_fails_rather_than_warns() -> None:
 
 def test_key_acl_hint_grants_and_wrong_eku_hint_binds_a_usable_one() -> None:
     res = run(host(cert("AA", key_readable=False)))
-    assert res.fix == f"grant NETWORK SERVICE (S-1-5-20) Read on the private key of {'AA' * 20}"
+    assert res.fix == (
+        f"private key of {'AA' * 20}: NETWORK SERVICE (S-1-5-20) Read → "
+        "Allow NETWORK SERVICE (S-1-5-20) Read on the key file"
+    )
     wrong = cert("AA", eku=[CLIENT_AUTH])
     also_wrong = cert("CC", eku=[CLIENT_AUTH], not_after=NOW + timedelta(days=700))
     good = cert("BB", key_readable=False)
     res = run(host(wrong, also_wrong, good))
-    assert res.fix is not None and "BB" * 20 in res.fix and "CC" * 20 not in res.fix
-    assert "after granting NETWORK SERVICE (S-1-5-20) Read" in res.fix
-    assert run(host(wrong, also_wrong)).fix == (
-        "manual: no replacement certificate: request one (no valid certificate for "
-        "CN=RDS01.corp.example with its key and a listener EKU in LocalMachine\\My to bind)"
-    )
+    assert res.fix is not None and "CC" * 4 not in res.fix
+    grant, bind = res.fix.split("; ")
+    assert grant.startswith(f"private key of {'BB' * 20}: NETWORK SERVICE (S-1-5-20) Read → ")
+    assert bind.startswith("Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash → CA-issued")
+    assert bind.endswith("(BBBBBBBB…)")
+    assert run(host(wrong, also_wrong)).fix == "blocked: no replacement certificate: request one"
 
 
 def test_template_policy_blocks_pinning_and_says_what_to_do() -> None:
@@ -100,11 +105,11 @@ def test_template_policy_blocks_pinning_and_says_what_to_do() -> None:
     assert pinned.fix is not None and "unpin it" in pinned.fix
     # Granting a key's Read pins nothing: still the fix under the policy.
     grant = run(host(cert("AA", key_readable=False), template_policy="RDSAuth", hash_type=2))
-    assert grant.fix is not None and grant.fix.startswith("grant")
+    assert grant.fix is not None and grant.fix.startswith(f"private key of {'AA' * 20}")
 
 
 def _plan(hf: HostFacts) -> list[Any]:
-    return plan(Ctx(host="h", check_id="cert.valid", host_facts=hf, params={"warn_days": 30}))
+    return plan(FIXES["cert.valid"].ctx("h", hf, CertParams(warn_days=30)))
 
 
 # Cases where the old hint and the old planner chose differently.
@@ -138,12 +143,6 @@ def test_hint_names_what_the_planner_does(case: str, hf: HostFacts) -> None:
     res = run(hf)
     assert res.status is FAIL and res.fix is not None
     changes = _plan(hf)
-    last = changes[-1]
-    if last.fix is not None and last.fix.script == "fix.cert_bind":
-        assert f"bind certificate {last.after}" in res.fix
-    elif last.fix is not None and last.fix.script == "fix.cert_key_acl":
-        assert res.fix.startswith("grant") and last.fix.params["thumbprint"] in res.fix
-    elif last.fix is not None:
-        assert "restart SessionEnv/TermService" in res.fix
-    else:
-        assert last.blocked is not None and last.blocked in res.fix.replace("manual: ", "")
+    assert changes and res.fix == changes_hint(changes)
+    for change in changes:
+        assert (f"blocked: {change.blocked}" if change.blocked else change.target) in res.fix

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fleet.checks.evaluate import evaluate_check
 from fleet.checks.firewall import GPO_MANAGED, TCP_RULE
 from fleet.checks.registry import CHECKS
 from fleet.facts import FirewallRule, HostFacts, NetProfile
@@ -57,12 +58,13 @@ def local(text: str, name: str = TCP_RULE) -> FirewallRule:
 
 def run(check_id: str, hf: HostFacts, **params: Any) -> CheckResult:
     check = CHECKS[check_id]
-    return check.evaluate(hf, check.params_model.model_validate(params))
+    return evaluate_check(check, hf, check.params_model.model_validate(params))
 
 
 def plan(hf: HostFacts, checks: list[str], **params: Any) -> list[Change]:
     """Both planners, whatever the checks say (as in one `fleet plan` with both failing)."""
-    return plan_changes("h1", hf, checks, {cid: params for cid in checks})
+    models = {cid: CHECKS[cid].params_model.model_validate(params) for cid in checks}
+    return plan_changes("h1", hf, checks, models)
 
 
 def opens_public(changes: list[Change]) -> bool:
@@ -113,7 +115,7 @@ def test_a_custom_listener_port_fails_and_the_rule_follows_the_port() -> None:
     hf = host(rules=[local(BUILTIN_TCP)], port=3390)
     result = run("firewall.rdp_rule", hf)
     assert result.status is CheckStatus.FAIL and "TCP 3390" in result.message
-    assert result.fix == f"Set-NetFirewallRule -Name {TCP_RULE} -LocalPort 3390"
+    assert result.fix == f"firewall rule {TCP_RULE} LocalPort → 3390"
     (change,) = plan(hf, ["firewall.rdp_rule"])
     assert (change.before, change.after) == (["3389"], ["3390"])
     assert change.fix and change.fix.params == {"name": TCP_RULE, "local_port": 3390}

@@ -24,7 +24,7 @@ from fleet.lab.responder import HandlerError
 from fleet.lab.state import CLIENT_AUTH, HASH_CUSTOM, HASH_GROUP_POLICY, render
 from fleet.playbook.scripts import scripts_dir
 from fleet.remediate.apply import fix_script
-from fleet.remediate.fixes.base import Ctx
+from fleet.remediate.fixes import FIXES
 from fleet.remediate.fixes.cert import plan
 from fleet.remediate.model import Change, ScriptCall
 from fleet.results import CheckResult, CheckStatus
@@ -67,7 +67,7 @@ def audit(host: LabHost) -> CheckResult:
 
 
 def planned(host: LabHost) -> list[Change]:
-    ctx = Ctx(host=host.name, check_id="cert.valid", host_facts=gathered(host), params={})
+    ctx = FIXES["cert.valid"].ctx(host.name, gathered(host))
     return plan(ctx)
 
 

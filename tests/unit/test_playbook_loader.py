@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from fleet.checks.evaluate import evaluate_host
+from fleet.checks.params import resolve_params
 from fleet.checks.registry import CHECKS
 from fleet.errors import InputError
 from fleet.facts import HostFacts
-from fleet.playbook.loader import (
-    default_playbook,
-    evaluate_host,
-    load_playbook,
-    resolve_params,
-)
+from fleet.playbook.loader import default_playbook, load_playbook
 from fleet.playbook.scripts import playbooks_dir
 from fleet.results import CheckStatus
 
@@ -73,6 +70,19 @@ def test_params_layering(tmp_path: Path) -> None:
     host = resolve_params(playbook, {"time.skew": {"max_s": 120}, "cert.valid": {"warn_days": 1}})
     assert host["time.skew"].model_dump() == {"max_s": 120.0, "warn_s": 30.0, "ntp_peers": []}
     assert set(host) == {"time.skew", "sessions.stale"}  # cert.valid is not in this playbook
+
+
+def test_resolved_params_are_cached_on_their_playbook_only() -> None:
+    """No module-global cache: a playbook loaded again (another run, or the same file
+    edited) resolves afresh, and one run's cache ends with its playbook."""
+    first, second = default_playbook(), default_playbook()
+    assert first.sha256 == second.sha256
+    overrides = {"time.skew": {"max_s": 120}}
+    resolved = resolve_params(first, overrides)
+    assert resolve_params(first, {"time.skew": {"max_s": 120}}) is resolved
+    assert len(first.resolved_params) == 1 and not second.resolved_params
+    assert resolve_params(second, overrides) is not resolved
+    assert resolve_params(second, overrides) == resolved
 
 
 @pytest.mark.parametrize(

@@ -185,7 +185,7 @@ def test_merge_adds_probe_and_cross_checks_and_rolls_up_status() -> None:
         address="10.0.0.7",
         transport="ssh",
         status=HostStatus.OK,
-        facts=h.model_dump(mode="json"),
+        facts=h,
     )
     silent = probe((), error_kind=ProbeError.UNREACHABLE, error="refused")
     merged = merge(gathered, silent)

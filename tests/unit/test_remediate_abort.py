@@ -18,10 +18,12 @@ from typing import Any
 import pytest
 
 from fleet.audit import AuditHost
+from fleet.checks.evaluate import evaluate_host
+from fleet.checks.params import resolve_params
 from fleet.facts import Facts, HostFacts
 from fleet.lab.model import LabHost, make_host
 from fleet.lab.responder import default_responder
-from fleet.playbook.loader import default_playbook, evaluate_host, resolve_params
+from fleet.playbook.loader import default_playbook
 from fleet.playbook.scripts import Script, builtin_script
 from fleet.remediate.apply import ApplyOptions, apply_plan
 from fleet.remediate.journal import Journal, RunHeader, RunRow

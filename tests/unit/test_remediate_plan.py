@@ -611,7 +611,7 @@ def test_plan_round_trips_through_a_file_and_holds_no_secret(tmp_path: Path) -> 
     hf = rdp(healthy(), security_layer=0)
     result = HostResult(
         name="h1", address="127.0.0.1", transport="ssh", status=HostStatus.FINDINGS,
-        facts=hf.model_dump(mode="json"),
+        facts=hf,
         checks=[c.evaluate(hf, params()[cid]) for cid, c in CHECKS.items()],
     )  # fmt: skip
     plan = plan_from_audit([result], {"h1": params()}, playbook="pb", playbook_sha256="0" * 64)
@@ -644,7 +644,7 @@ def test_a_plan_naming_a_host_twice_is_refused(tmp_path: Path, where: str) -> No
     hf = rdp(healthy(), security_layer=0)
     result = HostResult(
         name="h1", address="127.0.0.1", transport="ssh", status=HostStatus.FINDINGS,
-        facts=hf.model_dump(mode="json"),
+        facts=hf,
         checks=[c.evaluate(hf, params()[cid]) for cid, c in CHECKS.items()],
     )  # fmt: skip
     plan = plan_from_audit([result], {"h1": params()}, playbook="pb", playbook_sha256="0" * 64)
@@ -657,3 +657,27 @@ def test_a_plan_naming_a_host_twice_is_refused(tmp_path: Path, where: str) -> No
     path.write_text(json.dumps(doc))
     with pytest.raises(InputError, match=r"not a fleet plan: host 'h1' appears more than once$"):
         load_plan(path)
+
+
+def test_each_planner_takes_its_checks_params_model_and_nothing_else() -> None:
+    """A planner's params are its check's model, the very object the check was evaluated
+    with: no defaults of its own, no dict, no other check's model."""
+    from fleet.remediate.fixes import FIXES
+
+    hf = healthy()
+    for cid, fix in FIXES.items():
+        assert fix.check is CHECKS[cid], cid
+        own = CHECKS[cid].params_model()
+        assert fix.ctx("h1", hf, own).params is own
+        assert fix.ctx("h1", hf).params == own  # left out: the model's defaults
+        other = next(c.params_model() for c in CHECKS.values() if c.params_model is not type(own))
+        with pytest.raises(TypeError, match=f"{cid} plans from {type(own).__name__}"):
+            fix.ctx("h1", hf, other)
+
+
+def test_a_params_models_default_reaches_the_planner() -> None:
+    """rdp.listener's expected port comes from ListenerParams alone."""
+    hf = rdp(healthy(), port_number=3390)
+    [change] = [c for c in plan_of(hf) if c.check_id == "rdp.listener"]
+    assert (change.before, change.after) == (3390, CHECKS["rdp.listener"].params_model().port)
+    assert not [c for c in plan_of(hf, {"rdp.listener": {"port": 3390}})]

@@ -6,16 +6,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from fleet.checks.cert import CertParams
 from fleet.checks.cert_rules import NO_REPLACEMENT, RD_AUTH
 from fleet.facts import HostFacts
+from fleet.remediate.fixes import FIXES
 from fleet.remediate.fixes.base import Ctx
 from fleet.remediate.fixes.cert import BINDING, depends, key_acl_target, plan
 from fleet.remediate.model import Change, ScriptCall
 from tests.support.cert_facts import CLIENT_AUTH, NOW, cert, host
 
 
-def ctx(hf: HostFacts) -> Ctx:
-    return Ctx(host="h1", check_id="cert.valid", host_facts=hf, params={"warn_days": 30})
+def ctx(hf: HostFacts) -> Ctx[CertParams]:
+    return FIXES["cert.valid"].ctx("h1", hf, CertParams(warn_days=30))
 
 
 def plan_of(hf: HostFacts) -> list[Change]:

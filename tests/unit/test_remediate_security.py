@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 
 from fleet.audit import AuditHost
+from fleet.checks.evaluate import evaluate_host
+from fleet.checks.params import resolve_params
 from fleet.facts import Facts, HostFacts
 from fleet.lab.model import LabHost, make_host
 from fleet.lab.rdp_listener import decide
 from fleet.lab.rdp_wiring import listener_up, wire_state_for
 from fleet.lab.responder import Responder, default_responder
-from fleet.playbook.loader import default_playbook, evaluate_host, resolve_params
+from fleet.playbook.loader import default_playbook
 from fleet.playbook.scripts import Script, builtin_script
 from fleet.probe.client import REQUESTS
 from fleet.probe.model import Attempt, Outcome, ProbeError, ProbeResult

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from fleet.checks.base import POLICY_BLOCKED
+from fleet.checks.evaluate import evaluate_check
 from fleet.checks.quser import parse_quser
 from fleet.checks.registry import CHECKS
 from fleet.facts import SECTIONS, Facts, HostFacts
@@ -188,9 +188,12 @@ def test_policy_deny_connections_fails_the_listener_and_blocks_the_fix() -> None
     assert host.state.rdp.deny_ts_connections == 0 and not listener_up(host)
     hf = host_facts(host.state)
     params = CHECKS["rdp.listener"].params_model.model_validate({})
-    res = CHECKS["rdp.listener"].evaluate(hf, params)
+    res = evaluate_check(CHECKS["rdp.listener"], hf, params)
     assert res.status is CheckStatus.FAIL and "Group Policy" in res.message
-    assert res.fix == POLICY_BLOCKED and res.evidence["deny_decided_by"] == "policy"
+    assert (
+        res.fix == "blocked: managed by Group Policy"
+        and res.evidence["deny_decided_by"] == "policy"
+    )
     [change] = [c for c in plan(hf) if c.check_id == "rdp.listener"]
     assert change.blocked == "managed by Group Policy" and change.fix is None
     assert change.target.endswith(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -96,3 +98,28 @@ def test_drift_since_previous_run_of_same_inventory_and_playbook(tmp_path: Path)
     assert not drift.changed  # the same results twice
     failing = {(h.name, c.id) for h in second.hosts for c in h.checks if c.failed}
     assert {(i.host, i.check) for i in drift.still_failing} == failing
+
+
+def test_stored_facts_that_no_longer_fit_the_model_become_errors(tmp_path: Path) -> None:
+    """A facts row another fleet version wrote comes back as the reason, not as facts (or a
+    crash), and re-evaluating it reports that reason for every check of the host."""
+    run, path = sample_run(), tmp_path / "fleet.db"
+    with Store.open(path) as store:
+        store.record_run(run)
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(
+            "UPDATE facts SET facts = json_set(facts, '$.facts.retired', 1) WHERE host = ?",
+            ("rdp-01",),
+        )
+    with Store.open(path) as store:
+        stored = store.get_run(run.run.id)
+    host = next(h for h in stored.hosts if h.name == "rdp-01")
+    assert host.facts is None
+    assert host.facts_error == "facts.retired: Extra inputs are not permitted"
+    assert all(h.facts is not None for h in stored.hosts if h.name != "rdp-01" and h.checks)
+    again = reevaluate(stored, load_playbook(write_playbook(tmp_path, 30, 600)))
+    checks = next(h for h in again.hosts if h.name == "rdp-01").checks
+    assert {c.status for c in checks} == {CheckStatus.ERROR}
+    assert checks[0].message == (
+        "stored facts no longer valid: facts.retired: Extra inputs are not permitted"
+    )

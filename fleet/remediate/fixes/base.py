@@ -1,16 +1,19 @@
 """What every fix planner shares: its context, the change builders, value labels.
 
-A planner is pure: `HostFacts + check params → changes`, plus `depends`, the facts its
-changes are computed from (canonical JSON of those fields only feeds the plan fingerprint,
-so unrelated drift such as the host clock's `utc_now` does not invalidate a plan).
+A planner is pure: `HostFacts + its check's params model → changes`, plus `depends`, the
+facts its changes are computed from (canonical JSON of those fields only feeds the plan
+fingerprint, so unrelated drift such as the host clock's `utc_now` does not invalidate a
+plan). A planner receives the very params object its check was evaluated with, typed: the
+defaults live in the check's params model and nowhere else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from fleet.checks.base import CheckDef, Params
 from fleet.facts import Facts, HostFacts
 from fleet.remediate.model import Change, Kind, Op, ScriptCall
 
@@ -23,39 +26,56 @@ CREDSSP_KEY = r"HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\
 GPO_BLOCKED = "managed by Group Policy"
 
 
+# Covariant: a planner written for the params of two checks (W32Time's, shared by
+# time.skew and time.source) takes the context of either.
+P_co = TypeVar("P_co", bound=Params, covariant=True)
+P = TypeVar("P", bound=Params)
+
+
 @dataclass(frozen=True)
-class Ctx:
+class Ctx(Generic[P_co]):
     host: str
     check_id: str
     host_facts: HostFacts
-    params: Mapping[str, Any]
+    params: P_co
 
     @property
     def facts(self) -> Facts:
         return self.host_facts.facts
 
-    def param(self, name: str, default: Any) -> Any:
-        value = self.params.get(name)
-        return default if value is None else value
 
-
-Planner = Callable[[Ctx], list[Change]]
-Depends = Callable[[Ctx], Any]
+Depends = Callable[[Ctx[Params]], Any]
 
 
 @dataclass(frozen=True)
-class FixDef:
-    """`after`: checks whose changes must run before this one's when both are planned (the
-    NLA fix needs the layer fix first); `fleet.remediate.plan` orders them so."""
+class FixDef(Generic[P]):
+    """The fix of `check`, planned from that check's params model.
 
-    check_id: str
-    plan: Planner
-    depends: Depends
+    `after`: checks whose changes must run before this one's when both are planned (the NLA
+    fix needs the layer fix first); `fleet.remediate.plan` orders them so.
+    """
+
+    check: CheckDef[P]
+    plan: Callable[[Ctx[P]], list[Change]]
+    depends: Callable[[Ctx[P]], Any]
     after: tuple[str, ...] = ()
+
+    @property
+    def check_id(self) -> str:
+        return self.check.id
+
+    def ctx(self, host: str, host_facts: HostFacts, params: Params | None = None) -> Ctx[P]:
+        """The planner's context; `params` None: the check's defaults. Params of another
+        check's model are a programming error, never converted."""
+        model = self.check.params_model
+        value = model() if params is None else params
+        if not isinstance(value, model):
+            raise TypeError(f"{self.check_id} plans from {model.__name__}, not {value!r}")
+        return Ctx(host=host, check_id=self.check_id, host_facts=host_facts, params=value)
 
 
 def make_change(
-    ctx: Ctx,
+    ctx: Ctx[Params],
     kind: Kind,
     target: str,
     *,
@@ -96,7 +116,7 @@ def value_label(value: int | None, names: Mapping[int, str] | None = None) -> st
 
 
 def registry_change(
-    ctx: Ctx,
+    ctx: Ctx[Params],
     key: str,
     name: str,
     before: int | None,
@@ -130,7 +150,7 @@ def registry_change(
 RESTART_SCRIPT = "fix.service_restart"
 
 
-def termservice_restart(ctx: Ctx) -> Change:
+def termservice_restart(ctx: Ctx[Params]) -> Change:
     """Restart TermService so the RDP-Tcp values written before it are live (Windows reads them
     when the service starts). Disruptive; planned after every other change of the host."""
     svc = ctx.facts.service("TermService")

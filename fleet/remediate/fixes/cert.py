@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from fleet.checks.cert import CHECK, CertParams
 from fleet.checks.cert_rules import (
     NETWORK_SERVICE,
     NO_REPLACEMENT,
@@ -49,7 +50,7 @@ def _key_acl(thumbprint: str, read: bool) -> ScriptCall:
     return ScriptCall(script="fix.cert_key_acl", params={"thumbprint": thumbprint, "read": read})
 
 
-def _grant(ctx: Ctx, cert: Certificate) -> Change:
+def _grant(ctx: Ctx[CertParams], cert: Certificate) -> Change:
     return make_change(
         ctx,
         "certificate",
@@ -64,7 +65,9 @@ def _grant(ctx: Ctx, cert: Certificate) -> Change:
     )
 
 
-def _regenerate(ctx: Ctx, cert: Certificate | None, missing: str | None = None) -> Change:
+def _regenerate(
+    ctx: Ctx[CertParams], cert: Certificate | None, missing: str | None = None
+) -> Change:
     thumb = cert.thumbprint if cert else missing
     return make_change(
         ctx,
@@ -85,11 +88,11 @@ def _why_none(reason: str | None) -> str:
     return "(not pinned: the certificate template policy selects it)"
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: Ctx[CertParams]) -> list[Change]:
     facts = ctx.facts.cert
     if facts is None:
         return []
-    warn = timedelta(days=float(ctx.param("warn_days", 30)))
+    warn = timedelta(days=ctx.params.warn_days)
     r = remedy(facts, ctx.facts.hostname, ctx.host_facts.received_utc, warn)
     old = facts.bound_thumbprint
     if r.action == "regenerate":
@@ -116,7 +119,7 @@ def plan(ctx: Ctx) -> list[Change]:
     return changes
 
 
-def depends(ctx: Ctx) -> Any:
+def depends(ctx: Ctx[CertParams]) -> Any:
     cert = ctx.facts.cert
     if cert is None:
         return None
@@ -140,4 +143,4 @@ def depends(ctx: Ctx) -> Any:
     }
 
 
-FIXES = [FixDef("cert.valid", plan, depends)]
+FIXES = [FixDef(CHECK, plan, depends)]

@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from fleet.checks.firewall import (
+    PROFILE,
+    RULE,
     TCP_RULE,
+    ProfileParams,
     Remedy,
     profile_fix_target,
     rule_report,
@@ -21,11 +24,10 @@ from fleet.remediate.model import Change, ScriptCall
 
 DOMAIN_ONLY = "only DomainAuthenticated is allowed and it cannot be set by hand"
 PROFILES_UNKNOWN = "the network profiles are unknown: cannot tell which firewall profiles need RDP"
-DEFAULT_ALLOWED = ["Private", "DomainAuthenticated"]
 
 
-def _allowed(ctx: Ctx) -> list[str]:
-    return [str(v) for v in ctx.param("allowed", DEFAULT_ALLOWED)]
+def _allowed(ctx: Ctx[ProfileParams]) -> list[str]:
+    return list(ctx.params.allowed)
 
 
 def _netprofile(alias: str, category: str) -> ScriptCall:
@@ -34,7 +36,7 @@ def _netprofile(alias: str, category: str) -> ScriptCall:
     )
 
 
-def plan_profile(ctx: Ctx) -> list[Change]:
+def plan_profile(ctx: Ctx[ProfileParams]) -> list[Change]:
     allowed = _allowed(ctx)
     wanted = profile_fix_target(allowed)
     lowered = {a.lower() for a in allowed}
@@ -56,7 +58,7 @@ def plan_profile(ctx: Ctx) -> list[Change]:
     ]
 
 
-def depends_profile(ctx: Ctx) -> Any:
+def depends_profile(ctx: Ctx[ProfileParams]) -> Any:
     return sorted([p.interface_alias, p.network_category] for p in ctx.facts.network_profiles or [])
 
 
@@ -68,7 +70,7 @@ def _ports(rule: Rule) -> list[str]:
     return list(rule.local_ports) if rule.local_ports is not None else ["Any"]
 
 
-def _blocked(ctx: Ctx, reason: str) -> Change:
+def _blocked(ctx: Ctx[ProfileParams], reason: str) -> Change:
     return make_change(
         ctx,
         "firewall",
@@ -82,7 +84,7 @@ def _blocked(ctx: Ctx, reason: str) -> Change:
     )
 
 
-def _changes(ctx: Ctx, fix: Remedy) -> list[Change]:
+def _changes(ctx: Ctx[ProfileParams], fix: Remedy) -> list[Change]:
     rule = fix.rule
     assert rule is not None
     target = f"firewall rule {TCP_RULE}"
@@ -134,7 +136,7 @@ def _changes(ctx: Ctx, fix: Remedy) -> list[Change]:
     return changes
 
 
-def plan_rule(ctx: Ctx) -> list[Change]:
+def plan_rule(ctx: Ctx[ProfileParams]) -> list[Change]:
     if ctx.facts.firewall is None:
         return []
     report = rule_report(ctx.facts, _allowed(ctx))
@@ -148,7 +150,7 @@ def plan_rule(ctx: Ctx) -> list[Change]:
     return _changes(ctx, fix)
 
 
-def depends_rule(ctx: Ctx) -> Any:
+def depends_rule(ctx: Ctx[ProfileParams]) -> Any:
     fw = ctx.facts.firewall
     if fw is None:
         return None
@@ -163,6 +165,6 @@ def depends_rule(ctx: Ctx) -> Any:
 
 
 FIXES = [
-    FixDef("firewall.profile", plan_profile, depends_profile),
-    FixDef("firewall.rdp_rule", plan_rule, depends_rule),
+    FixDef(PROFILE, plan_profile, depends_profile),
+    FixDef(RULE, plan_rule, depends_rule),
 ]

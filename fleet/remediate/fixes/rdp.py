@@ -11,7 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet.checks.security import ORACLE_DEFAULT, Effective
+from fleet.checks import listener, security
+from fleet.checks.base import NoParams, Params
+from fleet.checks.listener import ListenerParams
+from fleet.checks.security import (
+    ORACLE_DEFAULT,
+    CredSspParams,
+    Effective,
+    EncryptionParams,
+    LayerParams,
+    NlaParams,
+    tls12_default_on,
+    tls12_enabled,
+)
 from fleet.remediate.fixes.base import (
     CREDSSP_KEY,
     GPO_BLOCKED,
@@ -35,7 +47,7 @@ ENCRYPTION_NAMES = {1: "Low", 2: "Client Compatible", 3: "High", 4: "FIPS"}
 DENY_NAMES = {0: "allowed", 1: "denied"}
 
 
-def _plan_listener(ctx: Ctx) -> list[Change]:
+def _plan_listener(ctx: Ctx[ListenerParams]) -> list[Change]:
     changes: list[Change] = []
     rdp = ctx.facts.rdp
     policy_deny = ctx.facts.rdp_policy.deny_ts_connections if ctx.facts.rdp_policy else None
@@ -85,7 +97,7 @@ def _plan_listener(ctx: Ctx) -> list[Change]:
                 fix=ScriptCall(script="fix.service", params=params),
             )
         )
-    expected = int(ctx.param("port", 3389))
+    expected = ctx.params.port
     if rdp is not None and rdp.port_number is not None and rdp.port_number != expected:
         changes.append(
             make_change(
@@ -104,7 +116,7 @@ def _plan_listener(ctx: Ctx) -> list[Change]:
     return changes
 
 
-def _depends_listener(ctx: Ctx) -> Any:
+def _depends_listener(ctx: Ctx[ListenerParams]) -> Any:
     svc = ctx.facts.service("TermService")
     rdp = ctx.facts.rdp
     policy = ctx.facts.rdp_policy
@@ -116,14 +128,14 @@ def _depends_listener(ctx: Ctx) -> Any:
     }
 
 
-def _effective(ctx: Ctx, field: str, value_name: str) -> Effective:
+def _effective(ctx: Ctx[Params], field: str, value_name: str) -> Effective:
     local = getattr(ctx.facts.rdp, field) if ctx.facts.rdp else None
     policy = getattr(ctx.facts.rdp_policy, field) if ctx.facts.rdp_policy else None
     return Effective(value_name, local, policy)
 
 
 def _wmi_change(
-    ctx: Ctx, value_name: str, before: int | None, after: int, names: dict[int, str]
+    ctx: Ctx[Params], value_name: str, before: int | None, after: int, names: dict[int, str]
 ) -> Change:
     """Set the value with Win32_TSGeneralSetting's method (fix.rdp_security), so Windows checks
     it; live only after the TermService restart planned with it, hence disruptive. The undo
@@ -155,7 +167,7 @@ def _wmi_change(
 
 
 def _blocked(
-    ctx: Ctx,
+    ctx: Ctx[Params],
     key: str,
     value_name: str,
     before: int | None,
@@ -177,7 +189,7 @@ def _blocked(
 
 
 def _security_value(
-    ctx: Ctx, field: str, value_name: str, desired: int, names: dict[int, str]
+    ctx: Ctx[Params], field: str, value_name: str, desired: int, names: dict[int, str]
 ) -> list[Change]:
     """Set the local RDP-Tcp value; blocked when the policy value decides."""
     eff = _effective(ctx, field, value_name)
@@ -188,7 +200,7 @@ def _security_value(
     return [_wmi_change(ctx, value_name, eff.local, desired, names)]
 
 
-def _with_restart(ctx: Ctx, changes: list[Change]) -> list[Change]:
+def _with_restart(ctx: Ctx[Params], changes: list[Change]) -> list[Change]:
     """RDP-Tcp security values take effect when TermService starts: plan the restart (one per
     host: `fleet.remediate.plan` keeps one and runs it last)."""
     if any(c.runnable for c in changes):
@@ -197,7 +209,7 @@ def _with_restart(ctx: Ctx, changes: list[Change]) -> list[Change]:
 
 
 def _security_depends(*fields: str) -> Depends:
-    def depends(ctx: Ctx) -> Any:
+    def depends(ctx: Ctx[Params]) -> Any:
         return {
             field: [
                 getattr(ctx.facts.rdp, field) if ctx.facts.rdp else None,
@@ -209,8 +221,8 @@ def _security_depends(*fields: str) -> Depends:
     return depends
 
 
-def _plan_layer(ctx: Ctx) -> list[Change]:
-    target = max(int(v) for v in ctx.param("allowed", [2]))
+def _plan_layer(ctx: Ctx[LayerParams]) -> list[Change]:
+    target = max(ctx.params.allowed)
     layer = _security_value(ctx, "security_layer", "SecurityLayer", target, LAYER_NAMES)
     changes: list[Change] = []
     level = _effective(ctx, "min_encryption_level", "MinEncryptionLevel")
@@ -230,8 +242,8 @@ def _plan_layer(ctx: Ctx) -> list[Change]:
     return _with_restart(ctx, [*changes, *layer])
 
 
-def _plan_nla(ctx: Ctx) -> list[Change]:
-    desired = int(ctx.param("desired", 1))
+def _plan_nla(ctx: Ctx[NlaParams]) -> list[Change]:
+    desired = ctx.params.desired
     layer: list[Change] = []
     if desired == 1 and _effective(ctx, "security_layer", "SecurityLayer").value == 0:
         # NLA is CredSSP, an External Security Protocol, which SecurityLayer 0 does not offer
@@ -251,8 +263,8 @@ def _plan_nla(ctx: Ctx) -> list[Change]:
     return _with_restart(ctx, [*layer, *nla])
 
 
-def _plan_encryption(ctx: Ctx) -> list[Change]:
-    minimum = int(ctx.param("minimum", 3))
+def _plan_encryption(ctx: Ctx[EncryptionParams]) -> list[Change]:
+    minimum = ctx.params.minimum
     return _with_restart(
         ctx,
         _security_value(
@@ -261,12 +273,12 @@ def _plan_encryption(ctx: Ctx) -> list[Change]:
     )
 
 
-def _plan_tls(ctx: Ctx) -> list[Change]:
+def _plan_tls(ctx: Ctx[NoParams]) -> list[Change]:
     tls = ctx.facts.tls12
     if tls is None:
         return []
     changes = []
-    if tls.enabled is not None and tls.enabled == 0:
+    if not tls12_enabled(ctx.facts):  # 0, or absent where the OS default is off
         changes.append(
             registry_change(ctx, TLS12_KEY, "Enabled", tls.enabled, 1, reboot_required=True)
         )
@@ -284,14 +296,19 @@ def _plan_tls(ctx: Ctx) -> list[Change]:
     return changes
 
 
-def _depends_tls(ctx: Ctx) -> Any:
+def _depends_tls(ctx: Ctx[NoParams]) -> Any:
     tls = ctx.facts.tls12
-    return [tls.enabled, tls.disabled_by_default] if tls else None
+    if tls is None:
+        return None
+    deps: list[Any] = [tls.enabled, tls.disabled_by_default]
+    if tls.enabled is None and not tls12_default_on(ctx.facts):
+        deps.append("absent: off by default")  # the OS build decides; only then
+    return deps
 
 
-def _plan_credssp(ctx: Ctx) -> list[Change]:
+def _plan_credssp(ctx: Ctx[CredSspParams]) -> list[Change]:
     cred = ctx.facts.credssp
-    desired = int(ctx.param("desired", 1))
+    desired = ctx.params.desired
     if cred is None:
         return []
     value = cred.allow_encryption_oracle
@@ -312,25 +329,25 @@ def _plan_credssp(ctx: Ctx) -> list[Change]:
     ]
 
 
-def _depends_credssp(ctx: Ctx) -> Any:
+def _depends_credssp(ctx: Ctx[CredSspParams]) -> Any:
     return ctx.facts.credssp.allow_encryption_oracle if ctx.facts.credssp else None
 
 
 FIXES = [
-    FixDef("rdp.listener", _plan_listener, _depends_listener),
+    FixDef(listener.CHECK, _plan_listener, _depends_listener),
     FixDef(
-        "security.layer",
+        security.LAYER,
         _plan_layer,
         _security_depends("security_layer", "min_encryption_level"),
         after=("security.encryption",),
     ),
     FixDef(
-        "security.nla",
+        security.NLA,
         _plan_nla,
         _security_depends("user_authentication", "security_layer"),
         after=("security.layer",),
     ),
-    FixDef("security.encryption", _plan_encryption, _security_depends("min_encryption_level")),
-    FixDef("security.tls", _plan_tls, _depends_tls),
-    FixDef("security.credssp", _plan_credssp, _depends_credssp),
+    FixDef(security.ENCRYPTION, _plan_encryption, _security_depends("min_encryption_level")),
+    FixDef(security.TLS, _plan_tls, _depends_tls),
+    FixDef(security.CREDSSP, _plan_credssp, _depends_credssp),
 ]

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet.checks.sessions import sessions_of, stale_sessions
+from fleet.checks.sessions import CHECK, SessionParams, sessions_of, stale_sessions
 from fleet.facts import Session
 from fleet.remediate.fixes.base import Ctx, FixDef, make_change
 from fleet.remediate.model import Change, ScriptCall
 
 
-def stale(ctx: Ctx) -> list[Session]:
+def stale(ctx: Ctx[SessionParams]) -> list[Session]:
     """The same selection as the check (`stale_sessions`)."""
     if ctx.facts.sessions is None:
         return []
-    return stale_sessions(sessions_of(ctx.facts.sessions), float(ctx.param("max_idle_h", 8.0)))
+    return stale_sessions(sessions_of(ctx.facts.sessions), ctx.params.max_idle_h)
 
 
 def _idle(seconds: int) -> str:
@@ -27,7 +27,7 @@ def _idle(seconds: int) -> str:
     return f"{hours}h{rest // 60:02d}m"
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: Ctx[SessionParams]) -> list[Change]:
     return [
         make_change(
             ctx,
@@ -45,8 +45,8 @@ def plan(ctx: Ctx) -> list[Change]:
     ]
 
 
-def depends(ctx: Ctx) -> Any:
+def depends(ctx: Ctx[SessionParams]) -> Any:
     return sorted([s.id, s.user, s.state] for s in stale(ctx))
 
 
-FIXES = [FixDef("sessions.stale", plan, depends)]
+FIXES = [FixDef(CHECK, plan, depends)]

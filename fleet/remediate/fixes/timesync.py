@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet.checks.time import offset_range
+from fleet.checks.time import SKEW, SOURCE, SkewParams, SourceParams, offset_range
 from fleet.checks.timesync import StepLimit, step_beyond_limit, sync_target
 from fleet.facts import TimeFacts, W32TimeConfig
 from fleet.remediate.fixes.base import GPO_BLOCKED, Ctx, FixDef, make_change
@@ -24,12 +24,11 @@ from fleet.remediate.model import Change, ScriptCall
 CONFIG_POLICY_KEY = r"HKLM:\SOFTWARE\Policies\Microsoft\W32Time\Config"
 
 
-def _peers(ctx: Ctx) -> list[str]:
-    value = ctx.param("ntp_peers", [])
-    return [str(p) for p in value] if isinstance(value, list | tuple) else []
+# Both checks' params name the peers (`ntp_peers`); the one change serves both.
+TimeCtx = Ctx[SkewParams | SourceParams]
 
 
-def _step(ctx: Ctx, time: TimeFacts) -> StepLimit | None:
+def _step(ctx: TimeCtx, time: TimeFacts) -> StepLimit | None:
     low, high = offset_range(ctx.host_facts)
     return step_beyond_limit(time, low, high)
 
@@ -51,13 +50,13 @@ def _label(state: dict[str, Any]) -> str:
     return f"Type {source}, W32Time {state['service']} ({state['start_type']})"
 
 
-def plan(ctx: Ctx) -> list[Change]:
+def plan(ctx: TimeCtx) -> list[Change]:
     time = ctx.facts.time
     if time is None:
         return []
     svc = ctx.facts.service("W32Time")
     status, start_type = (svc.status, svc.start_type) if svc else ("(not installed)", "")
-    target = sync_target(time, _peers(ctx), GPO_BLOCKED)
+    target = sync_target(time, ctx.params.ntp_peers, GPO_BLOCKED)
     step = _step(ctx, time)
     blocked = target.blocked
     if blocked is None and step is not None and step.by_policy:
@@ -101,7 +100,7 @@ def plan(ctx: Ctx) -> list[Change]:
     ]
 
 
-def depends(ctx: Ctx) -> Any:
+def depends(ctx: TimeCtx) -> Any:
     time = ctx.facts.time
     svc = ctx.facts.service("W32Time")
     if time is None:
@@ -117,4 +116,4 @@ def depends(ctx: Ctx) -> Any:
     }
 
 
-FIXES = [FixDef("time.skew", plan, depends), FixDef("time.source", plan, depends)]
+FIXES = [FixDef(SKEW, plan, depends), FixDef(SOURCE, plan, depends)]
