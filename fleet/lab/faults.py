@@ -151,6 +151,16 @@ FAULTS: dict[str, Fault] = {
             help="WinRM only: HTTPS certificate from a CA the inventory does not trust",
             winrm_only=True,
         ),
+        # Reached by Kerberos (a lab with a KDC authenticates it so: status ok); an NTLM
+        # client gets auth_failed, which truth.json says as the host's "ntlm" key, and in a
+        # lab without a KDC is its status (fleet.lab.kerberos_hosts).
+        _F(
+            "ntlm_disabled",
+            status=HostStatus.OK,
+            help="WinRM only: the host refuses NTLM (Restrict NTLM: deny all), Kerberos only; "
+            "auth_failed without --winrm-auth kerberos or mixed",
+            winrm_only=True,
+        ),
     )
 }
 STATE_FAULTS = tuple(n for n, f in FAULTS.items() if not f.transport)
@@ -166,8 +176,9 @@ _EXCLUSIVE = (
     frozenset({"workgroup_host", "cmos_clock"}),
     frozenset({"workgroup_host", "time_policy"}),
 )
-# Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves.
-_NOT_MIXED = frozenset({"fix_noop"})
+# Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves;
+# ntlm_disabled is asked for by name (its point is a lab with a KDC: --winrm-auth kerberos).
+_NOT_MIXED = frozenset({"fix_noop", "ntlm_disabled"})
 # `mixed`: share of hosts per fault (at least one host each).
 _MIXED_STATE_RATE = 0.02
 _MIXED_TRANSPORT_RATE = 0.01

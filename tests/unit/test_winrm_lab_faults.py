@@ -17,10 +17,13 @@ NAMES = [n for n, _, _ in host_names(60)]
 
 
 def test_winrm_only_faults_are_transport_faults_with_status_error() -> None:
-    assert set(WINRM_ONLY) == {"winrm_fault", "tls_untrusted"}
+    assert set(WINRM_ONLY) == {"winrm_fault", "tls_untrusted", "ntlm_disabled"}
     for name in WINRM_ONLY:
         assert FAULTS[name].transport
+    for name in ("winrm_fault", "tls_untrusted"):
         assert host_truth([name]) == {"status": "error", "fail": [], "warn": []}
+    # Reached by Kerberos, the host's state decides (fleet.lab.kerberos_hosts for NTLM).
+    assert host_truth(["ntlm_disabled"]) == {"status": "ok", "fail": [], "warn": []}
 
 
 @pytest.mark.parametrize("hosts", [40, 1000])
@@ -28,7 +31,8 @@ def test_mixed_faults_in_a_winrm_lab_cover_every_fault(hosts: int) -> None:
     names = [n for n, _, _ in host_names(hosts)]
     assigned = assign_faults(parse_fault_spec("mixed"), names, seed=7, winrm_hosts=names)
     seen = {f for fs in assigned.values() for f in fs}
-    assert seen == set(FAULTS) - {"fix_noop"} - set(SSH_ONLY)  # no SSH host to carry them
+    # No SSH host to carry SSH faults; ntlm_disabled is asked for by name (needs a KDC).
+    assert seen == set(FAULTS) - {"fix_noop", "ntlm_disabled"} - set(SSH_ONLY)
     assert sum(1 for fs in assigned.values() if not fs) > hosts / 2
 
 
