@@ -19,7 +19,7 @@ from fleet.errors import InputError
 from fleet.lab import files
 from fleet.lab.faults import FAULTS, transport_fault
 from fleet.lab.fixes import reboot
-from fleet.lab.kerberos_hosts import add_kerberos_truth
+from fleet.lab.kerberos_hosts import NTLM_ONLY_FAULT, add_kerberos_truth
 from fleet.lab.model import LAB_USER, LabConfig, LabHost, build_hosts, make_host
 from fleet.lab.rdp_wiring import CertRealizingResponder, RdpListeners
 from fleet.lab.received import RECEIVED, ReceivedLog
@@ -162,6 +162,8 @@ class RunningLab:
             raise InputError(
                 f"{name} is a WinRM host: its transport faults are fixed when the lab starts"
             )
+        if (NTLM_ONLY_FAULT in wanted) != (NTLM_ONLY_FAULT in host.faults):
+            raise InputError(f"{NTLM_ONLY_FAULT!r} can only be set when the lab starts")
         order = list(FAULTS)
         wanted = tuple(sorted(wanted, key=order.index))
         fresh = make_host(

@@ -23,6 +23,7 @@ from typing import Any
 from fleet.lab import kerberos_hosts
 from fleet.lab.behaviour import delayed
 from fleet.lab.kdc import LabKdc
+from fleet.lab.kerberos_hosts import NTLM_ONLY_FAULT
 from fleet.lab.model import LabHost
 from fleet.lab.responder import Responder, ScriptReply
 from fleet.lab.winrm import EndpointFaults, WinRMEndpoint, start_winrm_endpoint
@@ -86,9 +87,10 @@ class WinrmLabEndpoint:
             return await delayed(self._responder.answer(host, script_text, params_json))
 
         fault = host.transport_fault
-        faults = EndpointFaults.from_names(
-            [fault] if fault else [], slow_s=SLOW_S, latency_s=self._latency_s
-        )
+        names = [fault] if fault else []
+        if NTLM_ONLY_FAULT in host.faults:  # a state fault the endpoint enacts
+            names.append(NTLM_ONLY_FAULT)
+        faults = EndpointFaults.from_names(names, slow_s=SLOW_S, latency_s=self._latency_s)
         tls = None
         if host.scheme == "https" and self._tls is not None:
             tls = self._tls.context(host.address, trusted=fault != "tls_untrusted")
