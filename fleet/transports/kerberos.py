@@ -88,6 +88,9 @@ class KerberosOptions(BaseModel):
             "negotiate_delegate", "kerberos_delegate", "kerberos_delegation"
         ),
     )
+    # Ansible's ansible_winrm_kinit_mode: manual = use the tickets kinit left in the user's
+    # cache (the password, if any, is not sent to the KDC); managed = get them from it.
+    kinit_mode: Literal["managed", "manual"] | None = None
 
     @property
     def names_kerberos(self) -> bool:
@@ -169,7 +172,7 @@ def kerberos_plan(target: Target, auth: str) -> KerberosPlan | None:
         if not identity or is_ip(hostname) or not available():
             return None
     source: Source
-    if kopts.ccache is not None:
+    if kopts.ccache is not None or kopts.kinit_mode == "manual":
         source = "ccache"
     elif kopts.keytab is not None:
         source = "keytab"

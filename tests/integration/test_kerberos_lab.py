@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from fleet.lab.kdc import fqdn, missing
+from fleet.lab.kdc import find_tool, fqdn, missing
 
 from .conftest import Lab, assert_matches_truth, fleet, outcome, start_lab
 
@@ -177,6 +177,59 @@ def test_no_route_to_the_kdc_is_unreachable_with_where_to_look(klab: Lab) -> Non
     assert code == 3 and _statuses(report) == {"unreachable"}
     for host in report["hosts"]:
         assert "no KDC of FLEET.LAB could be reached" in host["error"], host
+
+
+def test_an_existing_ticket_cache_is_used_and_left_as_it_was(
+    klab: Lab, monkeypatch: Any, tmp_path: Path
+) -> None:
+    import krb5
+
+    monkeypatch.setenv("KRB5_CONFIG", str(klab.dir / "kerberos" / "krb5.conf"))
+    ctx = krb5.init_context()
+    principal = krb5.parse_name_flags(ctx, b"labadmin@FLEET.LAB")
+    password = (klab.dir / "lab-password").read_text().strip().encode()
+    creds = krb5.get_init_creds_password(
+        ctx, principal, krb5.get_init_creds_opt_alloc(ctx), password=password
+    )
+    path = tmp_path / "ccache"
+    cache = krb5.cc_resolve(ctx, f"FILE:{path}".encode())
+    krb5.cc_initialize(ctx, cache, creds.client)
+    krb5.cc_store_cred(ctx, cache, creds)
+    before = path.read_bytes()
+    inventory = variant(
+        klab, "ccache", (r"fleet_password_file: lab-password", f"fleet_kerberos_ccache: {path}")
+    )
+    log_at = len(kdc_log(klab))
+    _, report, _ = audit(klab, inventory)
+    assert_matches_truth(report, klab.truth)  # as with the password
+    assert "AS_REQ" not in kdc_log(klab)[log_at:]  # the cache's TGT, no password anywhere
+    assert path.read_bytes()[: len(before)] == before
+
+
+def test_a_keytab_authenticates_without_a_password(klab: Lab) -> None:
+    kadmin = find_tool("kadmin.local")
+    assert kadmin is not None
+    keytab = klab.dir / "labadmin.keytab"
+    env = {
+        **os.environ,
+        "KRB5_CONFIG": str(klab.dir / "kerberos" / "krb5.conf"),
+        "KRB5_KDC_PROFILE": str(klab.dir / "kerberos" / "kdc.conf"),
+    }
+    proc = subprocess.run(
+        [kadmin, "-r", "FLEET.LAB", "-q", f"ktadd -norandkey -k {keytab} labadmin"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+    assert proc.returncode == 0 and keytab.is_file(), proc.stderr
+    inventory = variant(
+        klab,
+        "keytab",
+        (r"fleet_password_file: lab-password", "fleet_kerberos_keytab: labadmin.keytab"),
+    )
+    _, report, _ = audit(klab, inventory)
+    assert_matches_truth(report, klab.truth)  # as with the password
 
 
 def _pypsrp(lab: Lab, name: str, auth: str, user: str) -> Any:

@@ -114,6 +114,8 @@ def test_kerberos_auth_sources(with_gssapi: None, tmp_path: Path) -> None:
     no_secret = Target(name="h", address="h.corp", port=5985, transport="winrm")
     plan = kerberos_plan(no_secret, "kerberos")
     assert plan is not None and (plan.source, plan.ccache, plan.principal) == ("ccache", None, None)
+    plan = kerberos_plan(target("admin@CORP.EXAMPLE", kinit_mode="manual"), "kerberos")
+    assert plan is not None and (plan.source, plan.ccache) == ("ccache", None)  # kinit's own
     plan = kerberos_plan(target(negotiate_delegate=True, negotiate_service="HTTP"), "kerberos")
     assert plan is not None and plan.delegate and plan.spn == "HTTP/10.0.0.7"
     assert not plan.ntlm_fallback  # auth kerberos means Kerberos only
