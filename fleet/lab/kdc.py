@@ -168,6 +168,10 @@ def _run(argv: list[str], env: dict[str, str], stdin: str, what: str) -> str:
     return proc.stdout + proc.stderr
 
 
+class _EarlyExit(InputError):
+    """krb5kdc ended during start-up (most often: its port was taken meanwhile)."""
+
+
 @dataclass
 class LabKdc:
     folder: Path
@@ -217,9 +221,18 @@ class LabKdc:
         absent = [h for h in hosts if not (folder / "keytabs" / f"{h}.keytab").is_file()]
         if absent:
             raise InputError(f"lab KDC: no keytab was written for {absent[0]}")
-        kdc = cls(folder, address, port, None)
-        kdc.process = kdc._spawn(env, clock_offset_s)
-        return kdc
+        for attempt in range(3):  # the free port may be taken between the probe and the bind
+            kdc = cls(folder, address, port, None)
+            try:
+                kdc.process = kdc._spawn(env, clock_offset_s)
+                return kdc
+            except _EarlyExit:
+                if attempt == 2:
+                    raise
+            port = _free_port(address)
+            (folder / "kdc.conf").write_text(_kdc_conf(folder, address, port))
+            (folder / "krb5.conf").write_text(_krb5_conf(address, port))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _spawn(self, env: dict[str, str], clock_offset_s: int) -> subprocess.Popen[bytes]:
         krb5kdc = find_tool("krb5kdc")
@@ -242,7 +255,7 @@ class LabKdc:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise InputError(f"lab KDC exited at start (exit {proc.returncode}); {self._log()}")
+                raise _EarlyExit(f"lab KDC exited at start (exit {proc.returncode}); {self._log()}")
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection((self.address, self.port), timeout=0.5),

@@ -201,6 +201,10 @@ def test_one_ticket_per_principal_for_every_worker_thread(monkeypatch: pytest.Mo
     assert {r[0].ccache for r in results} == {"MEMORY:fake"}
     _many(tickets, _plan(delegate=True), 4)  # a forwardable TGT is another credential
     assert fake.calls == 2
+    # Another realm (an inventory spanning domains): its own principal, its own ticket.
+    other = KerberosPlan(principal="ops@EMEA.EXAMPLE", source="password")
+    results = _many(tickets, other, 4)
+    assert fake.calls == 3 and {r[0].principal for r in results} == {"ops@EMEA.EXAMPLE"}
 
 
 def test_a_refused_password_is_tried_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
