@@ -297,7 +297,7 @@ def _principals(folder: Path, admin: str, password: Secret, hosts: Sequence[str]
     for host in hosts:
         names = [f"{service}/{fqdn(host)}" for service in SERVICES]
         lines += [f"addprinc -randkey {name}" for name in names]
-        lines.append(f"ktadd -k {folder}/keytabs/{host}.keytab {' '.join(names)}")
+        lines.append(f"ktadd -norandkey -k {folder}/keytabs/{host}.keytab {' '.join(names)}")
     return "\n".join(lines) + "\n"
 
 
