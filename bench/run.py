@@ -1,5 +1,6 @@
 """`make bench`: fleet at fleet scale against the lab, beside the transport's floor.
-(BENCH_ONLY=ssh,winrm,inventory,probe picks parts; bench.inventory_bench: large inventories.)
+(BENCH_ONLY=ssh,winrm,kerberos,inventory,probe picks parts; bench.inventory_bench: large
+inventories.)
 
 For each concurrency C: the bare asyncssh loop (bench.bare_loop), then `fleet audit`, each a
 separate process against the same running lab (also a separate process, so the 2 cores are
@@ -80,7 +81,7 @@ def reached(audit: dict[str, Any]) -> int:
     return sum(1 for h in report["hosts"] if h["status"] in ("ok", "findings"))
 
 
-def lab(lab_dir: Path, hosts: int, latency_ms: int, transport: str = "ssh") -> None:
+def lab(lab_dir: Path, hosts: int, latency_ms: int, transport: str = "ssh", *extra: str) -> None:
     subprocess.run([*FLEET, "lab", "down", "--dir", str(lab_dir), "--quiet"], cwd=ROOT, check=False)
     subprocess.run(
         [
@@ -100,6 +101,7 @@ def lab(lab_dir: Path, hosts: int, latency_ms: int, transport: str = "ssh") -> N
             "--detach",
             "--transport",
             transport,
+            *extra,
         ],
         cwd=ROOT,
         check=True,
@@ -142,12 +144,17 @@ def bench_audit(hosts: int, latency_ms: int, concurrencies: list[int]) -> list[d
     return rows
 
 
-def bench_winrm(hosts: int, latency_ms: int, concurrencies: list[int]) -> list[dict[str, Any]]:
+def bench_winrm(
+    hosts: int, latency_ms: int, concurrencies: list[int], auth: str = "ntlm"
+) -> list[dict[str, Any]]:
     """WinRM: pypsrp on a bounded thread pool. A host costs 9 HTTP round trips here (blank
     POST, two NTLM legs, Create, Receive, Command, Receive, Signal, Delete), each delayed by
-    the lab's latency, so the ideal bound is ceil(N/C) x 9 x latency."""
-    lab_dir = OUT / "lab-winrm"
-    lab(lab_dir, hosts, latency_ms, transport="winrm")
+    the lab's latency, so the ideal bound is ceil(N/C) x 9 x latency. With `auth` kerberos
+    the lab runs its KDC and one Kerberos leg replaces NTLM's two (plus a service ticket per
+    host from the KDC, which the lab does not delay); `cpu_ms_per_host` is fleet's own CPU
+    (user + system) per host, the KDC's and the lab's not counted."""
+    lab_dir = OUT / f"lab-winrm-{auth}"
+    lab(lab_dir, hosts, latency_ms, "winrm", "--winrm-auth", auth)
     rows = []
     try:
         for c in concurrencies:
@@ -155,6 +162,7 @@ def bench_winrm(hosts: int, latency_ms: int, concurrencies: list[int]) -> list[d
             bound = math.ceil(hosts / c) * 9 * latency_ms / 1000
             rows.append(
                 {
+                    "auth": auth,
                     "hosts": hosts,
                     "concurrency": c,
                     "latency_ms": latency_ms,
@@ -166,6 +174,7 @@ def bench_winrm(hosts: int, latency_ms: int, concurrencies: list[int]) -> list[d
                     "peak_rss_mb": round(audit["peak_rss_mb"], 1),
                     "threads": audit["threads"],
                     "fleet_cpu_s": round(audit["cpu_s"], 2),
+                    "cpu_ms_per_host": round(audit["cpu_s"] * 1000 / hosts, 2),
                     "efficiency": round(bound / audit["seconds"], 3),
                 }
             )
@@ -187,8 +196,17 @@ def main() -> None:
         print("== audit over SSH: fleet vs a bare asyncssh loop", flush=True)
         results["audit_ssh"] = bench_audit(hosts, latency, [50, 200, 500])
     if not only or "winrm" in only:
-        print("== audit over WinRM/PSRP", flush=True)
+        print("== audit over WinRM/PSRP (NTLM)", flush=True)
         results["audit_winrm"] = bench_winrm(hosts, latency, [200, 500])
+    if not only or "kerberos" in only:
+        from fleet.lab.kdc import missing
+
+        problem = missing()
+        print("== audit over WinRM/PSRP (Kerberos, the lab's KDC), beside NTLM", flush=True)
+        if problem is not None:
+            print(f"skipped: {problem}", flush=True)
+        else:
+            results["audit_winrm_kerberos"] = bench_winrm(hosts, latency, [200, 500], "kerberos")
     if not only or "inventory" in only:
         from bench.inventory_bench import bench_inventory
 

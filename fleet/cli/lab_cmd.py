@@ -17,7 +17,7 @@ import typer
 from fleet import logs
 from fleet.cli.app import app
 from fleet.errors import InputError
-from fleet.lab import daemon, files
+from fleet.lab import daemon, files, kdc
 from fleet.lab.control import send_control
 from fleet.lab.faults import FAULTS, SSH_ONLY, WINRM_ONLY, parse_fault_spec
 from fleet.lab.model import DEFAULT_PORT, LabConfig
@@ -46,6 +46,8 @@ FaultsArg = typer.Argument(
         "--latency-ms 100 --detach\n\n"
         "  fleet lab up --dir lab --hosts 40 --transport mixed --winrm-scheme mixed "
         "--faults mixed --detach\n\n"
+        "  fleet lab up --dir lab --hosts 10 --transport winrm --winrm-auth kerberos "
+        "--faults ntlm_disabled:2,cert_expired:1 --detach\n\n"
         f"Faults: mixed, {', '.join(FAULTS)}.\n\n"
         f"WinRM-only faults ({', '.join(WINRM_ONLY)}) land on WinRM hosts only: asking for "
         "them in an SSH lab is an error, `mixed` includes them only when the lab has WinRM "
@@ -86,6 +88,19 @@ def up_cmd(
         help="WinRM hosts: http (NTLM + message encryption), https (lab CA, its bundle in "
         "the inventory's ca_trust_path) or mixed (a seeded half HTTPS).",
     ),
+    winrm_auth: str = typer.Option(
+        "ntlm",
+        "--winrm-auth",
+        help="WinRM hosts: ntlm (no KDC), kerberos (a KDC for the lab's realm FLEET.LAB on "
+        "loopback: Debian's krb5kdc; the inventory uses Kerberos) or mixed (the realm for all, "
+        "Kerberos in the inventory of a seeded half).",
+    ),
+    kdc_clock_offset: int = typer.Option(
+        0,
+        "--kdc-clock-offset",
+        help="Seconds the lab KDC's clock runs off this machine's (libfaketime): past 300 "
+        "every Kerberos host is auth_failed, as for an admin whose clock is off.",
+    ),
     start_timeout: float = typer.Option(
         60.0, "--start-timeout", min=1, help="With --detach: seconds to wait for readiness."
     ),
@@ -101,6 +116,8 @@ def up_cmd(
         raise InputError(f"--transport must be ssh, winrm or mixed, got {transport!r}")
     if winrm_scheme not in ("http", "https", "mixed"):
         raise InputError(f"--winrm-scheme must be http, https or mixed, got {winrm_scheme!r}")
+    if winrm_auth not in _AUTHS:
+        raise InputError(f"--winrm-auth must be ntlm, kerberos or mixed, got {winrm_auth!r}")
     try:
         config = LabConfig(
             dir=lab_dir.absolute(),
@@ -114,6 +131,8 @@ def up_cmd(
             rdp_port=rdp_port,
             transport=_TRANSPORTS[transport],
             winrm_scheme=_SCHEMES[winrm_scheme],
+            winrm_auth=_AUTHS[winrm_auth],
+            kdc_clock_offset_s=kdc_clock_offset,
         )
         _check_can_start(config)
     except InputError as exc:
@@ -127,6 +146,7 @@ def up_cmd(
             *("--faults", faults, "--latency-ms", str(latency_ms), "--port", str(port)),
             *("--base-address", base_address, "--transport", transport),
             *("--winrm-scheme", winrm_scheme),
+            *("--winrm-auth", winrm_auth, "--kdc-clock-offset", str(kdc_clock_offset)),
             *("--log-level", log_level),
             *(("--rdp-port", str(rdp_port)) if rdp_port is not None else ()),
         ]
@@ -161,6 +181,11 @@ _SCHEMES: dict[str, Literal["http", "https", "mixed"]] = {
     "https": "https",
     "mixed": "mixed",
 }
+_AUTHS: dict[str, Literal["ntlm", "kerberos", "mixed"]] = {
+    "ntlm": "ntlm",
+    "kerberos": "kerberos",
+    "mixed": "mixed",
+}
 
 
 def _check_can_start(config: LabConfig) -> None:
@@ -169,6 +194,12 @@ def _check_can_start(config: LabConfig) -> None:
         raise InputError(
             f"a lab already runs in {config.dir} (pid {pid}); `fleet lab down --dir {config.dir}`"
         )
+    if config.winrm_auth != "ntlm":
+        if config.transport == "ssh":
+            raise InputError("--winrm-auth kerberos|mixed needs WinRM hosts (--transport winrm)")
+        kdc.require(config.kdc_clock_offset_s)  # what to install, before anything starts
+    elif config.kdc_clock_offset_s:
+        raise InputError("--kdc-clock-offset needs a lab KDC: --winrm-auth kerberos or mixed")
     # Two listening sockets per host (remoting, RDP) plus one per open connection.
     needed = 3 * config.hosts + FDS_RESERVED
     if raise_nofile_limit() < needed:

@@ -33,7 +33,15 @@ _LOOSE = {
         "ansible_private_key_file": "client_keys",
         "ansible_host_key_checking": "host_key_checking",
     },
-    "winrm": {},
+    # Kerberos (fleet.transports.kerberos): a keytab, an existing ticket cache, the krb5.conf
+    # that knows the realm's KDCs, the realm a bare user name belongs to, delegation.
+    "winrm": {
+        "fleet_kerberos_keytab": "kerberos_keytab",
+        "fleet_kerberos_ccache": "kerberos_ccache",
+        "fleet_kerberos_config": "kerberos_config",
+        "fleet_kerberos_realm": "kerberos_realm",
+        "fleet_kerberos_delegate": "kerberos_delegate",
+    },
 }
 # Ansible's option names → fleet's.
 _ALIASES = {
@@ -51,7 +59,9 @@ _ALIASES = {
 }
 # Legacy `ansible_ssh_host` & co. are connection vars, not transport options.
 _NOT_OPTIONS = {"host", "port", "user", "pass", "password"}
-_PATH_OPTIONS = {"winrm": ("ca_trust_path", "cert_pem", "cert_key_pem")}
+_PATH_OPTIONS = {
+    "winrm": ("ca_trust_path", "cert_pem", "cert_key_pem", "kerberos_keytab", "kerberos_config")
+}
 
 
 def transport_of(known: KnownVars) -> str:
@@ -119,7 +129,21 @@ def _normalise(host: Host, transport: str, options: dict[str, Any]) -> dict[str,
     for key in _PATH_OPTIONS.get(transport, ()):
         if isinstance(options.get(key), str):
             options[key] = str(resolve_path(host, options[key]))
+    ccache = options.get("kerberos_ccache")
+    if isinstance(ccache, str):
+        options["kerberos_ccache"] = _ccache_name(host, ccache)
     return options
+
+
+def _ccache_name(host: Host, text: str) -> str:
+    """A ticket cache as `TYPE:RESIDUAL`; a bare path (or `FILE:path`) is a file cache,
+    resolved from the inventory's folder like every other path."""
+    kind, sep, rest = text.partition(":")
+    if not sep or "/" in kind:
+        return f"FILE:{resolve_path(host, text)}"
+    if kind.upper() == "FILE":
+        return f"FILE:{resolve_path(host, rest)}"
+    return text
 
 
 def check_params(host: Host) -> dict[str, dict[str, Any]]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from fleet.errors import InputError
 from fleet.lab import files
+from fleet.lab.kdc import stop_leftover
 from fleet.lab.model import LabConfig
 from fleet.lab.run import RunningLab, run_lab
 
@@ -154,6 +155,7 @@ def stop(lab_dir: Path, timeout: float = 15.0) -> int | None:
     pid = running_pid(lab_dir)
     if pid is None:
         (lab_dir / files.PID_FILE).unlink(missing_ok=True)
+        stop_leftover(lab_dir)
         return None
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -163,6 +165,7 @@ def stop(lab_dir: Path, timeout: float = 15.0) -> int | None:
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
     (lab_dir / files.PID_FILE).unlink(missing_ok=True)
+    stop_leftover(lab_dir)  # a KDC whose lab could not stop it (SIGKILL)
     return pid
 
 

@@ -151,6 +151,16 @@ FAULTS: dict[str, Fault] = {
             help="WinRM only: HTTPS certificate from a CA the inventory does not trust",
             winrm_only=True,
         ),
+        # Not a transport fault: a host that refuses NTLM still carries state faults (found
+        # and fixed over Kerberos). It fails nothing by itself: an NTLM client gets
+        # auth_failed, which truth.json says as the host's "ntlm" key and, in a lab without
+        # a KDC, as its status (fleet.lab.kerberos_hosts). Fixed when the lab starts.
+        _F(
+            "ntlm_disabled",
+            help="WinRM only: the host refuses NTLM (Restrict NTLM: deny all), Kerberos only; "
+            "auth_failed without --winrm-auth kerberos or mixed",
+            winrm_only=True,
+        ),
     )
 }
 STATE_FAULTS = tuple(n for n, f in FAULTS.items() if not f.transport)
@@ -166,8 +176,9 @@ _EXCLUSIVE = (
     frozenset({"workgroup_host", "cmos_clock"}),
     frozenset({"workgroup_host", "time_policy"}),
 )
-# Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves.
-_NOT_MIXED = frozenset({"fix_noop"})
+# Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves;
+# ntlm_disabled is asked for by name (its point is a lab with a KDC: --winrm-auth kerberos).
+_NOT_MIXED = frozenset({"fix_noop", "ntlm_disabled"})
 # `mixed`: share of hosts per fault (at least one host each).
 _MIXED_STATE_RATE = 0.02
 _MIXED_TRANSPORT_RATE = 0.01
@@ -290,14 +301,22 @@ def assign_faults(
         if not n:
             continue
         clash = set().union(*(g - {fault} for g in _EXCLUSIVE if fault in g))
-        ssh_only = FAULTS[fault].ssh_only
+        ssh_only, winrm_only = FAULTS[fault].ssh_only, FAULTS[fault].winrm_only
         if ssh_only and len(winrm) == len(names):
             raise InputError(
                 f"--faults: {fault} is an SSH fault and this lab has no SSH hosts "
                 "(use --transport ssh or mixed)"
             )
+        if winrm_only and not winrm:
+            raise InputError(
+                f"--faults: {fault} is a WinRM fault and this lab has no WinRM hosts "
+                "(use --transport winrm or mixed)"
+            )
         drawn_from = free if spec.mixed and FAULTS[fault].context else pool
+        # An SSH fault never lands on a WinRM host, nor a WinRM fault on an SSH host.
         hosts = [h for h in drawn_from if not (ssh_only and h in winrm)]
+        if winrm_only:
+            hosts = [h for h in hosts if h in winrm]
         if ssh_only and spec.mixed and not hosts:  # the pool drew only WinRM hosts
             hosts = [h for h in free if h not in winrm]
         candidates = [h for h in hosts if fault not in assigned[h] and not clash & set(assigned[h])]

@@ -37,6 +37,11 @@ class LabConfig:
     rdp_port: int | None = None
     # The spec text as given (recorded in lab.json); `faults` is its parsed form.
     faults_text: str = ""
+    # How the inventory authenticates WinRM hosts: ntlm (no KDC), kerberos (the lab's realm,
+    # fleet.lab.kdc), mixed (realm for all, Kerberos in the inventory of a seeded half).
+    winrm_auth: Literal["ntlm", "kerberos", "mixed"] = "ntlm"
+    # Seconds the lab KDC's clock runs off the machine's (libfaketime); 0: the same clock.
+    kdc_clock_offset_s: int = 0
 
     @property
     def effective_rdp_port(self) -> int:
@@ -58,6 +63,7 @@ class LabHost:
     port: int = 0
     transport: Literal["ssh", "winrm"] = "ssh"
     scheme: Literal["http", "https"] | None = None  # WinRM hosts only
+    auth: Literal["ntlm", "kerberos"] | None = None  # WinRM hosts only: the inventory's auth
 
     @property
     def transport_fault(self) -> str | None:
@@ -106,6 +112,7 @@ def build_hosts(config: LabConfig, now: datetime | None = None) -> list[LabHost]
     if config.hosts < 1:
         raise InputError("--hosts must be at least 1")
     now = now or datetime.now(UTC)
+    from fleet.lab.kerberos_hosts import host_auths
     from fleet.lab.mix import host_schemes, winrm_names
 
     names = host_names(config.hosts)
@@ -114,11 +121,12 @@ def build_hosts(config: LabConfig, now: datetime | None = None) -> list[LabHost]
     winrm = winrm_names(config.transport, all_names, config.seed)
     assigned = assign_faults(config.faults, all_names, config.seed, winrm)
     schemes = host_schemes(config.winrm_scheme, winrm, assigned, config.seed)
+    auths = host_auths(config.winrm_auth, sorted(schemes), assigned, config.seed)
     hosts = []
     for (name, site, role), address in zip(names, addresses, strict=True):
         host = make_host(name, site, role, address, assigned[name], config.seed, now)
         if name in schemes:
-            host.transport, host.scheme = "winrm", schemes[name]
+            host.transport, host.scheme, host.auth = "winrm", schemes[name], auths[name]
         hosts.append(host)
     return hosts
 

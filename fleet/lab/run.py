@@ -19,6 +19,7 @@ from fleet.errors import InputError
 from fleet.lab import files
 from fleet.lab.faults import FAULTS, transport_fault
 from fleet.lab.fixes import reboot
+from fleet.lab.kerberos_hosts import NTLM_ONLY_FAULT, add_kerberos_truth
 from fleet.lab.model import LAB_USER, LabConfig, LabHost, build_hosts, make_host
 from fleet.lab.rdp_wiring import CertRealizingResponder, RdpListeners
 from fleet.lab.received import RECEIVED, ReceivedLog
@@ -96,6 +97,8 @@ def _make_endpoint(config: LabConfig, ctx: EndpointContext) -> Endpoint:
         latency_s=ctx.latency_s,
         lab_dir=ctx.dir,
         default_scheme=config.winrm_scheme,
+        winrm_auth=config.winrm_auth,
+        kdc_clock_offset_s=config.kdc_clock_offset_s,
     )
     if config.transport == "winrm":
         return winrm
@@ -159,6 +162,8 @@ class RunningLab:
             raise InputError(
                 f"{name} is a WinRM host: its transport faults are fixed when the lab starts"
             )
+        if (NTLM_ONLY_FAULT in wanted) != (NTLM_ONLY_FAULT in host.faults):
+            raise InputError(f"{NTLM_ONLY_FAULT!r} can only be set when the lab starts")
         order = list(FAULTS)
         wanted = tuple(sorted(wanted, key=order.index))
         fresh = make_host(
@@ -182,6 +187,8 @@ class RunningLab:
     def _write_truth(self) -> None:
         self.truth = lab_truth({h.name: h.faults for h in self.hosts})
         add_probe_truth(self.truth, {h.name: h.faults for h in self.hosts})
+        kerberos = [(h.name, h.auth, h.faults) for h in self.hosts]
+        add_kerberos_truth(self.truth, kerberos, self.config.kdc_clock_offset_s)
         files.write_json(self.truth_path, self.truth)
 
     def describe(self) -> dict[str, Any]:
@@ -194,6 +201,8 @@ class RunningLab:
             "seed": c.seed,
             "faults": c.faults_text,
             "latency_ms": c.latency_ms,
+            "winrm_auth": c.winrm_auth,
+            "kdc_clock_offset_s": c.kdc_clock_offset_s,
             "base_address": c.base_address,
             "port": c.port,
             "hosts": [
@@ -203,6 +212,7 @@ class RunningLab:
                     "port": h.port,
                     "transport": h.transport,
                     **({"scheme": h.scheme} if h.scheme else {}),
+                    **({"auth": h.auth} if h.auth else {}),
                     "rdp_port": self.rdp.ports.get(h.name) if self.rdp else None,
                     "faults": list(h.faults),
                 }

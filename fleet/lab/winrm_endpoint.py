@@ -6,6 +6,11 @@ or, with the `tls_untrusted` fault, from a second CA nobody trusts. The WinRM pa
 carries the protocol and the transport faults; this adapter only gives each host its
 endpoint, the lab's user and the shared responder. Transport faults are fixed when the lab
 starts (`fleet lab set` changes only state faults of WinRM hosts).
+
+With `--winrm-auth kerberos|mixed` the lab's realm comes up first (fleet.lab.kdc: Debian's
+MIT KDC on loopback) and every WinRM host gets its keytab, so its Negotiate accepts Kerberos
+beside NTLM, as a domain-joined Windows host does (fleet.lab.kerberos_hosts says which hosts
+the inventory reaches by Kerberos). `close()` stops the KDC.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from fleet.lab import kerberos_hosts
 from fleet.lab.behaviour import delayed
+from fleet.lab.kdc import LabKdc
+from fleet.lab.kerberos_hosts import NTLM_ONLY_FAULT
 from fleet.lab.model import LabHost
 from fleet.lab.responder import Responder, ScriptReply
 from fleet.lab.winrm import EndpointFaults, WinRMEndpoint, start_winrm_endpoint
@@ -38,7 +46,10 @@ class WinrmLabEndpoint:
         latency_s: float,
         lab_dir: Path,
         default_scheme: str = "http",
+        winrm_auth: str = "ntlm",
+        kdc_clock_offset_s: int = 0,
     ) -> None:
+        self._username, self._password = username, password
         self._users = {username: password.reveal()}
         self._responder = responder
         self._latency_s = latency_s
@@ -47,12 +58,25 @@ class WinrmLabEndpoint:
         self._endpoints: list[WinRMEndpoint] = []
         self._hosts: list[LabHost] = []
         self._tls: LabTls | None = None
+        self._winrm_auth = winrm_auth
+        self._kdc_clock_offset_s = kdc_clock_offset_s
+        self._kdc: LabKdc | None = None
 
     async def start(self, hosts: Iterable[LabHost], port: int) -> None:
         self._hosts = list(hosts)
         if any(h.scheme == "https" for h in self._hosts):
             self._tls = LabTls(self._dir / TLS_DIR)
         try:
+            if self._winrm_auth != "ntlm" and self._hosts:
+                self._kdc = await asyncio.to_thread(
+                    LabKdc.start,
+                    self._dir,
+                    address=self._hosts[0].address,
+                    admin=self._username,
+                    password=self._password,
+                    hosts=[h.name for h in self._hosts],
+                    clock_offset_s=self._kdc_clock_offset_s,
+                )
             self._endpoints = list(await asyncio.gather(*(self._one(h, port) for h in self._hosts)))
         except BaseException:
             await self.close()
@@ -63,14 +87,21 @@ class WinrmLabEndpoint:
             return await delayed(self._responder.answer(host, script_text, params_json))
 
         fault = host.transport_fault
-        faults = EndpointFaults.from_names(
-            [fault] if fault else [], slow_s=SLOW_S, latency_s=self._latency_s
-        )
+        names = [fault] if fault else []
+        if NTLM_ONLY_FAULT in host.faults:  # a state fault the endpoint enacts
+            names.append(NTLM_ONLY_FAULT)
+        faults = EndpointFaults.from_names(names, slow_s=SLOW_S, latency_s=self._latency_s)
         tls = None
         if host.scheme == "https" and self._tls is not None:
             tls = self._tls.context(host.address, trusted=fault != "tls_untrusted")
         endpoint = await start_winrm_endpoint(
-            host.address, port, handler=handler, users=self._users, faults=faults, tls=tls
+            host.address,
+            port,
+            handler=handler,
+            users=self._users,
+            faults=faults,
+            tls=tls,
+            keytab=self._kdc.keytab(host.name) if self._kdc is not None else None,
         )
         host.port = endpoint.port
         return endpoint
@@ -79,6 +110,9 @@ class WinrmLabEndpoint:
         for endpoint in self._endpoints:
             await endpoint.close()
         self._endpoints = []
+        if self._kdc is not None:
+            kdc, self._kdc = self._kdc, None
+            await asyncio.to_thread(kdc.stop)
 
     def inventory_vars(self) -> Mapping[str, Any]:
         """Vars every WinRM host shares; hosts on the other scheme override them."""
@@ -89,14 +123,18 @@ class WinrmLabEndpoint:
         }
         if self._tls is not None:
             out["fleet_winrm_ca_trust_path"] = CA_BUNDLE
+        out.update(kerberos_hosts.shared_vars(self._winrm_auth))
         return out
 
     def host_vars(self) -> Mapping[str, Mapping[str, Any]]:
-        return {
-            h.name: {"fleet_winrm_scheme": h.scheme}
-            for h in self._hosts
-            if h.scheme != self._default_scheme
-        }
+        out: dict[str, dict[str, Any]] = {}
+        for h in self._hosts:
+            own = kerberos_hosts.host_vars(h.name, h.auth, self._winrm_auth)
+            if h.scheme != self._default_scheme:
+                own["fleet_winrm_scheme"] = h.scheme
+            if own:
+                out[h.name] = own
+        return out
 
     def write_trust(self, lab_dir: Path, hosts: Iterable[LabHost]) -> None:
         """HTTPS hosts: the CA bundle is written when the endpoint starts (LabTls)."""

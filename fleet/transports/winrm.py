@@ -29,6 +29,7 @@ from fleet.logs import get_logger
 from fleet.playbook.scripts import Script
 from fleet.transports.base import ConnectionLost, ScriptOutput, Target, TransportError
 from fleet.transports.framing import PARAM_NAME, encode_params
+from fleet.transports.kerberos import Tickets, typed_failure, wsman_auth
 from fleet.transports.winrm_errors import classify, scrub
 from fleet.transports.winrm_options import WinRMOptions, fit_to_deadline, winrm_options
 from fleet.transports.winrm_workers import Worker, WorkerPool
@@ -110,9 +111,10 @@ def _error_text(record: Any) -> str:
 class _Remote:
     """The pypsrp side of one host. Every method runs on the host's worker thread."""
 
-    def __init__(self, target: Target, opts: WinRMOptions) -> None:
+    def __init__(self, target: Target, opts: WinRMOptions, tickets: Tickets) -> None:
         self._target = target
         self.opts = opts
+        self._tickets = tickets
         self._wsman: WSMan | None = None
         self._pool: RunspacePool | None = None
         # Set when a request timed out: the host stopped answering, so close() drops the
@@ -139,11 +141,9 @@ class _Remote:
         self._wsman = _BoundedWSMan(
             t.address,
             port=o.port_for(t.port),
-            username=t.username,
-            password=t.password.reveal() if t.password is not None else None,
             ssl=tls,
             path=o.path,
-            auth=o.auth,
+            **wsman_auth(t, o.auth, self._tickets),  # user, secret, auth: NTLM or Kerberos
             encryption=o.message_encryption,
             proxy=o.proxy,
             no_proxy=o.ignore_proxy,
@@ -239,6 +239,7 @@ class WinRMTransport:
     def __init__(self, max_workers: int, deadline_s: float | None = None) -> None:
         """`deadline_s`: the run's per-host deadline; default timeouts are fitted to it."""
         self.pool = WorkerPool(max_workers)
+        self.tickets = Tickets()  # the run's Kerberos tickets, in memory (see kerberos.py)
         self._deadline_s = deadline_s
         self._warned: set[str] = set()
         self._warned_lock = threading.Lock()
@@ -299,7 +300,7 @@ class WinRMTransport:
         opts = fit_to_deadline(winrm_options(target), self._deadline_s)
         self._warn_about_opt_outs(target, opts)
         worker = self.pool.acquire()
-        remote = _Remote(target, opts)
+        remote = _Remote(target, opts, self.tickets)
         try:
             fut = worker.executor.submit(remote.open)
         except RuntimeError:
@@ -318,6 +319,7 @@ class WinRMTransport:
 
     async def aclose(self) -> None:
         await self.pool.shutdown()
+        self.tickets.close()
 
 
 def _closer(
@@ -338,7 +340,7 @@ def _closer(
 
 
 def _typed(exc: BaseException, target: Target, opts: WinRMOptions) -> TransportError:
-    err = classify(
+    err = typed_failure(exc, target, opts.auth) or classify(
         exc,
         where=f"{target.address}:{opts.port_for(target.port)}",
         user=target.username,

@@ -67,7 +67,14 @@ def classify(
     if isinstance(exc, TransportError):
         return exc
     if isinstance(exc, AuthenticationError):
-        return AuthFailed(f"authentication failed for user {user!r} ({auth})")
+        # Hardened domains deny incoming NTLM ("Restrict NTLM: Incoming NTLM traffic"):
+        # such a host answers an NTLM logon with 401, like a wrong password.
+        hint = (
+            "; if the host refuses NTLM, reach it by Kerberos (auth kerberos, user@REALM)"
+            if auth in ("ntlm", "negotiate")
+            else ""
+        )
+        return AuthFailed(f"authentication failed for user {user!r} ({auth}){hint}")
     if isinstance(exc, WSManFaultError):
         reason = (exc.reason or "no reason given").strip()
         code = None if exc.code is None else str(exc.code)

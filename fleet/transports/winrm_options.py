@@ -22,6 +22,7 @@ from pydantic import (
 
 from fleet.errors import InputError, field_error
 from fleet.transports.base import Target
+from fleet.transports.kerberos import check_usable as check_kerberos
 
 Auth = Literal["negotiate", "ntlm", "kerberos", "credssp", "basic", "certificate"]
 HTTP_PORT, HTTPS_PORT = 5985, 5986
@@ -176,3 +177,4 @@ def _check_usable(target: Target, opts: WinRMOptions) -> None:
             f"host {target.name}: WinRM auth '{opts.auth}' needs an optional extra: "
             f"pip install '{extra[1]}'"
         )
+    check_kerberos(target, opts.auth)  # keytab, ccache, realm, krb5.conf

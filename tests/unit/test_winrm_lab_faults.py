@@ -17,10 +17,14 @@ NAMES = [n for n, _, _ in host_names(60)]
 
 
 def test_winrm_only_faults_are_transport_faults_with_status_error() -> None:
-    assert set(WINRM_ONLY) == {"winrm_fault", "tls_untrusted"}
-    for name in WINRM_ONLY:
+    assert set(WINRM_ONLY) == {"winrm_fault", "tls_untrusted", "ntlm_disabled"}
+    for name in ("winrm_fault", "tls_untrusted"):
         assert FAULTS[name].transport
         assert host_truth([name]) == {"status": "error", "fail": [], "warn": []}
+    # A state fault that fails nothing by itself: by Kerberos the host's other faults
+    # decide (fleet.lab.kerberos_hosts says what NTLM gets).
+    assert not FAULTS["ntlm_disabled"].transport and FAULTS["ntlm_disabled"].context
+    assert host_truth(["ntlm_disabled", "nla_off"])["fail"] == ["security.nla"]
 
 
 @pytest.mark.parametrize("hosts", [40, 1000])
@@ -28,7 +32,8 @@ def test_mixed_faults_in_a_winrm_lab_cover_every_fault(hosts: int) -> None:
     names = [n for n, _, _ in host_names(hosts)]
     assigned = assign_faults(parse_fault_spec("mixed"), names, seed=7, winrm_hosts=names)
     seen = {f for fs in assigned.values() for f in fs}
-    assert seen == set(FAULTS) - {"fix_noop"} - set(SSH_ONLY)  # no SSH host to carry them
+    # No SSH host to carry SSH faults; ntlm_disabled is asked for by name (needs a KDC).
+    assert seen == set(FAULTS) - {"fix_noop", "ntlm_disabled"} - set(SSH_ONLY)
     assert sum(1 for fs in assigned.values() if not fs) > hosts / 2
 
 

@@ -1,4 +1,5 @@
-"""The lab's WS-Management endpoint: WinRM over HTTP (NTLM + message encryption) or HTTPS.
+"""The lab's WS-Management endpoint: WinRM over HTTP (NTLM or Kerberos + message encryption)
+or HTTPS.
 
     endpoint = await start_winrm_endpoint("127.0.0.5", 0, handler=..., users={"lab": "pw"})
     ... endpoint.port ...
@@ -16,6 +17,7 @@ import socket
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from fleet.lab.winrm.faults import EndpointFaults
 from fleet.lab.winrm.http import HttpServer
@@ -78,9 +80,11 @@ async def start_winrm_endpoint(
     auth: Iterable[str] = ("negotiate",),
     faults: EndpointFaults | None = None,
     allow_unencrypted: bool = False,
+    keytab: Path | None = None,
 ) -> WinRMEndpoint:
     """Listen for WinRM on address:port (0 = ephemeral). `auth` is any of negotiate, ntlm,
-    basic. With the `unreachable` fault nothing listens (a free port is reported)."""
+    basic; Negotiate accepts Kerberos too when `keytab` holds the host's service keys (see
+    fleet.lab.kdc). With the `unreachable` fault nothing listens (a free port is reported)."""
     faults = faults or EndpointFaults()
     if faults.unreachable:
         return WinRMEndpoint(
@@ -94,6 +98,7 @@ async def start_winrm_endpoint(
         tls=tls is not None,
         machine=address,
         allow_unencrypted=allow_unencrypted,
+        keytab=keytab,
     )
     http = HttpServer(service)
     server = await asyncio.start_server(http.serve, address, port, ssl=tls, backlog=512)

@@ -1,8 +1,14 @@
-"""HTTP authentication for the lab endpoint: Negotiate/NTLM (pyspnego acceptor) and Basic.
+"""HTTP authentication for the lab endpoint: Negotiate (NTLM, and Kerberos when the host
+has a keytab from the lab's KDC) through pyspnego's acceptor, and Basic.
 
-NTLM is connection-oriented: the security context lives on the TCP connection (HTTP/1.1
+The security context is connection-oriented: it lives on the TCP connection (HTTP/1.1
 keep-alive), later requests on it carry no Authorization header, and the same context seals
-and unseals the message encryption.
+and unseals the message encryption, NTLM's or Kerberos'.
+
+A host whose policy denies incoming NTLM ("Network security: Restrict NTLM: Incoming NTLM
+traffic" = Deny all accounts: the server denies NTLM authentication requests and returns an
+error, https://learn.microsoft.com/en-us/previous-versions/windows/it-pro/windows-10/security/threat-protection/security-policy-settings/network-security-restrict-ntlm-incoming-ntlm-traffic)
+answers an NTLM exchange with 401, whether NTLM comes raw or inside SPNEGO.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ import binascii
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import spnego
 import spnego.exceptions
 
-from fleet.lab.winrm.users import activate, user_file, user_key
+from fleet.lab.winrm.users import activate, activate_keytab, user_file, user_key
 
 METHODS = frozenset({"negotiate", "ntlm", "basic"})
 _NEGOTIATE_SCHEMES = ("negotiate", "ntlm", "kerberos")
@@ -40,7 +47,13 @@ class Outcome:
 
 class Authenticator:
     def __init__(
-        self, users: Mapping[str, str], methods: Iterable[str], *, reject_all: bool
+        self,
+        users: Mapping[str, str],
+        methods: Iterable[str],
+        *,
+        reject_all: bool,
+        keytab: Path | None = None,
+        ntlm: bool = True,
     ) -> None:
         self._methods = frozenset(m.lower() for m in methods)
         unknown = self._methods - METHODS
@@ -50,6 +63,8 @@ class Authenticator:
             )
         self._passwords = {user_key(name): pw for name, pw in users.items()}
         self._reject_all = reject_all
+        self._keytab = keytab  # Kerberos: this host's service keys (None: NTLM only)
+        self._ntlm = ntlm  # False: the host refuses NTLM (the `ntlm_disabled` fault)
         self._negotiate = bool(self._methods & {"negotiate", "ntlm"})
         self._user_file = user_file(users) if self._negotiate else None
         offer = []
@@ -94,11 +109,18 @@ class Authenticator:
     def _step(self, conn: ConnAuth, scheme: str, token: bytes) -> Outcome:
         if self._user_file is not None:
             activate(self._user_file)
+        if self._keytab is not None:
+            activate_keytab(self._keytab)
         if conn.context is None or conn.context.complete:
             conn.context, conn.user = spnego.server(protocol="negotiate"), None
         try:
             out = conn.context.step(token)
-        except spnego.exceptions.SpnegoError:
+        except (spnego.exceptions.SpnegoError, AttributeError):
+            # AttributeError: pyspnego's GSSAPI acceptor reads the flags of a context MIT
+            # refused with an error token (a clock skewed authenticator): a refusal too.
+            conn.context = None
+            return self._denied()
+        if not self._ntlm and conn.context.negotiated_protocol == "ntlm":
             conn.context = None
             return self._denied()
         headers = (

@@ -6,7 +6,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 NAMES = frozenset(
-    {"unreachable", "auth_fail", "hang", "drop", "garbage", "slow", "winrm_fault", "tls_untrusted"}
+    {
+        "unreachable",
+        "auth_fail",
+        "hang",
+        "drop",
+        "garbage",
+        "slow",
+        "winrm_fault",
+        "tls_untrusted",
+        "ntlm_disabled",
+    }
 )
 
 
@@ -21,6 +31,7 @@ class EndpointFaults:
     drop: bool = False  # the socket closes when a command is sent
     garbage: bool = False  # non-XML answers once authenticated
     winrm_fault: bool = False  # shell Create answered with a WS-Man fault (access denied)
+    ntlm_disabled: bool = False  # NTLM refused (401): Kerberos only
     slow_s: float = 0.0  # extra delay before every answer
     latency_s: float = 0.0  # simulated network latency per request (benchmarks)
 
@@ -39,6 +50,7 @@ class EndpointFaults:
             drop="drop" in names,
             garbage="garbage" in names,
             winrm_fault="winrm_fault" in names,
+            ntlm_disabled="ntlm_disabled" in names,
             slow_s=slow_s if "slow" in names else 0.0,
             latency_s=latency_s,
         )

@@ -13,6 +13,7 @@ import binascii
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from fleet.lab.winrm import encryption, wsman
 from fleet.lab.winrm.auth import Authenticator
@@ -57,9 +58,12 @@ class WinRMService:
         tls: bool,
         machine: str,
         allow_unencrypted: bool = False,
+        keytab: Path | None = None,
     ) -> None:
         self._handler = handler
-        self._auth = Authenticator(users, auth, reject_all=faults.auth_fail)
+        self._auth = Authenticator(
+            users, auth, reject_all=faults.auth_fail, keytab=keytab, ntlm=not faults.ntlm_disabled
+        )
         self._faults = faults
         self._tls = tls
         self._machine = machine

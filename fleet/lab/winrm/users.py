@@ -1,4 +1,4 @@
-"""Lab users for the NTLM acceptor.
+"""Lab users for the NTLM acceptor (and the keytab of the Kerberos one).
 
 pyspnego's NTLM acceptor reads credentials from the file named by `NTLM_USER_FILE` while it
 checks an authenticate message. The file uses the smbpasswd layout with precomputed LM/NT
@@ -64,3 +64,14 @@ def activate(path: Path) -> None:
     text = str(path)
     if os.environ.get("NTLM_USER_FILE") != text:
         os.environ["NTLM_USER_FILE"] = text
+
+
+def activate_keytab(path: Path) -> None:
+    """Point the Kerberos acceptor (MIT GSSAPI, through pyspnego) at this host's keytab, the
+    way `activate` points NTLM at its users: MIT resolves its default keytab from
+    `KRB5_KTNAME` each time an acceptor credential is acquired, which pyspnego does inside
+    the same synchronous step. A host accepts tickets for its own service principals only,
+    as a Windows host decrypts only tickets made with its own computer account's key."""
+    text = f"FILE:{path}"
+    if os.environ.get("KRB5_KTNAME") != text:
+        os.environ["KRB5_KTNAME"] = text
