@@ -1,11 +1,15 @@
 """The audit pipeline: connect → gather → evaluate, for every host, under the runner.
 
-Nothing here prints; callers pass `on_result` to stream results (progress, live output).
+Nothing here prints; callers pass processors (fleet.processor) to watch hosts finish
+(progress, live output). Each host's job is its whole story — the gather with its errors as
+data, the RDP probe beside it (`--probe`), the merge of both — so the result a processor sees
+is the one the run returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +21,12 @@ from fleet.gather import gather_facts, run_framed
 from fleet.playbook.custom import CustomCheck, evaluate_custom
 from fleet.playbook.loader import evaluate_host
 from fleet.playbook.model import Playbook
+from fleet.processor import LogHosts, Processor
 from fleet.results import (
     CheckResult,
     CheckStatus,
     HostResult,
+    HostStatus,
     RunInfo,
     RunResult,
     host_status_from_checks,
@@ -28,13 +34,13 @@ from fleet.results import (
 from fleet.runner import (
     HostJob,
     HostRef,
-    Outcome,
-    ResultCallback,
+    HostRun,
     RunOptions,
+    capture,
     run_jobs,
     with_retries,
 )
-from fleet.transports.base import ProtocolError, Session, Target, Transport
+from fleet.transports.base import ProtocolError, ScriptFailed, Session, Target, Transport
 from fleet.transports.registry import make_transport
 
 if TYPE_CHECKING:
@@ -56,7 +62,7 @@ class AuditHost:
 async def _custom_result(session: Session, check: CustomCheck) -> CheckResult:
     try:
         document = await run_framed(session, check.script, {})
-    except ProtocolError as exc:
+    except (ScriptFailed, ProtocolError) as exc:
         return CheckResult(id=check.id, status=CheckStatus.ERROR, message=exc.message)
     return evaluate_custom(check, document)
 
@@ -96,6 +102,48 @@ def transports_for(
     }
 
 
+def failed_result(run: HostRun[Any]) -> HostResult:
+    """The result of a host whose work raised: its status and error, no checks."""
+    ref = run.ref
+    return HostResult(
+        name=ref.name,
+        address=ref.address,
+        transport=ref.transport,
+        status=run.status or HostStatus.ERROR,
+        error=run.error,
+        duration_s=run.duration_s,
+    )
+
+
+async def audit_host(
+    host: AuditHost,
+    transport: Transport,
+    playbook: Playbook,
+    options: RunOptions,
+    probe: AuditProbe | None = None,
+) -> HostResult:
+    """One host's job: its gather and evaluation (a failure is its status and error), with
+    the RDP probe beside it in the same slot, merged in (the probe's checks even for a host
+    that could not be gathered: it says what a client sees)."""
+    start = time.monotonic()
+    probing = asyncio.create_task(probe.probe(host.ref)) if probe else None
+    try:
+        run = await capture(host.ref, lambda: audit_one(host, transport, playbook, options))
+        probed = await probing if probing is not None else None
+    except BaseException:  # the deadline or Ctrl-C: the probe goes with the host
+        if probing is not None:
+            probing.cancel()
+        raise
+    result = run.value if run.value is not None else failed_result(run)
+    if probe is not None and probed is not None:
+        result = probe.merge(result, probed)
+    return result.model_copy(update={"duration_s": round(time.monotonic() - start, 3)})
+
+
+def _describe(result: HostResult) -> tuple[str, str | None]:
+    return result.status.value, result.error
+
+
 async def audit(
     hosts: Sequence[AuditHost],
     playbook: Playbook,
@@ -103,18 +151,25 @@ async def audit(
     *,
     inventory: str | None = None,
     command: str = "audit",
-    on_result: ResultCallback | None = None,
+    processors: Sequence[Processor[HostResult, Any]] = (),
     stop: asyncio.Event | None = None,
     probe: AuditProbe | None = None,
 ) -> RunResult:
-    """`probe`: also probe each host's RDP listener beside its gather (`--probe`)."""
+    """`probe`: also probe each host's RDP listener beside its gather (`--probe`);
+    `processors` watch hosts start and finish (fleet.processor)."""
     started = datetime.now(UTC)
     transports = transports_for(hosts, options.concurrency, options.timeout)
-    jobs = [(h.ref, _job(h, transports[h.target.transport], playbook, options)) for h in hosts]
-    if probe is not None:
-        jobs = [(ref, probe.wrap(ref.name, ref.address, job)) for ref, job in jobs]
+    jobs = [
+        (h.ref, _job(h, transports[h.target.transport], playbook, options, probe)) for h in hosts
+    ]
     try:
-        outcome: Outcome = await run_jobs(jobs, options, on_result=on_result, stop=stop)
+        outcome = await run_jobs(
+            jobs,
+            options,
+            processors=[LogHosts(_describe), *processors],
+            on_failure=failed_result,  # the deadline, or a bug in the job itself
+            stop=stop,
+        )
     finally:
         for transport in transports.values():
             await transport.aclose()
@@ -129,13 +184,18 @@ async def audit(
         hosts_total=len(hosts),
         interrupted=outcome.interrupted,
     )
-    results = probe.finish(outcome.results) if probe is not None else outcome.results
-    return RunResult(run=info, hosts=results)
+    return RunResult(run=info, hosts=[r.value for r in outcome.runs if r.value is not None])
 
 
-def _job(host: AuditHost, transport: Transport, playbook: Playbook, options: RunOptions) -> HostJob:
+def _job(
+    host: AuditHost,
+    transport: Transport,
+    playbook: Playbook,
+    options: RunOptions,
+    probe: AuditProbe | None,
+) -> HostJob[HostResult]:
     async def job() -> HostResult:
-        return await audit_one(host, transport, playbook, options)
+        return await audit_host(host, transport, playbook, options, probe)
 
     return job
 
