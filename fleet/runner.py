@@ -206,9 +206,6 @@ async def run_jobs(
     `drain` (apply: a host cut off mid-change is worse than a slow stop) the hosts in flight
     finish and only the ones not yet started are dropped, listed in `not_started`.
     """
-    from fleet.processor import Processors
-
-    observers: Processors[T, Any] = Processors(processors)
     sem = asyncio.Semaphore(options.concurrency)
     started: set[str] = set()
 
@@ -217,9 +214,11 @@ async def run_jobs(
             if drain and stop is not None and stop.is_set():
                 return None  # its turn came after the stop: never started
             started.add(ref.name)
-            observers.host_started(ref)
+            for p in processors:
+                p.host_started(ref)
             run = await _run_one(ref, job, options, on_failure)
-            observers.host_finished(run)
+            for p in processors:
+                p.host_finished(run)
             return run
 
     tasks = [asyncio.create_task(bounded(ref, job), name=ref.name) for ref, job in jobs]

@@ -6,10 +6,11 @@ import asyncio
 
 import pytest
 
+from fleet.errors import InputError
 from fleet.processor import Processor
 from fleet.results import HostResult, HostStatus
 from fleet.runner import HostRef, HostRun, RunOptions, run_jobs, with_retries
-from fleet.transports.base import AuthFailed, Unreachable
+from fleet.transports.base import AuthFailed, ScriptFailed, ScriptOutput, Unreachable
 
 
 def ok_result(ref: HostRef) -> HostResult:
@@ -175,3 +176,40 @@ async def test_drain_lets_hosts_in_flight_finish_and_starts_no_other() -> None:
     assert [r.ref.name for r in outcome.runs] == [h.name for h in hosts[:3]]  # all finished
     assert ran == seen.started == [h.name for h in hosts[:3]]
     assert outcome.not_started == [h.name for h in hosts[3:]]
+
+
+async def test_the_runner_alone_maps_errors_and_on_failure_makes_them_values() -> None:
+    """A script that reported failure and bad input are `error` with their own message; the
+    caller's `on_failure` turns a failed host into its own kind of value, which processors
+    see as the very object the outcome holds."""
+    hosts = refs(2)
+
+    async def script_failed() -> HostResult:
+        raise ScriptFailed("gather script failed (exit 1): boom", ScriptOutput("", exit_status=1))
+
+    async def bad_input() -> HostResult:
+        raise InputError("rdp_port must be 1-65535, not 0")
+
+    def failed(run: HostRun[HostResult]) -> HostResult:
+        ref = run.ref
+        return HostResult(
+            name=ref.name, address=ref.address, transport=ref.transport,
+            status=run.status or HostStatus.OK, error=run.error,
+        )  # fmt: skip
+
+    seen = Seen()
+    outcome = await run_jobs(
+        list(zip(hosts, [script_failed, bad_input], strict=True)),
+        RunOptions(),
+        processors=[seen],
+        on_failure=failed,
+    )
+    assert [(r.status, r.error) for r in outcome.runs] == [
+        (HostStatus.ERROR, "gather script failed (exit 1): boom"),
+        (HostStatus.ERROR, "rdp_port must be 1-65535, not 0"),
+    ]
+    assert [r.value.error if r.value else None for r in outcome.runs] == [
+        r.error for r in outcome.runs
+    ]
+    assert sorted(seen.finished, key=lambda r: r.ref.name) == outcome.runs
+    assert all(any(s is r for s in seen.finished) for r in outcome.runs)
