@@ -32,7 +32,6 @@ from fleet.results import (
     host_status_from_checks,
 )
 from fleet.runner import (
-    HostJob,
     HostRef,
     HostRun,
     RunOptions,
@@ -45,6 +44,7 @@ from fleet.transports.registry import make_transport
 
 if TYPE_CHECKING:
     from fleet.probe.audit_probe import AuditProbe
+    from fleet.probe.model import ProbeResult
 
 
 @dataclass(frozen=True)
@@ -115,29 +115,56 @@ def failed_result(run: HostRun[Any]) -> HostResult:
     )
 
 
-async def audit_host(
-    host: AuditHost,
-    transport: Transport,
-    playbook: Playbook,
-    options: RunOptions,
-    probe: AuditProbe | None = None,
-) -> HostResult:
-    """One host's job: its gather and evaluation (a failure is its status and error), with
-    the RDP probe beside it in the same slot, merged in (the probe's checks even for a host
-    that could not be gathered: it says what a client sees)."""
-    start = time.monotonic()
-    probing = asyncio.create_task(probe.probe(host.ref)) if probe else None
-    try:
-        run = await capture(host.ref, lambda: audit_one(host, transport, playbook, options))
-        probed = await probing if probing is not None else None
-    except BaseException:  # the deadline or Ctrl-C: the probe goes with the host
-        if probing is not None:
-            probing.cancel()
-        raise
-    result = run.value if run.value is not None else failed_result(run)
-    if probe is not None and probed is not None:
-        result = probe.merge(result, probed)
-    return result.model_copy(update={"duration_s": round(time.monotonic() - start, 3)})
+class HostAudit:
+    """One host's audit job: its gather and evaluation (a failure is its status and error),
+    with the RDP probe beside it in the same slot, merged in. The probe's checks join even a
+    host that could not be gathered or ran out of time (`failed`): they say what a client
+    sees, and a probe that finished before the deadline has its answer."""
+
+    def __init__(
+        self,
+        host: AuditHost,
+        transport: Transport,
+        playbook: Playbook,
+        options: RunOptions,
+        probe: AuditProbe | None = None,
+    ) -> None:
+        self.host = host
+        self.transport = transport
+        self.playbook = playbook
+        self.options = options
+        self.probe = probe
+        self.probed: ProbeResult | None = None  # the probe's answer, once it has one
+
+    async def __call__(self) -> HostResult:
+        start = time.monotonic()
+        probing = asyncio.create_task(self._probe()) if self.probe else None
+        try:
+            run = await capture(self.host.ref, self._gather)
+            if probing is not None:
+                await probing
+        except BaseException:  # the deadline or Ctrl-C: the probe goes with the host
+            if probing is not None:
+                probing.cancel()
+            raise
+        result = self._with_probe(run.value if run.value is not None else failed_result(run))
+        return result.model_copy(update={"duration_s": round(time.monotonic() - start, 3)})
+
+    async def _gather(self) -> HostResult:
+        return await audit_one(self.host, self.transport, self.playbook, self.options)
+
+    def failed(self, run: HostRun[HostResult]) -> HostResult:
+        """The result of this host when its job raised (the deadline, a bug)."""
+        return self._with_probe(failed_result(run))
+
+    async def _probe(self) -> None:
+        if self.probe is not None:
+            self.probed = await self.probe.probe(self.host.ref)
+
+    def _with_probe(self, result: HostResult) -> HostResult:
+        if self.probe is None or self.probed is None:
+            return result
+        return self.probe.merge(result, self.probed)
 
 
 def _describe(result: HostResult) -> tuple[str, str | None]:
@@ -159,15 +186,16 @@ async def audit(
     `processors` watch hosts start and finish (fleet.processor)."""
     started = datetime.now(UTC)
     transports = transports_for(hosts, options.concurrency, options.timeout)
-    jobs = [
-        (h.ref, _job(h, transports[h.target.transport], playbook, options, probe)) for h in hosts
-    ]
+    jobs = {
+        h.target.name: HostAudit(h, transports[h.target.transport], playbook, options, probe)
+        for h in hosts
+    }
     try:
         outcome = await run_jobs(
-            jobs,
+            [(h.ref, jobs[h.target.name]) for h in hosts],
             options,
             processors=[LogHosts(_describe), *processors],
-            on_failure=failed_result,  # the deadline, or a bug in the job itself
+            on_failure=lambda run: jobs[run.ref.name].failed(run),
             stop=stop,
         )
     finally:
@@ -185,19 +213,6 @@ async def audit(
         interrupted=outcome.interrupted,
     )
     return RunResult(run=info, hosts=[r.value for r in outcome.runs if r.value is not None])
-
-
-def _job(
-    host: AuditHost,
-    transport: Transport,
-    playbook: Playbook,
-    options: RunOptions,
-    probe: AuditProbe | None,
-) -> HostJob[HostResult]:
-    async def job() -> HostResult:
-        return await audit_host(host, transport, playbook, options, probe)
-
-    return job
 
 
 def new_run_id(started: datetime) -> str:
