@@ -1,11 +1,15 @@
 """The audit pipeline: connect → gather → evaluate, for every host, under the runner.
 
-Nothing here prints; callers pass `on_result` to stream results (progress, live output).
+Nothing here prints; callers pass processors (fleet.processor) to watch hosts finish
+(progress, live output). Each host's job is its whole story — the gather with its errors as
+data, the RDP probe beside it (`--probe`), the merge of both — so the result a processor sees
+is the one the run returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,28 +21,30 @@ from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
 from fleet.playbook.custom import CustomCheck, evaluate_custom
 from fleet.playbook.model import Playbook
+from fleet.processor import LogHosts, Processor
 from fleet.results import (
     CheckResult,
     CheckStatus,
     HostResult,
+    HostStatus,
     RunInfo,
     RunResult,
     host_status_from_checks,
 )
 from fleet.runner import (
-    HostJob,
     HostRef,
-    Outcome,
-    ResultCallback,
+    HostRun,
     RunOptions,
+    capture,
     run_jobs,
     with_retries,
 )
-from fleet.transports.base import ProtocolError, Session, Target, Transport
+from fleet.transports.base import ProtocolError, ScriptFailed, Session, Target, Transport
 from fleet.transports.registry import make_transport
 
 if TYPE_CHECKING:
     from fleet.probe.audit_probe import AuditProbe
+    from fleet.probe.model import ProbeResult
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class AuditHost:
 async def _custom_result(session: Session, check: CustomCheck) -> CheckResult:
     try:
         document = await run_framed(session, check.script, {})
-    except ProtocolError as exc:
+    except (ScriptFailed, ProtocolError) as exc:
         return CheckResult(id=check.id, status=CheckStatus.ERROR, message=exc.message)
     return evaluate_custom(check, document)
 
@@ -96,6 +102,75 @@ def transports_for(
     }
 
 
+def failed_result(run: HostRun[Any]) -> HostResult:
+    """The result of a host whose work raised: its status and error, no checks."""
+    ref = run.ref
+    return HostResult(
+        name=ref.name,
+        address=ref.address,
+        transport=ref.transport,
+        status=run.status or HostStatus.ERROR,
+        error=run.error,
+        duration_s=run.duration_s,
+    )
+
+
+class HostAudit:
+    """One host's audit job: its gather and evaluation (a failure is its status and error),
+    with the RDP probe beside it in the same slot, merged in. The probe's checks join even a
+    host that could not be gathered or ran out of time (`failed`): they say what a client
+    sees, and a probe that finished before the deadline has its answer."""
+
+    def __init__(
+        self,
+        host: AuditHost,
+        transport: Transport,
+        playbook: Playbook,
+        options: RunOptions,
+        probe: AuditProbe | None = None,
+    ) -> None:
+        self.host = host
+        self.transport = transport
+        self.playbook = playbook
+        self.options = options
+        self.probe = probe
+        self.probed: ProbeResult | None = None  # the probe's answer, once it has one
+
+    async def __call__(self) -> HostResult:
+        start = time.monotonic()
+        probing = asyncio.create_task(self._probe()) if self.probe else None
+        try:
+            run = await capture(self.host.ref, self._gather)
+            if probing is not None:
+                await probing
+        except BaseException:  # the deadline or Ctrl-C: the probe goes with the host
+            if probing is not None:
+                probing.cancel()
+            raise
+        result = self._with_probe(run.value if run.value is not None else failed_result(run))
+        return result.model_copy(update={"duration_s": round(time.monotonic() - start, 3)})
+
+    async def _gather(self) -> HostResult:
+        return await audit_one(self.host, self.transport, self.playbook, self.options)
+
+    def failed(self, run: HostRun[HostResult]) -> HostResult:
+        """The result of this host when its job raised (the deadline, a bug)."""
+        return self._with_probe(failed_result(run))
+
+    async def _probe(self) -> None:
+        if self.probe is not None:
+            self.probed = await self.probe.probe(self.host.ref)
+
+    def _with_probe(self, result: HostResult) -> HostResult:
+        if self.probe is None or self.probed is None:
+            return result
+        return self.probe.merge(result, self.probed)
+
+
+def _describe(result: HostResult) -> tuple[str, str | None]:
+    return result.status.value, result.error
+
+
 async def audit(
     hosts: Sequence[AuditHost],
     playbook: Playbook,
@@ -103,18 +178,26 @@ async def audit(
     *,
     inventory: str | None = None,
     command: str = "audit",
-    on_result: ResultCallback | None = None,
+    processors: Sequence[Processor[HostResult, Any]] = (),
     stop: asyncio.Event | None = None,
     probe: AuditProbe | None = None,
 ) -> RunResult:
-    """`probe`: also probe each host's RDP listener beside its gather (`--probe`)."""
+    """`probe`: also probe each host's RDP listener beside its gather (`--probe`);
+    `processors` watch hosts start and finish (fleet.processor)."""
     started = datetime.now(UTC)
     transports = transports_for(hosts, options.concurrency, options.timeout)
-    jobs = [(h.ref, _job(h, transports[h.target.transport], playbook, options)) for h in hosts]
-    if probe is not None:
-        jobs = [(ref, probe.wrap(ref.name, ref.address, job)) for ref, job in jobs]
+    jobs = {
+        h.target.name: HostAudit(h, transports[h.target.transport], playbook, options, probe)
+        for h in hosts
+    }
     try:
-        outcome: Outcome = await run_jobs(jobs, options, on_result=on_result, stop=stop)
+        outcome = await run_jobs(
+            [(h.ref, jobs[h.target.name]) for h in hosts],
+            options,
+            processors=[LogHosts(_describe), *processors],
+            on_failure=lambda run: jobs[run.ref.name].failed(run),
+            stop=stop,
+        )
     finally:
         for transport in transports.values():
             await transport.aclose()
@@ -129,15 +212,7 @@ async def audit(
         hosts_total=len(hosts),
         interrupted=outcome.interrupted,
     )
-    results = probe.finish(outcome.results) if probe is not None else outcome.results
-    return RunResult(run=info, hosts=results)
-
-
-def _job(host: AuditHost, transport: Transport, playbook: Playbook, options: RunOptions) -> HostJob:
-    async def job() -> HostResult:
-        return await audit_one(host, transport, playbook, options)
-
-    return job
+    return RunResult(run=info, hosts=[r.value for r in outcome.runs if r.value is not None])
 
 
 def new_run_id(started: datetime) -> str:

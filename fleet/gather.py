@@ -19,31 +19,41 @@ from fleet.errors import field_error
 from fleet.facts import Facts, HostFacts, Section
 from fleet.playbook.scripts import Script, builtin_script
 from fleet.runner import RunOptions, time_left
-from fleet.transports.base import ProtocolError, ScriptOutput, Session
-from fleet.transports.framing import decode_body, frame_body
+from fleet.transports.base import FrameBroken, ScriptFailed, ScriptOutput, Session
+from fleet.transports.framing import FRAME_BEGIN, decode_body, frame_body
 
 
 def script_failure(script: Script, out: ScriptOutput) -> str:
-    """A one-line reason from a script run that produced no usable frame."""
+    """A one-line reason from a script run that reported failure and answered nothing."""
     first = next((line.strip() for line in (*out.errors, out.stderr) if line.strip()), "")
     first = first.splitlines()[0] if first else "no output"
     return f"{script.id} script failed (exit {out.exit_status}): {first[:200]}"
 
 
+def read_frame(script: Script, out: ScriptOutput) -> str:
+    """The JSON text of a script's one answer frame.
+
+    Raises ScriptFailed when the script reported failure (error records or a non-zero exit,
+    and no frame begun): its errors say what went wrong. Raises FrameBroken when there is no
+    readable answer otherwise (cut off, two frames, nothing from a script that reported no
+    error): whether it did its work is unknown.
+    """
+    try:
+        return frame_body(out.stdout)
+    except FrameBroken:
+        if out.had_errors and FRAME_BEGIN not in out.stdout:
+            raise ScriptFailed(script_failure(script, out), out) from None
+        raise
+
+
 async def run_framed(session: Session, script: Script, params: dict[str, Any]) -> Any:
-    """Run a script and return its one framed JSON document, or raise ProtocolError."""
+    """Run a script and return its one framed JSON document (see `read_frame`)."""
     return decode_body(await run_frame_body(session, script, params))
 
 
 async def run_frame_body(session: Session, script: Script, params: dict[str, Any]) -> str:
-    """Run a script and return the JSON text of its frame, or raise ProtocolError."""
-    out = await session.run(script, params)
-    try:
-        return frame_body(out.stdout)
-    except ProtocolError:
-        if out.had_errors:
-            raise ProtocolError(script_failure(script, out)) from None
-        raise
+    """Run a script and return the JSON text of its frame (see `read_frame`)."""
+    return read_frame(script, await session.run(script, params))
 
 
 # The margin left for the round trip: a share of the time left, at least MIN_MARGIN_S.
@@ -90,8 +100,6 @@ async def gather_facts(
     except ValidationError as exc:
         err = field_error(exc)
         if err.kind == "json_invalid":
-            raise ProtocolError(f"result frame is not valid JSON: {err.reason}") from None
-        raise ProtocolError(
-            f"gather answer does not match the facts model at {err.line()}"
-        ) from None
+            raise FrameBroken(f"result frame is not valid JSON: {err.reason}") from None
+        raise FrameBroken(f"gather answer does not match the facts model at {err.line()}") from None
     return HostFacts(facts=facts, sent_utc=sent, received_utc=received)

@@ -28,7 +28,7 @@ from fleet.errors import InputError, field_error
 from fleet.facts import SECTIONS, Facts, HostFacts
 from fleet.gather import run_frame_body
 from fleet.playbook.scripts import builtin_script
-from fleet.results import HostResult, HostStatus
+from fleet.processor import LogHosts
 from fleet.runner import HostJob, Outcome, RunOptions, run_jobs, with_retries
 from fleet.transports.base import Transport
 from fleet.transports.framing import decode_body
@@ -121,26 +121,24 @@ async def record_hosts(
     *,
     sections: Collection[str] = SECTIONS,
     stop: asyncio.Event | None = None,
-) -> tuple[dict[str, RecordedFrame], Outcome]:
+) -> Outcome[RecordedFrame]:
     """Record every host under the runner (bound, deadlines, retries); a host that could not
-    be recorded is a failed HostResult in the outcome, as in an audit."""
+    be recorded is a failed run (its status and error), as in an audit."""
     transports = transports_for(hosts, options.concurrency, options.timeout)
-    recorded: dict[str, RecordedFrame] = {}
 
-    def job(host: AuditHost) -> HostJob:
-        async def run() -> HostResult:
-            frame = await record_one(host, transports[host.target.transport], sections, options)
-            recorded[host.target.name] = frame
-            ref = host.ref
-            return HostResult(
-                name=ref.name, address=ref.address, transport=ref.transport, status=HostStatus.OK
-            )
+    def job(host: AuditHost) -> HostJob[RecordedFrame]:
+        async def run() -> RecordedFrame:
+            return await record_one(host, transports[host.target.transport], sections, options)
 
         return run
 
     try:
-        outcome = await run_jobs([(h.ref, job(h)) for h in hosts], options, stop=stop)
+        return await run_jobs(
+            [(h.ref, job(h)) for h in hosts],
+            options,
+            processors=[LogHosts(lambda _: ("ok", None))],
+            stop=stop,
+        )
     finally:
         for transport in transports.values():
             await transport.aclose()
-    return recorded, outcome

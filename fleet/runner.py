@@ -1,6 +1,9 @@
 """The async orchestrator: bounded concurrency, per-host deadlines, retries, clean stops.
 
-One host's failure never stops the others: every job ends as a HostResult. Only transient
+The runner does not care what a host's job returns (an audit's HostResult, apply's
+HostOutcome, a recorded frame): every host ends as a `HostRun` — its value, or the host
+status and error its exception means — and one host's failure never stops the others. This is
+the one place exceptions become host statuses (`host_status`, `failure`). Only transient
 connection errors are retried, and only by callers that know their work is safe to repeat
 (`with_retries`): a read-only gather is; a change that may have been applied never is.
 """
@@ -8,11 +11,12 @@ connection errors are retried, and only by callers that know their work is safe 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -24,8 +28,17 @@ from tenacity import (
 
 from fleet.errors import InputError
 from fleet.logs import get_logger
-from fleet.results import HostResult, HostStatus
-from fleet.transports.base import TransportError
+from fleet.results import HostStatus
+from fleet.transports.base import (
+    AuthFailed,
+    ConnectTimeout,
+    ScriptFailed,
+    TransportError,
+    Unreachable,
+)
+
+if TYPE_CHECKING:
+    from fleet.processor import Processor
 
 log = get_logger(__name__)
 
@@ -47,12 +60,34 @@ class HostRef:
     transport: str
 
 
-HostJob = Callable[[], Awaitable[HostResult]]
-ResultCallback = Callable[[HostResult], None]
+@dataclass(frozen=True)
+class HostRun(Generic[T]):
+    """One host's run: what its job returned, or the host status and error its exception
+    means; and how long it took. `value` of a failed run is what the caller's `on_failure`
+    made of it (apply: the host's outcome so far), or None."""
+
+    ref: HostRef
+    duration_s: float
+    value: T | None = None
+    status: HostStatus | None = None  # set only when the job raised
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status is not None
 
 
-# When the host job running in this task must be done (time.monotonic()); None outside a job.
-_HOST_DEADLINE: ContextVar[float | None] = ContextVar("fleet_host_deadline", default=None)
+HostJob = Callable[[], Awaitable[T]]
+
+
+@dataclass(frozen=True)
+class _HostClock:
+    deadline: float  # time.monotonic()
+    timeout: float
+
+
+# The host job running in this task: its deadline; None outside a job.
+_HOST_CLOCK: ContextVar[_HostClock | None] = ContextVar("fleet_host_clock", default=None)
 
 
 def time_left() -> float | None:
@@ -61,8 +96,51 @@ def time_left() -> float | None:
     Lets a step that runs on the host (the gather script) finish in time and report what it
     has, instead of being cut off with nothing.
     """
-    deadline = _HOST_DEADLINE.get()
-    return None if deadline is None else deadline - time.monotonic()
+    clock = _HOST_CLOCK.get()
+    return None if clock is None else clock.deadline - time.monotonic()
+
+
+# Which host status a connection-level error means; the first matching class wins.
+_TRANSPORT_STATUS: tuple[tuple[type[TransportError], HostStatus], ...] = (
+    (Unreachable, HostStatus.UNREACHABLE),
+    (ConnectTimeout, HostStatus.TIMEOUT),
+    (AuthFailed, HostStatus.AUTH_FAILED),
+)
+
+
+def host_status(exc: TransportError) -> HostStatus:
+    """The host status a connection-level error means (anything unlisted: `error`)."""
+    return next((s for kind, s in _TRANSPORT_STATUS if isinstance(exc, kind)), HostStatus.ERROR)
+
+
+def failure(exc: Exception, ref: HostRef | None = None) -> tuple[HostStatus, str]:
+    """The host status and one-line error an exception out of a host's work means."""
+    if isinstance(exc, TimeoutError):
+        clock = _HOST_CLOCK.get()
+        within = f" within {clock.timeout:g}s" if clock is not None else " in time"
+        return HostStatus.TIMEOUT, f"host did not finish{within}"
+    if isinstance(exc, TransportError):
+        return host_status(exc), exc.message
+    if isinstance(exc, ScriptFailed):
+        return HostStatus.ERROR, exc.message
+    if isinstance(exc, InputError):
+        return HostStatus.ERROR, str(exc)
+    # One host's bug must not stop the run: log it with its traceback, report it as data.
+    log.error("host job crashed", host=ref.name if ref else None, exc_info=exc)
+    return HostStatus.ERROR, f"internal error: {type(exc).__name__}: {exc}"
+
+
+async def capture(ref: HostRef, step: Callable[[], Awaitable[T]]) -> HostRun[T]:
+    """Run one step of a host's work with its errors as data (nornir's sub-task): a job that
+    has more to do after a failing step (the probe beside a gather) keeps going with it.
+    Cancellation (the deadline, Ctrl-C) is not an error: it goes on up."""
+    start = time.monotonic()
+    try:
+        value = await step()
+    except Exception as exc:
+        status, error = failure(exc, ref)
+        return HostRun(ref, round(time.monotonic() - start, 3), status=status, error=error)
+    return HostRun(ref, round(time.monotonic() - start, 3), value=value)
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -84,89 +162,69 @@ async def with_retries(attempt: Callable[[], Awaitable[T]], options: RunOptions)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def failed_result(ref: HostRef, status: HostStatus, error: str, duration: float) -> HostResult:
-    return HostResult(
-        name=ref.name,
-        address=ref.address,
-        transport=ref.transport,
-        status=status,
-        error=error,
-        duration_s=round(duration, 3),
-    )
-
-
-async def _run_one(ref: HostRef, job: HostJob, options: RunOptions) -> HostResult:
-    start = time.monotonic()
-    token = _HOST_DEADLINE.set(start + options.timeout)
-    try:
+async def _run_one(
+    ref: HostRef,
+    job: HostJob[T],
+    options: RunOptions,
+    on_failure: Callable[[HostRun[T]], T] | None,
+) -> HostRun[T]:
+    async def within_deadline() -> T:
         async with asyncio.timeout(options.timeout):
-            result = await job()
-    except TimeoutError:
-        return failed_result(
-            ref,
-            HostStatus.TIMEOUT,
-            f"host did not finish within {options.timeout:g}s",
-            time.monotonic() - start,
-        )
-    except TransportError as exc:
-        return failed_result(ref, exc.status, exc.message, time.monotonic() - start)
-    except InputError as exc:
-        return failed_result(ref, HostStatus.ERROR, str(exc), time.monotonic() - start)
-    except Exception as exc:  # one host's bug must not stop the run
-        log.exception("host job crashed", host=ref.name)
-        return failed_result(
-            ref,
-            HostStatus.ERROR,
-            f"internal error: {type(exc).__name__}: {exc}",
-            time.monotonic() - start,
-        )
+            return await job()
+
+    token = _HOST_CLOCK.set(_HostClock(time.monotonic() + options.timeout, options.timeout))
+    try:
+        run = await capture(ref, within_deadline)
+        if run.failed and on_failure is not None:
+            run = dataclasses.replace(run, value=on_failure(run))
     finally:
-        _HOST_DEADLINE.reset(token)
-    return result.model_copy(update={"duration_s": round(time.monotonic() - start, 3)})
+        _HOST_CLOCK.reset(token)
+    return run
 
 
 @dataclass(frozen=True)
-class Outcome:
-    results: list[HostResult]  # in the order of the jobs given; unfinished hosts are absent
+class Outcome(Generic[T]):
+    runs: list[HostRun[T]]  # in the order of the jobs given; unfinished hosts are absent
     interrupted: bool
     not_started: list[str] = field(default_factory=list)  # drain: never started, job order
 
 
-StartCallback = Callable[[HostRef], None]
-
-
 async def run_jobs(
-    jobs: Sequence[tuple[HostRef, HostJob]],
+    jobs: Sequence[tuple[HostRef, HostJob[T]]],
     options: RunOptions,
     *,
-    on_result: ResultCallback | None = None,
-    on_start: StartCallback | None = None,
+    processors: Sequence[Processor[T, Any]] = (),
+    on_failure: Callable[[HostRun[T]], T] | None = None,
     stop: asyncio.Event | None = None,
     drain: bool = False,
-) -> Outcome:
-    """Run every job under the concurrency bound; stream results as hosts finish.
+) -> Outcome[T]:
+    """Run every job under the concurrency bound; tell `processors` as hosts start (they got
+    a slot under the bound) and finish (with the very HostRun the outcome holds).
 
+    `on_failure`: what a host whose job raised stands for, in the job's own terms (its value).
     Setting `stop` (Ctrl-C) cancels the hosts still running and returns what finished; with
     `drain` (apply: a host cut off mid-change is worse than a slow stop) the hosts in flight
     finish and only the ones not yet started are dropped, listed in `not_started`.
-    `on_start` runs when a host's job really begins (it got a slot under the bound).
     """
     sem = asyncio.Semaphore(options.concurrency)
     started: set[str] = set()
 
-    async def bounded(ref: HostRef, job: HostJob) -> HostResult | None:
+    async def bounded(ref: HostRef, job: HostJob[T]) -> HostRun[T] | None:
         async with sem:
             if drain and stop is not None and stop.is_set():
                 return None  # its turn came after the stop: never started
             started.add(ref.name)
-            if on_start:
-                on_start(ref)
-            return await _run_one(ref, job, options)
+            for p in processors:
+                p.host_started(ref)
+            run = await _run_one(ref, job, options, on_failure)
+            for p in processors:
+                p.host_finished(run)
+            return run
 
     tasks = [asyncio.create_task(bounded(ref, job), name=ref.name) for ref, job in jobs]
     index = {task: i for i, task in enumerate(tasks)}
-    finished: dict[int, HostResult] = {}
-    pending: set[asyncio.Task[HostResult | None]] = set(tasks)
+    finished: dict[int, HostRun[T]] = {}
+    pending: set[asyncio.Task[HostRun[T] | None]] = set(tasks)
     stopper: asyncio.Task[object] = asyncio.create_task(_wait(stop))
     interrupted = False
     try:
@@ -175,18 +233,8 @@ async def run_jobs(
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             for task in [t for t in pending if t.done()]:
                 pending.discard(task)
-                if task.cancelled() or (result := task.result()) is None:
-                    continue
-                finished[index[task]] = result
-                log.info(
-                    "host done",
-                    host=result.name,
-                    status=result.status.value,
-                    duration_s=result.duration_s,
-                    error=result.error,
-                )
-                if on_result:
-                    on_result(result)
+                if not task.cancelled() and (run := task.result()) is not None:
+                    finished[index[task]] = run
             if stopper.done():
                 interrupted = interrupted or bool(pending)
                 if not drain:

@@ -18,16 +18,17 @@ from fleet.cli.plan_cmd import FormatOpt, OnlyOpt, check_format, plan_hosts, sho
 from fleet.cli.render_plan import render_outcomes, skipped_note
 from fleet.errors import InputError
 from fleet.probe.audit_probe import probe_ports
+from fleet.processor import Processor
 from fleet.remediate.apply import ApplyOptions, ApplyRun, unapplied_outcomes
 from fleet.remediate.batches import BatchReport, parse_serial
 from fleet.remediate.journal import Journal
 from fleet.remediate.model import Plan, load_plan
-from fleet.remediate.outcome import HostOutcome
+from fleet.remediate.outcome import ApplyStatus, ChangeOutcome, HostOutcome, plan_exit_code
 from fleet.remediate.session import check_plan_matches, run_apply
 from fleet.remediate.window import Window, parse_window
 from fleet.remediate.wire import WireVerify
 from fleet.results import ExitCode
-from fleet.runner import RunOptions
+from fleet.runner import HostRun, RunOptions
 
 
 def _window(spec: str | None) -> Window | None:
@@ -142,7 +143,7 @@ def apply_cmd(
     if dry_run or fmt == "text":
         show_plan(plan, "text" if not dry_run else fmt, console)
     if dry_run:
-        raise typer.Exit(ExitCode.UNFINISHED if plan.unplanned else ExitCode.OK)
+        raise typer.Exit(plan_exit_code(plan))
     if not any(h.runnable for h in plan.hosts):
         console.print("Nothing to apply.")
         others = unapplied_outcomes(plan, ())
@@ -167,25 +168,34 @@ def apply_cmd(
         wire=wire,
     )
 
-    shown: set[str] = set()
-
-    def on_host(outcome: HostOutcome) -> None:
-        if fmt == "text":
-            render_outcomes(console, [outcome])
-            shown.add(outcome.host)
+    live = LiveHosts(console, enabled=fmt == "text")
 
     async def main(stop: asyncio.Event) -> tuple[str, ApplyRun]:
         with Journal.open(db) as journal:
-            return await run_apply(plan, hosts, pb, options, journal, stop=stop, on_host=on_host)
+            return await run_apply(plan, hosts, pb, options, journal, stop=stop, processors=[live])
 
     run_id, run = common.run_async(main)
-    _report(run_id, run, fmt, console, shown)
+    _report(run_id, run, fmt, console, live.shown)
+
+
+class LiveHosts(Processor[HostOutcome, ChangeOutcome]):
+    """In text output, each host's outcome and changes as soon as it finishes."""
+
+    def __init__(self, console: Console, *, enabled: bool) -> None:
+        self._console = console
+        self._enabled = enabled
+        self.shown: set[str] = set()
+
+    def host_finished(self, run: HostRun[HostOutcome]) -> None:
+        if self._enabled and run.value is not None:
+            render_outcomes(self._console, [run.value])
+            self.shown.add(run.value.host)
 
 
 def _report(run_id: str | None, run: ApplyRun, fmt: str, console: Console, shown: set[str]) -> None:
     """Every host of the plan with its status, in either format; then exit with the code."""
     report, code = run.report, run.exit_code
-    not_started = [o.host for o in run.hosts if o.status == "not_started"]
+    not_started = [o.host for o in run.hosts if o.status is ApplyStatus.NOT_STARTED]
     if fmt == "json":
         doc = {
             "run_id": run_id,
@@ -201,7 +211,7 @@ def _report(run_id: str | None, run: ApplyRun, fmt: str, console: Console, shown
     render_outcomes(console, [o for o in run.hosts if o.host not in shown], changes=False)
     counts: dict[str, int] = {}
     for o in run.hosts:
-        counts[o.status] = counts.get(o.status, 0) + 1
+        counts[o.status.value] = counts.get(o.status.value, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no hosts"
     console.print(f"\nApply {run_id or '(nothing run)'}: {summary}.", soft_wrap=True)
     if note := skipped_note(run.hosts):

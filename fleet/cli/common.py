@@ -164,7 +164,7 @@ def audit_with_progress(
                 options,
                 inventory=inventory,
                 command=command,
-                on_result=progress.update,
+                processors=[progress],
                 stop=stop,
                 probe=probe,
             )

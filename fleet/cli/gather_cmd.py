@@ -18,8 +18,8 @@ from fleet.cli.reports import write_atomically
 from fleet.errors import InputError, field_error
 from fleet.inventory import load_inventory, target_for
 from fleet.recorded import RecordedFrame, record_hosts
-from fleet.results import ExitCode, HostResult
-from fleet.runner import Outcome, RunOptions
+from fleet.results import ExitCode
+from fleet.runner import HostRun, Outcome, RunOptions
 from fleet.transports.registry import validate_target
 
 
@@ -72,17 +72,18 @@ def gather_cmd(
         concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
     )
 
-    async def main(stop: asyncio.Event) -> tuple[dict[str, RecordedFrame], Outcome]:
+    async def main(stop: asyncio.Event) -> Outcome[RecordedFrame]:
         return await record_hosts(targets, options, stop=stop)
 
-    recorded, outcome = common.run_async(main)
-    failed = [r for r in outcome.results if r.name not in recorded]
+    outcome = common.run_async(main)
+    recorded = {r.ref.name: r.value for r in outcome.runs if r.value is not None}
+    failed = [r for r in outcome.runs if r.value is None]
     for host in targets:
         name = host.target.name
         if name in recorded:
             _save(recorded[name], _destination(out, folder, name))
-    for result in failed:
-        common.err_console.print(f"[red]{result.name}[/]: {_failure(result)}", highlight=False)
+    for run in failed:
+        common.err_console.print(f"[red]{run.ref.name}[/]: {_failure(run)}", highlight=False)
     if failed or outcome.interrupted or len(recorded) < len(targets):
         raise typer.Exit(ExitCode.UNFINISHED)
 
@@ -142,5 +143,6 @@ def _save(frame: RecordedFrame, path: Path | None) -> None:
     common.err_console.print(f"{frame.host}: saved {path}", highlight=False)
 
 
-def _failure(result: HostResult) -> str:
-    return f"{result.status.value}: {result.error}" if result.error else result.status.value
+def _failure(run: HostRun[RecordedFrame]) -> str:
+    status = run.status.value if run.status else "error"
+    return f"{status}: {run.error}" if run.error else status

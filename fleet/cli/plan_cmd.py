@@ -15,8 +15,8 @@ from fleet.cli.app import app
 from fleet.cli.render_plan import render_plan
 from fleet.errors import InputError
 from fleet.remediate.model import Plan, save_plan
+from fleet.remediate.outcome import plan_exit_code
 from fleet.remediate.session import make_plan
-from fleet.results import ExitCode
 from fleet.runner import RunOptions
 
 FormatOpt = typer.Option("text", "--format", "-f", help="text (a diff per host) or json.")
@@ -102,4 +102,4 @@ def plan_cmd(
         save_plan(plan, output)
         common.err_console.print(f"plan saved to {output}")
     show_plan(plan, fmt, Console())
-    raise typer.Exit(ExitCode.UNFINISHED if plan.unplanned else ExitCode.OK)
+    raise typer.Exit(plan_exit_code(plan))

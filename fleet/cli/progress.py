@@ -1,4 +1,5 @@
-"""A live progress bar on a TTY: hosts done/total, failing, unreachable, ETA."""
+"""A live progress bar on a TTY: hosts done/total, failing, unreachable, ETA. A processor
+(fleet.processor) of the audit: it counts hosts as the runner reports them finished."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from fleet.processor import Processor
 from fleet.results import HostResult, HostStatus
+from fleet.runner import HostRun
 
 
-class HostProgress:
+class HostProgress(Processor[HostResult, object]):
     """Counts finished hosts; draws only when `enabled` (stderr is a terminal)."""
 
     def __init__(self, total: int, console: Console, *, enabled: bool, label: str) -> None:
@@ -60,10 +63,11 @@ class HostProgress:
         if self._progress:
             self._progress.stop()
 
-    def update(self, result: HostResult) -> None:
-        if result.status is HostStatus.FINDINGS:
+    def host_finished(self, run: HostRun[HostResult]) -> None:
+        status = run.value.status if run.value is not None else (run.status or HostStatus.ERROR)
+        if status is HostStatus.FINDINGS:
             self.failing += 1
-        elif result.status.unfinished:
+        elif status.unfinished:
             self.unfinished += 1
         if self._progress is not None and self._task is not None:
             self._progress.update(

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from fleet.remediate.model import Change, Plan
-from fleet.remediate.outcome import DISRUPTIVE_SKIPPED, HostOutcome
+from fleet.remediate.outcome import DISRUPTIVE_SKIPPED, ChangeStatus, HostOutcome
 
 OP_STYLE = {"~": "yellow", "+": "green", "-": "red"}
 STATUS_STYLE = {
@@ -68,22 +68,22 @@ def render_outcomes(console: Console, outcomes: list[HostOutcome], changes: bool
     """One line per host (its status and why), then its changes unless `changes` is off."""
     for o in outcomes:
         head = Text(f"{o.host}: ", style="bold")
-        head.append(o.status, style=STATUS_STYLE.get(o.status, "magenta"))
+        head.append(o.status.value, style=STATUS_STYLE.get(o.status, "magenta"))
         if o.error:
             head.append(f" ({o.error})", style="dim")
         console.print(head, soft_wrap=True)
         for co in o.changes if changes else ():
             line = Text("  ")
-            line.append(f"{co.status:<11}", style=STATUS_STYLE.get(co.status, ""))
+            line.append(f"{co.status.value:<11}", style=STATUS_STYLE.get(co.status, ""))
             line.append(f" {co.change.target}")
-            if co.error and co.status != "applied":
+            if co.error and co.status is not ChangeStatus.APPLIED:
                 line.append(f"  {co.error}", style="dim")
             console.print(line, soft_wrap=True)
 
 
 def skipped_note(outcomes: list[HostOutcome]) -> str | None:
     """Why changes were left out, so a clean exit 0 never hides them."""
-    skipped = [co for o in outcomes for co in o.changes if co.status == "skipped"]
+    skipped = [co for o in outcomes for co in o.changes if co.status is ChangeStatus.SKIPPED]
     blocked = sum(1 for co in skipped if co.change.blocked)
     disruptive = sum(1 for co in skipped if co.error == DISRUPTIVE_SKIPPED)
     parts = [f"{blocked} blocked"] if blocked else []

@@ -1,16 +1,15 @@
 """`fleet audit --probe`: the RDP probe beside each host's gather, and the merge of both.
 
-Each host's job runs its gather and its probe concurrently under the same concurrency slot.
-A host that was gathered gets the probe's checks and the cross-checks (fleet.probe.crosscheck)
-inside its job, so streamed results are complete; a host whose gather failed keeps its status
-and gets the probe's checks after the run (`finish`), since the runner reports it.
+Both are plain steps of the host's audit job (fleet.audit.audit_host), under the same
+concurrency slot: the probe starts with the gather, and its checks join the host's result
+before the host is reported, so the result streamed and the result returned are one. A host
+that was gathered also gets the cross-checks (fleet.probe.crosscheck); a host whose gather
+failed keeps its status and gets the probe's checks.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from fleet.checks.listener import DEFAULT_PORT
 from fleet.checks.params import resolve_params
@@ -22,10 +21,10 @@ from fleet.probe.crosscheck import cross_checks
 from fleet.probe.findings import probe_checks
 from fleet.probe.model import ProbeResult
 from fleet.results import HostResult, host_status_from_checks
+from fleet.runner import HostRef
 
 DEFAULT_RDP_PORT = DEFAULT_PORT
 LISTENER_CHECK = "rdp.listener"
-Job = Callable[[], Awaitable[HostResult]]
 
 
 def rdp_port(
@@ -60,12 +59,12 @@ def probe_ports(
 
 
 class AuditProbe:
-    """Probes hosts beside their gather; `wrap` each host's job, `finish` the results."""
+    """Each audited host's RDP port and the probe's options; `probe` a host, `merge` what it
+    saw into the host's result."""
 
     def __init__(self, ports: Mapping[str, int], options: ProbeOptions) -> None:
         self._ports = dict(ports)
         self._options = options
-        self.results: dict[str, ProbeResult] = {}
 
     @classmethod
     def for_inventory(
@@ -78,42 +77,18 @@ class AuditProbe:
         """`hosts`: (name, check param overrides) of every audited host."""
         return cls(probe_ports(inventory, hosts, pb), options)
 
-    def wrap(self, name: str, address: str, job: Job) -> Job:
-        async def run() -> HostResult:
-            probe = asyncio.create_task(
-                probe_host(address, self._ports.get(name, DEFAULT_RDP_PORT), self._options)
-            )
-            probe.add_done_callback(lambda t: self._keep(name, t))
-            try:
-                result = await job()
-            except asyncio.CancelledError:
-                probe.cancel()
-                raise
-            except Exception:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await probe  # the host's slot covers its probe; finish() adds it
-                raise
-            return merge(result, await probe)
+    async def probe(self, host: HostRef) -> ProbeResult:
+        port = self._ports.get(host.name, DEFAULT_RDP_PORT)
+        return await probe_host(host.address, port, self._options)
 
-        return run
-
-    def _keep(self, name: str, task: asyncio.Task[ProbeResult]) -> None:
-        if not task.cancelled() and task.exception() is None:
-            self.results[name] = task.result()
-
-    def finish(self, results: Sequence[HostResult]) -> list[HostResult]:
-        """Add the probe's checks to hosts whose gather failed (their status stays)."""
-        out = []
-        for host in results:
-            probe = self.results.get(host.name)
-            if host.status.unfinished and probe is not None:
-                host = host.model_copy(update={"checks": [*host.checks, *probe_checks(probe)]})
-            out.append(host)
-        return out
+    @staticmethod
+    def merge(result: HostResult, probe: ProbeResult) -> HostResult:
+        return merge(result, probe)
 
 
 def merge(result: HostResult, probe: ProbeResult) -> HostResult:
-    """A gathered host's result with the probe's checks and the cross-checks."""
+    """A host's result with the probe's checks; a gathered one also gets the cross-checks
+    and its status from all its checks, one that could not be gathered keeps its status."""
     extra = probe_checks(probe)
     if result.facts is not None and not result.status.unfinished:
         extra += cross_checks(result.facts, probe)

@@ -5,7 +5,12 @@ fingerprint moved since the plan is `drifted` and left alone. Each runnable chan
 journaled `unknown`, its fix script runs once (never retried: it may have run), and its
 row is updated. Then the host is re-gathered and re-evaluated: a change whose check still
 fails is `failed` and, with rollback on, every reversible change applied on that host is put
-back (in reverse order) and reported `rolled_back`.
+back (in reverse order) and reported `rolled_back`. A fix whose answer cannot be read (its
+frame is broken) may have run: it stays `unknown`, and its host is rolled back like any other
+failure; a fix that reported failure is `failed`.
+
+A host's job returns its `HostOutcome`; whatever watches apply (the journal's rows, live
+output) is a processor (fleet.processor) told as hosts and changes start and settle.
 
 RDP security values are live only after the TermService restart planned with them: that
 restart is one step a deadline or Ctrl-C cannot cut in two (TermService stopped, not yet
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,23 +35,33 @@ from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
 from fleet.playbook.model import Playbook
 from fleet.playbook.scripts import Script, builtin_script
+from fleet.processor import LogHosts, Processor, Processors
 from fleet.remediate.batches import BatchReport, run_batches, split
 from fleet.remediate.fixes.base import is_restart
-from fleet.remediate.journal import ChangeRow, Journal
+from fleet.remediate.journal import Journal
+from fleet.remediate.journal_rows import JournalRows
 from fleet.remediate.model import Change, HostPlan, Plan, ScriptCall
 from fleet.remediate.outcome import (
     DISRUPTIVE_SKIPPED,
-    UNFINISHED,
+    ApplyStatus,
     ChangeOutcome,
+    ChangeStatus,
     HostOutcome,
     exit_code,
 )
 from fleet.remediate.plan import fingerprint, plan_changes
 from fleet.remediate.window import Window
 from fleet.remediate.wire import WIRE_CHECKS, WireVerify
-from fleet.results import CheckStatus, HostResult, HostStatus
-from fleet.runner import HostRef, RunOptions, run_jobs, with_retries
-from fleet.transports.base import ProtocolError, Session, Transport, TransportError
+from fleet.results import CheckStatus
+from fleet.runner import HostJob, HostRun, RunOptions, run_jobs, with_retries
+from fleet.transports.base import (
+    FrameBroken,
+    ProtocolError,
+    ScriptFailed,
+    Session,
+    Transport,
+    TransportError,
+)
 
 NOT_STARTED = "not started: the run was stopped"
 
@@ -70,15 +85,16 @@ def fix_script(script_id: str) -> Script:
     """`fix.registry` → playbooks/scripts/fix-registry.ps1 (checked against its header)."""
     script = builtin_script(script_id.replace(".", "-").replace("_", "-"))
     if script.id != script_id:  # pragma: no cover - a packaging error
-        raise ProtocolError(f"script file for {script_id} declares {script.id}")
+        raise RuntimeError(f"script file for {script_id} declares {script.id}")
     return script
 
 
 def _reported(document: Any) -> tuple[Any, Any, bool]:
-    """(before, after, changed) from a fix script's `changes` list."""
+    """(before, after, changed) from a fix script's `changes` list; without one, what the
+    script did cannot be told (FrameBroken)."""
     changes = document.get("changes") if isinstance(document, dict) else None
     if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
-        raise ProtocolError("fix script answer has no 'changes' list")
+        raise FrameBroken("fix script answer has no 'changes' list")
     if len(changes) == 1:
         c = changes[0]
         return c.get("before"), c.get("after"), bool(c.get("changed"))
@@ -100,46 +116,56 @@ def _essence(change: Change) -> tuple[object, ...]:
     )
 
 
+ApplyProcessor = Processor[HostOutcome, ChangeOutcome]
+
+
 class HostApply:
-    """Applies one host's plan over one session, journaling every step."""
+    """Applies one host's plan over one session; `processors` are told as each change
+    starts and settles (the journal writes its rows from them)."""
 
     def __init__(
         self,
         plan: HostPlan,
         host: AuditHost,
         playbook: Playbook,
-        journal: Journal,
-        run_id: str,
         options: ApplyOptions,
         stop: asyncio.Event,
         batch: int,
+        processors: Iterable[ApplyProcessor] = (),
     ) -> None:
         self.plan = plan
         self.host = host
         self.playbook = playbook
-        self.journal = journal
-        self.run_id = run_id
         self.options = options
         self.stop = stop
-        self.outcome = HostOutcome(
-            host=plan.host,
-            batch=batch,
-            changes=[ChangeOutcome(change=c, seq=i) for i, c in enumerate(plan.changes)],
+        self.batch = batch
+        self.changes = [ChangeOutcome(change=c, seq=i) for i, c in enumerate(plan.changes)]
+        self.still_failing: list[str] = []  # check ids after verification
+        self._observers = Processors(processors)
+
+    def outcome(self, status: ApplyStatus, error: str | None = None) -> HostOutcome:
+        """The host's outcome: `status`, and its changes as far as they got."""
+        return HostOutcome(
+            host=self.plan.host,
+            status=status,
+            error=error,
+            batch=self.batch,
+            changes=self.changes,
+            still_failing=self.still_failing,
         )
 
-    def _journal(self, co: ChangeOutcome) -> None:
-        c = co.change
-        self.journal.change(
-            self.run_id,
-            ChangeRow(
-                self.plan.host, co.seq, c.check_id, c.kind, c.target,
-                co.before, co.after, co.status, co.error,
-            ),
-        )  # fmt: skip
+    def failed(self, run: HostRun[HostOutcome]) -> HostOutcome:
+        """The outcome of a host whose job raised (the runner's status and error for it)."""
+        return self.outcome(ApplyStatus.unreached(run.status), run.error)
 
-    def _set(self, co: ChangeOutcome, status: str, error: str | None = None) -> None:
+    def _started(self, co: ChangeOutcome, why: str) -> None:
+        """Its script is about to run: `unknown` until it answers."""
+        co.status, co.error = ChangeStatus.UNKNOWN, why
+        self._observers.change_started(self.host.ref, co)
+
+    def _settle(self, co: ChangeOutcome, status: ChangeStatus, error: str | None = None) -> None:
         co.status, co.error = status, error
-        self._journal(co)
+        self._observers.change_finished(self.host.ref, co)
 
     async def run(self, transport: Transport) -> HostOutcome:
         params = resolve_params(self.playbook, self.host.overrides)
@@ -170,31 +196,31 @@ class HostApply:
                     "(edited, or made by another fleet version); plan again",
                 )
             await self._apply_changes(session)
-            if any(co.status == "applied" for co in self.outcome.changes):
+            if self._any(ChangeStatus.APPLIED):
                 await self._verify(session)
-            if self.options.rollback and any(co.status == "failed" for co in self.outcome.changes):
+            if self.options.rollback and self._any(ChangeStatus.FAILED, ChangeStatus.UNKNOWN):
                 await self._rollback(session)
-            self._conclude()
+            return self._conclude()
         finally:
             await session.close()
-        return self.outcome
+
+    def _any(self, *statuses: ChangeStatus) -> bool:
+        return any(co.status in statuses for co in self.changes)
 
     def _drifted(self, change_error: str, host_error: str) -> HostOutcome:
-        for co in self.outcome.changes:
-            self._set(co, "drifted", change_error)
-        self.outcome.status = "drifted"
-        self.outcome.error = host_error
-        return self.outcome
+        for co in self.changes:
+            self._settle(co, ChangeStatus.DRIFTED, change_error)
+        return self.outcome(ApplyStatus.DRIFTED, host_error)
 
     async def _apply_changes(self, session: Session) -> None:
-        for co in self.outcome.changes:
+        for co in self.changes:
             c = co.change
             if c.blocked:
-                self._set(co, "skipped", f"blocked: {c.blocked}")
+                self._settle(co, ChangeStatus.SKIPPED, f"blocked: {c.blocked}")
             elif c.disruptive and not self.options.allow_disruptive:
-                self._set(co, "skipped", DISRUPTIVE_SKIPPED)
+                self._settle(co, ChangeStatus.SKIPPED, DISRUPTIVE_SKIPPED)
             elif self.stop.is_set() and not (is_restart(c) and self._values_wait()):
-                self._set(co, "skipped", NOT_STARTED)
+                self._settle(co, ChangeStatus.SKIPPED, NOT_STARTED)
             elif c.fix is not None:
                 await self._run_fix(session, co, c.fix)
 
@@ -202,36 +228,45 @@ class HostApply:
         """Security values written that only the planned TermService restart makes live: a
         stopped run still finishes the host's change with that restart."""
         return any(
-            co.status == "applied"
+            co.status is ChangeStatus.APPLIED
             and co.change.fix is not None
             and co.change.fix.script == "fix.rdp_security"
-            for co in self.outcome.changes
+            for co in self.changes
         )
 
     async def _run_fix(self, session: Session, co: ChangeOutcome, call: ScriptCall) -> None:
+        script = fix_script(call.script)
         co.before, co.after = co.change.before, co.change.after
-        self._set(co, "unknown", "running")  # journaled before the script may run
+        self._started(co, "running")  # journaled before the script may run
         try:
-            document = await self._run_script(session, co, call)
+            document = await self._run_script(session, co, script, call)
             co.before, co.after, _ = _reported(document)
-        except ProtocolError as exc:
-            self._set(co, "failed", exc.message)
+        except ScriptFailed as exc:  # it said it failed
+            self._settle(co, ChangeStatus.FAILED, exc.message)
             return
-        except TransportError as exc:  # may or may not have run: stays unknown
-            self._set(co, "unknown", f"outcome unknown: {exc.message}")
+        except ProtocolError as exc:  # its answer cannot be read: it may have run
+            self._settle(co, ChangeStatus.UNKNOWN, f"outcome unknown: {exc.message}")
+            return
+        except TransportError as exc:  # may or may not have run, and the host is gone
+            self._settle(co, ChangeStatus.UNKNOWN, f"outcome unknown: {exc.message}")
             raise
         co.ran = True
-        self._set(co, "applied")
+        self._settle(co, ChangeStatus.APPLIED)
 
     async def _run_script(
-        self, session: Session, co: ChangeOutcome, call: ScriptCall, done: str = "applied"
+        self,
+        session: Session,
+        co: ChangeOutcome,
+        script: Script,
+        call: ScriptCall,
+        done: ChangeStatus = ChangeStatus.APPLIED,
     ) -> Any:
         """Run a fix script. A TermService restart is not cut off: a cancel (the host's
         deadline, Ctrl-C) waits for it, up to RESTART_GRACE_S, so the connection is not torn
         down between the stop and the start (the script's own `finally` covers a stopped
         pipeline, not a killed process), and its outcome is journaled before the cancel
         goes on."""
-        run = run_framed(session, fix_script(call.script), call.params)
+        run = run_framed(session, script, call.params)
         if not is_restart(co.change):
             return await run
         task = asyncio.ensure_future(run)
@@ -244,31 +279,33 @@ class HostApply:
                 exc = task.exception()
                 if exc is None:
                     co.ran = True
-                    self._set(co, done, "finished after the run was cut off")
+                    self._settle(co, done, "finished after the run was cut off")
+                elif isinstance(exc, ScriptFailed):
+                    self._settle(co, ChangeStatus.FAILED, exc.message)
                 elif isinstance(exc, ProtocolError):
-                    self._set(co, "failed", exc.message)
+                    self._settle(co, ChangeStatus.UNKNOWN, f"outcome unknown: {exc.message}")
             raise
 
     async def _verify(self, session: Session) -> None:
         facts = await gather_facts(session, self.playbook.sections())
         results = {r.id: r for r in evaluate_host(self.playbook, facts, self.host.overrides)}
         by_check: dict[str, list[ChangeOutcome]] = {}
-        for co in self.outcome.changes:
+        for co in self.changes:
             by_check.setdefault(co.change.check_id, []).append(co)
         for check_id, outcomes in by_check.items():
             result = results.get(check_id)
             if result is None or result.status not in (CheckStatus.FAIL, CheckStatus.ERROR):
                 continue
-            self.outcome.still_failing.append(check_id)
-            if all(co.status == "applied" for co in outcomes):  # fully applied, still failing
+            self.still_failing.append(check_id)
+            if all(co.status is ChangeStatus.APPLIED for co in outcomes):  # applied, still failing
                 for co in outcomes:
-                    self._set(co, "failed", f"verification: {check_id} still fails")
+                    self._settle(co, ChangeStatus.FAILED, f"verification: {check_id} still fails")
         await self._verify_wire(facts)
 
     async def _verify_wire(self, facts: HostFacts) -> None:
         """After a TermService restart that made new SecurityLayer/UserAuthentication values
         live: a client must now negotiate what they say, or those changes fail."""
-        applied = [co for co in self.outcome.changes if co.status == "applied"]
+        applied = [co for co in self.changes if co.status is ChangeStatus.APPLIED]
         restarted = [co for co in applied if is_restart(co.change)]
         wired = [co for co in applied if co.change.check_id in WIRE_CHECKS]
         wire = self.options.wire
@@ -278,65 +315,88 @@ class HostApply:
         result = await wire.check(target.name, target.address, facts)
         if result is None or result.status is CheckStatus.PASS:
             return
-        self.outcome.still_failing.append(result.id)
+        self.still_failing.append(result.id)
         for co in [*wired, *restarted]:
-            self._set(co, "failed", f"verification on the wire: {result.message}")
+            self._settle(co, ChangeStatus.FAILED, f"verification on the wire: {result.message}")
 
     async def _rollback(self, session: Session) -> None:
-        done = [co for co in self.outcome.changes if co.ran]
+        """Put back every change that ran, or may have (its answer broke: `unknown`): an undo
+        writes the value seen before, which is right whether or not the fix ran."""
+        done = [co for co in self.changes if co.ran or co.status is ChangeStatus.UNKNOWN]
         for co in reversed([co for co in done if not is_restart(co.change)]):
             undo = co.change.undo
             if undo is None:
                 continue
+            script = fix_script(undo.script)
             why = co.error or "another change on this host failed"
-            self._set(co, "unknown", f"rolling back ({why})")
+            self._started(co, f"rolling back ({why})")
             try:
-                await run_framed(session, fix_script(undo.script), undo.params)
-            except ProtocolError as exc:
-                self._set(co, "failed", f"{why}; rollback failed: {exc.message}")
+                await run_framed(session, script, undo.params)
+            except ScriptFailed as exc:
+                self._settle(co, ChangeStatus.FAILED, f"{why}; rollback failed: {exc.message}")
+                continue
+            except ProtocolError as exc:  # its answer cannot be read: it may have run
+                self._settle(
+                    co, ChangeStatus.UNKNOWN, f"{why}; rollback outcome unknown: {exc.message}"
+                )
                 continue
             except TransportError as exc:
-                self._set(co, "unknown", f"{why}; rollback outcome unknown: {exc.message}")
+                self._settle(
+                    co, ChangeStatus.UNKNOWN, f"{why}; rollback outcome unknown: {exc.message}"
+                )
                 raise
             co.before, co.after = co.after, co.before
-            self._set(co, "rolled_back", why)
+            self._settle(co, ChangeStatus.ROLLED_BACK, why)
         await self._restart_again(session, [co for co in done if is_restart(co.change)])
 
     async def _restart_again(self, session: Session, restarts: list[ChangeOutcome]) -> None:
         """Values put back wait for a TermService start, as the new ones did: restart again."""
         put_back = any(
-            co.status == "rolled_back" and co.change.disruptive and not is_restart(co.change)
-            for co in self.outcome.changes
+            co.status is ChangeStatus.ROLLED_BACK
+            and co.change.disruptive
+            and not is_restart(co.change)
+            for co in self.changes
         )
         for co in restarts if put_back else []:
             fix = co.change.fix
             if fix is None:  # pragma: no cover - a restart always has its script
                 continue
+            script = fix_script(fix.script)
             why = co.error or "another change on this host failed"
-            self._set(co, "unknown", f"restarting TermService again ({why})")
+            self._started(co, f"restarting TermService again ({why})")
             try:
-                await self._run_script(session, co, fix, done="rolled_back")
-            except ProtocolError as exc:
-                self._set(co, "failed", f"{why}; restart after the rollback failed: {exc.message}")
+                await self._run_script(session, co, script, fix, done=ChangeStatus.ROLLED_BACK)
+            except ScriptFailed as exc:
+                self._settle(
+                    co,
+                    ChangeStatus.FAILED,
+                    f"{why}; restart after the rollback failed: {exc.message}",
+                )
+                continue
+            except ProtocolError as exc:  # its answer cannot be read: it may have run
+                self._settle(
+                    co, ChangeStatus.UNKNOWN, f"{why}; restart outcome unknown: {exc.message}"
+                )
                 continue
             except TransportError as exc:
-                self._set(co, "unknown", f"{why}; restart outcome unknown: {exc.message}")
+                self._settle(
+                    co, ChangeStatus.UNKNOWN, f"{why}; restart outcome unknown: {exc.message}"
+                )
                 raise
-            self._set(co, "rolled_back", f"{why}; restarted so the restored values are live")
-
-    def _conclude(self) -> None:
-        statuses = {co.status for co in self.outcome.changes}
-        if statuses & {"failed", "rolled_back", "unknown"}:
-            self.outcome.status = "failed"
-            self.outcome.error = "a change failed" + (
-                f" (still failing: {', '.join(self.outcome.still_failing)})"
-                if self.outcome.still_failing
-                else ""
+            self._settle(
+                co, ChangeStatus.ROLLED_BACK, f"{why}; restarted so the restored values are live"
             )
-        elif "applied" in statuses:
-            self.outcome.status = "applied"
-        else:
-            self.outcome.status = "unchanged"
+
+    def _conclude(self) -> HostOutcome:
+        if self._any(ChangeStatus.FAILED, ChangeStatus.ROLLED_BACK, ChangeStatus.UNKNOWN):
+            still = ", ".join(self.still_failing)
+            return self.outcome(
+                ApplyStatus.FAILED,
+                "a change failed" + (f" (still failing: {still})" if still else ""),
+            )
+        if self._any(ChangeStatus.APPLIED):
+            return self.outcome(ApplyStatus.APPLIED)
+        return self.outcome(ApplyStatus.UNCHANGED)
 
 
 @dataclass
@@ -359,7 +419,7 @@ def unapplied_outcomes(plan: Plan, worked: Collection[str]) -> list[HostOutcome]
     out = [
         HostOutcome(
             host=u.host,
-            status=u.status if u.status in UNFINISHED else "error",
+            status=ApplyStatus.unreached(u.status),
             error=f"not planned: {u.error or u.status}",
         )
         for u in plan.unplanned
@@ -371,7 +431,7 @@ def unapplied_outcomes(plan: Plan, worked: Collection[str]) -> list[HostOutcome]
             ChangeOutcome(change=c, seq=i, error=f"blocked: {c.blocked}" if c.blocked else None)
             for i, c in enumerate(hp.changes)
         ]
-        out.append(HostOutcome(host=hp.host, status="unchanged", changes=changes))
+        out.append(HostOutcome(host=hp.host, status=ApplyStatus.UNCHANGED, changes=changes))
     return out
 
 
@@ -379,7 +439,7 @@ def _not_started(plan: HostPlan, batch: int, why: str) -> HostOutcome:
     error = f"not started: {why}" if why != "interrupted" else NOT_STARTED
     return HostOutcome(
         host=plan.host,
-        status="not_started",
+        status=ApplyStatus.NOT_STARTED,
         error=error,
         batch=batch,
         changes=[
@@ -387,6 +447,17 @@ def _not_started(plan: HostPlan, batch: int, why: str) -> HostOutcome:
             for i, c in enumerate(plan.changes)
         ],
     )
+
+
+def _describe(outcome: HostOutcome) -> tuple[str, str | None]:
+    return outcome.status.value, outcome.error
+
+
+def _job(applier: HostApply, transport: Transport) -> HostJob[HostOutcome]:
+    async def job() -> HostOutcome:
+        return await applier.run(transport)
+
+    return job
 
 
 async def apply_plan(
@@ -399,13 +470,14 @@ async def apply_plan(
     options: ApplyOptions,
     *,
     stop: asyncio.Event,
-    on_host: Callable[[HostOutcome], None] | None = None,
+    processors: Sequence[ApplyProcessor] = (),
     clock: Callable[[], datetime] = datetime.now,
 ) -> ApplyRun:
     """Apply every host plan with changes, in batches, journaling each host's state as it
     changes: `not_started` up front, `running` when its turn comes, then its outcome (so a
     killed run shows which hosts had started). The first stop (Ctrl-C, SIGTERM) lets the
-    hosts in flight finish and starts no other."""
+    hosts in flight finish and starts no other. `processors` watch hosts and changes as the
+    journal does (fleet.processor)."""
     todo = [h for h in plan.hosts if h.changes and h.host in hosts]
     by_name = {h.host: h for h in todo}
     batch_of = {
@@ -413,57 +485,41 @@ async def apply_plan(
         for number, batch in enumerate(split(list(by_name), options.batch_size), start=1)
         for name in batch
     }
+    rows = JournalRows(journal, run_id, batch_of)
+    observers: list[ApplyProcessor] = [rows, *processors]
     for name, number in batch_of.items():
-        journal.host(run_id, name, number, "not_started", None)
+        rows.record(HostOutcome(host=name, status=ApplyStatus.NOT_STARTED, batch=number))
     others = unapplied_outcomes(plan, by_name)
     for other in others:
-        if other.status != "unchanged":
-            journal.host(run_id, other.host, 0, other.status, other.error)
+        if other.status is not ApplyStatus.UNCHANGED:
+            rows.record(other)
 
     async def work(batch: list[str], number: int) -> list[HostOutcome]:
         appliers = {
-            name: HostApply(
-                by_name[name], hosts[name], playbook, journal, run_id, options, stop, number
-            )
+            name: HostApply(by_name[name], hosts[name], playbook, options, stop, number, observers)
             for name in batch
         }
-
-        def started(ref: HostRef) -> None:
-            journal.host(run_id, ref.name, number, "running", None)
-
-        def finished(result: HostResult) -> None:
-            ho = appliers[result.name].outcome
-            if result.status is not HostStatus.OK:
-                ho.status, ho.error = result.status.value, result.error
-            journal.host(run_id, result.name, number, ho.status, ho.error)
-            if on_host:
-                on_host(ho)
-
-        def job(name: str) -> Any:
-            async def run() -> HostResult:
-                target = hosts[name].target
-                await appliers[name].run(transports[target.transport])
-                return HostResult(
-                    name=name, address=target.address, transport=target.transport,
-                    status=HostStatus.OK,
-                )  # fmt: skip
-
-            return run
-
-        refs = [(hosts[n].ref, job(n)) for n in batch]
+        jobs = [
+            (hosts[n].ref, _job(appliers[n], transports[hosts[n].target.transport])) for n in batch
+        ]
         outcome = await run_jobs(
-            refs, options.run, on_result=finished, on_start=started, stop=stop, drain=True
+            jobs,
+            options.run,
+            processors=[LogHosts(_describe), *observers],
+            on_failure=lambda run: appliers[run.ref.name].failed(run),
+            stop=stop,
+            drain=True,
         )
-        done = {r.name for r in outcome.results}
+        done = {r.ref.name: r.value for r in outcome.runs if r.value is not None}
         out = []
         for name in batch:
-            ho = appliers[name].outcome
-            if name in outcome.not_started:
-                ho = appliers[name].outcome = _not_started(by_name[name], number, "interrupted")
-                journal.host(run_id, name, number, ho.status, ho.error)
-            elif name not in done:  # pragma: no cover - drain cancels no host in flight
-                ho.status, ho.error = "interrupted", "stopped before it finished"
-                journal.host(run_id, name, number, ho.status, ho.error)
+            ho = done.get(name)
+            if ho is None and name in outcome.not_started:
+                ho = _not_started(by_name[name], number, "interrupted")
+                rows.record(ho)
+            elif ho is None:  # pragma: no cover - drain cancels no host in flight
+                ho = appliers[name].outcome(ApplyStatus.INTERRUPTED, "stopped before it finished")
+                rows.record(ho)
             out.append(ho)
         return out
 
@@ -482,7 +538,7 @@ async def apply_plan(
         _not_started(by_name[n], batch_of[n], report.stopped or "") for n in report.not_started
     ]
     for ho in later:
-        journal.host(run_id, ho.host, ho.batch, ho.status, ho.error)
+        rows.record(ho)
     interrupted = stop.is_set() or bool(report.stopped and "window" in report.stopped)
     return ApplyRun(
         report=report,

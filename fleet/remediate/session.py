@@ -7,15 +7,16 @@ import hashlib
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fleet.audit import AuditHost, audit, new_run_id, transports_for
 from fleet.checks.params import resolve_params
 from fleet.errors import InputError
 from fleet.playbook.model import Playbook
-from fleet.remediate.apply import ApplyOptions, ApplyRun, apply_plan
+from fleet.processor import Processor
+from fleet.remediate.apply import ApplyOptions, ApplyProcessor, ApplyRun, apply_plan
 from fleet.remediate.journal import Journal, RunHeader
 from fleet.remediate.model import Plan
-from fleet.remediate.outcome import HostOutcome
 from fleet.remediate.plan import plan_from_audit
 from fleet.results import HostResult
 from fleet.runner import RunOptions
@@ -38,7 +39,7 @@ async def make_plan(
     inventory: Path | None = None,
     only: Collection[str] | None = None,
     stop: asyncio.Event | None = None,
-    on_result: Callable[[HostResult], None] | None = None,
+    processors: Sequence[Processor[HostResult, Any]] = (),
 ) -> Plan:
     """Gather and evaluate every host (nothing changes on them), then plan from the facts."""
     result = await audit(
@@ -47,7 +48,7 @@ async def make_plan(
         options,
         inventory=str(inventory) if inventory else None,
         command="plan",
-        on_result=on_result,
+        processors=processors,
         stop=stop,
     )
     params = {h.target.name: resolve_params(playbook, h.overrides) for h in hosts}
@@ -85,7 +86,7 @@ async def run_apply(
     journal: Journal,
     *,
     stop: asyncio.Event,
-    on_host: Callable[[HostOutcome], None] | None = None,
+    processors: Sequence[ApplyProcessor] = (),
     clock: Callable[[], datetime] = datetime.now,
 ) -> tuple[str, ApplyRun]:
     """Apply `plan` and journal it; returns the journal run id and what happened."""
@@ -121,7 +122,7 @@ async def run_apply(
             run_id,
             options,
             stop=stop,
-            on_host=on_host,
+            processors=processors,
             clock=clock,
         )
         code = run.exit_code

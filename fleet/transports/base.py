@@ -1,8 +1,14 @@
 """The transport seam and its typed errors.
 
 A remote script failing is data (`ScriptOutput`); only connection-level problems raise, as a
-`TransportError` subclass that says which host status it means and whether it is transient
-(worth a retry before anything ran).
+`TransportError` subclass that says whether it is transient (worth a retry before anything
+ran). Which host status an error means is the runner's business (fleet.runner.host_status),
+so this module imports nothing but the script type and the secret.
+
+Reading a script's answer out of its output has two ways to go wrong, told apart because
+they mean different things for a change: `ScriptFailed` (the script said it failed: errors or
+a non-zero exit and no answer) and `FrameBroken` (its answer cannot be read: cut off, not
+JSON, two frames; whether it did its work is unknown).
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fleet.playbook.scripts import Script
-from fleet.results import HostStatus
 from fleet.secret import Secret
 
 
@@ -65,7 +70,6 @@ class Transport(Protocol):
 class TransportError(Exception):
     """A connection-level failure. The message must never contain a secret."""
 
-    status: HostStatus = HostStatus.ERROR
     transient: bool = False
 
     def __init__(self, message: str) -> None:
@@ -74,47 +78,57 @@ class TransportError(Exception):
 
 
 class Unreachable(TransportError):
-    status = HostStatus.UNREACHABLE
+    """Nothing answered at the address (refused, no route, DNS)."""
+
     transient = True
 
 
 class ConnectTimeout(TransportError):
-    status = HostStatus.TIMEOUT
+    """The connection or a reply did not come in time."""
+
     transient = True
 
 
 class AuthFailed(TransportError):
-    status = HostStatus.AUTH_FAILED
+    """The host refused the credentials."""
 
 
 class HostKeyNotVerified(TransportError):
     """SSH host key unknown or changed. Never retried, never silently accepted."""
 
-    status = HostStatus.ERROR
-
 
 class TlsVerifyFailed(TransportError):
-    status = HostStatus.ERROR
+    """The WinRM endpoint's certificate did not verify."""
 
 
 class ConnectionLost(TransportError):
     """The connection dropped mid-command. Transient only for read-only work."""
 
-    status = HostStatus.ERROR
     transient = True
 
 
 class ProtocolError(TransportError):
-    """The peer answered something we cannot parse (garbage, a missing frame, bad JSON)."""
+    """The peer answered something we cannot parse (garbage, a broken handshake)."""
 
-    status = HostStatus.ERROR
+
+class FrameBroken(ProtocolError):
+    """A script's answer frame cannot be read: missing, cut off, not JSON, two of them, or
+    not the shape its caller expects. Whether the script did its work is unknown."""
 
 
 class RemoteFault(TransportError):
     """A WS-Management fault reply, with its code."""
 
-    status = HostStatus.ERROR
-
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class ScriptFailed(Exception):
+    """The script reported failure: error records or a non-zero exit, and no answer frame.
+    Data about the script, not the connection (never retried); `output` is what it printed."""
+
+    def __init__(self, message: str, output: ScriptOutput) -> None:
+        super().__init__(message)
+        self.message = message
+        self.output = output

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from fleet.transports.base import ProtocolError
+from fleet.transports.base import FrameBroken
 
 FRAME_BEGIN = "<<FLEET-JSON>>"
 FRAME_END = "<<FLEET-END>>"
@@ -119,20 +119,20 @@ def frame(document: Mapping[str, Any]) -> str:
 
 
 def frame_body(output: str) -> str:
-    """The JSON text of the one frame in a script's output. Raises ProtocolError."""
+    """The JSON text of the one frame in a script's output. Raises FrameBroken."""
     start = output.find(FRAME_BEGIN)
     if start < 0:
-        raise ProtocolError(f"no result frame in the output ({_excerpt(output)})")
+        raise FrameBroken(f"no result frame in the output ({_excerpt(output)})")
     end = output.find(FRAME_END, start)
     if end < 0:
-        raise ProtocolError("result frame is not terminated (output cut short?)")
+        raise FrameBroken("result frame is not terminated (output cut short?)")
     if output.find(FRAME_BEGIN, end) >= 0:
-        raise ProtocolError("more than one result frame in the output")
+        raise FrameBroken("more than one result frame in the output")
     return output[start + len(FRAME_BEGIN) : end]
 
 
 def parse_frame(output: str) -> Any:
-    """Extract the one JSON document from a script's output. Raises ProtocolError."""
+    """Extract the one JSON document from a script's output. Raises FrameBroken."""
     return decode_body(frame_body(output))
 
 
@@ -140,7 +140,7 @@ def decode_body(body: str) -> Any:
     try:
         return json.loads(body)
     except json.JSONDecodeError as exc:
-        raise ProtocolError(f"result frame is not valid JSON: {exc.msg} at {exc.pos}") from None
+        raise FrameBroken(f"result frame is not valid JSON: {exc.msg} at {exc.pos}") from None
 
 
 def _excerpt(text: str, limit: int = 80) -> str:

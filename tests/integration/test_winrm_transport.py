@@ -17,6 +17,7 @@ from fleet.lab.winrm import EndpointFaults, WinRMEndpoint, start_winrm_endpoint
 from fleet.lab.winrm.certs import LabTls
 from fleet.playbook.scripts import parse_script
 from fleet.results import HostStatus
+from fleet.runner import host_status
 from fleet.secret import Secret
 from fleet.transports.base import (
     AuthFailed,
@@ -171,7 +172,7 @@ async def test_wrong_password_is_auth_failed_without_the_password() -> None:
     finally:
         await transport.aclose()
         await ep.close()
-    assert info.value.status is HostStatus.AUTH_FAILED
+    assert host_status(info.value) is HostStatus.AUTH_FAILED
     assert wrong not in str(info.value) and USER in str(info.value)
 
 
@@ -195,7 +196,7 @@ async def test_connect_faults_are_typed(
     finally:
         await transport.aclose()
         await ep.close()
-    assert info.value.status is status  # type: ignore[attr-defined]
+    assert host_status(info.value) is status  # type: ignore[arg-type]
     if isinstance(info.value, RemoteFault):
         assert info.value.code == "5"
         assert "Access is denied" in info.value.message
@@ -212,7 +213,7 @@ async def test_hung_host_times_out_within_read_timeout() -> None:
     finally:
         await transport.aclose()
         await ep.close()
-    assert info.value.status is HostStatus.TIMEOUT
+    assert host_status(info.value) is HostStatus.TIMEOUT
     assert "2s" in info.value.message
 
 

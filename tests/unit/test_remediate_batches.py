@@ -8,7 +8,7 @@ import pytest
 
 from fleet.errors import InputError
 from fleet.remediate.batches import parse_serial, run_batches
-from fleet.remediate.outcome import HostOutcome, exit_code
+from fleet.remediate.outcome import ApplyStatus, HostOutcome, exit_code
 from fleet.remediate.window import parse_window
 
 SAT_0300 = datetime(2026, 3, 7, 3, 0)  # a Saturday
@@ -68,7 +68,8 @@ def fake(failing: set[str], seen: list[list[str]]):  # type: ignore[no-untyped-d
     async def work(batch: list[str], number: int) -> list[HostOutcome]:
         seen.append(batch)
         return [
-            HostOutcome(h, "failed" if h in failing else "applied", batch=number) for h in batch
+            HostOutcome(h, ApplyStatus("failed" if h in failing else "applied"), batch=number)
+            for h in batch
         ]
 
     return work
@@ -110,9 +111,14 @@ async def test_no_new_batch_after_the_window_closes() -> None:
 
 
 def test_exit_codes() -> None:
-    ok = HostOutcome("a", "applied")
+    ok = HostOutcome("a", ApplyStatus.APPLIED)
     assert exit_code([ok], [], False) == 0
-    assert exit_code([ok, HostOutcome("b", "drifted")], [], False) == 1
-    assert exit_code([ok, HostOutcome("b", "unreachable")], [], False) == 3
-    assert exit_code([HostOutcome("b", "failed"), HostOutcome("c", "timeout")], [], False) == 3
+    assert exit_code([ok, HostOutcome("b", ApplyStatus.DRIFTED)], [], False) == 1
+    assert exit_code([ok, HostOutcome("b", ApplyStatus.UNREACHABLE)], [], False) == 3
+    assert (
+        exit_code(
+            [HostOutcome("b", ApplyStatus.FAILED), HostOutcome("c", ApplyStatus.TIMEOUT)], [], False
+        )
+        == 3
+    )
     assert exit_code([ok], ["z"], True) == 3

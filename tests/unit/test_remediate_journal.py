@@ -25,6 +25,7 @@ from fleet.playbook.loader import default_playbook
 from fleet.playbook.scripts import Script, builtin_script
 from fleet.remediate.apply import ApplyOptions, HostApply
 from fleet.remediate.journal import ChangeRow, Journal, RunHeader
+from fleet.remediate.journal_rows import JournalRows
 from fleet.remediate.plan import plan_host
 from fleet.runner import RunOptions
 from fleet.transports.base import ConnectionLost, ScriptOutput, Target
@@ -86,7 +87,13 @@ def applier(plan: Any, journal: Journal) -> HostApply:
     # Security values are live only with the (disruptive) TermService restart planned with them.
     options = ApplyOptions(run=RunOptions(retries=0), batch_size=1, allow_disruptive=True)
     return HostApply(
-        plan, AuditHost(target), default_playbook(), journal, "run-1", options, asyncio.Event(), 1
+        plan,
+        AuditHost(target),
+        default_playbook(),
+        options,
+        asyncio.Event(),
+        1,
+        [JournalRows(journal, "run-1")],
     )
 
 

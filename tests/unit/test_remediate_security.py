@@ -32,6 +32,7 @@ from fleet.probe.model import Attempt, Outcome, ProbeError, ProbeResult
 from fleet.probe.negotiation import ConnectionRequest
 from fleet.remediate.apply import ApplyOptions, HostApply
 from fleet.remediate.journal import Journal, RunHeader
+from fleet.remediate.journal_rows import JournalRows
 from fleet.remediate.model import Change, HostPlan, ScriptCall
 from fleet.remediate.plan import plan_host
 from fleet.remediate.wire import WireVerify
@@ -128,7 +129,13 @@ def applier(plan: HostPlan, journal: Journal, host: LabHost) -> HostApply:
     )
     target = Target(name=NAME, address="127.0.0.1", port=22, transport="ssh")
     return HostApply(
-        plan, AuditHost(target), default_playbook(), journal, "run-1", options, asyncio.Event(), 1
+        plan,
+        AuditHost(target),
+        default_playbook(),
+        options,
+        asyncio.Event(),
+        1,
+        [JournalRows(journal, "run-1")],
     )
 
 
@@ -212,9 +219,9 @@ async def test_a_policy_write_is_accepted_but_verification_sees_group_policy_put
         apply = applier(plan, journal, host)
         session = LabSession(host)
         await apply._apply_changes(session)  # as Windows does, the write is accepted
-        assert [c.status for c in apply.outcome.changes] == ["applied"]
+        assert [c.status for c in apply.changes] == ["applied"]
         await apply._verify(session)  # the next gather follows a Group Policy refresh
-    (co,) = apply.outcome.changes
+    (co,) = apply.changes
     assert co.status == "failed" and co.error == "verification: security.layer still fails"
     assert host.state.rdp_policy.security_layer == 0
 
@@ -230,7 +237,7 @@ async def test_a_stopped_run_still_restarts_for_the_values_it_wrote(tmp_path: Pa
                 apply.stop.set()  # Ctrl-C: finish what is in flight, start nothing new
 
         await apply.run(LabTransport(LabSession(host, before=ctrl_c_during_the_first_value)))
-    statuses = [(c.change.target.rsplit("\\", 1)[-1], c.status) for c in apply.outcome.changes]
+    statuses = [(c.change.target.rsplit("\\", 1)[-1], c.status) for c in apply.changes]
     assert statuses == [
         ("UserAuthentication", "applied"),
         ("MinEncryptionLevel", "skipped"),

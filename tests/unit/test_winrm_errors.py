@@ -11,6 +11,7 @@ import urllib3.exceptions
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError, WSManFaultError
 
 from fleet.results import HostStatus
+from fleet.runner import host_status
 from fleet.transports.base import (
     AuthFailed,
     ConnectionLost,
@@ -64,7 +65,7 @@ def untrusted() -> requests.exceptions.SSLError:
 )
 def test_classification(exc: BaseException, kind: type[TransportError], status: HostStatus) -> None:
     err = typed(exc)
-    assert isinstance(err, kind) and err.status is status
+    assert isinstance(err, kind) and host_status(err) is status
     assert "10.1.2.3" in err.message or kind is AuthFailed
 
 
