@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from fleet.facts import Facts, HostFacts, Section
-from fleet.playbook.scripts import Script, builtin_script
 from fleet.runner import RunOptions, time_left
+from fleet.scripts import Script, builtin_script
 from fleet.transports.base import ProtocolError, ScriptOutput, Session
 from fleet.transports.framing import decode_body, frame_body
 

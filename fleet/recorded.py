@@ -27,9 +27,9 @@ from fleet.audit import AuditHost, transports_for
 from fleet.errors import InputError
 from fleet.facts import SECTIONS, Facts, HostFacts
 from fleet.gather import run_frame_body
-from fleet.playbook.scripts import builtin_script
 from fleet.results import HostResult, HostStatus
 from fleet.runner import HostJob, Outcome, RunOptions, run_jobs, with_retries
+from fleet.scripts import builtin_script
 from fleet.transports.base import Transport
 from fleet.transports.framing import decode_body
 

@@ -18,7 +18,7 @@ from typing import Any
 from fleet.lab.model import LabHost
 from fleet.lab.received import ReceivedLog
 from fleet.logs import get_logger
-from fleet.playbook.scripts import Script, ScriptError, parse_script
+from fleet.scripts import Script, ScriptError, parse_script
 from fleet.transports.framing import frame
 
 log = get_logger(__name__)

@@ -28,7 +28,6 @@ from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
 from fleet.playbook.loader import evaluate_host, resolve_params
 from fleet.playbook.model import Playbook
-from fleet.playbook.scripts import Script, builtin_script
 from fleet.remediate.batches import BatchReport, run_batches, split
 from fleet.remediate.fixes.base import is_restart
 from fleet.remediate.journal import ChangeRow, Journal
@@ -45,6 +44,7 @@ from fleet.remediate.window import Window
 from fleet.remediate.wire import WIRE_CHECKS, WireVerify
 from fleet.results import CheckStatus, HostResult, HostStatus
 from fleet.runner import HostRef, RunOptions, run_jobs, with_retries
+from fleet.scripts import Script, builtin_script
 from fleet.transports.base import ProtocolError, Session, Transport, TransportError
 
 NOT_STARTED = "not started: the run was stopped"

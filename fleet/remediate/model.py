@@ -24,7 +24,7 @@ from pydantic import (
 
 from fleet.errors import InputError
 from fleet.fileio import read_text_input, write_private
-from fleet.playbook.scripts import ScriptError, builtin_script
+from fleet.scripts import ScriptError, builtin_script
 
 PLAN_FORMAT = 1
 _FIX_ID = re.compile(r"fix\.[a-z0-9_]+")

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from fleet.playbook.scripts import Script
 from fleet.results import HostStatus
+from fleet.scripts import Script
 from fleet.secret import Secret
 
 

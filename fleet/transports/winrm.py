@@ -26,7 +26,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import NAMESPACES, WSMan, WSManAction
 
 from fleet.logs import get_logger
-from fleet.playbook.scripts import Script
+from fleet.scripts import Script
 from fleet.transports.base import ConnectionLost, ScriptOutput, Target, TransportError
 from fleet.transports.framing import PARAM_NAME, encode_params
 from fleet.transports.winrm_errors import classify, scrub

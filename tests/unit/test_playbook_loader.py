@@ -18,8 +18,8 @@ from fleet.playbook.loader import (
     load_playbook,
     resolve_params,
 )
-from fleet.playbook.scripts import playbooks_dir
 from fleet.results import CheckStatus
+from fleet.scripts import playbooks_dir
 
 FACTS = Path(__file__).parents[1] / "fixtures" / "facts"
 HEADER = "# fleet-script: custom.disk\n# fleet-version: 1\nparam([string]$ParamsJson)\n"

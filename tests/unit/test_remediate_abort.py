@@ -22,13 +22,13 @@ from fleet.facts import Facts, HostFacts
 from fleet.lab.model import LabHost, make_host
 from fleet.lab.responder import default_responder
 from fleet.playbook.loader import default_playbook, evaluate_host, resolve_params
-from fleet.playbook.scripts import Script, builtin_script
 from fleet.remediate.apply import ApplyOptions, apply_plan
 from fleet.remediate.journal import Journal, RunHeader, RunRow
 from fleet.remediate.model import HostPlan, Plan, UnplannedHost
 from fleet.remediate.plan import plan_host
 from fleet.remediate.process import ProcessId, machine_name, process_start
 from fleet.runner import RunOptions
+from fleet.scripts import Script, builtin_script
 from fleet.store.db import connect
 from fleet.store.migrations import MIGRATIONS, migrate
 from fleet.transports.base import ScriptOutput, Target

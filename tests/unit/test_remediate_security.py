@@ -24,7 +24,6 @@ from fleet.lab.rdp_listener import decide
 from fleet.lab.rdp_wiring import listener_up, wire_state_for
 from fleet.lab.responder import Responder, default_responder
 from fleet.playbook.loader import default_playbook, evaluate_host, resolve_params
-from fleet.playbook.scripts import Script, builtin_script
 from fleet.probe.client import REQUESTS
 from fleet.probe.model import Attempt, Outcome, ProbeError, ProbeResult
 from fleet.probe.negotiation import ConnectionRequest
@@ -34,6 +33,7 @@ from fleet.remediate.model import Change, HostPlan, ScriptCall
 from fleet.remediate.plan import plan_host
 from fleet.remediate.wire import WireVerify
 from fleet.runner import RunOptions
+from fleet.scripts import Script, builtin_script
 from fleet.transports.base import ScriptOutput, Target
 from fleet.transports.framing import parse_frame
 
