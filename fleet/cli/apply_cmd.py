@@ -23,7 +23,7 @@ from fleet.remediate.batches import BatchReport, parse_serial
 from fleet.remediate.journal import Journal
 from fleet.remediate.model import Plan, load_plan
 from fleet.remediate.outcome import HostOutcome
-from fleet.remediate.session import check_plan_matches, run_apply
+from fleet.remediate.runs import check_plan_matches, run_apply
 from fleet.remediate.window import Window, parse_window
 from fleet.remediate.wire import WireVerify
 from fleet.results import ExitCode

@@ -15,7 +15,7 @@ from fleet.cli.app import app
 from fleet.cli.render_plan import render_plan
 from fleet.errors import InputError
 from fleet.remediate.model import Plan, save_plan
-from fleet.remediate.session import make_plan
+from fleet.remediate.runs import make_plan
 from fleet.results import ExitCode
 from fleet.runner import RunOptions
 

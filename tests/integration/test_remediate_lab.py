@@ -24,7 +24,7 @@ from fleet.probe.client import ProbeOptions
 from fleet.remediate.apply import ApplyOptions
 from fleet.remediate.journal import Journal
 from fleet.remediate.model import Plan
-from fleet.remediate.session import make_plan, run_apply
+from fleet.remediate.runs import make_plan, run_apply
 from fleet.remediate.wire import WireVerify
 from fleet.results import CheckStatus
 from fleet.runner import RunOptions

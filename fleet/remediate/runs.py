@@ -1,4 +1,6 @@
-"""The host-touching halves of plan and apply, shared by the CLI and the integration tests."""
+"""A plan run and an apply run, end to end: the host-touching halves of `fleet plan` and
+`fleet apply`, shared by the CLI and the integration tests (make_plan, check_plan_matches,
+run_apply). Not a transport session: those are fleet.transports.base.Session."""
 
 from __future__ import annotations
 
