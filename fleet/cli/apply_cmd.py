@@ -20,7 +20,6 @@ from fleet.errors import InputError
 from fleet.probe.audit_probe import probe_ports
 from fleet.remediate.apply import ApplyOptions, ApplyRun, unapplied_outcomes
 from fleet.remediate.batches import BatchReport, parse_serial
-from fleet.remediate.journal import Journal
 from fleet.remediate.model import Plan, load_plan
 from fleet.remediate.outcome import HostOutcome
 from fleet.remediate.runs import check_plan_matches, run_apply
@@ -28,6 +27,7 @@ from fleet.remediate.window import Window, parse_window
 from fleet.remediate.wire import WireVerify
 from fleet.results import ExitCode
 from fleet.runner import RunOptions
+from fleet.store.journal import Journal
 
 
 def _window(spec: str | None) -> Window | None:

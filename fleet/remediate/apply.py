@@ -30,7 +30,6 @@ from fleet.playbook.loader import evaluate_host, resolve_params
 from fleet.playbook.model import Playbook
 from fleet.remediate.batches import BatchReport, run_batches, split
 from fleet.remediate.fixes.base import is_restart
-from fleet.remediate.journal import ChangeRow, Journal
 from fleet.remediate.model import Change, HostPlan, Plan, ScriptCall
 from fleet.remediate.outcome import (
     DISRUPTIVE_SKIPPED,
@@ -45,6 +44,7 @@ from fleet.remediate.wire import WIRE_CHECKS, WireVerify
 from fleet.results import CheckStatus, HostResult, HostStatus
 from fleet.runner import HostRef, RunOptions, run_jobs, with_retries
 from fleet.scripts import Script, builtin_script
+from fleet.store.journal import ChangeRow, Journal
 from fleet.transports.base import ProtocolError, Session, Transport, TransportError
 
 NOT_STARTED = "not started: the run was stopped"

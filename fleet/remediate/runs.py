@@ -15,12 +15,12 @@ from fleet.errors import InputError
 from fleet.playbook.loader import resolve_params
 from fleet.playbook.model import Playbook
 from fleet.remediate.apply import ApplyOptions, ApplyRun, apply_plan
-from fleet.remediate.journal import Journal, RunHeader
 from fleet.remediate.model import Plan
 from fleet.remediate.outcome import HostOutcome
 from fleet.remediate.plan import plan_from_audit
 from fleet.results import HostResult
 from fleet.runner import RunOptions
+from fleet.store.journal import Journal, RunHeader
 
 
 def file_sha256(path: Path | None) -> str | None:

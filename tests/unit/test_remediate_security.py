@@ -28,12 +28,12 @@ from fleet.probe.client import REQUESTS
 from fleet.probe.model import Attempt, Outcome, ProbeError, ProbeResult
 from fleet.probe.negotiation import ConnectionRequest
 from fleet.remediate.apply import ApplyOptions, HostApply
-from fleet.remediate.journal import Journal, RunHeader
 from fleet.remediate.model import Change, HostPlan, ScriptCall
 from fleet.remediate.plan import plan_host
 from fleet.remediate.wire import WireVerify
 from fleet.runner import RunOptions
 from fleet.scripts import Script, builtin_script
+from fleet.store.journal import Journal, RunHeader
 from fleet.transports.base import ScriptOutput, Target
 from fleet.transports.framing import parse_frame
 
