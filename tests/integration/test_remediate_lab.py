@@ -73,7 +73,7 @@ async def small_lab(tmp_path: Path, base: str) -> AsyncIterator[RunningLab]:
 
 
 def expected_blocked(lab: RunningLab, name: str) -> set[str]:
-    """What DOMAIN.md says cannot be fixed automatically, from the host's faults and state."""
+    """What docs/domain.md says cannot be fixed automatically, from the host's faults and state."""
     host = lab.host(name)
     blocked = set()
     if "policy_override" in host.faults:  # SecurityLayer 0 by policy: no NLA either
