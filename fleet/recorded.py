@@ -1,4 +1,5 @@
-"""Recorded facts: a host's gather frame as it answered, in a small envelope (`fleet gather`).
+"""Recorded facts: a host's gather frame as it answered, in a small envelope (`fleet gather`;
+the envelope is a contract: docs/contracts.md, "Recorded frame").
 
 An admin attaches one to a bug report; the tests keep them as fixtures (tests/fixtures/facts/)
 and evaluate the checks on them with no host. The frame is the host's JSON document exactly as

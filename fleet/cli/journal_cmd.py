@@ -1,4 +1,5 @@
-"""`fleet journal`: what every apply did, host by host and change by change."""
+"""`fleet journal`: what every apply did, host by host and change by change (the JSON is a
+contract: docs/contracts.md, "Journal JSON")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The plan: what would change on each host, computed from facts alone, saved as JSON.
+"""The plan: what would change on each host, computed from facts alone, saved as JSON
+(its shape is a contract: docs/contracts.md, "Plan JSON").
 
 A plan holds no secrets: host names, addresses, before/after values and script parameters
 only. Loading a bad plan file raises InputError (exit 2), never a traceback.
