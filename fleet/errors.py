@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class InputError(Exception):
     """Bad usage or bad input: inventory, playbook, plan file, flags.
@@ -19,3 +24,12 @@ class InputError(Exception):
         super().__init__(where + message)
         self.path = path
         self.line = line
+
+
+def first_error(exc: ValidationError, *, top: str = "") -> tuple[str, str]:
+    """The first error of a pydantic validation as (where, why): its dotted location (`top`
+    when the document as a whole is wrong) and pydantic's message without the "Value error, "
+    prefix its validators' messages carry. The one-line "bad X" errors are built from it."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or top
+    return where, str(err["msg"]).removeprefix("Value error, ")

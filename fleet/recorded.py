@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fleet import __version__
 from fleet.audit import AuditHost, transports_for
-from fleet.errors import InputError
+from fleet.errors import InputError, first_error
 from fleet.facts import SECTIONS, Facts, HostFacts
 from fleet.gather import run_frame_body
 from fleet.results import HostResult, HostStatus
@@ -83,9 +83,8 @@ def host_facts_from(doc: Any, where: str = "<document>") -> HostFacts:
             return RecordedFrame.model_validate(doc).host_facts()
         return HostFacts.model_validate(doc)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        at = ".".join(str(p) for p in err["loc"]) or "(top)"
-        raise InputError(f"{where}: not recorded facts: {at}: {err['msg']}") from None
+        at, msg = first_error(exc, top="(top)")
+        raise InputError(f"{where}: not recorded facts: {at}: {msg}") from None
 
 
 async def record_one(

@@ -16,7 +16,7 @@ from fleet.audit import AuditHost
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.reports import write_atomically
-from fleet.errors import InputError
+from fleet.errors import InputError, first_error
 from fleet.inventory import resolve_targets
 from fleet.recorded import RecordedFrame, record_hosts
 from fleet.results import ExitCode, HostResult
@@ -123,11 +123,10 @@ def _save(frame: RecordedFrame, path: Path | None) -> None:
     try:
         frame.host_facts()
     except ValidationError as exc:  # saved all the same: that is what the bug report needs
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
+        where, msg = first_error(exc)
         common.err_console.print(
             f"[yellow]{frame.host}[/]: the frame does not match fleet's facts model at "
-            f"{where}: {err['msg']}",
+            f"{where}: {msg}",
             highlight=False,
         )
     if path is None:

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from fleet.errors import InputError
+from fleet.errors import InputError, first_error
 from fleet.fileio import read_text_input, write_private
 from fleet.scripts import ScriptError, builtin_script
 
@@ -181,9 +181,7 @@ def parse_plan(text: str, where: str = "<plan>") -> Plan:
     try:
         return Plan.model_validate(doc)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
+        loc, msg = first_error(exc)
         raise InputError(
             f"not a fleet plan: {f'{loc}: ' if loc else ''}{msg}", path=where
         ) from None

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import asyncssh
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from fleet.errors import InputError
+from fleet.errors import InputError, first_error
 from fleet.logs import get_logger
 from fleet.scripts import Script
 from fleet.transports.base import (
@@ -59,9 +59,8 @@ def ssh_options(target: Target) -> SshOptions:
     try:
         return SshOptions.model_validate(dict(target.options))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"host {target.name}: bad SSH setting {field!r}: {err['msg']}") from None
+        field, msg = first_error(exc)
+        raise InputError(f"host {target.name}: bad SSH setting {field!r}: {msg}") from None
 
 
 @cache

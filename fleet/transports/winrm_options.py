@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from fleet.errors import InputError
+from fleet.errors import InputError, first_error
 from fleet.transports.base import Target
 
 Auth = Literal["negotiate", "ntlm", "kerberos", "credssp", "basic", "certificate"]
@@ -149,9 +149,7 @@ def winrm_options(target: Target) -> WinRMOptions:
     try:
         opts = WinRMOptions.model_validate(dict(target.options))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
-        msg = str(err["msg"]).removeprefix("Value error, ")
+        field, msg = first_error(exc, top="settings")
         raise InputError(f"host {target.name}: bad WinRM setting {field!r}: {msg}") from None
     _check_usable(target, opts)
     return opts
