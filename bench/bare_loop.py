@@ -16,7 +16,7 @@ import asyncssh
 import yaml
 
 from fleet.facts import SECTIONS
-from fleet.playbook.scripts import builtin_script
+from fleet.scripts import builtin_script
 from fleet.transports.framing import parse_frame, stdin_invocation
 
 COMMAND = "powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -Command -"

@@ -7,7 +7,7 @@ script, this model and the lab cannot drift apart silently.
 Every section is optional: the script gathers only the sections the selected checks need
 (see `SECTIONS`), and a section that failed on the host is absent and named in `errors`.
 Registry values are `int | None`: None means the value is absent, which often has a meaning
-of its own (DOMAIN.md).
+of its own (docs/domain.md).
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from fleet.errors import field_error
 from fleet.facts import Facts, HostFacts, Section
-from fleet.playbook.scripts import Script, builtin_script
 from fleet.runner import RunOptions, time_left
+from fleet.scripts import Script, builtin_script
 from fleet.transports.base import FrameBroken, ScriptFailed, ScriptOutput, Session
 from fleet.transports.framing import FRAME_BEGIN, decode_body, frame_body
 

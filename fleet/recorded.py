@@ -1,4 +1,5 @@
-"""Recorded facts: a host's gather frame as it answered, in a small envelope (`fleet gather`).
+"""Recorded facts: a host's gather frame as it answered, in a small envelope (`fleet gather`;
+the envelope is a contract: docs/contracts.md, "Recorded frame").
 
 An admin attaches one to a bug report; the tests keep them as fixtures (tests/fixtures/facts/)
 and evaluate the checks on them with no host. The frame is the host's JSON document exactly as
@@ -27,9 +28,9 @@ from fleet.audit import AuditHost, transports_for
 from fleet.errors import InputError, field_error
 from fleet.facts import SECTIONS, Facts, HostFacts
 from fleet.gather import run_frame_body
-from fleet.playbook.scripts import builtin_script
 from fleet.processor import LogHosts
 from fleet.runner import HostJob, Outcome, RunOptions, run_jobs, with_retries
+from fleet.scripts import builtin_script
 from fleet.transports.base import Transport
 from fleet.transports.framing import decode_body
 

@@ -1,6 +1,6 @@
 """Results at three levels: one check, one host, one run; and the run's exit code.
 
-The JSON shape is an external contract (DESIGN.md): do not rename fields.
+The JSON shape is an external contract (docs/contracts.md): do not rename fields.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A parser for `quser` / `query user` text, the fallback when WTS APIs are unavailable.
 
-The traps (DOMAIN.md): a disconnected session has no SESSIONNAME, so splitting on blanks
+The traps (docs/domain.md): a disconnected session has no SESSIONNAME, so splitting on blanks
 shifts every column; idle time is `.`, `none`, minutes, `H:MM` or `D+HH:MM`; the current
 session is marked with `>`; state words, the header and dates are localized (the host's
 display language: en-US, de-DE, fr-FR, ja-JP in the fleet). The parser therefore uses the

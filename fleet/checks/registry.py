@@ -1,4 +1,4 @@
-"""Every built-in check by id, in the order DOMAIN.md lists them."""
+"""Every built-in check by id, in the order docs/domain.md lists them."""
 
 from __future__ import annotations
 

@@ -1,13 +1,14 @@
-"""The `fleet` command. Subcommands live in their own modules and register here."""
+"""The `fleet` command. Subcommands live in their own modules and register here; the list
+of them is fleet.cli.commands.COMMANDS."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import typer
 
 from fleet import __version__
+from fleet.cli.commands import register
 from fleet.errors import InputError
 
 app = typer.Typer(
@@ -39,31 +40,8 @@ def _root(
     """fleet: audit and repair RDP hosts."""
 
 
-# Command name → the module that registers it. Importing only the module a command needs
-# keeps start-up fast (asyncssh, pypsrp and cryptography are slow to import); help, unknown
-# commands and anything not listed here import every module (fleet.cli.commands).
-COMMAND_MODULES = {
-    "audit": "audit_cmd",
-    "plan": "plan_cmd",
-    "apply": "apply_cmd",
-    "journal": "journal_cmd",
-    "sweep": "sweep_cmd",
-    "history": "history_cmd",
-    "diagnose": "diagnose_cmd",
-    "gather": "gather_cmd",
-    "inventory": "inventory_cmd",
-    "lab": "lab_cmd",
-    "probe": "probe_cmd",
-}
-
-
 def _register(argv: list[str]) -> None:
-    name = next((arg for arg in argv if not arg.startswith("-")), None)
-    module = COMMAND_MODULES.get(name or "")
-    if module:
-        importlib.import_module(f"fleet.cli.{module}")
-    else:
-        importlib.import_module("fleet.cli.commands")
+    register(next((arg for arg in argv if not arg.startswith("-")), None))
 
 
 def main() -> None:

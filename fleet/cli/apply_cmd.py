@@ -21,14 +21,14 @@ from fleet.probe.audit_probe import probe_ports
 from fleet.processor import Processor
 from fleet.remediate.apply import ApplyOptions, ApplyRun, unapplied_outcomes
 from fleet.remediate.batches import BatchReport, parse_serial
-from fleet.remediate.journal import Journal
 from fleet.remediate.model import Plan, load_plan
 from fleet.remediate.outcome import ApplyStatus, ChangeOutcome, HostOutcome, plan_exit_code
-from fleet.remediate.session import check_plan_matches, run_apply
+from fleet.remediate.runs import check_plan_matches, run_apply
 from fleet.remediate.window import Window, parse_window
 from fleet.remediate.wire import WireVerify
 from fleet.results import ExitCode
 from fleet.runner import HostRun, RunOptions
+from fleet.store.journal import Journal
 
 
 def _window(spec: str | None) -> Window | None:

@@ -1,4 +1,5 @@
-"""What every host-touching command shares: logs, limits, inventory → targets, Ctrl-C."""
+"""What every host-touching command shares: options, logs, limits, the --ask-pass prompt,
+Ctrl-C. Inventory → targets is fleet.inventory.selection."""
 
 from __future__ import annotations
 
@@ -7,19 +8,35 @@ import getpass
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-import typer
 from rich.console import Console
 
 from fleet import logs
 from fleet.audit import AuditHost, audit
 from fleet.checks.params import resolve_params
-from fleet.cli.flags import in_range
+from fleet.cli.options import (
+    AskPassOpt,
+    ConcurrencyOpt,
+    FormatOpt,
+    InventoryOpt,
+    LimitOpt,
+    LogFileOpt,
+    LogFormatOpt,
+    LogLevelOpt,
+    OutputOpt,
+    PlaybookOpt,
+    ReportOpt,
+    RetriesOpt,
+    StrictOpt,
+    TimeoutOpt,
+    VerboseOpt,
+)
 from fleet.cli.progress import HostProgress
 from fleet.errors import InputError
-from fleet.inventory import Inventory, check_params, load_inventory, target_for
+from fleet.inventory import Inventory, resolve_targets
 from fleet.limits import concurrency_cap, raise_nofile_limit
 from fleet.playbook.loader import default_playbook, load_playbook
 from fleet.playbook.model import Playbook
@@ -27,68 +44,37 @@ from fleet.probe.audit_probe import AuditProbe
 from fleet.results import RunResult
 from fleet.runner import RunOptions
 from fleet.secret import Secret
-from fleet.transports.registry import validate_target
+
+# The options are re-exported: commands spell them `common.InventoryOpt` & co.
+__all__ = [
+    "AskPassOpt",
+    "ConcurrencyOpt",
+    "FormatOpt",
+    "InventoryOpt",
+    "LimitOpt",
+    "LogFileOpt",
+    "LogFormatOpt",
+    "LogLevelOpt",
+    "OutputOpt",
+    "PlaybookOpt",
+    "ReportOpt",
+    "RetriesOpt",
+    "StrictOpt",
+    "TimeoutOpt",
+    "VerboseOpt",
+    "audit_hosts",
+    "audit_with_progress",
+    "effective_concurrency",
+    "err_console",
+    "load_playbook_arg",
+    "prompt_password",
+    "run_async",
+    "setup_logging",
+]
 
 T = TypeVar("T")
 
 err_console = Console(stderr=True)
-
-# Reusable option declarations, so every command spells them the same way.
-InventoryOpt = typer.Option(
-    ..., "-i", "--inventory", help="Inventory file (Ansible-style YAML or INI).", show_default=False
-)
-PlaybookOpt = typer.Option(
-    None,
-    "-p",
-    "--playbook",
-    help="Playbook YAML.",
-    show_default="the shipped rdp-health.yml",
-)
-LimitOpt = typer.Option(
-    None,
-    "-l",
-    "--limit",
-    help="Host pattern: names, globs, groups; 'a:b' union, 'a:&b' intersection, 'a:!b' exclusion.",
-)
-ConcurrencyOpt = typer.Option(
-    50,
-    "--concurrency",
-    "-c",
-    callback=in_range("--concurrency", 1),
-    help="Hosts worked on at once.",
-)
-TimeoutOpt = typer.Option(
-    30.0,
-    "--timeout",
-    "-t",
-    callback=in_range("--timeout", 0.1, unit=" s"),
-    help="Per-host deadline in seconds (connect + all work).",
-)
-AskPassOpt = typer.Option(
-    False, "--ask-pass", "-k", help="Prompt once for a password for hosts without another source."
-)
-RetriesOpt = typer.Option(
-    2,
-    "--retries",
-    callback=in_range("--retries", 0),
-    help="Extra attempts for transient connection errors.",
-)
-FormatOpt = typer.Option(
-    "table", "--format", "-f", help="Output: table, json, junit, prom or html."
-)
-OutputOpt = typer.Option(
-    None, "--output", "-o", help="Write the --format output to this file, not stdout."
-)
-ReportOpt = typer.Option(
-    [], "--report", help="Also write FORMAT:PATH (repeatable), e.g. junit:audit.xml."
-)
-VerboseOpt = typer.Option(False, "-v", "--verbose", help="Show evidence and fixes.")
-StrictOpt = typer.Option(False, "--strict", help="Warnings fail the run (exit 1).")
-LogFormatOpt = typer.Option(
-    "auto", "--log-format", help="Log format: auto (JSON when not a TTY), json or console."
-)
-LogFileOpt = typer.Option(None, "--log-file", help="Write logs to this file instead of stderr.")
-LogLevelOpt = typer.Option("warning", "--log-level", help="debug, info, warning or error.")
 
 
 def setup_logging(level: str, fmt: str, file: Path | None) -> None:
@@ -126,21 +112,15 @@ def prompt_password(ask: bool) -> Secret | None:
 def audit_hosts(
     inventory_path: Path, limit: str | None, playbook: Playbook, ask_pass: bool
 ) -> tuple[Inventory, list[AuditHost]]:
-    """Resolve the inventory into connection targets; validate every override up front."""
-    inventory = load_inventory(inventory_path)
-    selected = inventory.select(limit)
-    secret = prompt_password(ask_pass)
-    hosts = []
-    for host in selected:
-        overrides = check_params(host)
-        try:
-            resolve_params(playbook, overrides)
-        except InputError as exc:
-            raise InputError(f"host {host.name}: {exc}") from None
-        target = target_for(host, ask_pass=secret)
-        validate_target(target)
-        hosts.append(AuditHost(target=target, overrides=overrides))
-    return inventory, hosts
+    """The selected hosts' targets (fleet.inventory.resolve_targets), the CLI's part being
+    the --ask-pass prompt."""
+    inventory, hosts = resolve_targets(
+        inventory_path,
+        limit,
+        check=partial(resolve_params, playbook),
+        ask_pass=partial(prompt_password, ask_pass),
+    )
+    return inventory, [AuditHost(target=h.target, overrides=h.overrides) for h in hosts]
 
 
 def audit_with_progress(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -16,11 +17,10 @@ from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.reports import write_atomically
 from fleet.errors import InputError, field_error
-from fleet.inventory import load_inventory, target_for
+from fleet.inventory import resolve_targets
 from fleet.recorded import RecordedFrame, record_hosts
 from fleet.results import ExitCode
 from fleet.runner import HostRun, Outcome, RunOptions
-from fleet.transports.registry import validate_target
 
 
 @app.command(
@@ -91,14 +91,10 @@ def gather_cmd(
 def _targets(inventory: Path, pattern: str, ask_pass: bool) -> list[AuditHost]:
     """The matching hosts' connection targets. No check runs, so check parameter overrides
     are not resolved (an inventory made for another playbook is fine here)."""
-    selected = load_inventory(inventory).select(pattern)
-    secret = common.prompt_password(ask_pass)
-    targets = []
-    for host in selected:
-        target = target_for(host, ask_pass=secret)
-        validate_target(target)
-        targets.append(AuditHost(target=target))
-    return targets
+    _, hosts = resolve_targets(
+        inventory, pattern, check=None, ask_pass=partial(common.prompt_password, ask_pass)
+    )
+    return [AuditHost(target=h.target) for h in hosts]
 
 
 def _output_folder(output: str | None, count: int, pattern: str) -> bool:

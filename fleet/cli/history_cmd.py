@@ -18,7 +18,7 @@ from fleet.cli.flags import in_range
 from fleet.cli.record import DbOpt, open_store
 from fleet.cli.render_audit import CHECK_STYLE, STATUS_STYLE
 from fleet.errors import InputError
-from fleet.store import HistoryRow, RunRow
+from fleet.store import AuditRunRow, HistoryRow
 
 history_app = typer.Typer(
     help="Recorded runs: a host's or a check's history, the runs, retention.",
@@ -166,7 +166,7 @@ def runs_cmd(
     Console().print(table)
 
 
-def _run_json(r: RunRow) -> dict[str, Any]:
+def _run_json(r: AuditRunRow) -> dict[str, Any]:
     return {
         "id": r.id,
         "command": r.command,

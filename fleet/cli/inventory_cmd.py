@@ -14,6 +14,7 @@ from rich.table import Table
 
 from fleet import logs
 from fleet.cli.app import app
+from fleet.cli.options import InventoryOpt, LimitOpt
 from fleet.errors import InputError
 from fleet.inventory import Host, Inventory, connection_of, load_inventory, password_source
 
@@ -21,16 +22,6 @@ inventory_app = typer.Typer(
     help="Show what an inventory resolves to (no host is contacted).", no_args_is_help=True
 )
 app.add_typer(inventory_app, name="inventory")
-
-_InventoryOpt = typer.Option(
-    ..., "-i", "--inventory", help="Inventory file (Ansible-style YAML or INI).", show_default=False
-)
-_LimitOpt = typer.Option(
-    None,
-    "-l",
-    "--limit",
-    help="Host pattern: names, globs, groups; 'a:b' union, 'a:&b' intersection, 'a:!b' exclusion.",
-)
 
 
 def _row(host: Host, ask_pass: bool) -> dict[str, object]:
@@ -48,8 +39,8 @@ def _row(host: Host, ask_pass: bool) -> dict[str, object]:
 
 @inventory_app.command("list")
 def list_cmd(
-    inventory: Path = _InventoryOpt,
-    limit: str | None = _LimitOpt,
+    inventory: Path = InventoryOpt,
+    limit: str | None = LimitOpt,
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
     ask_pass: bool = typer.Option(
         False, "--ask-pass", "-k", help="Show 'prompt' for hosts that --ask-pass would serve."
@@ -118,7 +109,7 @@ def json_listing(inventory: str, rows: list[dict[str, object]]) -> str:
 
 
 @inventory_app.command("graph")
-def graph_cmd(inventory: Path = _InventoryOpt, limit: str | None = _LimitOpt) -> None:
+def graph_cmd(inventory: Path = InventoryOpt, limit: str | None = LimitOpt) -> None:
     """Print groups and their hosts as a tree, like `ansible-inventory --graph`."""
     logs.configure()
     inv = load_inventory(inventory)

@@ -1,4 +1,5 @@
-"""`fleet journal`: what every apply did, host by host and change by change."""
+"""`fleet journal`: what every apply did, host by host and change by change (the JSON is a
+contract: docs/contracts.md, "Journal JSON")."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from rich.text import Text
 from fleet.cli.app import app
 from fleet.cli.render_plan import STATUS_STYLE
 from fleet.errors import InputError
-from fleet.remediate.journal import Journal, RunRow
+from fleet.store.journal import ApplyRunRow, Journal
 
 
-def _status(run: RunRow) -> str:
+def _status(run: ApplyRunRow) -> str:
     """A run with no finish recorded is still going or its process was killed: say which,
     when this machine can tell."""
     state = run.state
@@ -32,11 +33,11 @@ def _status(run: RunRow) -> str:
     return state
 
 
-def _exit(run: RunRow) -> str:
+def _exit(run: ApplyRunRow) -> str:
     return "-" if run.exit_code is None else str(run.exit_code)
 
 
-def _run_doc(run: RunRow) -> dict[str, object]:
+def _run_doc(run: ApplyRunRow) -> dict[str, object]:
     return {**asdict(run), "state": run.state}
 
 

@@ -16,7 +16,7 @@ from fleet.cli.render_plan import render_plan
 from fleet.errors import InputError
 from fleet.remediate.model import Plan, save_plan
 from fleet.remediate.outcome import plan_exit_code
-from fleet.remediate.session import make_plan
+from fleet.remediate.runs import make_plan
 from fleet.runner import RunOptions
 
 FormatOpt = typer.Option("text", "--format", "-f", help="text (a diff per host) or json.")

@@ -1,4 +1,5 @@
-"""`fleet probe`: what an RDP client sees on the wire, per host, with no credentials."""
+"""`fleet probe`: what an RDP client sees on the wire, per host, with no credentials (the
+JSON is a contract: docs/contracts.md, "Probe JSON")."""
 
 from __future__ import annotations
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from fleet.checks.params import resolve_params
 from fleet.errors import InputError
-from fleet.inventory import check_params, load_inventory
+from fleet.inventory import select_overrides
 from fleet.playbook.model import Playbook
 from fleet.results import RunResult
 from fleet.store import Drift, SecretInStoreError, Store, StoreBusy
@@ -217,14 +217,7 @@ def from_db(
         if limit is not None:
             raise InputError("--limit with --from-db needs -i INVENTORY")
         return reevaluate(stored, playbook)
-    selected = load_inventory(inventory).select(limit)
-    overrides: dict[str, dict[str, dict[str, Any]]] = {}
-    for host in selected:
-        overrides[host.name] = check_params(host)
-        try:
-            resolve_params(playbook, overrides[host.name])
-        except InputError as exc:
-            raise InputError(f"host {host.name}: {exc}") from None
+    overrides = select_overrides(inventory, limit, partial(resolve_params, playbook))
     if limit is not None:
         stored = stored.model_copy(
             update={"hosts": [h for h in stored.hosts if h.name in overrides]}

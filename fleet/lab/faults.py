@@ -1,4 +1,4 @@
-"""Seeded, reproducible faults: one per check failure mode in DOMAIN.md, plus transport faults.
+"""Seeded, reproducible faults: one per check failure mode in docs/domain.md, plus transport faults.
 
 Each fault is declared once, in `FAULTS`, with what a correct audit must report for it (the
 ground truth is derived from this table, never by running fleet's checks on the lab state).

@@ -5,6 +5,9 @@ The lab cannot run PowerShell: it recognises a script by its declared id + versi
 registered for that pair. A handler gets the host and the parsed params dict, may change the
 host's state (fix scripts), and returns the one JSON document the real script would print.
 Anything the lab does not know gets the error PowerShell itself would print, with exit 1.
+
+The SSH and WinRM endpoints call it over the wire; fleet.lab.inprocess makes it the handler of
+a `fleet.transports.mock` transport, for in-process runs against the same hosts.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from fleet.lab.model import LabHost
 from fleet.lab.received import ReceivedLog
 from fleet.logs import get_logger
-from fleet.playbook.scripts import Script, ScriptError, parse_script
+from fleet.scripts import Script, ScriptError, parse_script
 from fleet.transports.framing import frame
 
 log = get_logger(__name__)

@@ -220,7 +220,7 @@ def _baseline_rules(rng: random.Random) -> list[LabRule]:
 
 
 def baseline(name: str, seed: int, now: datetime) -> HostState:
-    """A healthy host: every DOMAIN.md check passes with default parameters.
+    """A healthy host: every docs/domain.md check passes with default parameters.
 
     Variation (all seeded, none of it changing a check's outcome): OS release, edition,
     self-signed vs CA-issued listener certificate (bound by hand, or selected by the

@@ -28,5 +28,5 @@ def host_truth(faults: Iterable[str]) -> dict[str, Any]:
 
 
 def lab_truth(assigned: Mapping[str, Iterable[str]]) -> dict[str, Any]:
-    """`{"hosts": {NAME: {"status", "fail", "warn"}}}` (DESIGN.md)."""
+    """`{"hosts": {NAME: {"status", "fail", "warn"}}}` (docs/contracts.md)."""
     return {"hosts": {name: host_truth(faults) for name, faults in sorted(assigned.items())}}

@@ -2,7 +2,7 @@
 faults alone: a static table, never the probe's own findings (that would prove nothing).
 
 Written into truth.json as a separate key per host, so the audit's contract
-(`status`/`fail`/`warn`, DESIGN.md) is unchanged:
+(`status`/`fail`/`warn`, docs/contracts.md) is unchanged:
 
     "probe": {"status": <fleet probe's host status>, "fail": [ids], "warn": [ids]}
 

@@ -1,1 +1,1 @@
-"""Playbooks: which checks to run with which parameters, and the PowerShell scripts."""
+"""Playbooks: which checks to run with which parameters (the scripts: fleet.scripts)."""

@@ -16,8 +16,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fleet.playbook.scripts import Script
 from fleet.results import CheckResult, CheckStatus
+from fleet.scripts import Script
 
 Op = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "exists", "matches"]
 _MISSING = object()

@@ -19,8 +19,8 @@ from fleet.errors import InputError, did_you_mean, field_error
 from fleet.fileio import read_input
 from fleet.playbook.custom import CustomCheck, Expectation
 from fleet.playbook.model import CustomSpec, Playbook, PlaybookSpec
-from fleet.playbook.scripts import ScriptError, load_script_file, playbooks_dir
 from fleet.playbook.yamlpos import Loc, line_of, load_yaml
+from fleet.scripts import ScriptError, load_script_file, playbooks_dir
 
 DEFAULT_PLAYBOOK = "rdp-health.yml"
 #: A playbook is a page of YAML; a custom check script a few pages of PowerShell.

@@ -1,7 +1,7 @@
 """A probe result as checks (`probe.reachable`, `probe.tls`, `probe.nla`, `probe.cert`) and as
 the report's HostResult. Pure: expiry is judged at the probe's own timestamp.
 
-Judgements (DOMAIN.md "The network side"):
+Judgements (docs/domain.md "The network side"):
 - probe.tls fails when no TLS is offered at all (SecurityLayer 0 on the wire), when the TLS
   handshake fails, or when the server negotiates below TLS 1.2 (our client offers up to 1.3,
   so the server picked it: modern clients refuse that server). It warns when TLS is offered

@@ -34,11 +34,9 @@ from fleet.checks.params import resolve_params
 from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
 from fleet.playbook.model import Playbook
-from fleet.playbook.scripts import Script, builtin_script
 from fleet.processor import LogHosts, Processor, Processors
 from fleet.remediate.batches import BatchReport, run_batches, split
 from fleet.remediate.fixes.base import is_restart
-from fleet.remediate.journal import Journal
 from fleet.remediate.journal_rows import JournalRows
 from fleet.remediate.model import Change, HostPlan, Plan, ScriptCall
 from fleet.remediate.outcome import (
@@ -54,6 +52,8 @@ from fleet.remediate.window import Window
 from fleet.remediate.wire import WIRE_CHECKS, WireVerify
 from fleet.results import CheckStatus
 from fleet.runner import HostJob, HostRun, RunOptions, run_jobs, with_retries
+from fleet.scripts import Script, builtin_script
+from fleet.store.journal import Journal
 from fleet.transports.base import (
     FrameBroken,
     ProtocolError,

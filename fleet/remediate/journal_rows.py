@@ -1,7 +1,7 @@
 """Apply's journal rows, written by a processor (fleet.processor) as hosts and changes start
 and settle: a host is `running` when its job begins and gets its outcome when it ends; a
 change is `unknown` before its script runs and gets its status once it settles. Each write is
-its own committed transaction (fleet.remediate.journal), so a kill at any point leaves each
+its own committed transaction (fleet.store.journal), so a kill at any point leaves each
 host and change in the state it had reached."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fleet.processor import Processor
-from fleet.remediate.journal import ChangeRow, Journal
 from fleet.remediate.outcome import ChangeOutcome, HostOutcome
 from fleet.runner import HostRef, HostRun
+from fleet.store.journal import ChangeRow, Journal
 
 RUNNING = "running"  # a host row's state while its job runs (journal only)
 

@@ -1,4 +1,5 @@
-"""The plan: what would change on each host, computed from facts alone, saved as JSON.
+"""The plan: what would change on each host, computed from facts alone, saved as JSON
+(its shape is a contract: docs/contracts.md, "Plan JSON").
 
 A plan holds no secrets: host names, addresses, before/after values and script parameters
 only. Loading a bad plan file raises InputError (exit 2), never a traceback.
@@ -24,7 +25,7 @@ from pydantic import (
 
 from fleet.errors import InputError, field_error
 from fleet.fileio import read_text_input, write_private
-from fleet.playbook.scripts import ScriptError, builtin_script
+from fleet.scripts import ScriptError, builtin_script
 
 PLAN_FORMAT = 1
 _FIX_ID = re.compile(r"fix\.[a-z0-9_]+")

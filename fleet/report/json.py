@@ -1,4 +1,4 @@
-"""The audit JSON of DESIGN.md: {"run": {...}, "hosts": [...]} (+ "drift" when known).
+"""The audit JSON of docs/contracts.md: {"run": {...}, "hosts": [...]} (+ "drift" when known).
 
 Serialized by pydantic (Rust): `json.dumps(indent=2)` falls back to the pure-Python encoder
 and took 2 s for a 1000-host run.

@@ -1,16 +1,20 @@
-"""Run history in SQLite (runs, hosts, facts, check results) and drift between runs."""
+"""Run history in SQLite (runs, hosts, facts, check results), drift between runs, and the
+apply journal (fleet.store.journal) in the same database."""
 
 from fleet.store.codec import SecretInStoreError
 from fleet.store.db import default_path
 from fleet.store.drift import Drift, DriftItem, HostChange, compare
-from fleet.store.store import HistoryRow, RunRow, Store, StoreBusy
+from fleet.store.journal import ApplyRunRow, Journal
+from fleet.store.store import AuditRunRow, HistoryRow, Store, StoreBusy
 
 __all__ = [
+    "ApplyRunRow",
+    "AuditRunRow",
     "Drift",
     "DriftItem",
     "HistoryRow",
     "HostChange",
-    "RunRow",
+    "Journal",
     "SecretInStoreError",
     "Store",
     "StoreBusy",

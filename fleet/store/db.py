@@ -50,10 +50,14 @@ def connect(path: Path, *, wait: float = WRITE_WAIT_S) -> sqlite3.Connection:
         raise sqlite3.DatabaseError(f"{path} is {why}")
     _create_private(path)
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    retrying(lambda: conn.execute("PRAGMA journal_mode = WAL"), wait=wait)
-    conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL; no fsync per commit
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        retrying(lambda: conn.execute("PRAGMA journal_mode = WAL"), wait=wait)
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL; no fsync per commit
+    except BaseException:
+        conn.close()  # "file is not a database" surfaces here, at the first statement
+        raise
     return conn
 
 

@@ -72,7 +72,7 @@ CREATE TABLE check_results (
 CREATE INDEX check_results_check ON check_results (check_id, status);
 """
 
-# The remediation journal (fleet.remediate.journal): one row per apply run, host and change.
+# The remediation journal (fleet.store.journal): one row per apply run, host and change.
 # A change row is written as 'unknown' before its script runs and updated after, so a crash
 # or Ctrl-C leaves every started change visible.
 JOURNAL_V2 = """
@@ -121,7 +121,7 @@ CREATE TABLE apply_changes (
 CREATE INDEX apply_changes_status ON apply_changes (status);
 """
 
-# Which process runs an apply (fleet.remediate.process), so `fleet journal` can tell a run
+# Which process runs an apply (fleet.store.process), so `fleet journal` can tell a run
 # that is still going from one that was killed: the machine, the PID and the process's start
 # time (which tells a reused PID apart). Rows of older runs keep NULL: "unknown".
 JOURNAL_PROCESS_V3 = """

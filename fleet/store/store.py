@@ -47,8 +47,9 @@ def from_text(text: str) -> datetime:
 
 
 @dataclass(frozen=True)
-class RunRow:
-    """One recorded run, without its hosts (for listings)."""
+class AuditRunRow:
+    """One recorded audit run (`fleet audit`, `sweep`), without its hosts (for listings).
+    An apply run is a different record: fleet.store.journal.ApplyRunRow."""
 
     id: str
     command: str
@@ -285,7 +286,7 @@ class Store:
         ).fetchone()
         return self.get_run(row[0]) if row else None
 
-    def runs(self, *, since: datetime | None = None, limit: int | None = None) -> list[RunRow]:
+    def runs(self, *, since: datetime | None = None, limit: int | None = None) -> list[AuditRunRow]:
         """Recorded runs, newest first."""
         sql = (
             "SELECT id, command, started, finished, inventory, inventory_sha256, playbook,"
@@ -300,7 +301,7 @@ class Store:
             sql += " LIMIT ?"
             params.append(limit)
         return [
-            RunRow(
+            AuditRunRow(
                 id=r[0],
                 command=r[1],
                 started=from_text(r[2]),

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from fleet.playbook.scripts import Script
+from fleet.scripts import Script
 from fleet.secret import Secret
 
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fleet.errors import InputError, field_error
 from fleet.logs import get_logger
-from fleet.playbook.scripts import Script
+from fleet.scripts import Script
 from fleet.transports.base import (
     AuthFailed,
     ConnectionLost,

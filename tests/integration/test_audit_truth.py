@@ -1,5 +1,5 @@
 """`fleet audit --format json` against a lab must match its truth.json, host by host and
-check by check, for several seeds and every fault; exit codes per DESIGN.md."""
+check by check, for several seeds and every fault; exit codes per docs/contracts.md."""
 
 from __future__ import annotations
 

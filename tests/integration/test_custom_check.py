@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from fleet.playbook.scripts import playbooks_dir
+from fleet.scripts import playbooks_dir
 
 from .conftest import fleet
 

@@ -23,12 +23,12 @@ from fleet.lab.faults import parse_fault_spec
 from fleet.lab.model import LAB_USER, LabConfig
 from fleet.lab.run import RunningLab, run_lab
 from fleet.playbook.loader import default_playbook
-from fleet.playbook.scripts import ScriptError, builtin_script
 from fleet.remediate.apply import ApplyOptions
-from fleet.remediate.journal import Journal
-from fleet.remediate.session import make_plan, run_apply
+from fleet.remediate.runs import make_plan, run_apply
 from fleet.results import HostStatus
 from fleet.runner import RunOptions
+from fleet.scripts import ScriptError, builtin_script
+from fleet.store.journal import Journal
 from fleet.transports.base import ProtocolError
 from fleet.transports.framing import parse_frame, stdin_invocation
 

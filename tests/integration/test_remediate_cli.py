@@ -27,7 +27,7 @@ MIXED = (
     "rdp_disabled:1,tls12_disabled:1,credssp_vulnerable:1,firewall_public:1,"
     "rdp_rule_disabled:1,clock_skew:1,cmos_clock:1,policy_override:1"
 )
-# DOMAIN.md: a security value decided by Group Policy cannot be fixed locally; with the
+# docs/domain.md: a security value decided by Group Policy cannot be fixed locally; with the
 # policy's SecurityLayer 0, NLA cannot run either (MS-RDPBCGR 2.2.1.2.2), so UserAuthentication
 # is not written on its own.
 GPO = "managed by Group Policy"

@@ -22,12 +22,12 @@ from fleet.playbook.loader import default_playbook
 from fleet.probe.audit_probe import AuditProbe, probe_ports
 from fleet.probe.client import ProbeOptions
 from fleet.remediate.apply import ApplyOptions
-from fleet.remediate.journal import Journal
 from fleet.remediate.model import Plan
-from fleet.remediate.session import make_plan, run_apply
+from fleet.remediate.runs import make_plan, run_apply
 from fleet.remediate.wire import WireVerify
 from fleet.results import CheckStatus
 from fleet.runner import RunOptions
+from fleet.store.journal import Journal
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ async def small_lab(tmp_path: Path, base: str) -> AsyncIterator[RunningLab]:
 
 
 def expected_blocked(lab: RunningLab, name: str) -> set[str]:
-    """What DOMAIN.md says cannot be fixed automatically, from the host's faults and state."""
+    """What docs/domain.md says cannot be fixed automatically, from the host's faults and state."""
     host = lab.host(name)
     blocked = set()
     if "policy_override" in host.faults:  # SecurityLayer 0 by policy: no NLA either

@@ -19,10 +19,10 @@ from fleet.lab.model import LabConfig
 from fleet.lab.run import RunningLab, run_lab
 from fleet.playbook.loader import default_playbook
 from fleet.remediate.apply import ApplyOptions
-from fleet.remediate.journal import Journal
-from fleet.remediate.session import make_plan, run_apply
+from fleet.remediate.runs import make_plan, run_apply
 from fleet.results import CheckStatus
 from fleet.runner import RunOptions
+from fleet.store.journal import Journal
 
 pytestmark = pytest.mark.integration
 

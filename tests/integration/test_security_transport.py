@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from fleet.inventory import load_inventory, target_for
-from fleet.playbook.scripts import builtin_script
+from fleet.scripts import builtin_script
 from fleet.transports.framing import parse_frame
 from fleet.transports.ssh import SshTransport
 from fleet.transports.winrm import WinRMTransport

@@ -15,9 +15,9 @@ import pytest
 
 from fleet.lab.winrm import EndpointFaults, WinRMEndpoint, start_winrm_endpoint
 from fleet.lab.winrm.certs import LabTls
-from fleet.playbook.scripts import parse_script
 from fleet.results import HostStatus
 from fleet.runner import host_status
+from fleet.scripts import parse_script
 from fleet.secret import Secret
 from fleet.transports.base import (
     AuthFailed,

@@ -26,14 +26,14 @@ from fleet.gather import read_frame
 from fleet.lab.model import LabHost, make_host
 from fleet.lab.responder import default_responder, ps_error
 from fleet.playbook.loader import default_playbook
-from fleet.playbook.scripts import Script, builtin_script
 from fleet.remediate.apply import ApplyOptions, HostApply
-from fleet.remediate.journal import Journal, RunHeader
 from fleet.remediate.journal_rows import JournalRows
 from fleet.remediate.model import HostPlan
 from fleet.remediate.outcome import ApplyStatus, ChangeStatus
 from fleet.remediate.plan import plan_host
 from fleet.runner import RunOptions
+from fleet.scripts import Script, builtin_script
+from fleet.store.journal import Journal, RunHeader
 from fleet.transports.base import FrameBroken, ScriptFailed, ScriptOutput, Target
 from fleet.transports.framing import FRAME_END, frame, parse_frame
 

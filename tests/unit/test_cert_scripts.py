@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from fleet.playbook.scripts import builtin_script
+from fleet.scripts import builtin_script
 from tests.support.pwsh import parse_pwsh, walk
 
 

@@ -1,5 +1,5 @@
 """time.source and time.skew against facts of gather version 2: Type, the w32tm status fields,
-trigger start, roles and policy decide, not the English source name (DOMAIN.md time rows)."""
+trigger start, roles and policy decide, not the English source name (docs/domain.md time rows)."""
 
 from __future__ import annotations
 

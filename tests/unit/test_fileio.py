@@ -18,8 +18,8 @@ from fleet.errors import InputError
 from fleet.fileio import FileRefused, open_private, read_input, read_regular, write_private
 from fleet.inventory import load_inventory
 from fleet.playbook.loader import load_playbook
-from fleet.playbook.scripts import ScriptError, load_script_file
 from fleet.remediate.model import Plan, load_plan, save_plan
+from fleet.scripts import ScriptError, load_script_file
 
 pytestmark = pytest.mark.timeout(10)  # a FIFO that blocks would hang here forever
 

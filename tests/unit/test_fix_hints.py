@@ -19,13 +19,13 @@ from fleet.lab.faults import FAULTS
 from fleet.lab.model import make_host
 from fleet.lab.responder import default_responder
 from fleet.playbook.loader import default_playbook
-from fleet.playbook.scripts import builtin_script
 from fleet.remediate.fixes import FIXES
 from fleet.remediate.fixes.firewall import PROFILES_UNKNOWN
 from fleet.remediate.fixes.hint import changes_hint
 from fleet.remediate.model import Change
 from fleet.remediate.plan import plan_host
 from fleet.results import CheckResult, CheckStatus
+from fleet.scripts import builtin_script
 from fleet.transports.framing import parse_frame
 from tests.unit.test_checks_table import CASES, variant
 from tests.unit.test_firewall_plan import DOMAIN_PRIVATE, local

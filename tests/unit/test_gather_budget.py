@@ -18,9 +18,9 @@ from fleet.lab.behaviour import command_reply
 from fleet.lab.model import LabHost
 from fleet.lab.responder import default_responder
 from fleet.lab.state import baseline, timed_render
-from fleet.playbook.scripts import Script, builtin_script
 from fleet.results import HostResult, HostStatus
 from fleet.runner import HostRef, RunOptions, run_jobs, time_left
+from fleet.scripts import Script, builtin_script
 from fleet.transports.base import ScriptOutput
 from fleet.transports.framing import frame
 

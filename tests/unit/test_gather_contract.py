@@ -14,7 +14,7 @@ import pytest
 from pydantic import BaseModel
 
 from fleet.facts import RETIRED_FIELDS, SECTIONS, Facts
-from fleet.playbook.scripts import builtin_script
+from fleet.scripts import builtin_script
 from fleet.transports.framing import FRAME_BEGIN, FRAME_END
 from tests.support.pwsh import (
     assigned_hashtable_keys,

@@ -13,8 +13,8 @@ import tree_sitter
 
 from fleet.gather import gather_budget
 from fleet.lab.handlers import BUILTIN
-from fleet.playbook.scripts import builtin_script
 from fleet.remediate.apply import fix_script
+from fleet.scripts import builtin_script
 from fleet.transports.framing import FRAME_BEGIN
 from tests.support.pwsh import assigned_value, parse_pwsh, walk
 

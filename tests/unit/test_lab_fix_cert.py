@@ -22,12 +22,12 @@ from fleet.lab.model import LabHost, host_names, make_host
 from fleet.lab.rdp_certs import bound_pem, realize
 from fleet.lab.responder import HandlerError
 from fleet.lab.state import CLIENT_AUTH, HASH_CUSTOM, HASH_GROUP_POLICY, render
-from fleet.playbook.scripts import scripts_dir
 from fleet.remediate.apply import fix_script
 from fleet.remediate.fixes import FIXES
 from fleet.remediate.fixes.cert import plan
 from fleet.remediate.model import Change, ScriptCall
 from fleet.results import CheckResult, CheckStatus
+from fleet.scripts import scripts_dir
 
 NAMES = [n for n, _, _ in host_names(60)]
 SEED = 3

@@ -21,7 +21,7 @@ from fleet.lab.model import LabConfig, LabHost, make_host
 from fleet.lab.rdp_wiring import wire_state_for
 from fleet.lab.responder import default_responder
 from fleet.lab.run import RunningLab
-from fleet.playbook.scripts import builtin_script
+from fleet.scripts import builtin_script
 from fleet.secret import Secret
 from fleet.transports.framing import parse_frame
 

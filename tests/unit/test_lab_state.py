@@ -106,7 +106,7 @@ def test_every_baseline_renders_valid_facts_that_are_healthy(seed: int) -> None:
         facts = facts_of(baseline(name, seed, NOW))
         assert facts.errors == {}
         assert all(getattr(facts, s) is not None for s in SECTIONS)
-        # Healthy per DOMAIN.md with default params (asserted on facts, not via fleet's checks).
+        # Healthy per docs/domain.md with default params (asserted on facts, not by fleet's checks).
         cert = bound_cert(facts)
         assert cert is not None and cert.has_private_key
         assert cert.not_after > NOW + timedelta(days=30)

@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from fleet.playbook.custom import CustomCheck, Expectation, evaluate_custom
-from fleet.playbook.scripts import parse_script
 from fleet.results import CheckStatus
+from fleet.scripts import parse_script
 
 SCRIPT = parse_script("# fleet-script: custom.pagefile\n# fleet-version: 1\n")
 PASS, WARN, FAIL, ERROR = CheckStatus.PASS, CheckStatus.WARN, CheckStatus.FAIL, CheckStatus.ERROR

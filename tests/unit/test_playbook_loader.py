@@ -15,8 +15,8 @@ from fleet.checks.registry import CHECKS
 from fleet.errors import InputError
 from fleet.facts import HostFacts
 from fleet.playbook.loader import default_playbook, load_playbook
-from fleet.playbook.scripts import playbooks_dir
 from fleet.results import CheckStatus
+from fleet.scripts import playbooks_dir
 
 FACTS = Path(__file__).parents[1] / "fixtures" / "facts"
 HEADER = "# fleet-script: custom.disk\n# fleet-version: 1\nparam([string]$ParamsJson)\n"

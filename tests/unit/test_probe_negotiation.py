@@ -24,7 +24,7 @@ from fleet.probe.negotiation import (
     tpkt_length,
 )
 
-# MS-RDPBCGR 4.1.1 / DOMAIN.md: a Connection Request for SSL|HYBRID, byte for byte.
+# MS-RDPBCGR 4.1.1 / docs/domain.md: a Connection Request for SSL|HYBRID, byte for byte.
 SPEC_REQUEST = bytes.fromhex("030000130ee000000000000100080003000000")
 # MS-RDPBCGR 4.1.2: Connection Confirm selecting HYBRID (flags 0x1f as in the spec trace).
 SPEC_CONFIRM_HYBRID = bytes.fromhex("030000130ed00000123400021f080002000000")

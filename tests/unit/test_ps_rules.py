@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.playbook.scripts import lib_dir, load_script_file, playbooks_dir
+from fleet.scripts import lib_dir, load_script_file, playbooks_dir
 from fleet.transports.framing import stdin_invocation
 from tests.support.ps_rules import (
     RULES,

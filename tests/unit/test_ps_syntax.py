@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.playbook.scripts import (
+from fleet.scripts import (
     ScriptError,
     expand_includes,
     lib_dir,

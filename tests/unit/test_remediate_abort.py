@@ -24,15 +24,15 @@ from fleet.facts import Facts, HostFacts
 from fleet.lab.model import LabHost, make_host
 from fleet.lab.responder import default_responder
 from fleet.playbook.loader import default_playbook
-from fleet.playbook.scripts import Script, builtin_script
 from fleet.remediate.apply import ApplyOptions, apply_plan
-from fleet.remediate.journal import Journal, RunHeader, RunRow
 from fleet.remediate.model import HostPlan, Plan, UnplannedHost
 from fleet.remediate.plan import plan_host
-from fleet.remediate.process import ProcessId, machine_name, process_start
 from fleet.runner import RunOptions
+from fleet.scripts import Script, builtin_script
 from fleet.store.db import connect
+from fleet.store.journal import ApplyRunRow, Journal, RunHeader
 from fleet.store.migrations import MIGRATIONS, migrate
+from fleet.store.process import ProcessId, machine_name, process_start
 from fleet.transports.base import ScriptOutput, Target
 from fleet.transports.framing import parse_frame
 
@@ -191,8 +191,8 @@ async def test_unplanned_hosts_get_their_status_and_exit_3(tmp_path: Path) -> No
     assert run.exit_code == 3
 
 
-def row(machine: str | None, pid: int | None, started: datetime | None) -> RunRow:
-    return RunRow(
+def row(machine: str | None, pid: int | None, started: datetime | None) -> ApplyRunRow:
+    return ApplyRunRow(
         "r", "2026-01-01", None, "u", None, None, None, None, None, "running", None, None,
         machine=machine, pid=pid, process_started=started.isoformat() if started else None,
     )  # fmt: skip

@@ -22,12 +22,12 @@ from fleet.facts import Facts, HostFacts
 from fleet.lab.model import LabHost, make_host
 from fleet.lab.responder import default_responder
 from fleet.playbook.loader import default_playbook
-from fleet.playbook.scripts import Script, builtin_script
 from fleet.remediate.apply import ApplyOptions, HostApply
-from fleet.remediate.journal import ChangeRow, Journal, RunHeader
 from fleet.remediate.journal_rows import JournalRows
 from fleet.remediate.plan import plan_host
 from fleet.runner import RunOptions
+from fleet.scripts import Script, builtin_script
+from fleet.store.journal import ChangeRow, Journal, RunHeader
 from fleet.transports.base import ConnectionLost, ScriptOutput, Target
 from fleet.transports.framing import parse_frame
 

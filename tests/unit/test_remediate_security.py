@@ -26,17 +26,17 @@ from fleet.lab.rdp_listener import decide
 from fleet.lab.rdp_wiring import listener_up, wire_state_for
 from fleet.lab.responder import Responder, default_responder
 from fleet.playbook.loader import default_playbook
-from fleet.playbook.scripts import Script, builtin_script
 from fleet.probe.client import REQUESTS
 from fleet.probe.model import Attempt, Outcome, ProbeError, ProbeResult
 from fleet.probe.negotiation import ConnectionRequest
 from fleet.remediate.apply import ApplyOptions, HostApply
-from fleet.remediate.journal import Journal, RunHeader
 from fleet.remediate.journal_rows import JournalRows
 from fleet.remediate.model import Change, HostPlan, ScriptCall
 from fleet.remediate.plan import plan_host
 from fleet.remediate.wire import WireVerify
 from fleet.runner import RunOptions
+from fleet.scripts import Script, builtin_script
+from fleet.store.journal import Journal, RunHeader
 from fleet.transports.base import ScriptOutput, Target
 from fleet.transports.framing import parse_frame
 

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleet.errors import InputError
-from fleet.playbook.scripts import expand_includes, lib_dir, scripts_dir
 from fleet.remediate.apply import fix_script
 from fleet.remediate.model import parse_plan
+from fleet.scripts import expand_includes, lib_dir, scripts_dir
 from fleet.transports.framing import decode_invocation, stdin_invocation
 
 NASTY = "x'; Remove-Item C:\\ -Recurse; '\"$(whoami)`n`$env:PATH\n\r\n#<# @'\n'@ ${x}"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet.remediate.journal import Journal
 from fleet.store import Store
+from fleet.store.journal import Journal
 
 
 def mode(path: Path) -> int:

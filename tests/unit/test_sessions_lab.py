@@ -24,10 +24,10 @@ from fleet.lab.model import LabHost, host_names, make_host
 from fleet.lab.rdp_wiring import listener_up
 from fleet.lab.responder import HandlerError
 from fleet.lab.state import QUSER_LANGUAGES, SimSession, baseline, quser_text, render
-from fleet.playbook.scripts import lib_dir, load_script_file, scripts_dir
 from fleet.remediate.model import Change
 from fleet.remediate.plan import plan_host
 from fleet.results import CheckStatus
+from fleet.scripts import lib_dir, load_script_file, scripts_dir
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NAMES = [n for n, _, _ in host_names(60)]

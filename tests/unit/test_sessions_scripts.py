@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import tree_sitter
 
-from fleet.playbook.scripts import lib_dir, load_script_file, playbooks_dir
+from fleet.scripts import lib_dir, load_script_file, playbooks_dir
 from tests.support.pwsh import assigned_value, parse_pwsh, walk
 
 SCRIPTS = sorted(set(playbooks_dir().rglob("*.ps1")) - set(lib_dir().glob("*.ps1")))

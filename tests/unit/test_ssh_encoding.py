@@ -17,7 +17,7 @@ from fleet.lab.faults import FAULTS, SSH_ONLY, assign_faults, parse_fault_spec
 from fleet.lab.model import host_names, make_host
 from fleet.lab.responder import default_responder
 from fleet.lab.truth import host_truth
-from fleet.playbook.scripts import builtin_script
+from fleet.scripts import builtin_script
 from fleet.transports.base import Target
 from fleet.transports.framing import (
     CONSOLE_UTF8,

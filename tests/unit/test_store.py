@@ -14,11 +14,11 @@ import pytest
 
 from fleet.cli.record import Recorder, RecordError
 from fleet.errors import InputError
-from fleet.remediate.journal import Journal
 from fleet.results import CheckResult, CheckStatus, HostStatus
 from fleet.secret import Secret
 from fleet.store import SecretInStoreError, Store
 from fleet.store.db import BUSY_TIMEOUT_MS
+from fleet.store.journal import Journal
 from fleet.store.migrations import MIGRATIONS, Migration, migrate
 from tests.fixtures.sample_runs import HOSTILE, STARTED, sample_run
 

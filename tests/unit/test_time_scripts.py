@@ -9,7 +9,7 @@ from typing import Any
 
 from fleet.facts import W32TimeConfig
 from fleet.lab.handlers import BUILTIN
-from fleet.playbook.scripts import builtin_script
+from fleet.scripts import builtin_script
 from tests.support.pwsh import parse_pwsh, string_literals, walk
 from tests.unit.test_remediate_plan import healthy, plan_of, with_facts
 

@@ -1,4 +1,4 @@
-"""Every fix planner by check id (DOMAIN.md's fix column)."""
+"""Every fix planner by check id (docs/domain.md's fix column)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fixes for the listener and the RDP-Tcp security values (DOMAIN.md's first rows).
+"""Fixes for the listener and the RDP-Tcp security values (docs/domain.md's first rows).
 
 SecurityLayer, UserAuthentication and MinEncryptionLevel are set through Win32_TSGeneralSetting
 (fix.rdp_security), which validates them, and become live only when TermService restarts:

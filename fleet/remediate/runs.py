@@ -1,4 +1,6 @@
-"""The host-touching halves of plan and apply, shared by the CLI and the integration tests."""
+"""A plan run and an apply run, end to end: the host-touching halves of `fleet plan` and
+`fleet apply`, shared by the CLI and the integration tests (make_plan, check_plan_matches,
+run_apply). Not a transport session: those are fleet.transports.base.Session."""
 
 from __future__ import annotations
 
@@ -15,11 +17,11 @@ from fleet.errors import InputError
 from fleet.playbook.model import Playbook
 from fleet.processor import Processor
 from fleet.remediate.apply import ApplyOptions, ApplyProcessor, ApplyRun, apply_plan
-from fleet.remediate.journal import Journal, RunHeader
 from fleet.remediate.model import Plan
 from fleet.remediate.plan import plan_from_audit
 from fleet.results import HostResult
 from fleet.runner import RunOptions
+from fleet.store.journal import Journal, RunHeader
 
 
 def file_sha256(path: Path | None) -> str | None:

@@ -1,5 +1,8 @@
 """PowerShell scripts shipped under playbooks/scripts, identified by a declared id + version.
 
+A neutral module at the bottom of the package: the transports run a `Script`, the playbook,
+the checks' gather, the fixes and the lab name one, and it imports nothing of theirs.
+
 Each script starts with a header the lab (and reviewers) read:
 
     # fleet-script: gather
@@ -43,8 +46,8 @@ class Script:
 
 def playbooks_dir() -> Path:
     """The shipped playbooks folder: the repo's (editable install) or the wheel's copy."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parents[1] / "playbooks", here.parent / "_data" / "playbooks"):
+    here = Path(__file__).resolve().parent  # the fleet package
+    for candidate in (here.parent / "playbooks", here / "_data" / "playbooks"):
         if candidate.is_dir():
             return candidate
     raise ScriptError("the shipped playbooks folder is missing from this installation")

@@ -1,5 +1,8 @@
 """The apply journal: every run, host and change, in the store's SQLite database (WAL).
 
+Beside the run history (fleet.store.store), in the same file: an audit run is an
+`AuditRunRow` there, an apply run an `ApplyRunRow` here.
+
 A change's row is written as `unknown` *before* its script runs and updated once the outcome
 is known, each in its own committed transaction: a crash, a lost connection or Ctrl-C in
 between leaves the row `unknown`, never missing. Rows hold values and errors, never secrets.
@@ -16,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from fleet.errors import InputError
-from fleet.remediate.process import ProcessId, liveness
 from fleet.store.db import connect, default_path, immediate, retrying
 from fleet.store.migrations import MIGRATIONS, migrate
+from fleet.store.process import ProcessId, liveness
 
 CHANGE_STATUSES = ("applied", "skipped", "drifted", "failed", "rolled_back", "unknown")
 
@@ -66,7 +69,9 @@ class ChangeRow:
 
 
 @dataclass(frozen=True)
-class HostRow:
+class ApplyHostRow:
+    """One host of an apply run: its batch and how it ended."""
+
     host: str
     batch: int
     status: str
@@ -74,7 +79,9 @@ class HostRow:
 
 
 @dataclass(frozen=True)
-class RunRow:
+class ApplyRunRow:
+    """One apply run (not an audit run: fleet.store.AuditRunRow), with its changes counted."""
+
     id: str
     started: str
     finished: str | None
@@ -112,15 +119,15 @@ class Journal:
     @classmethod
     def open(cls, path: Path | None = None) -> Journal:
         path = path or default_path()
+        conn: sqlite3.Connection | None = None
         try:
             conn = connect(path)
             retrying(lambda: migrate(conn, MIGRATIONS))
-        except sqlite3.DatabaseError as exc:
-            raise InputError(f"cannot open the journal database: {exc}", path=str(path)) from None
-        except OSError as exc:
-            raise InputError(
-                f"cannot open the journal database: {exc.strerror}", path=str(path)
-            ) from None
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if conn is not None:
+                conn.close()  # e.g. "file is not a database": do not leak the connection
+            why = exc.strerror if isinstance(exc, OSError) else exc
+            raise InputError(f"cannot open the journal database: {why}", path=str(path)) from None
         return cls(conn, path)
 
     def close(self) -> None:
@@ -225,7 +232,7 @@ class Journal:
 
     # -- reading ---------------------------------------------------------------------
 
-    def runs(self, limit: int = 20) -> list[RunRow]:
+    def runs(self, limit: int = 20) -> list[ApplyRunRow]:
         rows = self._conn.execute(
             "SELECT id FROM apply_runs ORDER BY started DESC LIMIT ?", (limit,)
         ).fetchall()
@@ -243,7 +250,7 @@ class Journal:
             raise InputError(f"run id {run_id!r} is ambiguous ({len(rows)} runs match)")
         return str(rows[0][0])
 
-    def run(self, run_id: str) -> RunRow:
+    def run(self, run_id: str) -> ApplyRunRow:
         run_id = self.resolve(run_id)
         r = self._conn.execute(
             "SELECT id, started, finished, user, inventory, inventory_sha256, playbook,"
@@ -259,18 +266,18 @@ class Journal:
         )
         (rid, started, finished, user, inv, inv_sha, pb, pb_sha, window, status, code, note,
          machine, pid, process_started) = r  # fmt: skip
-        return RunRow(
+        return ApplyRunRow(
             rid, started, finished, user, inv, inv_sha, pb, pb_sha, window, status, code, note,
             counts=counts, machine=machine, pid=pid, process_started=process_started,
         )  # fmt: skip
 
-    def hosts(self, run_id: str) -> list[HostRow]:
+    def hosts(self, run_id: str) -> list[ApplyHostRow]:
         rows = self._conn.execute(
             "SELECT host, batch, status, error FROM apply_hosts WHERE run_id = ?"
             " ORDER BY batch, host",
             (self.resolve(run_id),),
         ).fetchall()
-        return [HostRow(*r) for r in rows]
+        return [ApplyHostRow(*r) for r in rows]
 
     def changes(self, run_id: str) -> list[ChangeRow]:
         rows = self._conn.execute(

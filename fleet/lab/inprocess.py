@@ -1,0 +1,98 @@
+"""Lab hosts without sockets: the responder as a `fleet.transports.mock` handler.
+
+The same hosts, state, faults and handlers as `fleet lab up`, answered in the caller's event
+loop, so audit, plan, apply and verify logic can be tested in-process against any lab
+host's state (the subprocess labs stay for the protocols, the CLI and the ground truth).
+
+Transport faults become what fleet's real transports raise for them: `unreachable` →
+Unreachable and `auth_fail` → AuthFailed at connect, `tls_untrusted` → TlsVerifyFailed and
+`winrm_fault` → RemoteFault at connect (WinRM hosts only, as in the lab); `hang` never
+answers (the runner's deadline ends it), `drop` → ConnectionLost mid-command, `garbage`
+answers noise without a frame, `slow` answers after a few seconds (fleet.lab.behaviour).
+Bytes on the wire (`oem_output`, HTTP, NTLM) exist only in the subprocess labs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fleet.lab.behaviour import DropConnection, command_reply
+from fleet.lab.model import LabHost
+from fleet.lab.responder import Responder, default_responder
+from fleet.scripts import Script
+from fleet.transports.base import (
+    AuthFailed,
+    ConnectionLost,
+    RemoteFault,
+    ScriptOutput,
+    Target,
+    TlsVerifyFailed,
+    Unreachable,
+)
+from fleet.transports.framing import encode_params
+from fleet.transports.mock import ConnectHook, Handler, MockTransport
+
+
+class LabHosts:
+    """Lab hosts by name: `handler` answers their scripts, `connect` refuses the ones whose
+    transport fault stops a connection. Targets are matched by name (the lab's inventory
+    names its hosts as the lab does)."""
+
+    def __init__(
+        self,
+        hosts: Iterable[LabHost],
+        *,
+        responder: Responder | None = None,
+        latency_s: float = 0.0,
+    ) -> None:
+        self.hosts: dict[str, LabHost] = {h.name: h for h in hosts}
+        self.responder = responder or default_responder()
+        self.latency_s = latency_s
+
+    def host(self, target: Target) -> LabHost:
+        host = self.hosts.get(target.name)
+        if host is None:
+            raise Unreachable(f"no lab host {target.name!r} at {target.address}:{target.port}")
+        return host
+
+    def connect(self, target: Target) -> None:
+        host = self.host(target)
+        fault = host.transport_fault
+        where = f"{target.address}:{target.port}"
+        if fault == "unreachable":
+            raise Unreachable(f"connection refused on {where}")
+        if fault == "auth_fail":
+            raise AuthFailed(f"authentication failed for user {target.username!r}")
+        if host.transport == "winrm" and fault == "tls_untrusted":
+            raise TlsVerifyFailed(f"TLS certificate of {where} not trusted")
+        if host.transport == "winrm" and fault == "winrm_fault":
+            raise RemoteFault("WS-Management fault 5: Access is denied.", code="5")
+
+    async def handler(
+        self, target: Target, script: Script, params: Mapping[str, Any]
+    ) -> ScriptOutput:
+        host = self.host(target)
+        try:
+            reply = await command_reply(
+                self.responder,
+                host,
+                script.text,
+                encode_params(params),
+                latency_s=self.latency_s,
+            )
+        except DropConnection:
+            raise ConnectionLost(f"connection lost while running {script.id}") from None
+        return ScriptOutput(
+            stdout=reply.output, stderr=reply.error or "", exit_status=reply.exit_status
+        )
+
+    def transport(self, name: str = "mock") -> MockTransport:
+        handler: Handler = self.handler
+        connect: ConnectHook = self.connect
+        return MockTransport(handler, name=name, on_connect=connect)
+
+
+def lab_transport(hosts: Iterable[LabHost], *, name: str = "mock") -> MockTransport:
+    """A transport whose hosts are these lab hosts (their state changes as fixes run)."""
+    return LabHosts(hosts).transport(name)

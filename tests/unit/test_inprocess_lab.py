@@ -1,0 +1,147 @@
+"""Audit, plan and a fix of lab hosts in-process, through fleet.transports.mock (no sockets,
+no subprocess): the lab's hosts, faults and handlers, fleet's real audit and plan code, and
+the lab's ground truth (derived from the fault table, never from fleet's checks).
+
+The transports of a run are made by `transports_for`; these tests hand it the lab's mock
+transport instead of SSH and WinRM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fleet.audit
+import fleet.remediate.runs
+from fleet.audit import AuditHost, audit
+from fleet.lab.faults import FAULTS, parse_fault_spec
+from fleet.lab.inprocess import LabHosts
+from fleet.lab.model import LabConfig, LabHost, build_hosts
+from fleet.lab.truth import host_truth
+from fleet.playbook.loader import default_playbook
+from fleet.remediate.apply import ApplyOptions
+from fleet.remediate.fixes import FIXES
+from fleet.remediate.runs import make_plan, run_apply
+from fleet.results import HostResult, RunResult
+from fleet.runner import RunOptions
+from fleet.store.journal import Journal
+from fleet.transports.base import Target
+from fleet.transports.mock import MockTransport
+
+# Every fault but the ones that cost seconds (`slow` answers late, `slow_firewall` spends the
+# gather's section budget; `hang` has its own test with a short deadline), on a lab half SSH
+# and half WinRM.
+TAKE_TIME = ("slow", "slow_firewall", "hang")
+EVERY_FAULT = ",".join(f"{name}:2" for name in FAULTS if name not in TAKE_TIME)
+OPTIONS = RunOptions(concurrency=50, timeout=20, retries=1, retry_initial_wait=0.01)
+
+
+def lab_hosts(spec: str, hosts: int, seed: int, tmp_path: Path) -> list[LabHost]:
+    config = LabConfig(
+        dir=tmp_path, hosts=hosts, seed=seed, faults=parse_fault_spec(spec), transport="mixed"
+    )
+    return build_hosts(config, datetime.now(UTC))
+
+
+@pytest.fixture
+def in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """`use(hosts)`: later runs reach these lab hosts through one mock transport."""
+    made: list[MockTransport] = []
+
+    def use(hosts: list[LabHost]) -> MockTransport:
+        transport = LabHosts(hosts).transport()
+        made.append(transport)
+
+        def transports_for(*args: Any, **kwargs: Any) -> dict[str, MockTransport]:
+            return {"ssh": transport, "winrm": transport}
+
+        monkeypatch.setattr(fleet.audit, "transports_for", transports_for)
+        monkeypatch.setattr(fleet.remediate.runs, "transports_for", transports_for)
+        return transport
+
+    yield use
+    assert all(t.open_sessions == 0 for t in made), "a session was left open"
+
+
+def targets(hosts: list[LabHost]) -> list[AuditHost]:
+    return [AuditHost(Target(h.name, h.address, h.port, h.transport)) for h in hosts]
+
+
+def outcome(host: HostResult) -> dict[str, Any]:
+    """A host result in truth.json's shape."""
+    return {
+        "status": host.status.value,
+        "fail": sorted(c.id for c in host.checks if c.status.value in ("fail", "error")),
+        "warn": sorted(c.id for c in host.checks if c.status.value == "warn"),
+    }
+
+
+def run_audit(hosts: list[LabHost], options: RunOptions = OPTIONS) -> RunResult:
+    return asyncio.run(audit(targets(hosts), default_playbook(), options))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_fault_audited_in_process_matches_the_truth(
+    in_process: Any, tmp_path: Path, seed: int
+) -> None:
+    hosts = lab_hosts(EVERY_FAULT, 80, seed, tmp_path)
+    in_process(hosts)
+    result = run_audit(hosts)
+    got = {h.name: outcome(h) for h in result.hosts}
+    want = {h.name: host_truth(h.faults) for h in hosts}
+    wrong = {n: {"audit": got[n], "truth": want[n]} for n in want if got.get(n) != want[n]}
+    assert not wrong
+    statuses = {h.status.value for h in result.hosts}
+    assert statuses == {"ok", "findings", "unreachable", "auth_failed", "error"}
+
+
+def test_a_host_that_never_answers_meets_the_deadline(in_process: Any, tmp_path: Path) -> None:
+    hosts = lab_hosts("hang:1", 2, 3, tmp_path)
+    in_process(hosts)
+    result = run_audit(hosts, RunOptions(timeout=1.0, retries=0))
+    assert {h.name: outcome(h) for h in result.hosts} == {
+        h.name: host_truth(h.faults) for h in hosts
+    }
+
+
+def test_the_plan_addresses_exactly_the_failing_checks(in_process: Any, tmp_path: Path) -> None:
+    hosts = lab_hosts(EVERY_FAULT, 80, 4, tmp_path)
+    in_process(hosts)
+    plan = asyncio.run(make_plan(targets(hosts), default_playbook(), OPTIONS))
+    truth = {h.name: host_truth(h.faults) for h in hosts}
+    unfinished = {n for n, t in truth.items() if t["status"] not in ("ok", "findings")}
+    assert {u.host: u.status for u in plan.unplanned} == {n: truth[n]["status"] for n in unfinished}
+    planned = {p.host: p for p in plan.hosts}
+    assert planned.keys() == truth.keys() - unfinished
+    for name, host_plan in planned.items():
+        fail = set(truth[name]["fail"])
+        assert set(host_plan.checks) <= fail, name
+        assert bool(host_plan.changes) == bool(fail & set(FIXES)), name
+        assert {c.check_id for c in host_plan.changes} <= fail, name
+
+
+def test_a_fix_applied_in_process_changes_the_lab_host_and_verifies(
+    in_process: Any, tmp_path: Path
+) -> None:
+    hosts = lab_hosts("nla_off:1,firewall_public:1", 3, 5, tmp_path)
+    in_process(hosts)
+    playbook = default_playbook()
+    plan = asyncio.run(make_plan(targets(hosts), playbook, OPTIONS))
+    assert sum(len(p.changes) for p in plan.hosts) >= 2
+    options = ApplyOptions(run=OPTIONS, batch_size=3, allow_disruptive=True)
+
+    async def apply() -> Any:
+        with Journal.open(tmp_path / "fleet.db") as journal:
+            return await run_apply(
+                plan, targets(hosts), playbook, options, journal, stop=asyncio.Event()
+            )
+
+    _, run = asyncio.run(apply())
+    assert run.exit_code == 0
+    after = run_audit(hosts)
+    assert all(h.status.value == "ok" for h in after.hosts), [outcome(h) for h in after.hosts]
