@@ -25,9 +25,11 @@ def diagnose(host: str, inventory: str, *extra: str) -> tuple[int, dict[str, Any
 
 
 def test_each_single_state_fault_is_named_first(lab_factory) -> None:  # type: ignore[no-untyped-def]
-    lab = lab_factory("--hosts", str(len(STATE_FAULTS) + 1), "--seed", "31")
+    # An SSH lab: faults of WinRM endpoints (ntlm_disabled) have no host to sit on here.
+    faults = [f for f in STATE_FAULTS if not FAULTS[f].winrm_only]
+    lab = lab_factory("--hosts", str(len(faults) + 1), "--seed", "31")
     hosts = sorted(lab.truth)
-    carrier = dict(zip(STATE_FAULTS, hosts, strict=False))
+    carrier = dict(zip(faults, hosts, strict=False))
     for fault, host in carrier.items():
         proc = fleet("lab", "set", host, fault, "--dir", str(lab.dir))
         assert proc.returncode == 0, proc.stderr
