@@ -9,6 +9,7 @@ is the one the run returns.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fleet.checks.evaluate import evaluate_host
+from fleet.cluster.credentials import Credentialed, WireTarget
+from fleet.cluster.work import ShardContext
 from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
 from fleet.playbook.custom import CustomCheck, evaluate_custom
@@ -34,6 +37,7 @@ from fleet.results import (
 from fleet.runner import (
     HostRef,
     HostRun,
+    Outcome,
     RunOptions,
     capture,
     run_jobs,
@@ -43,6 +47,7 @@ from fleet.transports.base import ProtocolError, ScriptFailed, Session, Target, 
 from fleet.transports.registry import make_transport
 
 if TYPE_CHECKING:
+    from fleet.cluster.coordinator import Cluster
     from fleet.probe.audit_probe import AuditProbe
     from fleet.probe.model import ProbeResult
 
@@ -181,26 +186,37 @@ async def audit(
     processors: Sequence[Processor[HostResult, Any]] = (),
     stop: asyncio.Event | None = None,
     probe: AuditProbe | None = None,
+    cluster: Cluster | None = None,
 ) -> RunResult:
     """`probe`: also probe each host's RDP listener beside its gather (`--probe`);
-    `processors` watch hosts start and finish (fleet.processor)."""
+    `processors` watch hosts start and finish (fleet.processor); `cluster`: shard the hosts
+    over its Dask workers (fleet.cluster), each running `audit_fan_out` for its shard, the
+    processors fed here from what they stream back."""
     started = datetime.now(UTC)
-    transports = transports_for(hosts, options.concurrency, options.timeout)
-    jobs = {
-        h.target.name: HostAudit(h, transports[h.target.transport], playbook, options, probe)
-        for h in hosts
-    }
-    try:
-        outcome = await run_jobs(
-            [(h.ref, jobs[h.target.name]) for h in hosts],
-            options,
-            processors=[LogHosts(_describe), *processors],
-            on_failure=lambda run: jobs[run.ref.name].failed(run),
+    watchers = [LogHosts(_describe), *processors]
+    if cluster is None:
+        outcome = await audit_fan_out(
+            hosts, playbook, options, processors=watchers, stop=stop, probe=probe
+        )
+    else:
+        by_name = {h.target.name: h for h in hosts}
+
+        def shard(names: Sequence[str], concurrency: int) -> AuditShard:
+            return AuditShard(
+                tuple((cluster.wire(by_name[n].target), by_name[n].overrides) for n in names),
+                playbook,
+                dataclasses.replace(options, concurrency=concurrency),
+                probe,
+            )
+
+        outcome = await cluster.run(
+            [h.ref for h in hosts],
+            shard,
+            concurrency=options.concurrency,
+            processors=watchers,
+            on_lost=lambda run, _: failed_result(run),
             stop=stop,
         )
-    finally:
-        for transport in transports.values():
-            await transport.aclose()
     info = RunInfo(
         id=new_run_id(started),
         command=command,
@@ -213,6 +229,61 @@ async def audit(
         interrupted=outcome.interrupted,
     )
     return RunResult(run=info, hosts=[r.value for r in outcome.runs if r.value is not None])
+
+
+async def audit_fan_out(
+    hosts: Sequence[AuditHost],
+    playbook: Playbook,
+    options: RunOptions,
+    *,
+    processors: Sequence[Processor[HostResult, Any]] = (),
+    stop: asyncio.Event | None = None,
+    probe: AuditProbe | None = None,
+    wires: Mapping[str, WireTarget] | None = None,
+) -> Outcome[HostResult]:
+    """Every host's audit job under the runner, in this process. `wires`: on a Dask worker,
+    the hosts' targets as they travelled (each password is read here when its host is
+    connected to: fleet.cluster.credentials)."""
+    transports = transports_for(hosts, options.concurrency, options.timeout)
+    if wires is not None:
+        transports = {name: Credentialed(t, wires) for name, t in transports.items()}
+    jobs = {
+        h.target.name: HostAudit(h, transports[h.target.transport], playbook, options, probe)
+        for h in hosts
+    }
+    try:
+        return await run_jobs(
+            [(h.ref, jobs[h.target.name]) for h in hosts],
+            options,
+            processors=processors,
+            on_failure=lambda run: jobs[run.ref.name].failed(run),
+            stop=stop,
+        )
+    finally:
+        for transport in transports.values():
+            await transport.aclose()
+
+
+@dataclass(frozen=True)
+class AuditShard:
+    """One shard of an audit, as a Dask worker runs it (fleet.cluster.worker): its hosts'
+    targets as they travel (no password: fleet.cluster.credentials) and check overrides."""
+
+    hosts: tuple[tuple[WireTarget, Mapping[str, Mapping[str, Any]]], ...]
+    playbook: Playbook
+    options: RunOptions
+    probe: AuditProbe | None = None
+
+    async def __call__(self, ctx: ShardContext[HostResult]) -> Outcome[HostResult]:
+        return await audit_fan_out(
+            [AuditHost(wire.target, overrides) for wire, overrides in self.hosts],
+            self.playbook,
+            self.options,
+            processors=ctx.processors,
+            stop=ctx.stop,
+            probe=self.probe,
+            wires={wire.target.name: wire for wire, _ in self.hosts},
+        )
 
 
 def new_run_id(started: datetime) -> str:

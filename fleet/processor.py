@@ -5,6 +5,11 @@ The runner calls the host hooks (a host got its slot; its HostRun is final); app
 change hooks (a change's script is about to run; a change settled). Observers only observe:
 what a host's result is, is its job's business, so a streamed result and the final result
 are the same object. Subclass `Processor` to get no-op defaults for the hooks you skip.
+
+One hook is awaited: `change_recorded`, between `change_started` and the script. A processor
+that records changes somewhere else (a Dask worker's stream to the coordinator, which alone
+writes the journal: fleet.cluster) returns from it once the row is durable there, or raises
+`NotRecorded`, and the script does not run.
 """
 
 from __future__ import annotations
@@ -14,12 +19,18 @@ from typing import Generic, Protocol, TypeVar
 
 from fleet.logs import get_logger
 from fleet.runner import HostRef, HostRun
+from fleet.transports.base import TransportError
 
 T = TypeVar("T")  # what a host's job returns
 C = TypeVar("C")  # one change of a host's work (apply: ChangeOutcome)
 C_contra = TypeVar("C_contra", contravariant=True)
 
 log = get_logger("fleet.runner")
+
+
+class NotRecorded(TransportError):
+    """A change's start could not be recorded where the journal is (the coordinator did not
+    confirm it): its script must not run. The host ends `error` with this message."""
 
 
 class Processor(Protocol[T, C_contra]):
@@ -33,6 +44,11 @@ class Processor(Protocol[T, C_contra]):
 
     def change_started(self, host: HostRef, change: C_contra) -> None:
         """A change's script is about to run (what it did is unknown until it finishes)."""
+        return None
+
+    async def change_recorded(self, host: HostRef, change: C_contra) -> None:
+        """Awaited after `change_started`, before the script runs: return once the start is
+        recorded (NotRecorded: it was not, the script must not run)."""
         return None
 
     def change_finished(self, host: HostRef, change: C_contra) -> None:
@@ -57,6 +73,10 @@ class Processors(Generic[T, C]):
     def change_started(self, host: HostRef, change: C) -> None:
         for p in self._all:
             p.change_started(host, change)
+
+    async def change_recorded(self, host: HostRef, change: C) -> None:
+        for p in self._all:
+            await p.change_recorded(host, change)
 
     def change_finished(self, host: HostRef, change: C) -> None:
         for p in self._all:

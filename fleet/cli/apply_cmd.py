@@ -14,8 +14,10 @@ from rich.console import Console
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
-from fleet.cli.plan_cmd import FormatOpt, OnlyOpt, check_format, plan_hosts, show_plan
+from fleet.cli.plan_cmd import FormatOpt, OnlyOpt, Scale, check_format, plan_hosts, show_plan
 from fleet.cli.render_plan import render_outcomes, skipped_note
+from fleet.cluster.request import connected
+from fleet.cluster.spec import parse_cluster
 from fleet.errors import InputError
 from fleet.probe.audit_probe import probe_ports
 from fleet.processor import Processor
@@ -102,6 +104,8 @@ def apply_cmd(
     ),
     fmt: str = FormatOpt,
     concurrency: int = common.ConcurrencyOpt,
+    workers: int = common.WorkersOpt,
+    scheduler: str | None = common.SchedulerOpt,
     timeout: float = typer.Option(
         120.0,
         "--timeout",
@@ -126,6 +130,8 @@ def apply_cmd(
     check_format(fmt)
     win = _window(window)
     parse_serial(serial, 1)  # its syntax now: --dry-run judges it too
+    scale = Scale(workers, scheduler, log_level)
+    parse_cluster(workers, scheduler)  # its syntax now, before any host is contacted
     run_options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
     console = Console(stderr=fmt == "json")
     if plan_file is not None:
@@ -139,7 +145,7 @@ def apply_cmd(
         if inventory is None:
             raise InputError("pass a saved plan or -i INVENTORY")
         inv = inventory
-        plan = plan_hosts(inv, playbook, limit, only, run_options, ask_pass)
+        plan = plan_hosts(inv, playbook, limit, only, run_options, ask_pass, scale=scale)
     if dry_run or fmt == "text":
         show_plan(plan, "text" if not dry_run else fmt, console)
     if dry_run:
@@ -149,8 +155,12 @@ def apply_cmd(
         others = unapplied_outcomes(plan, ())
         _report(None, ApplyRun(BatchReport(), False, others, others), fmt, console, set())
     pb = common.load_playbook_arg(playbook)
-    inventory_obj, hosts = common.audit_hosts(inv, None, pb, ask_pass and plan_file is not None)
+    asked = ask_pass and plan_file is not None
+    inventory_obj, hosts = common.audit_hosts(inv, None, pb, asked)
     check_plan_matches(plan, pb, hosts)
+    cluster = common.cluster_for(
+        workers, scheduler, inventory_obj, hosts, ask_pass=asked, log_level=log_level
+    )
     wire = None
     if verify_wire:
         changing = {h.host for h in plan.hosts if h.changes}
@@ -172,7 +182,11 @@ def apply_cmd(
 
     async def main(stop: asyncio.Event) -> tuple[str, ApplyRun]:
         with Journal.open(db) as journal:
-            return await run_apply(plan, hosts, pb, options, journal, stop=stop, processors=[live])
+            async with connected(cluster) as dask_cluster:
+                return await run_apply(
+                    plan, hosts, pb, options, journal, stop=stop, processors=[live],
+                    cluster=dask_cluster,
+                )  # fmt: skip
 
     run_id, run = common.run_async(main)
     _report(run_id, run, fmt, console, live.shown)

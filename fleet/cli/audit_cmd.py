@@ -36,7 +36,8 @@ from fleet.sweep import inventory_key
         "  fleet audit -i inventory.yml\n\n"
         "  fleet audit -i inventory.yml -l 'site_a:!rds-a-003' -v\n\n"
         "  fleet audit -i inventory.yml --format json --output audit.json\n\n"
-        "  fleet audit -i inventory.yml --report junit:audit.xml --report html:audit.html"
+        "  fleet audit -i inventory.yml --report junit:audit.xml --report html:audit.html\n\n"
+        "  fleet audit -i inventory.yml --workers 4"
     ),
 )
 def audit_cmd(
@@ -60,6 +61,8 @@ def audit_cmd(
     db: Path | None = DbOpt,
     no_db: bool = NoDbOpt,
     from_db_run: str | None = FromDbOpt,
+    workers: int = common.WorkersOpt,
+    scheduler: str | None = common.SchedulerOpt,
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
@@ -82,6 +85,9 @@ def audit_cmd(
     if inventory is None:
         raise InputError("-i/--inventory is required (unless --from-db RUN_ID)")
     inv, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
+    cluster = common.cluster_for(
+        workers, scheduler, inv, hosts, ask_pass=ask_pass, log_level=log_level
+    )
     prober = _prober(inv, hosts, pb, timeout) if probe else None
     recorder = maybe_open(db, no_db)  # before any host is contacted: a bad --db fails fast
     options = RunOptions(
@@ -95,6 +101,7 @@ def audit_cmd(
         inventory=inventory_key(inventory),
         command="audit",
         probe=prober,
+        cluster=cluster,
     )
     emit(Console(), result, requests, verbose=verbose, strict=strict)
     not_recorded = record_after(recorder, result, inventory)  # may wait for a locked database

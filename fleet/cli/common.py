@@ -30,11 +30,15 @@ from fleet.cli.options import (
     PlaybookOpt,
     ReportOpt,
     RetriesOpt,
+    SchedulerOpt,
     StrictOpt,
     TimeoutOpt,
     VerboseOpt,
+    WorkersOpt,
 )
 from fleet.cli.progress import HostProgress
+from fleet.cluster.request import ClusterRequest, cluster_request, connected
+from fleet.cluster.spec import parse_cluster
 from fleet.errors import InputError
 from fleet.inventory import Inventory, resolve_targets
 from fleet.limits import concurrency_cap, raise_nofile_limit
@@ -59,11 +63,14 @@ __all__ = [
     "PlaybookOpt",
     "ReportOpt",
     "RetriesOpt",
+    "SchedulerOpt",
     "StrictOpt",
     "TimeoutOpt",
     "VerboseOpt",
+    "WorkersOpt",
     "audit_hosts",
     "audit_with_progress",
+    "cluster_for",
     "effective_concurrency",
     "err_console",
     "load_playbook_arg",
@@ -123,6 +130,23 @@ def audit_hosts(
     return inventory, [AuditHost(target=h.target, overrides=h.overrides) for h in hosts]
 
 
+def cluster_for(
+    workers: int,
+    scheduler: str | None,
+    inventory: Inventory,
+    hosts: list[AuditHost],
+    *,
+    ask_pass: bool,
+    log_level: str,
+) -> ClusterRequest | None:
+    """`--workers`/`--scheduler` for these hosts (None: one process, as before). Checked
+    before any host is contacted: the flags, each host's fleet_dask_resources, and that no
+    password would cross a tcp:// connection in clear."""
+    spec = parse_cluster(workers, scheduler)
+    targets = [h.target for h in hosts]
+    return cluster_request(spec, inventory, targets, ask_pass=ask_pass, log_level=log_level)
+
+
 def audit_with_progress(
     hosts: list[AuditHost],
     playbook: Playbook,
@@ -132,22 +156,26 @@ def audit_with_progress(
     inventory: str,
     command: str,
     probe: AuditProbe | None = None,
+    cluster: ClusterRequest | None = None,
 ) -> RunResult:
-    """Run the audit pipeline with a progress bar on a terminal and Ctrl-C handling."""
+    """Run the audit pipeline with a progress bar on a terminal and Ctrl-C handling
+    (`cluster`: sharded over Dask workers, the progress fed from what they stream back)."""
     progress = HostProgress(len(hosts), err_console, enabled=err_console.is_terminal, label=label)
 
     async def main(stop: asyncio.Event) -> RunResult:
-        with progress:
-            return await audit(
-                hosts,
-                playbook,
-                options,
-                inventory=inventory,
-                command=command,
-                processors=[progress],
-                stop=stop,
-                probe=probe,
-            )
+        async with connected(cluster) as dask_cluster:
+            with progress:
+                return await audit(
+                    hosts,
+                    playbook,
+                    options,
+                    inventory=inventory,
+                    command=command,
+                    processors=[progress],
+                    stop=stop,
+                    probe=probe,
+                    cluster=dask_cluster,
+                )
 
     return run_async(main)
 

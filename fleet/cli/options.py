@@ -65,3 +65,16 @@ LogFormatOpt = typer.Option(
 )
 LogFileOpt = typer.Option(None, "--log-file", help="Write logs to this file instead of stderr.")
 LogLevelOpt = typer.Option("warning", "--log-level", help="debug, info, warning or error.")
+# Scale-out on Dask (fleet.cluster; `pip install 'fleet[dask]'`): audit, sweep, plan, apply.
+WorkersOpt = typer.Option(
+    1,
+    "--workers",
+    help="Shard the hosts over a local Dask cluster of N worker processes (1: this process).",
+)
+SchedulerOpt = typer.Option(
+    None,
+    "--scheduler",
+    metavar="tcp://HOST:PORT",
+    help="Shard the hosts over an existing Dask cluster (tcp:// or tls://); "
+    "fleet_dask_resources pins hosts to workers.",
+)

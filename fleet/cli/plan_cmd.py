@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -13,6 +14,7 @@ from fleet.checks.registry import CHECKS
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.render_plan import render_plan
+from fleet.cluster.request import connected
 from fleet.errors import InputError
 from fleet.remediate.model import Plan, save_plan
 from fleet.remediate.outcome import plan_exit_code
@@ -47,15 +49,41 @@ def plan_hosts(
     only: str | None,
     options: RunOptions,
     ask_pass: bool,
+    *,
+    scale: Scale | None = None,
 ) -> Plan:
+    """`scale`: shard the gather over Dask workers (--workers, --scheduler)."""
     pb = common.load_playbook_arg(playbook)
     checks = parse_only(only)
-    _, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
+    inv, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
+    cluster = None
+    if scale is not None:
+        cluster = common.cluster_for(
+            scale.workers, scale.scheduler, inv, hosts, ask_pass=ask_pass, log_level=scale.log_level
+        )
 
     async def main(stop: asyncio.Event) -> Plan:
-        return await make_plan(hosts, pb, options, inventory=inventory, only=checks, stop=stop)
+        async with connected(cluster) as dask_cluster:
+            return await make_plan(
+                hosts,
+                pb,
+                options,
+                inventory=inventory,
+                only=checks,
+                stop=stop,
+                cluster=dask_cluster,
+            )
 
     return common.run_async(main)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """--workers, --scheduler (and the log level Dask's own logs follow)."""
+
+    workers: int = 1
+    scheduler: str | None = None
+    log_level: str = "warning"
 
 
 def show_plan(plan: Plan, fmt: str, console: Console) -> None:
@@ -84,6 +112,8 @@ def plan_cmd(
     fmt: str = FormatOpt,
     concurrency: int = common.ConcurrencyOpt,
     timeout: float = common.TimeoutOpt,
+    workers: int = common.WorkersOpt,
+    scheduler: str | None = common.SchedulerOpt,
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
@@ -97,7 +127,8 @@ def plan_cmd(
     common.setup_logging(log_level, log_format, log_file)
     check_format(fmt)
     options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
-    plan = plan_hosts(inventory, playbook, limit, only, options, ask_pass)
+    scale = Scale(workers, scheduler, log_level)
+    plan = plan_hosts(inventory, playbook, limit, only, options, ask_pass, scale=scale)
     if output is not None:
         save_plan(plan, output)
         common.err_console.print(f"plan saved to {output}")

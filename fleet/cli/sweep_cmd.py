@@ -42,6 +42,8 @@ def sweep_cmd(
     db: Path | None = DbOpt,
     verbose: bool = common.VerboseOpt,
     strict: bool = common.StrictOpt,
+    workers: int = common.WorkersOpt,
+    scheduler: str | None = common.SchedulerOpt,
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
@@ -56,7 +58,10 @@ def sweep_cmd(
     common.setup_logging(log_level, log_format, log_file)
     requests = parse_report_args(fmt, output, report)
     pb = common.load_playbook_arg(playbook)
-    _, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
+    inv, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
+    cluster = common.cluster_for(
+        workers, scheduler, inv, hosts, ask_pass=ask_pass, log_level=log_level
+    )
     options = RunOptions(
         concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
     )
@@ -68,6 +73,7 @@ def sweep_cmd(
             label="sweeping",
             inventory=inventory_key(inventory),
             command="sweep",
+            cluster=cluster,
         )
         # Drift is a read (it never waits for a writer); the reports come before the write,
         # so a database another process keeps locked cannot hold them back.

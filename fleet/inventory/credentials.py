@@ -56,31 +56,41 @@ def resolve_path(host: Host, text: str) -> Path:
 
 def password_for(host: Host, username: str | None, *, ask_pass: Secret | None) -> Secret | None:
     source = password_source(host, ask_pass=ask_pass is not None)
+    if source.kind == "inline":
+        value = next(host.vars[k] for k in INLINE_VARS if host.vars.get(k) is not None)
+        return value if isinstance(value, Secret) else Secret(str(value))
+    if source.kind == "prompt":
+        return ask_pass
+    return password_from(source, host.name, username)
+
+
+def password_from(source: PasswordSource, host: str, username: str | None) -> Secret | None:
+    """The password a reference (env, file, keyring) points to, read here and now: where
+    the host is contacted from (a Dask worker reads it on its own machine). None for a host
+    with no password (keys, agent); `inline` and `prompt` have no reference to read."""
     if source.kind == "env":
         return _from_env(host, str(source.ref))
     if source.kind == "file":
         return _from_file(host, Path(str(source.ref)))
     if source.kind == "keyring":
         return _from_keyring(host, str(source.ref), username)
-    if source.kind == "inline":
-        value = next(host.vars[k] for k in INLINE_VARS if host.vars.get(k) is not None)
-        return value if isinstance(value, Secret) else Secret(str(value))
-    return ask_pass
+    if source.kind in ("inline", "prompt"):
+        raise InputError(f"host {host!r}: a {source.kind} password has no reference to read")
+    return None
 
 
-def _from_env(host: Host, name: str) -> Secret:
+def _from_env(host: str, name: str) -> Secret:
     value = os.environ.get(name)
     if value is None:
         raise InputError(
-            f"host {host.name!r}: fleet_password_env names {name}, which is not set in the "
-            "environment"
+            f"host {host!r}: fleet_password_env names {name}, which is not set in the environment"
         )
     if not value:
-        raise InputError(f"host {host.name!r}: environment variable {name} is empty")
+        raise InputError(f"host {host!r}: environment variable {name} is empty")
     return Secret(value)
 
 
-def _from_file(host: Host, path: Path) -> Secret:
+def _from_file(host: str, path: Path) -> Secret:
     def owner_only(st: os.stat_result) -> str | None:
         mode = stat.S_IMODE(st.st_mode)
         if mode & 0o077:
@@ -93,27 +103,27 @@ def _from_file(host: Host, path: Path) -> Secret:
         data = read_regular(path, limit=MAX_PASSWORD_FILE, check=owner_only)
     except FileRefused as exc:
         raise InputError(
-            f"host {host.name!r}: cannot read password file: {exc.reason}", path=str(path)
+            f"host {host!r}: cannot read password file: {exc.reason}", path=str(path)
         ) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(
-            f"host {host.name!r}: cannot read password file: not UTF-8 text", path=str(path)
+            f"host {host!r}: cannot read password file: not UTF-8 text", path=str(path)
         ) from None
     if text.endswith("\r\n"):
         text = text[:-2]
     elif text.endswith("\n"):
         text = text[:-1]
     if not text:
-        raise InputError(f"host {host.name!r}: password file is empty", path=str(path))
+        raise InputError(f"host {host!r}: password file is empty", path=str(path))
     return Secret(text)
 
 
-def _from_keyring(host: Host, service: str, username: str | None) -> Secret:
+def _from_keyring(host: str, service: str, username: str | None) -> Secret:
     if not username:
         raise InputError(
-            f"host {host.name!r}: fleet_password_keyring needs a user name "
+            f"host {host!r}: fleet_password_keyring needs a user name "
             "(fleet_user or ansible_user) to look up"
         )
     import keyring
@@ -123,11 +133,11 @@ def _from_keyring(host: Host, service: str, username: str | None) -> Secret:
         value = keyring.get_password(service, username)
     except keyring.errors.KeyringError as exc:
         raise InputError(
-            f"host {host.name!r}: keyring service {service!r} is not available: "
+            f"host {host!r}: keyring service {service!r} is not available: "
             f"{exc or type(exc).__name__}"
         ) from None
     if value is None:
         raise InputError(
-            f"host {host.name!r}: no password for user {username!r} in keyring service {service!r}"
+            f"host {host!r}: no password for user {username!r} in keyring service {service!r}"
         )
     return Secret(value)

@@ -23,18 +23,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from fleet import audit as audit_stage
 from fleet.audit import AuditHost
 from fleet.checks.evaluate import evaluate_host
 from fleet.checks.params import resolve_params
+from fleet.cluster.credentials import Credentialed, WireTarget
+from fleet.cluster.work import ShardContext
 from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
 from fleet.playbook.model import Playbook
-from fleet.processor import LogHosts, Processor, Processors
+from fleet.processor import LogHosts, NotRecorded, Processor, Processors
 from fleet.remediate.batches import BatchReport, run_batches, split
 from fleet.remediate.fixes.base import is_restart
 from fleet.remediate.journal_rows import JournalRows
@@ -51,7 +55,7 @@ from fleet.remediate.plan import fingerprint, plan_changes
 from fleet.remediate.window import Window
 from fleet.remediate.wire import WIRE_CHECKS, WireVerify
 from fleet.results import CheckStatus
-from fleet.runner import HostJob, HostRun, RunOptions, run_jobs, with_retries
+from fleet.runner import HostJob, HostRun, Outcome, RunOptions, run_jobs, with_retries
 from fleet.scripts import Script, builtin_script
 from fleet.store.journal import Journal
 from fleet.transports.base import (
@@ -62,6 +66,9 @@ from fleet.transports.base import (
     Transport,
     TransportError,
 )
+
+if TYPE_CHECKING:
+    from fleet.cluster.coordinator import Cluster
 
 NOT_STARTED = "not started: the run was stopped"
 
@@ -158,10 +165,31 @@ class HostApply:
         """The outcome of a host whose job raised (the runner's status and error for it)."""
         return self.outcome(ApplyStatus.unreached(run.status), run.error)
 
-    def _started(self, co: ChangeOutcome, why: str) -> None:
-        """Its script is about to run: `unknown` until it answers."""
+    def lost(self, run: HostRun[HostOutcome], seen: Sequence[ChangeOutcome]) -> HostOutcome:
+        """The outcome of a host lost with its Dask worker (fleet.cluster): its changes as
+        the coordinator last saw them; one in flight stays `unknown`, and the error says so."""
+        by_seq = {co.seq: co for co in seen}
+        self.changes = [by_seq.get(co.seq, co) for co in self.changes]
+        unknown = [co for co in self.changes if co.status is ChangeStatus.UNKNOWN]
+        error = run.error or "lost with its Dask worker"
+        if unknown:
+            which = ", ".join(f"{co.seq} ({co.change.check_id})" for co in unknown)
+            error += f"; change {which} stays unknown: check the host"
+        return self.outcome(ApplyStatus.unreached(run.status), error)
+
+    async def _started(self, co: ChangeOutcome, why: str) -> None:
+        """Its script is about to run: `unknown` until it answers. Returns once every
+        processor has it recorded (a Dask worker: once the coordinator's journal has the
+        row); if one cannot, the change is put back as it was and the script never runs."""
+        was = co.status, co.error
         co.status, co.error = ChangeStatus.UNKNOWN, why
         self._observers.change_started(self.host.ref, co)
+        try:
+            await self._observers.change_recorded(self.host.ref, co)
+        except NotRecorded as exc:
+            status, error = was
+            self._settle(co, status, "; ".join(filter(None, [error, f"{why}: {exc.message}"])))
+            raise
 
     def _settle(self, co: ChangeOutcome, status: ChangeStatus, error: str | None = None) -> None:
         co.status, co.error = status, error
@@ -237,7 +265,7 @@ class HostApply:
     async def _run_fix(self, session: Session, co: ChangeOutcome, call: ScriptCall) -> None:
         script = fix_script(call.script)
         co.before, co.after = co.change.before, co.change.after
-        self._started(co, "running")  # journaled before the script may run
+        await self._started(co, "running")  # journaled before the script may run
         try:
             document = await self._run_script(session, co, script, call)
             co.before, co.after, _ = _reported(document)
@@ -329,7 +357,7 @@ class HostApply:
                 continue
             script = fix_script(undo.script)
             why = co.error or "another change on this host failed"
-            self._started(co, f"rolling back ({why})")
+            await self._started(co, f"rolling back ({why})")
             try:
                 await run_framed(session, script, undo.params)
             except ScriptFailed as exc:
@@ -363,7 +391,7 @@ class HostApply:
                 continue
             script = fix_script(fix.script)
             why = co.error or "another change on this host failed"
-            self._started(co, f"restarting TermService again ({why})")
+            await self._started(co, f"restarting TermService again ({why})")
             try:
                 await self._run_script(session, co, script, fix, done=ChangeStatus.ROLLED_BACK)
             except ScriptFailed as exc:
@@ -460,6 +488,51 @@ def _job(applier: HostApply, transport: Transport) -> HostJob[HostOutcome]:
     return job
 
 
+@dataclass(frozen=True)
+class ApplyShard:
+    """One shard of an apply batch, as a Dask worker runs it (fleet.cluster.worker): its
+    hosts' plans and targets as they travel (no password: fleet.cluster.credentials). The
+    worker's processors stream every change to the coordinator, which journals it; a
+    change's script runs only once the coordinator confirms its `unknown` row
+    (Processor.change_recorded)."""
+
+    plans: tuple[HostPlan, ...]
+    hosts: tuple[tuple[WireTarget, Mapping[str, Mapping[str, Any]]], ...]
+    playbook: Playbook
+    options: ApplyOptions
+    batch: int
+
+    async def __call__(self, ctx: ShardContext[HostOutcome]) -> Outcome[HostOutcome]:
+        hosts = {wire.target.name: AuditHost(wire.target, ov) for wire, ov in self.hosts}
+        wires = {wire.target.name: wire for wire, _ in self.hosts}
+        made = audit_stage.transports_for(
+            list(hosts.values()), self.options.run.concurrency, self.options.run.timeout
+        )
+        transports = {name: Credentialed(t, wires) for name, t in made.items()}
+        appliers = {
+            p.host: HostApply(
+                p, hosts[p.host], self.playbook, self.options, ctx.stop, self.batch, ctx.processors
+            )
+            for p in self.plans
+        }
+        jobs = [
+            (hosts[p.host].ref, _job(appliers[p.host], transports[hosts[p.host].target.transport]))
+            for p in self.plans
+        ]
+        try:
+            return await run_jobs(
+                jobs,
+                self.options.run,
+                processors=ctx.processors,
+                on_failure=lambda run: appliers[run.ref.name].failed(run),
+                stop=ctx.stop,
+                drain=True,
+            )
+        finally:
+            for transport in transports.values():
+                await transport.aclose()
+
+
 async def apply_plan(
     plan: Plan,
     hosts: Mapping[str, AuditHost],
@@ -472,12 +545,14 @@ async def apply_plan(
     stop: asyncio.Event,
     processors: Sequence[ApplyProcessor] = (),
     clock: Callable[[], datetime] = datetime.now,
+    cluster: Cluster | None = None,
 ) -> ApplyRun:
     """Apply every host plan with changes, in batches, journaling each host's state as it
     changes: `not_started` up front, `running` when its turn comes, then its outcome (so a
     killed run shows which hosts had started). The first stop (Ctrl-C, SIGTERM) lets the
     hosts in flight finish and starts no other. `processors` watch hosts and changes as the
-    journal does (fleet.processor)."""
+    journal does (fleet.processor). `cluster`: each batch is sharded over its Dask workers
+    (fleet.cluster; `transports` unused), the journal written here from what they stream."""
     todo = [h for h in plan.hosts if h.changes and h.host in hosts]
     by_name = {h.host: h for h in todo}
     batch_of = {
@@ -499,17 +574,21 @@ async def apply_plan(
             name: HostApply(by_name[name], hosts[name], playbook, options, stop, number, observers)
             for name in batch
         }
-        jobs = [
-            (hosts[n].ref, _job(appliers[n], transports[hosts[n].target.transport])) for n in batch
-        ]
-        outcome = await run_jobs(
-            jobs,
-            options.run,
-            processors=[LogHosts(_describe), *observers],
-            on_failure=lambda run: appliers[run.ref.name].failed(run),
-            stop=stop,
-            drain=True,
-        )
+        if cluster is not None:
+            outcome = await _on_cluster(cluster, batch, number, appliers)
+        else:
+            jobs = [
+                (hosts[n].ref, _job(appliers[n], transports[hosts[n].target.transport]))
+                for n in batch
+            ]
+            outcome = await run_jobs(
+                jobs,
+                options.run,
+                processors=[LogHosts(_describe), *observers],
+                on_failure=lambda run: appliers[run.ref.name].failed(run),
+                stop=stop,
+                drain=True,
+            )
         done = {r.ref.name: r.value for r in outcome.runs if r.value is not None}
         out = []
         for name in batch:
@@ -522,6 +601,33 @@ async def apply_plan(
                 rows.record(ho)
             out.append(ho)
         return out
+
+    async def _on_cluster(
+        cluster: Cluster, batch: list[str], number: int, appliers: Mapping[str, HostApply]
+    ) -> Outcome[HostOutcome]:
+        """The batch sharded over the cluster's workers; batches, the canary, the failure
+        budget and the window stay here, between batches, as in one process."""
+
+        def shard(names: Sequence[str], concurrency: int) -> ApplyShard:
+            return ApplyShard(
+                tuple(by_name[n] for n in names),
+                tuple((cluster.wire(hosts[n].target), hosts[n].overrides) for n in names),
+                playbook,
+                dataclasses.replace(
+                    options, run=dataclasses.replace(options.run, concurrency=concurrency)
+                ),
+                number,
+            )
+
+        return await cluster.run(
+            [hosts[n].ref for n in batch],
+            shard,
+            concurrency=options.run.concurrency,
+            processors=[LogHosts(_describe), *observers],
+            on_lost=lambda run, seen: appliers[run.ref.name].lost(run, seen),
+            stop=stop,
+            drain=True,
+        )
 
     report = await run_batches(
         list(by_name),

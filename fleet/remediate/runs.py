@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet.audit import AuditHost, audit, new_run_id, transports_for
 from fleet.checks.params import resolve_params
@@ -22,6 +22,9 @@ from fleet.remediate.plan import plan_from_audit
 from fleet.results import HostResult
 from fleet.runner import RunOptions
 from fleet.store.journal import Journal, RunHeader
+
+if TYPE_CHECKING:
+    from fleet.cluster.coordinator import Cluster
 
 
 def file_sha256(path: Path | None) -> str | None:
@@ -42,8 +45,10 @@ async def make_plan(
     only: Collection[str] | None = None,
     stop: asyncio.Event | None = None,
     processors: Sequence[Processor[HostResult, Any]] = (),
+    cluster: Cluster | None = None,
 ) -> Plan:
-    """Gather and evaluate every host (nothing changes on them), then plan from the facts."""
+    """Gather and evaluate every host (nothing changes on them), then plan from the facts
+    (`cluster`: the gather sharded over its Dask workers)."""
     result = await audit(
         hosts,
         playbook,
@@ -52,6 +57,7 @@ async def make_plan(
         command="plan",
         processors=processors,
         stop=stop,
+        cluster=cluster,
     )
     params = {h.target.name: resolve_params(playbook, h.overrides) for h in hosts}
     return plan_from_audit(
@@ -90,8 +96,10 @@ async def run_apply(
     stop: asyncio.Event,
     processors: Sequence[ApplyProcessor] = (),
     clock: Callable[[], datetime] = datetime.now,
+    cluster: Cluster | None = None,
 ) -> tuple[str, ApplyRun]:
-    """Apply `plan` and journal it; returns the journal run id and what happened."""
+    """Apply `plan` and journal it; returns the journal run id and what happened. With
+    `cluster`, its Dask workers contact the hosts and this process alone journals."""
     run_id = new_run_id(datetime.now(UTC))
     journal.start_run(
         RunHeader(
@@ -108,10 +116,15 @@ async def run_apply(
                 "rollback": options.rollback,
                 "max_fail_percent": options.max_fail_percent,
                 "concurrency": options.run.concurrency,
+                "cluster": cluster.spec.describe() if cluster is not None else None,
             },
         )
     )
-    transports = transports_for(hosts, options.run.concurrency, options.run.timeout)
+    transports = (
+        transports_for(hosts, options.run.concurrency, options.run.timeout)
+        if cluster is None
+        else {}
+    )
     status, code = "interrupted", 3
     note_text: str | None = "crashed or was killed"
     try:
@@ -126,6 +139,7 @@ async def run_apply(
             stop=stop,
             processors=processors,
             clock=clock,
+            cluster=cluster,
         )
         code = run.exit_code
         status = (
