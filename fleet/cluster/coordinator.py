@@ -146,6 +146,7 @@ class _ShardedRun:
         self.inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.futures: dict[int, Any] = {}
         self.ended: set[int] = set()
+        self.lost: set[int] = set()
         self.worker_of: dict[int, str] = {p.index: p.worker for p in plans}
         self.started: dict[str, float] = {}  # host → when its start arrived (monotonic)
         self.finished: dict[str, HostRun[Any]] = {}
@@ -177,8 +178,10 @@ class _ShardedRun:
                     run_shard,
                     shard,
                     key=self.names.task(plan.index),
+                    # Its own worker only: if that worker leaves, the shard is lost (its
+                    # hosts `error`), never run again elsewhere (a change may have run).
                     workers=[plan.worker],
-                    allow_other_workers=True,
+                    allow_other_workers=False,
                     resources=dict(plan.resources) or None,
                     pure=False,
                     retries=0,
@@ -342,6 +345,7 @@ class _ShardedRun:
             if index in self.ended:
                 continue
             self.ended.add(index)
+            self.lost.add(index)
             worker = self.worker_of.get(index)
             log.warning("shard lost", shard=index, worker=worker, cause=cause)
             for name in self.plans[index].hosts:
@@ -371,10 +375,10 @@ class _ShardedRun:
             self.client.unsubscribe_topic("all")
         if self.client.status != "running":
             return
-        lingering = [f for f in self.futures.values() if not f.done()]
+        ending = [f for i, f in self.futures.items() if i not in self.lost and not f.done()]
         with contextlib.suppress(Exception):  # a shard that said its last word ends soon
-            await wait(lingering, timeout=5)
-        lingering = [f for f in lingering if not f.done()]
+            await wait(ending, timeout=5)
+        lingering = [f for f in self.futures.values() if not f.done()]
         with contextlib.suppress(Exception):
             if lingering:
                 await self.client.cancel(lingering, force=True)

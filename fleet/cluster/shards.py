@@ -28,7 +28,7 @@ class WorkerSlot:
 @dataclass(frozen=True)
 class ShardPlan:
     index: int
-    worker: str  # where it should run (a loose preference: see fleet.cluster.coordinator)
+    worker: str  # where it runs (and nowhere else: see fleet.cluster.coordinator)
     hosts: tuple[str, ...]
     resources: Mapping[str, float]  # what its hosts need, together
     concurrency: int
