@@ -4,6 +4,8 @@ password becomes on its way to a worker, and the messages workers send."""
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -213,3 +215,15 @@ def test_task_keys_name_no_host() -> None:
     names = RunNames.new("Client-1")
     assert names.task(3).startswith("fleet-") and names.task(3).endswith("-shard-3")
     assert names.topic == "Client-1"
+
+
+def test_one_process_never_imports_dask() -> None:
+    """`--workers 1` (the default) is today's run: the commands, the audit and apply
+    pipelines and the cluster request all load without Dask."""
+    code = (
+        "import sys, fleet.cli.audit_cmd, fleet.cli.sweep_cmd, fleet.cli.apply_cmd, "
+        "fleet.audit, fleet.remediate.apply, fleet.cluster.request, fleet.cluster.coordinator; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
