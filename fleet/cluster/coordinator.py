@@ -70,7 +70,7 @@ _TICK_S = 0.5
 
 # Dask's own logs: the cause of a lost shard is reported per host, so its loggers say only
 # what fleet cannot (CRITICAL) unless --log-level debug.
-_DASK_LOGGERS = ("distributed", "dask")
+_DASK_LOGGERS = ("distributed", "dask", "tornado")
 
 
 LostValue = Callable[[HostRun[T], Sequence[Any]], T]
@@ -405,9 +405,12 @@ def _task_error(exc: BaseException | None) -> str:
 
 
 def quiet_dask(level: str) -> None:
-    """Dask's loggers at CRITICAL, or WARNING with --log-level debug (never its DEBUG)."""
+    """Dask's loggers at CRITICAL, or WARNING with --log-level debug (never its DEBUG).
+    Dask's logging config gives some of its loggers levels of their own
+    (distributed.client...): each is set, not just the parents."""
     to = logging.WARNING if level.lower() == "debug" else logging.CRITICAL
-    for name in _DASK_LOGGERS:
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in _DASK_LOGGERS]
+    for name in {*_DASK_LOGGERS, *names}:
         logging.getLogger(name).setLevel(to)
 
 

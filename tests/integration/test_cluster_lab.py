@@ -101,6 +101,7 @@ def test_local_workers_apply_converges_and_journals_every_change(
 @dataclass
 class DaskCluster:
     address: str
+    scheduler: subprocess.Popen[bytes]
     workers: dict[str, subprocess.Popen[bytes]]
 
 
@@ -148,7 +149,7 @@ def dask_cluster(tmp_path: Path) -> Iterator[DaskCluster]:
             started.append(workers[name])
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=60)
-        yield DaskCluster(address, workers)
+        yield DaskCluster(address, started[0], workers)
     finally:
         for proc in reversed(started):
             _stop(proc)
@@ -166,7 +167,7 @@ def _wait_for_script(lab: Lab, hosts: set[str], timeout: float = 60) -> None:
     raise AssertionError(f"no script reached {sorted(hosts)} in {timeout:g} s")
 
 
-def test_an_existing_cluster_matches_the_truth_and_survives_a_killed_worker(
+def test_an_existing_cluster_matches_the_truth_and_survives_losing_a_worker_and_the_scheduler(
     lab_factory: Any, dask_cluster: DaskCluster
 ) -> None:
     lab = lab_factory("--hosts", "24", "--seed", "2", "--faults", "mixed", "--transport", "mixed")
@@ -205,3 +206,40 @@ def test_an_existing_cluster_matches_the_truth_and_survives_a_killed_worker(
         assert "Dask worker" in hosts[name]["error"], hosts[name]["error"]
     for name in hosts.keys() - lost:  # finished before the kill, or on the other worker
         assert hosts[name]["status"] == slow.truth[name]["status"], hosts[name]
+
+    # The scheduler goes away mid-run: every unfinished host is `error`, and the run ends.
+    (slow.dir / "group_vars" / "site_b.yml").unlink()  # one worker is left, without site_b
+    out, err, code = _killed_mid_run(slow, dask_cluster.address, dask_cluster.scheduler)
+    assert code == 3, err
+    assert "Traceback" not in err, err
+    statuses = {h["name"]: (h["status"], h["error"]) for h in json.loads(out)["hosts"]}
+    assert statuses.keys() == set(slow.truth)
+    gone = {n for n, (status, _) in statuses.items() if status == "error"}
+    assert gone and all("lost the Dask scheduler" in statuses[n][1] for n in gone), statuses
+
+
+def _killed_mid_run(
+    lab: Lab, address: str, victim: subprocess.Popen[bytes]
+) -> tuple[str, str, int]:
+    """`fleet audit --scheduler` over `lab`, `victim` SIGKILLed once a script reached a host."""
+    run = subprocess.Popen(
+        [
+            *FLEET, "audit", "-i", str(lab.inventory), "--format", "json", "--timeout", "60",
+            "--no-db", "--concurrency", "2", "--scheduler", address,
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        received = lab.dir / "received.jsonl"
+        seen = len(received.read_text().splitlines()) if received.exists() else 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if received.exists() and len(received.read_text().splitlines()) > seen:
+                break
+            time.sleep(0.1)
+        os.killpg(victim.pid, signal.SIGKILL)
+        out, err = run.communicate(timeout=180)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    return out, err, run.returncode
