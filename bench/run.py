@@ -1,6 +1,6 @@
 """`make bench`: fleet at fleet scale against the lab, beside the transport's floor.
-(BENCH_ONLY=ssh,winrm,kerberos,inventory,probe picks parts; bench.inventory_bench: large
-inventories.)
+(BENCH_ONLY=ssh,winrm,kerberos,workers,scale,inventory,probe picks parts;
+bench.inventory_bench: large inventories.)
 
 For each concurrency C: the bare asyncssh loop (bench.bare_loop), then `fleet audit`, each a
 separate process against the same running lab (also a separate process, so the 2 cores are
@@ -29,12 +29,35 @@ FLEET = [sys.executable, "-m", "fleet"]
 FAULTS = "cert_expired:0.05,clock_skew:0.05,firewall_public:0.05,stale_sessions:0.05,nla_off:0.05"
 
 
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Dask's worker processes are the coordinator's children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def _rss_kb(pid: int) -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def run_measured(cmd: list[str]) -> dict[str, Any]:
-    """Run a command: wall time, that child's own peak RSS (wait4), peak thread count."""
+    """Run a command: wall time, that child's own peak RSS (wait4), the peak RSS of it and
+    its descendants together (sampled: Dask's workers are its children), CPU of it and its
+    waited-for children, peak thread count."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT)
         peak_threads = 0
+        peak_tree_kb = 0
         status_file = Path(f"/proc/{proc.pid}/status")
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -44,6 +67,7 @@ def run_measured(cmd: list[str]) -> dict[str, Any]:
                 for line in status_file.read_text().splitlines():
                     if line.startswith("Threads:"):
                         peak_threads = max(peak_threads, int(line.split()[1]))
+            peak_tree_kb = max(peak_tree_kb, sum(_rss_kb(p) for p in _tree(proc.pid)))
             time.sleep(0.05)
         seconds = time.perf_counter() - start
         out.seek(0)
@@ -52,6 +76,7 @@ def run_measured(cmd: list[str]) -> dict[str, Any]:
     return {
         "seconds": seconds,
         "peak_rss_mb": usage.ru_maxrss / 1024,
+        "peak_tree_rss_mb": max(peak_tree_kb, usage.ru_maxrss) / 1024,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "threads": peak_threads,
         "exit": os.waitstatus_to_exitcode(status),
@@ -60,7 +85,7 @@ def run_measured(cmd: list[str]) -> dict[str, Any]:
     }
 
 
-def audit_cmd(lab_dir: Path, concurrency: int) -> list[str]:
+def audit_cmd(lab_dir: Path, concurrency: int, *extra: str) -> list[str]:
     return [
         *FLEET,
         "audit",
@@ -73,6 +98,7 @@ def audit_cmd(lab_dir: Path, concurrency: int) -> list[str]:
         "--log-level",
         "error",
         "--no-db",
+        *extra,
     ]
 
 
@@ -186,6 +212,76 @@ def bench_winrm(
     return rows
 
 
+def bench_workers(hosts: int, latency_ms: int, concurrency: int) -> list[dict[str, Any]]:
+    """1 vs 2 Dask workers (`--workers 2`: a local cluster of two processes) over a WinRM
+    lab, the hosts' concurrency the same in total: WinRM is bound by pypsrp's CPU under one
+    GIL, which a second process relieves. `cpu_s` counts the workers too (they are waited
+    for); `peak_tree_rss_mb` is the coordinator and its workers together. The cluster's own
+    start and stop are in `fleet_s` (a few seconds on this machine)."""
+    lab_dir = OUT / "lab-workers"
+    lab(lab_dir, hosts, latency_ms, "winrm")
+    rows = []
+    try:
+        for workers in (1, 2):
+            audit = run_measured(audit_cmd(lab_dir, concurrency, "--workers", str(workers)))
+            rows.append(
+                {
+                    "transport": "winrm",
+                    "workers": workers,
+                    "hosts": hosts,
+                    "concurrency": concurrency,
+                    "latency_ms": latency_ms,
+                    "fleet_s": round(audit["seconds"], 2),
+                    "fleet_reached": reached(audit),
+                    "fleet_exit": audit["exit"],
+                    "hosts_per_s": round(hosts / audit["seconds"], 1),
+                    "cpu_s": round(audit["cpu_s"], 2),
+                    "cpu_ms_per_host": round(audit["cpu_s"] * 1000 / hosts, 2),
+                    "peak_tree_rss_mb": round(audit["peak_tree_rss_mb"], 1),
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+            if audit["exit"] not in (0, 1):
+                print(audit["stderr"], file=sys.stderr)
+    finally:
+        subprocess.run([*FLEET, "lab", "down", "--dir", str(lab_dir)], cwd=ROOT, check=False)
+    return rows
+
+
+def bench_scale(hosts: int, latency_ms: int, concurrency: int) -> dict[str, Any]:
+    """Hosts/s and the memory one in-flight host costs, at fleet scale over SSH: the peak RSS
+    of `fleet audit --concurrency C` over the whole lab, less that of the same command over
+    one host of the same inventory (the interpreter, the inventory, the playbook), over C."""
+    lab_dir = OUT / "lab-scale"
+    lab(lab_dir, hosts, latency_ms)
+    try:
+        first = sorted(json.loads((lab_dir / "truth.json").read_text())["hosts"])[0]
+        base = run_measured(audit_cmd(lab_dir, 1, "--limit", first))
+        audit = run_measured(audit_cmd(lab_dir, concurrency))
+    finally:
+        subprocess.run([*FLEET, "lab", "down", "--dir", str(lab_dir)], cwd=ROOT, check=False)
+    row = {
+        "transport": "ssh",
+        "hosts": hosts,
+        "concurrency": concurrency,
+        "latency_ms": latency_ms,
+        "fleet_s": round(audit["seconds"], 2),
+        "fleet_reached": reached(audit),
+        "fleet_exit": audit["exit"],
+        "hosts_per_s": round(hosts / audit["seconds"], 1),
+        "peak_rss_mb": round(audit["peak_rss_mb"], 1),
+        "one_host_rss_mb": round(base["peak_rss_mb"], 1),
+        "rss_kb_per_in_flight_host": round(
+            (audit["peak_rss_mb"] - base["peak_rss_mb"]) * 1024 / concurrency, 1
+        ),
+        "cpu_ms_per_host": round(audit["cpu_s"] * 1000 / hosts, 2),
+    }
+    print(json.dumps(row), flush=True)
+    if audit["exit"] not in (0, 1):
+        print(audit["stderr"], file=sys.stderr)
+    return row
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     hosts = int(os.environ.get("BENCH_HOSTS", "1000"))
@@ -207,6 +303,14 @@ def main() -> None:
             print(f"skipped: {problem}", flush=True)
         else:
             results["audit_winrm_kerberos"] = bench_winrm(hosts, latency, [200, 500], "kerberos")
+    if not only or "workers" in only:
+        print("== 1 vs 2 Dask workers (--workers) over WinRM", flush=True)
+        n = int(os.environ.get("BENCH_WORKERS_HOSTS", "1000"))
+        results["workers"] = bench_workers(n, latency, 200)
+    if not only or "scale" in only:
+        print("== hosts/s and RSS per in-flight host, SSH at concurrency 500", flush=True)
+        n = int(os.environ.get("BENCH_SCALE_HOSTS", "5000"))
+        results["scale"] = bench_scale(n, latency, 500)
     if not only or "inventory" in only:
         from bench.inventory_bench import bench_inventory
 

@@ -60,13 +60,16 @@ def test_local_workers_audit_and_sweep_match_the_truth_and_record_one_run(
     for text in (proc.stdout, proc.stderr, log.read_text()):
         assert password not in text
 
+    # The sweep leaves out the host that hangs on purpose (8 s of the deadline).
+    quick = {n: t for n, t in lab.truth.items() if t["status"] != "timeout"}
+    limit = ":".join(sorted(quick))
     db = tmp_path / "runs.db"
     proc = fleet(
         "sweep", "-i", str(lab.inventory), "--format", "json", "--timeout", "8",
-        "--db", str(db), "--workers", "2",
+        "--db", str(db), "--workers", "2", "--limit", limit,
     )  # fmt: skip
     swept = report(proc)
-    assert_matches_truth(swept, lab.truth)
+    assert_matches_truth(swept, quick)
     runs = json.loads(fleet("history", "runs", "--db", str(db), "--format", "json").stdout)
     assert [r["id"] for r in runs["runs"]] == [swept["run"]["id"]]
     assert runs["runs"][0]["command"] == "sweep"
@@ -80,8 +83,11 @@ def test_local_workers_apply_converges_and_journals_every_change(
         "--faults", "nla_off:2,firewall_public:2,low_encryption:1,stale_sessions:1",
     )  # fmt: skip
     db = tmp_path / "journal.db"
+    plan = tmp_path / "plan.json"
+    planned = fleet("plan", "-i", str(lab.inventory), "-o", str(plan), "--format", "json")
+    assert planned.returncode == 0, planned.stderr
     proc = fleet(
-        "apply", "-i", str(lab.inventory), "--workers", "2", "--yes", "--allow-disruptive",
+        "apply", str(plan), "--workers", "2", "--yes", "--allow-disruptive",
         "--serial", "50%", "--db", str(db), "--format", "json",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
