@@ -58,8 +58,10 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 
-#: Starting a local cluster, or reaching an existing scheduler and its first worker.
+#: Starting a local cluster, or an existing cluster's first worker joining.
 START_TIMEOUT_S = 60.0
+#: Reaching an existing scheduler (Dask retries the connection until then).
+CONNECT_TIMEOUT_S = 20.0
 #: A scheduler unreachable this long ends the run's unfinished shards.
 SCHEDULER_GRACE_S = 10.0
 #: A cluster with no worker this long ends the shards still waiting for one.
@@ -447,7 +449,7 @@ async def open_cluster(
             await client.wait_for_workers(spec.workers, timeout=START_TIMEOUT_S)
         else:
             client = await Client(
-                spec.scheduler, asynchronous=True, security=Security(), timeout=START_TIMEOUT_S
+                spec.scheduler, asynchronous=True, security=Security(), timeout=CONNECT_TIMEOUT_S
             )
             await client.wait_for_workers(1, timeout=START_TIMEOUT_S)
     except (OSError, TimeoutError) as exc:

@@ -39,6 +39,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "runner": units("audit checks cli inventory lab playbook remediate store"),
     "facts": units("audit checks cli lab playbook remediate store transports"),
     "results": units("audit checks cli lab playbook remediate store transports"),
+    # Scale-out is generic: a command hands it its shard's work (fleet.cluster.work).
+    "cluster": units("audit checks cli diagnose lab playbook probe remediate report store sweep"),
 }
 # Only the CLI (and `python -m fleet`) may import these: the CLI prints, the lab is beside
 # the product, remediation is the top stage.
