@@ -46,8 +46,9 @@ T = TypeVar("T")
 #: How long a change waits for the coordinator to confirm its journal row before giving up
 #: (the change is then not run, and its host ends `error`).
 ACK_TIMEOUT_S = 60.0
-#: How often a shard looks whether the coordinator's run was stopped.
-STOP_POLL_S = 1.0
+#: A shard waits for the coordinator's stop (Ctrl-C) in long polls of this length: the
+#: wait returns as soon as the stop is set.
+STOP_POLL_S = 30.0
 
 REPLAYED = "replayed"  # the task's result when its shard had already been claimed
 

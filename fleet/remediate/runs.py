@@ -18,6 +18,7 @@ from fleet.playbook.model import Playbook
 from fleet.processor import Processor
 from fleet.remediate.apply import ApplyOptions, ApplyProcessor, ApplyRun, apply_plan
 from fleet.remediate.model import Plan
+from fleet.remediate.outcome import ChangeStatus
 from fleet.remediate.plan import plan_from_audit
 from fleet.results import HostResult
 from fleet.runner import RunOptions
@@ -146,6 +147,8 @@ async def run_apply(
             "interrupted" if stop.is_set() else ("stopped" if run.report.stopped else "finished")
         )
         note_text = run.report.stopped
+        if cluster is not None:
+            note_text = "; ".join(filter(None, [note_text, _unknown_note(run)])) or None
         return run_id, run
     except (asyncio.CancelledError, KeyboardInterrupt):
         note_text = "aborted while changes were in flight (their rows stay unknown)"
@@ -158,3 +161,12 @@ async def run_apply(
             await transport.aclose()
         journal.settle_hosts(run_id)
         journal.finish_run(run_id, status, code, note_text)
+
+
+def _unknown_note(run: ApplyRun) -> str | None:
+    """The run says so when changes were left `unknown` (a Dask worker lost mid-change)."""
+    hosts = [o.host for o in run.hosts if any(c.status is ChangeStatus.UNKNOWN for c in o.changes)]
+    if not hosts:
+        return None
+    shown = ", ".join(hosts[:5]) + (" ..." if len(hosts) > 5 else "")
+    return f"changes left unknown on {len(hosts)} host(s): {shown}; check them"

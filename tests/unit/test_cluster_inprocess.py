@@ -316,6 +316,7 @@ async def test_a_worker_lost_mid_change_leaves_it_unknown_and_the_run_says_so(
         assert host_rows[name][0] == "error" and "stays unknown" in (host_rows[name][1] or "")
     assert {by_name[n].status for n in by_name.keys() - site_b} == {ApplyStatus.APPLIED}
     assert run.exit_code == 3 and header.status == "finished"
+    assert header.note is not None and "changes left unknown" in header.note
 
 
 async def _unconfirmed_change() -> str:
@@ -339,3 +340,42 @@ async def _unconfirmed_change() -> str:
 async def test_a_change_nobody_confirms_is_not_run(dask: Dask) -> None:
     said = await dask.client.submit(_unconfirmed_change, pure=False)
     assert said.startswith("1 sent; the coordinator did not confirm the journal row")
+
+
+class Stops(Processor[HostOutcome, ChangeOutcome]):
+    """Sets the run's stop (Ctrl-C) when the first change starts."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+
+    def change_started(self, host: HostRef, change: ChangeOutcome) -> None:
+        self.stop.set()
+
+
+async def test_a_stopped_sharded_apply_lets_hosts_in_flight_finish_and_starts_no_other(
+    dask: Dask, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    hosts = lab_hosts("nla_off:8", 8, 4, tmp_path)
+    lab = LabHosts(hosts, latency_s=0.2)
+    use(monkeypatch, lab.transport())
+    playbook = default_playbook()
+    cluster = dask.cluster()
+    plan = await make_plan(targets(hosts), playbook, OPTIONS, cluster=cluster)
+    stop = asyncio.Event()
+    run_options = RunOptions(concurrency=2, timeout=20, retries=0)
+    options = ApplyOptions(run=run_options, batch_size=8, allow_disruptive=True)
+    with Journal.open(tmp_path / "fleet.db") as journal:
+        run_id, run = await run_apply(
+            plan, targets(hosts), playbook, options, journal, stop=stop,
+            processors=[Stops(stop)], cluster=cluster,
+        )  # fmt: skip
+        header = journal.run(run_id)
+        changed = {r.host for r in journal.changes(run_id)}
+    statuses = {o.host: o.status for o in run.hosts}
+    done = {n for n, s in statuses.items() if s is ApplyStatus.APPLIED}
+    waiting = {n for n, s in statuses.items() if s is ApplyStatus.NOT_STARTED}
+    # A host that had started but not reached its first fix skips its changes (unchanged).
+    skipped = {n for n, s in statuses.items() if s is ApplyStatus.UNCHANGED}
+    assert done and len(waiting) >= 4 and done | waiting | skipped == set(statuses), statuses
+    assert done <= changed and not changed & waiting  # nothing began after the stop
+    assert run.interrupted and run.exit_code == 3 and header.status == "interrupted"
