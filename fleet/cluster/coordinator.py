@@ -81,10 +81,18 @@ LostValue = Callable[[HostRun[T], Sequence[Any]], T]
 class Cluster:
     """A connected Dask client, and how this run's hosts are placed on its workers."""
 
-    def __init__(self, client: Any, spec: ClusterSpec, placements: Mapping[str, Placement]) -> None:
+    def __init__(
+        self,
+        client: Any,
+        spec: ClusterSpec,
+        placements: Mapping[str, Placement],
+        *,
+        log_level: str = "warning",
+    ) -> None:
         self.client = client
         self.spec = spec
         self.placements = dict(placements)
+        self.log_level = log_level
         self.shards: list[ShardPlan] = []  # the last run's plan (which host went where)
 
     def wire(self, target: Target) -> WireTarget:
@@ -175,7 +183,8 @@ class _ShardedRun:
         helpers: list[asyncio.Task[Any]] = []
         try:
             for plan in self.plans:
-                shard = Shard(self.names, plan.index, make_work(plan.hosts, plan.concurrency))
+                work = make_work(plan.hosts, plan.concurrency)
+                shard = Shard(self.names, plan.index, work, log_level=self.cluster.log_level)
                 self.futures[plan.index] = client.submit(
                     run_shard,
                     shard,
@@ -459,7 +468,7 @@ async def open_cluster(
             f"cannot use {spec.describe()}: {type(exc).__name__}: {exc}".rstrip(": ")
         ) from None
     try:
-        yield Cluster(client, spec, placements)
+        yield Cluster(client, spec, placements, log_level=log_level)
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.close(), 30)

@@ -17,6 +17,7 @@ coordinator reports those hosts as lost with the worker.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -35,7 +36,7 @@ from fleet.cluster.messages import (
     encode,
 )
 from fleet.cluster.work import ShardContext, ShardWork
-from fleet.logs import get_logger
+from fleet.logs import configure, get_logger
 from fleet.processor import NotRecorded, Processor
 from fleet.runner import HostRef, HostRun
 
@@ -59,6 +60,7 @@ class Shard(Generic[T]):
     index: int
     work: ShardWork[T]
     ack_timeout: float = ACK_TIMEOUT_S
+    log_level: str = "warning"  # the coordinator's --log-level
 
     def __repr__(self) -> str:  # what Dask logs of a task: no host, nothing secret
         return f"Shard({self.names.key}, {self.index})"
@@ -106,8 +108,16 @@ async def _watch_stop(name: str, stop: asyncio.Event) -> None:
     stop.set()
 
 
+@functools.cache
+def _fleet_logs(level: str) -> None:
+    """fleet's log set-up in this worker process, once: JSON lines on the worker's stderr,
+    secrets dropped, tracebacks without frame locals (fleet.logs)."""
+    configure(level=level, fmt="json")
+
+
 async def run_shard(shard: Shard[Any]) -> str:
     """The Dask task of one shard (a coroutine function: Dask runs it on the worker's loop)."""
+    _fleet_logs(shard.log_level)
     worker = get_worker()
     where = f"Dask worker {worker.address}"
 

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 pytest.importorskip("distributed")
 
 import fleet.audit
+import fleet.cluster.worker as worker_module
 from fleet.audit import AuditHost, audit
 from fleet.cluster.coordinator import Cluster, quiet_dask
 from fleet.cluster.spec import ClusterSpec, Placement
@@ -75,6 +77,9 @@ async def dask() -> AsyncIterator[Dask]:
         Client(scheduler.address, asynchronous=True) as client,
     ):
         yield Dask([a, b], client)
+    # The workers set up fleet's logs in this (their) process: leave them as they were.
+    structlog.reset_defaults()
+    worker_module._fleet_logs.cache_clear()
 
 
 def lab_hosts(spec: str, count: int, seed: int, tmp_path: Path) -> list[LabHost]:
