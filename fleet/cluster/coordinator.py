@@ -441,8 +441,15 @@ async def open_cluster(
     local = None
     try:
         if spec.scheduler is None:
-            # One try per shard: a task whose worker died is failed, not run again.
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            # One try per shard: a task whose worker died is failed, not run again. No
+            # statistical profiler: it samples every task thread (the WinRM pool's too)
+            # every 10 ms, CPU a host's work needs more.
+            with dask.config.set(
+                {
+                    "distributed.scheduler.allowed-failures": 0,
+                    "distributed.worker.profile.enabled": False,
+                }
+            ):
                 local = await LocalCluster(
                     n_workers=spec.workers,
                     threads_per_worker=1,
