@@ -59,7 +59,7 @@ async def connected(request: ClusterRequest | None) -> AsyncIterator[Cluster | N
     if request is None:
         yield None
         return
-    from fleet.cluster.coordinator import open_cluster
+    from fleet.cluster.connect import open_cluster
 
     async with open_cluster(
         request.spec, request.placements, log_level=request.log_level

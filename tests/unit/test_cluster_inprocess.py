@@ -25,7 +25,8 @@ pytest.importorskip("distributed")
 import fleet.audit
 import fleet.cluster.worker as worker_module
 from fleet.audit import AuditHost, audit
-from fleet.cluster.coordinator import Cluster, quiet_dask
+from fleet.cluster.connect import quiet_dask
+from fleet.cluster.coordinator import Cluster
 from fleet.cluster.spec import ClusterSpec, Placement
 from fleet.errors import InputError
 from fleet.lab.faults import FAULTS, parse_fault_spec

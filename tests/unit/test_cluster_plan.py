@@ -222,7 +222,8 @@ def test_one_process_never_imports_dask() -> None:
     pipelines and the cluster request all load without Dask."""
     code = (
         "import sys, fleet.cli.audit_cmd, fleet.cli.sweep_cmd, fleet.cli.apply_cmd, "
-        "fleet.audit, fleet.remediate.apply, fleet.cluster.request, fleet.cluster.coordinator; "
+        "fleet.audit, fleet.remediate.apply, fleet.cluster.request, fleet.cluster.coordinator, "
+        "fleet.cluster.connect; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
