@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,29 @@ def transports_for(
     }
 
 
+@asynccontextmanager
+async def open_transports(
+    hosts: Sequence[AuditHost],
+    options: RunOptions,
+    given: Mapping[str, Transport] | None = None,
+) -> AsyncIterator[Mapping[str, Transport]]:
+    """The run's transport per transport name, closed when the run ends. `given`: the
+    caller's own (tests: a `fleet.transports.mock` transport), used as they are and left
+    open, as httpx leaves a transport it was handed to its owner."""
+    if given is not None:
+        missing = sorted({h.target.transport for h in hosts} - set(given))
+        if missing:
+            raise ValueError(f"no transport given for {', '.join(missing)}")
+        yield given
+        return
+    made = transports_for(hosts, options.concurrency, options.timeout)
+    try:
+        yield made
+    finally:
+        for transport in made.values():
+            await transport.aclose()
+
+
 def failed_result(run: HostRun[Any]) -> HostResult:
     """The result of a host whose work raised: its status and error, no checks."""
     ref = run.ref
@@ -181,16 +205,17 @@ async def audit(
     processors: Sequence[Processor[HostResult, Any]] = (),
     stop: asyncio.Event | None = None,
     probe: AuditProbe | None = None,
+    transports: Mapping[str, Transport] | None = None,
 ) -> RunResult:
     """`probe`: also probe each host's RDP listener beside its gather (`--probe`);
-    `processors` watch hosts start and finish (fleet.processor)."""
+    `processors` watch hosts start and finish (fleet.processor); `transports`: by transport
+    name, instead of SSH and WinRM (tests; see `open_transports`)."""
     started = datetime.now(UTC)
-    transports = transports_for(hosts, options.concurrency, options.timeout)
-    jobs = {
-        h.target.name: HostAudit(h, transports[h.target.transport], playbook, options, probe)
-        for h in hosts
-    }
-    try:
+    async with open_transports(hosts, options, transports) as by_name:
+        jobs = {
+            h.target.name: HostAudit(h, by_name[h.target.transport], playbook, options, probe)
+            for h in hosts
+        }
         outcome = await run_jobs(
             [(h.ref, jobs[h.target.name]) for h in hosts],
             options,
@@ -198,9 +223,6 @@ async def audit(
             on_failure=lambda run: jobs[run.ref.name].failed(run),
             stop=stop,
         )
-    finally:
-        for transport in transports.values():
-            await transport.aclose()
     info = RunInfo(
         id=new_run_id(started),
         command=command,

@@ -8,18 +8,28 @@ Transport faults become what fleet's real transports raise for them: `unreachabl
 Unreachable and `auth_fail` → AuthFailed at connect, `tls_untrusted` → TlsVerifyFailed and
 `winrm_fault` → RemoteFault at connect (WinRM hosts only, as in the lab); `hang` never
 answers (the runner's deadline ends it), `drop` → ConnectionLost mid-command, `garbage`
-answers noise without a frame, `slow` answers after a few seconds (fleet.lab.behaviour).
-Bytes on the wire (`oem_output`, HTTP, NTLM) exist only in the subprocess labs.
+answers noise without a frame, `slow` answers after a few seconds (fleet.lab.behaviour);
+an `ntlm_disabled` host the inventory reaches by NTLM refuses it (AuthFailed), as truth says.
+Bytes on the wire (`oem_output`, HTTP, NTLM, the RDP listeners) exist only in the real labs.
+
+`InProcessLab` is a whole lab this way: `fleet lab up`'s hosts and files (inventory.yml,
+truth.json, lab.json, the password) in its directory, no endpoint and no process, so the CLI
+itself (tests.support.cli) can audit, plan and apply it through `transports()`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from fleet.lab import files
 from fleet.lab.behaviour import DropConnection, command_reply
-from fleet.lab.model import LabHost
+from fleet.lab.kerberos_hosts import NTLM_ONLY_FAULT
+from fleet.lab.model import LabConfig, LabHost, build_hosts
 from fleet.lab.responder import Responder, default_responder
+from fleet.lab.run import RunningLab
 from fleet.scripts import Script
 from fleet.transports.base import (
     AuthFailed,
@@ -49,6 +59,9 @@ class LabHosts:
         self.hosts: dict[str, LabHost] = {h.name: h for h in hosts}
         self.responder = responder or default_responder()
         self.latency_s = latency_s
+        #: (host, script id) of every script a host was sent, in order (the lab's
+        #: received.jsonl): what reached which host, whatever fleet says.
+        self.received: list[tuple[str, str]] = []
 
     def host(self, target: Target) -> LabHost:
         host = self.hosts.get(target.name)
@@ -68,11 +81,14 @@ class LabHosts:
             raise TlsVerifyFailed(f"TLS certificate of {where} not trusted")
         if host.transport == "winrm" and fault == "winrm_fault":
             raise RemoteFault("WS-Management fault 5: Access is denied.", code="5")
+        if NTLM_ONLY_FAULT in host.faults and host.auth == "ntlm":
+            raise AuthFailed(f"authentication failed for user {target.username!r} (NTLM refused)")
 
     async def handler(
         self, target: Target, script: Script, params: Mapping[str, Any]
     ) -> ScriptOutput:
         host = self.host(target)
+        self.received.append((host.name, script.id))
         try:
             reply = await command_reply(
                 self.responder,
@@ -96,3 +112,51 @@ class LabHosts:
 def lab_transport(hosts: Iterable[LabHost], *, name: str = "mock") -> MockTransport:
     """A transport whose hosts are these lab hosts (their state changes as fixes run)."""
     return LabHosts(hosts).transport(name)
+
+
+#: Ports written into an in-process lab's inventory: nothing listens there.
+_PORTS = {"ssh": 22, "winrm": 5985}
+
+
+@dataclass
+class InProcessLab(RunningLab):
+    """A lab without sockets or a process (see the module docstring). Its hosts' state,
+    `set_faults`, `reboot` and truth.json are `RunningLab`'s; `answering` serves them."""
+
+    answering: LabHosts = field(default_factory=lambda: LabHosts(()))
+
+    @classmethod
+    def create(cls, config: LabConfig, *, responder: Responder | None = None) -> InProcessLab:
+        """Build the hosts (seeded as `fleet lab up` does) and write the lab's files."""
+        if config.winrm_auth != "ntlm":
+            raise ValueError("an in-process lab has no KDC: its WinRM hosts use NTLM")
+        config.dir.mkdir(parents=True, exist_ok=True)
+        started = datetime.now(UTC)
+        hosts = build_hosts(config, started)
+        for h in hosts:
+            h.port = _PORTS[h.transport]
+        lab = cls(
+            config=config,
+            hosts=hosts,
+            password=files.load_or_create_password(config.dir),
+            started=started,
+            answering=LabHosts(hosts, responder=responder, latency_s=config.latency_ms / 1000),
+        )
+        winrm_vars = {
+            h.name: {
+                "fleet_transport": "winrm",
+                "fleet_winrm_auth": "ntlm",
+                "fleet_winrm_scheme": h.scheme or "http",
+            }
+            for h in hosts
+            if h.transport == "winrm"
+        }
+        files.write_inventory(config.dir, hosts, {"fleet_transport": "ssh"}, winrm_vars)
+        lab._write_truth()
+        files.write_json(config.dir / files.LAB_JSON, lab.describe())
+        return lab
+
+    def transports(self) -> dict[str, MockTransport]:
+        """What a run reaches the hosts through, by transport name (one mock serves both)."""
+        transport = self.answering.transport()
+        return {"ssh": transport, "winrm": transport}

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fleet.audit import AuditHost, audit, new_run_id, transports_for
+from fleet.audit import AuditHost, audit, new_run_id, open_transports
 from fleet.checks.params import resolve_params
 from fleet.errors import InputError
 from fleet.playbook.model import Playbook
@@ -22,6 +22,7 @@ from fleet.remediate.plan import plan_from_audit
 from fleet.results import HostResult
 from fleet.runner import RunOptions
 from fleet.store.journal import Journal, RunHeader
+from fleet.transports.base import Transport
 
 
 def file_sha256(path: Path | None) -> str | None:
@@ -42,8 +43,10 @@ async def make_plan(
     only: Collection[str] | None = None,
     stop: asyncio.Event | None = None,
     processors: Sequence[Processor[HostResult, Any]] = (),
+    transports: Mapping[str, Transport] | None = None,
 ) -> Plan:
-    """Gather and evaluate every host (nothing changes on them), then plan from the facts."""
+    """Gather and evaluate every host (nothing changes on them), then plan from the facts.
+    `transports`: as for `audit` (tests)."""
     result = await audit(
         hosts,
         playbook,
@@ -52,6 +55,7 @@ async def make_plan(
         command="plan",
         processors=processors,
         stop=stop,
+        transports=transports,
     )
     params = {h.target.name: resolve_params(playbook, h.overrides) for h in hosts}
     return plan_from_audit(
@@ -90,8 +94,10 @@ async def run_apply(
     stop: asyncio.Event,
     processors: Sequence[ApplyProcessor] = (),
     clock: Callable[[], datetime] = datetime.now,
+    transports: Mapping[str, Transport] | None = None,
 ) -> tuple[str, ApplyRun]:
-    """Apply `plan` and journal it; returns the journal run id and what happened."""
+    """Apply `plan` and journal it; returns the journal run id and what happened.
+    `transports`: as for `audit` (tests)."""
     run_id = new_run_id(datetime.now(UTC))
     journal.start_run(
         RunHeader(
@@ -111,22 +117,22 @@ async def run_apply(
             },
         )
     )
-    transports = transports_for(hosts, options.run.concurrency, options.run.timeout)
     status, code = "interrupted", 3
     note_text: str | None = "crashed or was killed"
     try:
-        run = await apply_plan(
-            plan,
-            {h.target.name: h for h in hosts},
-            playbook,
-            transports,
-            journal,
-            run_id,
-            options,
-            stop=stop,
-            processors=processors,
-            clock=clock,
-        )
+        async with open_transports(hosts, options.run, transports) as by_name:
+            run = await apply_plan(
+                plan,
+                {h.target.name: h for h in hosts},
+                playbook,
+                by_name,
+                journal,
+                run_id,
+                options,
+                stop=stop,
+                processors=processors,
+                clock=clock,
+            )
         code = run.exit_code
         status = (
             "interrupted" if stop.is_set() else ("stopped" if run.report.stopped else "finished")
@@ -140,7 +146,5 @@ async def run_apply(
         note_text = f"crashed: {type(exc).__name__}"
         raise
     finally:
-        for transport in transports.values():
-            await transport.aclose()
         journal.settle_hosts(run_id)
         journal.finish_run(run_id, status, code, note_text)

@@ -1,12 +1,9 @@
 """`fleet history` (hosts by run, --host/--check/--since, runs, prune) on a real database,
-through the CLI as a user runs it; bad input is one line and exit 2."""
+through the CLI's entry point in-process (tests.support.cli); bad input is one line and exit 2."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,18 +14,13 @@ from fleet.cli.history_cmd import parse_since
 from fleet.errors import InputError
 from fleet.store import Store
 from tests.fixtures.sample_runs import sample_run
+from tests.support.cli import CliResult, run_cli
 
 OLD_ID = "20260302T060000Z-00000001"
 
 
-def fleet(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fleet", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+def fleet(*args: str) -> CliResult:
+    return run_cli(*args, env={"COLUMNS": "200"})
 
 
 @pytest.fixture
