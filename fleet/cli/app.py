@@ -41,7 +41,7 @@ def _root(
 
 
 def _register(argv: list[str]) -> None:
-    register(next((arg for arg in argv if not arg.startswith("-")), None))
+    register([arg for arg in argv if not arg.startswith("-")])
 
 
 def main() -> None:
