@@ -26,6 +26,7 @@ from typing import Any
 
 from fleet.lab import files
 from fleet.lab.behaviour import DropConnection, command_reply
+from fleet.lab.faults import SLOW_SECONDS
 from fleet.lab.kerberos_hosts import NTLM_ONLY_FAULT
 from fleet.lab.model import LabConfig, LabHost, build_hosts
 from fleet.lab.responder import Responder, default_responder
@@ -55,10 +56,14 @@ class LabHosts:
         *,
         responder: Responder | None = None,
         latency_s: float = 0.0,
+        slow_s: tuple[float, float] = SLOW_SECONDS,
     ) -> None:
+        """`slow_s`: how late a `slow` host answers (a run with a deadline shorter than the
+        real labs' may want it sooner: late, but within the deadline)."""
         self.hosts: dict[str, LabHost] = {h.name: h for h in hosts}
         self.responder = responder or default_responder()
         self.latency_s = latency_s
+        self.slow_s = slow_s
         #: (host, script id) of every script a host was sent, in order (the lab's
         #: received.jsonl): what reached which host, whatever fleet says.
         self.received: list[tuple[str, str]] = []
@@ -96,6 +101,7 @@ class LabHosts:
                 script.text,
                 encode_params(params),
                 latency_s=self.latency_s,
+                slow_s=self.slow_s,
             )
         except DropConnection:
             raise ConnectionLost(f"connection lost while running {script.id}") from None
@@ -126,8 +132,15 @@ class InProcessLab(RunningLab):
     answering: LabHosts = field(default_factory=lambda: LabHosts(()))
 
     @classmethod
-    def create(cls, config: LabConfig, *, responder: Responder | None = None) -> InProcessLab:
-        """Build the hosts (seeded as `fleet lab up` does) and write the lab's files."""
+    def create(
+        cls,
+        config: LabConfig,
+        *,
+        responder: Responder | None = None,
+        slow_s: tuple[float, float] = SLOW_SECONDS,
+    ) -> InProcessLab:
+        """Build the hosts (seeded as `fleet lab up` does) and write the lab's files;
+        `responder` and `slow_s` as for `LabHosts`."""
         if config.winrm_auth != "ntlm":
             raise ValueError("an in-process lab has no KDC: its WinRM hosts use NTLM")
         config.dir.mkdir(parents=True, exist_ok=True)
@@ -140,7 +153,9 @@ class InProcessLab(RunningLab):
             hosts=hosts,
             password=files.load_or_create_password(config.dir),
             started=started,
-            answering=LabHosts(hosts, responder=responder, latency_s=config.latency_ms / 1000),
+            answering=LabHosts(
+                hosts, responder=responder, latency_s=config.latency_ms / 1000, slow_s=slow_s
+            ),
         )
         winrm_vars = {
             h.name: {

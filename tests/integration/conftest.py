@@ -1,7 +1,9 @@
 """Labs for integration tests: real `fleet lab up --detach` processes on loopback.
 
 Each lab gets its own 127.x.y.0/24 block and ephemeral ports, so tests (and engineers running
-them side by side) never collide. Everything goes through the CLI, as an admin would.
+them side by side) never collide. Everything goes through the CLI, as an admin would: `lab up`
+and `lab down` through its entry point in-process (tests.support.cli; the lab itself is the
+detached process `lab up` starts), what a test examines through `fleet()`, a real process.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.cli import run_cli
+from tests.support.labs import assert_matches_truth, outcome
+
+__all__ = ["FLEET", "Lab", "assert_matches_truth", "fleet", "outcome", "start_lab"]
 
 FLEET = [sys.executable, "-m", "fleet"]
 
@@ -52,7 +59,7 @@ def _block() -> str:
 def start_lab(tmp: Path, *args: str) -> Lab:
     lab_dir = tmp / "lab"
     for _ in range(3):  # a random block may (rarely) be busy: try another
-        proc = fleet(
+        proc = run_cli(
             "lab",
             "up",
             "--dir",
@@ -80,24 +87,4 @@ def lab_factory(tmp_path: Path) -> Iterator[Any]:
 
     yield make
     for lab in started:
-        fleet("lab", "down", "--dir", str(lab.dir))
-
-
-def outcome(host: dict[str, Any]) -> dict[str, Any]:
-    """A host of the audit JSON reduced to truth.json's shape."""
-    return {
-        "status": host["status"],
-        "fail": sorted(c["id"] for c in host["checks"] if c["status"] in ("fail", "error")),
-        "warn": sorted(c["id"] for c in host["checks"] if c["status"] == "warn"),
-    }
-
-
-def assert_matches_truth(report: dict[str, Any], truth: dict[str, Any]) -> None:
-    got = {h["name"]: outcome(h) for h in report["hosts"]}
-    want = {
-        name: {"status": t["status"], "fail": sorted(t["fail"]), "warn": sorted(t["warn"])}
-        for name, t in truth.items()
-    }
-    assert got.keys() == want.keys()
-    wrong = {n: {"audit": got[n], "truth": want[n]} for n in got if got[n] != want[n]}
-    assert not wrong, json.dumps(wrong, indent=1)
+        run_cli("lab", "down", "--dir", str(lab.dir))
