@@ -79,7 +79,9 @@ def fixture_facts(name: str, patch: Mapping[str, Any] | None = None) -> HostFact
 
 def lab_facts(spec: Mapping[str, Any]) -> HostFacts:
     """The facts of one lab host carrying `spec["faults"]` (baseline from `spec["seed"]`, 1 by
-    default; `spec["transport"]`: ssh or winrm), gathered in-process through the responder."""
+    default; `spec["transport"]`: ssh or winrm; `spec["state"]`: attributes of its state set
+    after the faults, e.g. `locale`, `sessions_via`), gathered in-process through the
+    responder."""
     with tempfile.TemporaryDirectory(prefix="fleet-case-") as tmp:
         config = LabConfig(
             dir=Path(tmp),
@@ -91,6 +93,10 @@ def lab_facts(spec: Mapping[str, Any]) -> HostFacts:
         lab = InProcessLab.create(config)
         host = lab.hosts[0]
         lab.set_faults(host.name, spec.get("faults", []))
+        for name, value in spec.get("state", {}).items():
+            if not hasattr(host.state, name):
+                raise ValueError(f"lab host state has no {name!r}")
+            setattr(host.state, name, value)
         target = AuditHost(Target(host.name, host.address, host.port, host.transport))
         run = audit(
             [target], default_playbook(), RunOptions(timeout=5), transports=lab.transports()
