@@ -23,7 +23,7 @@ import pytest
 from tests.support.cli import run_cli
 from tests.support.labs import assert_matches_truth, outcome
 
-__all__ = ["FLEET", "Lab", "assert_matches_truth", "fleet", "outcome", "start_lab"]
+__all__ = ["FLEET", "Lab", "assert_matches_truth", "fleet", "outcome", "start_lab", "stop_lab"]
 
 FLEET = [sys.executable, "-m", "fleet"]
 
@@ -76,6 +76,11 @@ def start_lab(tmp: Path, *args: str) -> Lab:
     raise AssertionError(f"lab did not start: {proc.stderr}")
 
 
+def stop_lab(lab: Lab) -> None:
+    """`fleet lab down` (through the entry point in-process: the lab is its own process)."""
+    run_cli("lab", "down", "--dir", str(lab.dir))
+
+
 @pytest.fixture
 def lab_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[Lab] = []
@@ -87,4 +92,4 @@ def lab_factory(tmp_path: Path) -> Iterator[Any]:
 
     yield make
     for lab in started:
-        run_cli("lab", "down", "--dir", str(lab.dir))
+        stop_lab(lab)

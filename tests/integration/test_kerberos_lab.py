@@ -24,7 +24,7 @@ import pytest
 
 from fleet.lab.kdc import find_tool, fqdn, missing
 
-from .conftest import Lab, assert_matches_truth, fleet, outcome, start_lab
+from .conftest import Lab, assert_matches_truth, fleet, outcome, start_lab, stop_lab
 
 REASON = missing()
 pytestmark = [
@@ -46,7 +46,7 @@ def klab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         *("--transport", "winrm", "--winrm-auth", "kerberos", "--winrm-scheme", "mixed"),
     )
     yield lab
-    fleet("lab", "down", "--dir", str(lab.dir))
+    stop_lab(lab)
 
 
 def lab_hosts(lab: Lab) -> dict[str, dict[str, Any]]:

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from keyring.backend import KeyringBackend
 
-from tests.integration.conftest import FLEET, Lab, fleet, start_lab
+from tests.integration.conftest import FLEET, Lab, fleet, start_lab, stop_lab
 
 # Quotes, $(...), backticks, ';' and non-ASCII: also a splicing probe on the way to the host.
 PASSWORD = "Zq7Leak-'\"$(whoami)`id`;é-Marker9"
@@ -48,7 +48,7 @@ def start_seeded_lab(root: Path, transport: str) -> Lab:
 def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = start_seeded_lab(tmp_path_factory.mktemp(f"sec-{request.param}"), request.param)
     yield lab
-    fleet("lab", "down", "--dir", str(lab.dir))
+    stop_lab(lab)
 
 
 def variant(lab: Lab, name: str, **set_vars: object) -> Path:

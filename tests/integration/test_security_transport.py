@@ -18,14 +18,14 @@ from fleet.scripts import builtin_script
 from fleet.transports.framing import parse_frame
 from fleet.transports.ssh import SshTransport
 from fleet.transports.winrm import WinRMTransport
-from tests.integration.conftest import Lab, fleet, start_lab
+from tests.integration.conftest import Lab, fleet, start_lab, stop_lab
 
 
 @pytest.fixture(scope="module")
 def ssh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = start_lab(tmp_path_factory.mktemp("sec-ssh"), "--hosts", "2")
     yield lab
-    fleet("lab", "down", "--dir", str(lab.dir))
+    stop_lab(lab)
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +35,14 @@ def https_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         *("--hosts", "2", "--transport", "winrm", "--winrm-scheme", "https"),
     )
     yield lab
-    fleet("lab", "down", "--dir", str(lab.dir))
+    stop_lab(lab)
 
 
 @pytest.fixture(scope="module")
 def http_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = start_lab(tmp_path_factory.mktemp("sec-http"), *("--hosts", "1", "--transport", "winrm"))
     yield lab
-    fleet("lab", "down", "--dir", str(lab.dir))
+    stop_lab(lab)
 
 
 def variant(lab: Lab, name: str, drop: tuple[str, ...] = (), **set_vars: Any) -> Path:
