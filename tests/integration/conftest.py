@@ -20,15 +20,26 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import run_cli
+from tests.support.cli import CliResult, run_cli
 from tests.support.labs import assert_matches_truth, outcome
 
-__all__ = ["FLEET", "Lab", "assert_matches_truth", "fleet", "outcome", "start_lab", "stop_lab"]
+__all__ = [
+    "FLEET",
+    "Lab",
+    "assert_matches_truth",
+    "cli",
+    "fleet",
+    "outcome",
+    "start_lab",
+    "stop_lab",
+]
 
 FLEET = [sys.executable, "-m", "fleet"]
 
 
 def fleet(*args: str, timeout: float = 180, env: dict[str, str] | None = None) -> Any:
+    """`fleet ARGS` as a real process: for what only a process shows (the entry point, signals,
+    everything a run writes to its file descriptors); `cli` otherwise."""
     return subprocess.run(
         [*FLEET, *args],
         capture_output=True,
@@ -74,6 +85,12 @@ def start_lab(tmp: Path, *args: str) -> Lab:
         if proc.returncode == 0:
             return Lab(lab_dir)
     raise AssertionError(f"lab did not start: {proc.stderr}")
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
+    """`fleet ARGS` through the entry point in this process (tests.support.cli), over the real
+    wire to the lab's process: the same run without a second's worth of imports per call."""
+    return run_cli(*args, env=env)
 
 
 def stop_lab(lab: Lab) -> None:

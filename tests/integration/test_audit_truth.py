@@ -13,7 +13,7 @@ import pytest
 
 from fleet.lab.faults import FAULTS
 
-from .conftest import assert_matches_truth, fleet
+from .conftest import assert_matches_truth, cli, fleet
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ EVERY_FAULT = ",".join(
 
 
 def audit_json(inventory: str, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-    proc = fleet("audit", "-i", inventory, "--format", "json", "--timeout", "8", *extra)
+    proc = cli("audit", "-i", inventory, "--format", "json", "--timeout", "8", *extra)
     assert proc.returncode in (0, 1, 3), proc.stderr
     assert "Traceback" not in proc.stderr
     return proc.returncode, json.loads(proc.stdout)

@@ -1,6 +1,7 @@
-"""`fleet diagnose` as a real process against a real lab: the host's checks over SSH and the
-probe of its RDP listener side by side. A fault the wire shows too (NLA off) is named first,
-with the probe's answer in the report; a healthy host has no cause.
+"""`fleet diagnose` against a real lab: the host's checks over SSH and the probe of its RDP
+listener side by side (the CLI in-process, the lab in its own process). A fault the wire
+shows too (NLA off) is named first, with the probe's answer in the report; a healthy host
+has no cause.
 
 Every state fault named first, the table, an unreachable host and a bad HOST are tested
 in-process (tests/inprocess/test_diagnose.py)."""
@@ -12,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from .conftest import fleet
+from .conftest import cli
 
 pytestmark = pytest.mark.integration
 
 
 def diagnose(host: str, inventory: str) -> tuple[int, dict[str, Any]]:
-    proc = fleet("diagnose", host, "-i", inventory, "--format", "json", "--timeout", "8")
+    proc = cli("diagnose", host, "-i", inventory, "--format", "json", "--timeout", "8")
     assert "Traceback" not in proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 

@@ -1,5 +1,7 @@
-"""`fleet plan`, `fleet apply` and `fleet journal` as an admin runs them: subprocesses against
-detached labs over real SSH, journals in tmp_path. What is expected comes from the lab's
+"""`fleet plan`, `fleet apply` and `fleet journal` as an admin runs them, against detached
+labs over real SSH, journals in tmp_path: the entry point as a real process for the text
+plan, the apply that changes the lab and the apply that is killed or interrupted; in-process
+(`cli`, over the same wire) for what a run only reads back. What is expected comes from the lab's
 truth.json and lab.json (which faults each host carries), never from the code under test.
 
 Here: plan → apply (TermService restarts verified on the RDP wire) → audit → plan again, and
@@ -20,7 +22,8 @@ from typing import Any
 import pytest
 
 from fleet.remediate.fixes import FIXES
-from tests.integration.conftest import FLEET, Lab
+from tests.integration.conftest import FLEET, Lab, cli
+from tests.support.cli import CliResult
 
 pytestmark = pytest.mark.integration
 
@@ -50,13 +53,16 @@ def still_failing_after_apply(faults: list[str]) -> set[str]:
     return {"security.layer", "security.nla"} if "policy_override" in faults else set()
 
 
-def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`python -m fleet ARGS` with no terminal on stdin (so apply cannot prompt)."""
+def run(*args: str, process: bool = False) -> subprocess.CompletedProcess[str] | CliResult:
+    """`fleet ARGS` with no terminal on stdin (so apply cannot prompt): in-process over the
+    real wire, or as a real `python -m fleet` (`process`)."""
+    if not process:
+        return cli(*args)
     return subprocess.run(
         [*FLEET, *args],
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=60,
         stdin=subprocess.DEVNULL,
     )
 
@@ -79,8 +85,10 @@ def plan(lab: Lab, out: Path, *extra: str) -> dict[str, Any]:
     return doc
 
 
-def apply(plan_file: Path, db: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run("apply", str(plan_file), "--db", str(db), *TIMEOUT, *extra)
+def apply(
+    plan_file: Path, db: Path, *extra: str, process: bool = False
+) -> subprocess.CompletedProcess[str] | CliResult:
+    return run("apply", str(plan_file), "--db", str(db), *TIMEOUT, *extra, process=process)
 
 
 def audit_failures(lab: Lab) -> dict[str, set[str]]:
@@ -125,7 +133,7 @@ def test_plan_is_what_the_truth_implies_and_apply_makes_every_fixable_check_pass
     assert doc["summary"]["blocked"] == blocked_changes > 0
     assert doc["summary"]["disruptive"] > 0
 
-    text = run("plan", "-i", str(lab.inventory), *TIMEOUT)
+    text = run("plan", "-i", str(lab.inventory), *TIMEOUT, process=True)  # the entry point
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
     assert any(line.lstrip().startswith("~ ") for line in lines)
@@ -134,7 +142,9 @@ def test_plan_is_what_the_truth_implies_and_apply_makes_every_fixable_check_pass
     summary = [line for line in lines if line.startswith("Plan: ")]
     assert len(summary) == 1 and f"{doc['summary']['blocked']} blocked" in summary[0]
 
-    proc = apply(tmp_path / "plan.json", tmp_path / "j.db", "--yes", "--allow-disruptive")
+    proc = apply(
+        tmp_path / "plan.json", tmp_path / "j.db", "--yes", "--allow-disruptive", process=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     blocked = doc["summary"]["blocked"]
     assert f"{blocked} change(s) skipped: {blocked} blocked" in proc.stdout  # not hidden by 0

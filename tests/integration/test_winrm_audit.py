@@ -16,7 +16,7 @@ import pytest
 
 from fleet.lab.faults import FAULTS
 
-from .conftest import Lab, assert_matches_truth, fleet
+from .conftest import Lab, assert_matches_truth, cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -29,7 +29,7 @@ UNFINISHED = {"unreachable", "auth_failed", "timeout", "error"}
 
 
 def audit_json(lab: Lab, *extra: str) -> tuple[int, dict[str, Any]]:
-    proc = fleet(
+    proc = cli(
         "audit", "-i", str(lab.inventory), "--format", "json", "--timeout", "8", "--no-db", *extra
     )
     assert proc.returncode in (0, 1, 3), proc.stderr
