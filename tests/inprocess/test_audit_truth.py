@@ -1,17 +1,26 @@
-"""`fleet audit --format json` against in-process labs must match truth.json host by host and
-check by check: the seeds and transports the subprocess labs do not repeat (they keep one
-mixed lab per wire), exit codes per docs/contracts.md, --limit and the table."""
+"""Audits of in-process labs must match truth.json host by host and check by check: the seeds
+and transports the subprocess labs do not repeat (they keep one mixed lab per wire), with
+their exit codes; exit codes 0 and 1, --limit and the table through the CLI.
+
+The truth labs are audited side by side in one event loop (`audited`): each has a host that
+never answers and costs the whole deadline, once for all of them instead of once each."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fleet.audit import audit
+from fleet.cli.common import audit_hosts
 from fleet.lab.faults import FAULTS
 from fleet.lab.inprocess import InProcessLab
+from fleet.playbook.loader import default_playbook
+from fleet.results import RunResult
+from fleet.runner import RunOptions
 from tests.support.labs import assert_matches_truth, fleet_in, in_process_lab, truth_hosts
 
 UNFINISHED = {"unreachable", "auth_failed", "timeout", "error"}
@@ -44,21 +53,59 @@ def lab_hosts(lab: InProcessLab) -> dict[str, dict[str, Any]]:
     return {h["name"]: h for h in described["hosts"]}
 
 
-@pytest.mark.parametrize(
-    ("transport", "seed"),
-    # SSH seed 1 and mixed seed 1 are audited over the wire (tests/integration).
-    [("ssh", 2), ("ssh", 3), ("winrm", 1), ("winrm", 2), ("mixed", 2)],
-)
-def test_mixed_faults_match_truth(tmp_path: Path, transport: Any, seed: int) -> None:
-    hosts = 30 if transport == "ssh" else 24
-    lab = in_process_lab(
-        tmp_path / "lab", hosts=hosts, seed=seed, faults="mixed", transport=transport,
-        winrm_scheme="mixed",
-    )  # fmt: skip
+# (transport, seed, faults, hosts): SSH seed 1 and mixed seed 1 are audited over the wire
+# (tests/integration), as are the every-fault SSH and WinRM labs.
+LABS: dict[str, tuple[Any, int, str, int]] = {
+    "ssh-2": ("ssh", 2, "mixed", 30),
+    "ssh-3": ("ssh", 3, "mixed", 30),
+    "winrm-1": ("winrm", 1, "mixed", 24),
+    "winrm-2": ("winrm", 2, "mixed", 24),
+    "mixed-2": ("mixed", 2, "mixed", 24),
+    "every-fault-mixed-11": ("mixed", 11, EVERY_MIXED, 40),
+}
+
+
+@pytest.fixture(scope="module")
+def audited(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[InProcessLab, RunResult, dict[str, Any]]]:
+    """Each lab of LABS, the audit of its inventory (as `fleet audit -i` selects it) and its
+    report as the JSON a run prints."""
+    pb = default_playbook()
+    labs = {
+        name: in_process_lab(
+            tmp_path_factory.mktemp(name),
+            hosts=hosts,
+            seed=seed,
+            faults=faults,
+            transport=transport,
+            winrm_scheme="mixed",
+        )
+        for name, (transport, seed, faults, hosts) in LABS.items()
+    }
+
+    async def audit_all() -> list[RunResult]:
+        runs = []
+        for lab in labs.values():
+            _, hosts = audit_hosts(lab.inventory_path, None, pb, False)
+            options = RunOptions(concurrency=len(hosts), timeout=float(TIMEOUT))
+            runs.append(audit(hosts, pb, options, transports=lab.transports()))
+        return list(await asyncio.gather(*runs))
+
+    results = asyncio.run(audit_all())
+    return {
+        name: (lab, result, json.loads(result.model_dump_json()))
+        for (name, lab), result in zip(labs.items(), results, strict=True)
+    }
+
+
+@pytest.mark.parametrize("name", [n for n in LABS if not n.startswith("every")])
+def test_mixed_faults_match_truth(audited: dict[str, Any], name: str) -> None:
+    lab, result, report = audited[name]
+    transport = LABS[name][0]
     truth = truth_hosts(lab)
-    code, report = audit_json(lab, "--concurrency", str(hosts))
     assert_matches_truth(report, truth)
-    assert code == expected_exit(truth)
+    assert result.exit_code() == expected_exit(truth)
     described = lab_hosts(lab)
     assert {h["name"]: h["transport"] for h in report["hosts"]} == {
         n: h["transport"] for n, h in described.items()
@@ -71,12 +118,11 @@ def test_mixed_faults_match_truth(tmp_path: Path, transport: Any, seed: int) -> 
         assert len(carriers) == 2 and all(described[n]["transport"] == "winrm" for n in carriers)
 
 
-def test_every_fault_on_a_mixed_lab_matches_truth(tmp_path: Path) -> None:
-    lab = in_process_lab(tmp_path / "lab", hosts=40, seed=11, faults=EVERY_MIXED, transport="mixed")
-    code, report = audit_json(lab, "--concurrency", "40")
+def test_every_fault_on_a_mixed_lab_matches_truth(audited: dict[str, Any]) -> None:
+    lab, result, report = audited["every-fault-mixed-11"]
     assert_matches_truth(report, truth_hosts(lab))
     assert {h["status"] for h in report["hosts"]} == UNFINISHED | {"ok", "findings"}
-    assert code == 3
+    assert result.exit_code() == 3
     assert len(report["hosts"]) == 40  # the run went on in spite of the neighbours' failures
 
 
