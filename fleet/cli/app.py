@@ -47,7 +47,7 @@ def _register(argv: list[str]) -> None:
 def main() -> None:
     _register(sys.argv[1:])
     try:
-        app()
+        app(prog_name="fleet")  # also as `python -m fleet`: usage names the program
     except InputError as exc:
         typer.echo(f"fleet: error: {exc}", err=True)
         sys.exit(exc.exit_code)
