@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from datetime import datetime
@@ -14,6 +15,7 @@ from rich.console import Console
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
+from fleet.cli.options import AUDIT_TIMEOUT_S
 from fleet.cli.plan_cmd import FormatOpt, OnlyOpt, check_format, plan_hosts, show_plan
 from fleet.cli.render_plan import render_outcomes, skipped_note
 from fleet.errors import InputError
@@ -23,6 +25,7 @@ from fleet.remediate.apply import ApplyOptions, ApplyRun, unapplied_outcomes
 from fleet.remediate.batches import BatchReport, parse_serial
 from fleet.remediate.model import Plan, load_plan
 from fleet.remediate.outcome import ApplyStatus, ChangeOutcome, HostOutcome, plan_exit_code
+from fleet.remediate.retry import retry_hosts, write_retry_file
 from fleet.remediate.runs import check_plan_matches, run_apply
 from fleet.remediate.window import Window, parse_window
 from fleet.remediate.wire import WireVerify
@@ -70,6 +73,16 @@ def apply_cmd(
     only: str | None = OnlyOpt,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan only (= fleet plan)."),
+    check: bool = typer.Option(
+        False, "--check", "-C", help="A dry run, as in Ansible: show the diff, change nothing."
+    ),
+    diff: bool = typer.Option(
+        False,
+        "--diff",
+        "-D",
+        help="Show each change's before → after: the plan's diff (also with --format json, "
+        "on stderr), and the values each applied change reported.",
+    ),
     serial: str | None = typer.Option(
         None, "--serial", help="Batch size: N hosts or N% (the first batch is the canary)."
     ),
@@ -109,7 +122,22 @@ def apply_cmd(
         callback=in_range("--timeout", 0.1, unit=" s"),
         help="Per-host deadline (gather, fixes, verify).",
     ),
+    plan_timeout: float = typer.Option(
+        AUDIT_TIMEOUT_S,
+        "--plan-timeout",
+        callback=in_range("--plan-timeout", 0.1, unit=" s"),
+        help="With -i: the per-host deadline of the planning gather (the audit's).",
+    ),
+    retry_file: Path | None = typer.Option(
+        None,
+        "--retry-file",
+        help="Where a failed apply lists the hosts to run again, one a line, for "
+        "--limit @FILE (as Ansible's .retry file).",
+        show_default="PLAN.retry beside a saved plan, else PLAYBOOK.retry here",
+    ),
+    no_retry_file: bool = typer.Option(False, "--no-retry-file", help="Do not write a retry file."),
     ask_pass: bool = common.AskPassOpt,
+    verbose: int = common.VerboseOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
     log_level: str = common.LogLevelOpt,
@@ -122,8 +150,11 @@ def apply_cmd(
     3 a host could not be planned, reached or finished (or Ctrl-C / SIGTERM: the hosts in
     flight finish, no other starts; twice: the hosts in flight are cut off too).
     """
-    common.setup_logging(log_level, log_format, log_file)
+    common.setup_logging(log_level, log_format, log_file, verbose)
     check_format(fmt)
+    if retry_file is not None and no_retry_file:
+        raise InputError("give --retry-file or --no-retry-file, not both")
+    dry_run = dry_run or check
     win = _window(window)
     parse_serial(serial, 1)  # its syntax now: --dry-run judges it too
     run_options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
@@ -139,16 +170,23 @@ def apply_cmd(
         if inventory is None:
             raise InputError("pass a saved plan or -i INVENTORY")
         inv = inventory
-        plan = plan_hosts(inv, playbook, limit, only, run_options, ask_pass)
+        # The planning gather is an audit: the audit's deadline, not apply's (fixes restart
+        # services and verify, so they get longer).
+        planning = dataclasses.replace(run_options, timeout=plan_timeout)
+        plan = plan_hosts(inv, playbook, limit, only, planning, ask_pass)
     if dry_run or fmt == "text":
-        show_plan(plan, "text" if not dry_run else fmt, console)
+        show_plan(plan, "text" if not dry_run else fmt, console, verbose)
+    elif diff:  # JSON on stdout: the diff goes to stderr
+        show_plan(plan, "text", common.err_console, verbose)
     if dry_run:
         raise typer.Exit(plan_exit_code(plan))
+    pb = common.load_playbook_arg(playbook)
+    retry = None if no_retry_file else (retry_file or _default_retry_file(plan_file, pb.name))
     if not any(h.runnable for h in plan.hosts):
         console.print("Nothing to apply.")
         others = unapplied_outcomes(plan, ())
-        _report(None, ApplyRun(BatchReport(), False, others, others), fmt, console, set())
-    pb = common.load_playbook_arg(playbook)
+        run = ApplyRun(BatchReport(), False, others, others)
+        _report(None, run, fmt, console, set(), _retry(run, retry, inv, plan_file))
     inventory_obj, hosts = common.audit_hosts(inv, None, pb, ask_pass and plan_file is not None)
     check_plan_matches(plan, pb, hosts)
     wire = None
@@ -168,31 +206,74 @@ def apply_cmd(
         wire=wire,
     )
 
-    live = LiveHosts(console, enabled=fmt == "text")
+    live = LiveHosts(console, enabled=fmt == "text", diff=diff)
 
     async def main(stop: asyncio.Event) -> tuple[str, ApplyRun]:
         with Journal.open(db) as journal:
             return await run_apply(plan, hosts, pb, options, journal, stop=stop, processors=[live])
 
     run_id, run = common.run_async(main)
-    _report(run_id, run, fmt, console, live.shown)
+    _report(run_id, run, fmt, console, live.shown, _retry(run, retry, inv, plan_file))
+
+
+def _default_retry_file(plan_file: Path | None, playbook: str) -> Path:
+    """Ansible names it after the playbook; a saved plan is what is applied here."""
+    if plan_file is not None:
+        return plan_file.with_suffix(".retry")
+    return Path(f"{playbook}.retry")
+
+
+def _retry(
+    run: ApplyRun, path: Path | None, inventory: Path, plan_file: Path | None
+) -> Path | None:
+    """Write the retry file of a failed run (its hosts for `--limit @FILE`); say how to use it.
+    A file that cannot be written is a note, not a failure: the run's outcome stands."""
+    hosts = retry_hosts(run.hosts)
+    if path is None or run.exit_code == ExitCode.OK or not hosts:
+        return None
+    try:
+        write_retry_file(path, hosts)
+    except OSError as exc:
+        common.err_console.print(
+            f"[yellow]note:[/] could not write the retry file {path}: {exc.strerror or exc}",
+            highlight=False,
+        )
+        return None
+    again = (
+        f"fleet plan -i {inventory} --limit @{path} -o {plan_file}"
+        if plan_file is not None
+        else f"fleet apply -i {inventory} --limit @{path}"
+    )
+    common.err_console.print(
+        f"{len(hosts)} host(s) to retry, listed in {path}: {again}", highlight=False, soft_wrap=True
+    )
+    return path
 
 
 class LiveHosts(Processor[HostOutcome, ChangeOutcome]):
-    """In text output, each host's outcome and changes as soon as it finishes."""
+    """In text output, each host's outcome and changes as soon as it finishes (`diff`: with
+    the before → after each change reported)."""
 
-    def __init__(self, console: Console, *, enabled: bool) -> None:
+    def __init__(self, console: Console, *, enabled: bool, diff: bool = False) -> None:
         self._console = console
         self._enabled = enabled
+        self._diff = diff
         self.shown: set[str] = set()
 
     def host_finished(self, run: HostRun[HostOutcome]) -> None:
         if self._enabled and run.value is not None:
-            render_outcomes(self._console, [run.value])
+            render_outcomes(self._console, [run.value], diff=self._diff)
             self.shown.add(run.value.host)
 
 
-def _report(run_id: str | None, run: ApplyRun, fmt: str, console: Console, shown: set[str]) -> None:
+def _report(
+    run_id: str | None,
+    run: ApplyRun,
+    fmt: str,
+    console: Console,
+    shown: set[str],
+    retry_file: Path | None = None,
+) -> None:
     """Every host of the plan with its status, in either format; then exit with the code."""
     report, code = run.report, run.exit_code
     not_started = [o.host for o in run.hosts if o.status is ApplyStatus.NOT_STARTED]
@@ -203,6 +284,7 @@ def _report(run_id: str | None, run: ApplyRun, fmt: str, console: Console, shown
             "not_started": not_started,
             "hosts": [o.to_dict() for o in run.hosts],
             "exit_code": code,
+            "retry_file": str(retry_file) if retry_file is not None else None,
         }
         sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
         raise typer.Exit(code)

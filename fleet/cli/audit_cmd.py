@@ -49,7 +49,7 @@ def audit_cmd(
     fmt: str = common.FormatOpt,
     output: Path | None = common.OutputOpt,
     report: list[str] = common.ReportOpt,
-    verbose: bool = common.VerboseOpt,
+    verbose: int = common.VerboseOpt,
     strict: bool = common.StrictOpt,
     probe: bool = typer.Option(
         False,
@@ -72,7 +72,7 @@ def audit_cmd(
     The run is recorded in the history database (--db, or --no-db); if recording fails,
     the output is still printed and written, then the command fails with exit 2.
     """
-    common.setup_logging(log_level, log_format, log_file)
+    common.setup_logging(log_level, log_format, log_file, verbose)
     requests = parse_report_args(fmt, output, report)
     pb = common.load_playbook_arg(playbook)
     if from_db_run is not None:

@@ -77,12 +77,23 @@ T = TypeVar("T")
 err_console = Console(stderr=True)
 
 
-def setup_logging(level: str, fmt: str, file: Path | None) -> None:
+LEVELS = ("debug", "info", "warning", "error")
+#: The log level each -v count asks for (-vv: a line per host; -vvv: connections, scripts).
+VERBOSE_LEVELS = {2: "info", 3: "debug"}
+
+
+def log_level_for(level: str, verbose: int) -> str:
+    """The more detailed of --log-level and what -vv / -vvv ask for."""
+    wanted = VERBOSE_LEVELS.get(min(verbose, 3), "error")
+    return min(level.lower(), wanted, key=LEVELS.index)
+
+
+def setup_logging(level: str, fmt: str, file: Path | None, verbose: int = 0) -> None:
     if fmt not in ("auto", "json", "console"):
         raise InputError(f"--log-format must be auto, json or console, not {fmt!r}")
-    if level.lower() not in ("debug", "info", "warning", "error"):
+    if level.lower() not in LEVELS:
         raise InputError(f"--log-level must be debug, info, warning or error, not {level!r}")
-    logs.configure(level=level, fmt=fmt, file=str(file) if file else None)
+    logs.configure(level=log_level_for(level, verbose), fmt=fmt, file=str(file) if file else None)
 
 
 def effective_concurrency(requested: int) -> int:

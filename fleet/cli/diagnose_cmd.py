@@ -18,6 +18,7 @@ from fleet.checks.listener import ListenerParams
 from fleet.checks.params import resolve_params
 from fleet.cli import common
 from fleet.cli.app import app
+from fleet.cli.options import FormatMovedOpt
 from fleet.cli.render_audit import CHECK_STYLE
 from fleet.diagnose import Diagnosis, ProbeNote, diagnose
 from fleet.errors import InputError
@@ -65,8 +66,10 @@ def diagnose_cmd(
     playbook: Path | None = common.PlaybookOpt,
     timeout: float = common.TimeoutOpt,
     no_probe: bool = typer.Option(False, "--no-probe", help="Skip the network probe."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+    _f: str | None = FormatMovedOpt,
     ask_pass: bool = common.AskPassOpt,
+    verbose: int = common.VerboseOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
     log_level: str = common.LogLevelOpt,
@@ -76,7 +79,7 @@ def diagnose_cmd(
 
     Exit codes: 0 nothing fails, 1 a likely cause found, 2 bad input, 3 host not reached.
     """
-    common.setup_logging(log_level, log_format, log_file)
+    common.setup_logging(log_level, log_format, log_file, verbose)
     if fmt not in ("table", "json"):
         raise InputError(f"--format must be table or json, not {fmt!r}")
     pb = common.load_playbook_arg(playbook)

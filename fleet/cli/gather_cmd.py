@@ -51,6 +51,7 @@ def gather_cmd(
     timeout: float = common.TimeoutOpt,
     retries: int = common.RetriesOpt,
     ask_pass: bool = common.AskPassOpt,
+    verbose: int = common.VerboseOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
     log_level: str = common.LogLevelOpt,
@@ -64,7 +65,7 @@ def gather_cmd(
     Exit codes: 0 every host saved, 2 bad input, 3 a host could not be reached, authenticated
     or finished.
     """
-    common.setup_logging(log_level, log_format, log_file)
+    common.setup_logging(log_level, log_format, log_file, verbose)
     targets = _targets(inventory, hosts, ask_pass)
     folder = _output_folder(output, len(targets), hosts)
     out = Path(output) if output is not None else None

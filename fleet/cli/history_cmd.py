@@ -15,6 +15,7 @@ from rich.text import Text
 
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
+from fleet.cli.options import FormatMovedOpt, LimitIsNotACountOpt
 from fleet.cli.record import DbOpt, open_store
 from fleet.cli.render_audit import CHECK_STYLE, STATUS_STYLE
 from fleet.errors import InputError
@@ -28,7 +29,7 @@ app.add_typer(history_app, name="history")
 
 _AGE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-FormatOpt = typer.Option("table", "--format", "-f", help="table or json.")
+FormatOpt = typer.Option("table", "--format", help="table or json.")
 SinceOpt = typer.Option(
     None, "--since", help="Only runs since: an age (30m, 12h, 7d, 2w) or a date (2026-11-01)."
 )
@@ -66,6 +67,7 @@ def history_cmd(
     check: str | None = typer.Option(None, "--check", help="This check's status per run."),
     since: str | None = SinceOpt,
     fmt: str = FormatOpt,
+    _f: str | None = FormatMovedOpt,
     db: Path | None = DbOpt,
 ) -> None:
     """Each host in each recorded run (oldest first): its status and failing checks, or with
@@ -131,16 +133,18 @@ def _history_table(rows: list[HistoryRow], check: str | None) -> Table:
 @history_app.command("runs")
 def runs_cmd(
     since: str | None = SinceOpt,
-    limit: int | None = typer.Option(
-        None, "--limit", "-n", callback=in_range("--limit", 1), help="At most N runs."
+    last: int | None = typer.Option(
+        None, "--last", "-n", callback=in_range("--last", 1), help="The last N runs."
     ),
+    _limit: str | None = LimitIsNotACountOpt,
     fmt: str = FormatOpt,
+    _f: str | None = FormatMovedOpt,
     db: Path | None = DbOpt,
 ) -> None:
     """Recorded runs, newest first, with their host counts and exit codes."""
     _check_format(fmt)
     with open_store(db) as store:
-        runs = store.runs(since=parse_since(since), limit=limit)
+        runs = store.runs(since=parse_since(since), limit=last)
     if fmt == "json":
         typer.echo(json.dumps({"runs": [_run_json(r) for r in runs]}, indent=2))
         return

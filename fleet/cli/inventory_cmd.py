@@ -14,7 +14,7 @@ from rich.table import Table
 
 from fleet import logs
 from fleet.cli.app import app
-from fleet.cli.options import InventoryOpt, LimitOpt
+from fleet.cli.options import FormatMovedOpt, InventoryOpt, LimitOpt
 from fleet.errors import InputError
 from fleet.inventory import Host, Inventory, connection_of, load_inventory, password_source
 
@@ -41,7 +41,8 @@ def _row(host: Host, ask_pass: bool) -> dict[str, object]:
 def list_cmd(
     inventory: Path = InventoryOpt,
     limit: str | None = LimitOpt,
-    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+    _f: str | None = FormatMovedOpt,
     ask_pass: bool = typer.Option(
         False, "--ask-pass", "-k", help="Show 'prompt' for hosts that --ask-pass would serve."
     ),

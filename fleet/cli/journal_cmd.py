@@ -14,6 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from fleet.cli.app import app
+from fleet.cli.flags import in_range
+from fleet.cli.options import FormatMovedOpt, LimitIsNotACountOpt
 from fleet.cli.render_plan import STATUS_STYLE
 from fleet.errors import InputError
 from fleet.store.journal import ApplyRunRow, Journal
@@ -41,13 +43,13 @@ def _run_doc(run: ApplyRunRow) -> dict[str, object]:
     return {**asdict(run), "state": run.state}
 
 
-def _runs_table(journal: Journal, limit: int) -> Table:
+def _runs_table(journal: Journal, last: int) -> Table:
     table = Table(title="Apply runs", title_justify="left")
     table.add_column("run", no_wrap=True)
     table.add_column("started", no_wrap=True)
     for col in ("user", "status", "exit", "changes", "note"):
         table.add_column(col)
-    for r in journal.runs(limit):
+    for r in journal.runs(last):
         counts = ", ".join(f"{n} {s}" for s, n in sorted(r.counts.items()))
         table.add_row(
             r.id,
@@ -84,8 +86,12 @@ def journal_cmd(
     db: Path | None = typer.Option(
         None, "--db", help="Journal database.", show_default="fleet.db in the user's data directory"
     ),
-    limit: int = typer.Option(20, "--limit", min=1, help="How many recent runs to list."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    last: int = typer.Option(
+        20, "--last", "-n", callback=in_range("--last", 1), help="List the last N runs."
+    ),
+    _limit: str | None = LimitIsNotACountOpt,
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+    _f: str | None = FormatMovedOpt,
 ) -> None:
     """List recent apply runs, or show one run's hosts and changes."""
     if fmt not in ("table", "json"):
@@ -99,7 +105,7 @@ def journal_cmd(
                     "changes": [asdict(c) for c in journal.changes(run)],
                 }
             else:
-                doc = {"runs": [_run_doc(r) for r in journal.runs(limit)]}
+                doc = {"runs": [_run_doc(r) for r in journal.runs(last)]}
             sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
             return
         console = Console()
@@ -116,4 +122,4 @@ def journal_cmd(
                 console.print(f"  batch {h.batch} {h.host}: {h.status} {h.error or ''}")
             console.print(_run_table(journal, info.id))
         else:
-            console.print(_runs_table(journal, limit))
+            console.print(_runs_table(journal, last))

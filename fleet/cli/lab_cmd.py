@@ -16,6 +16,7 @@ import typer
 
 from fleet import logs
 from fleet.cli.app import app
+from fleet.cli.options import FormatMovedOpt
 from fleet.errors import InputError
 from fleet.lab import daemon, files, kdc
 from fleet.lab.control import send_control
@@ -289,7 +290,8 @@ def set_cmd(
 def log_cmd(
     lab_dir: Path = DirOpt,
     host: str | None = typer.Option(None, "--host", help="Only this host's scripts."),
-    fmt: str = typer.Option("text", "--format", "-f", help="text or json (one object a line)."),
+    fmt: str = typer.Option("text", "--format", help="text or json (one object a line)."),
+    _f: str | None = FormatMovedOpt,
 ) -> None:
     """Print what the lab's hosts received (DIR/received.jsonl): time, host, transport,
     script id and version, and the sha256 of its parameters (never the parameters)."""

@@ -19,7 +19,7 @@ from fleet.remediate.outcome import plan_exit_code
 from fleet.remediate.runs import make_plan
 from fleet.runner import RunOptions
 
-FormatOpt = typer.Option("text", "--format", "-f", help="text (a diff per host) or json.")
+FormatOpt = typer.Option("text", "--format", help="text (a diff per host) or json.")
 OnlyOpt = typer.Option(None, "--only", help="Only these checks' fixes: CHECK,CHECK,...")
 
 
@@ -58,11 +58,11 @@ def plan_hosts(
     return common.run_async(main)
 
 
-def show_plan(plan: Plan, fmt: str, console: Console) -> None:
+def show_plan(plan: Plan, fmt: str, console: Console, verbose: int = 0) -> None:
     if fmt == "json":
         sys.stdout.write(plan.to_json())
     else:
-        render_plan(console, plan)
+        render_plan(console, plan, verbose=verbose)
 
 
 @app.command(
@@ -85,6 +85,7 @@ def plan_cmd(
     concurrency: int = common.ConcurrencyOpt,
     timeout: float = common.TimeoutOpt,
     ask_pass: bool = common.AskPassOpt,
+    verbose: int = common.VerboseOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
     log_level: str = common.LogLevelOpt,
@@ -94,12 +95,12 @@ def plan_cmd(
     Exit codes: 0 planned, 2 bad input, 3 a host could not be reached (it is not planned;
     the plan is still shown and saved). Under `set -e`, catch 3: `fleet plan ... || rc=$?`.
     """
-    common.setup_logging(log_level, log_format, log_file)
+    common.setup_logging(log_level, log_format, log_file, verbose)
     check_format(fmt)
     options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
     plan = plan_hosts(inventory, playbook, limit, only, options, ask_pass)
     if output is not None:
         save_plan(plan, output)
         common.err_console.print(f"plan saved to {output}")
-    show_plan(plan, fmt, Console())
+    show_plan(plan, fmt, Console(), verbose)
     raise typer.Exit(plan_exit_code(plan))

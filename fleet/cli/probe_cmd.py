@@ -17,6 +17,7 @@ from rich.text import Text
 from fleet import logs
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
+from fleet.cli.options import forks_opt
 from fleet.errors import InputError
 from fleet.limits import concurrency_cap, raise_nofile_limit
 from fleet.probe.client import ProbeOptions, probe_many
@@ -155,9 +156,7 @@ def probe_cmd(
         callback=in_range("--port", 1, 65535),
         help="Port when none is given (or rdp_port).",
     ),
-    concurrency: int = typer.Option(
-        200, "--concurrency", "-c", callback=in_range("--concurrency", 1), help="Hosts at once."
-    ),
+    concurrency: int = forks_opt(200, "Hosts probed at once."),
     timeout: float = typer.Option(
         10.0,
         "--timeout",
@@ -165,7 +164,7 @@ def probe_cmd(
         callback=in_range("--timeout", 0.1, unit=" s"),
         help="Per-host deadline in seconds (each step ≤ 5 s).",
     ),
-    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
     output: Path | None = _OutputOpt,
     log_level: str = typer.Option("warning", "--log-level", help="debug, info, warning, error."),
 ) -> None:

@@ -76,10 +76,11 @@ def checks_table(result: RunResult) -> Table:
     return table
 
 
-def evidence_lines(host: HostResult) -> list[Text]:
+def evidence_lines(host: HostResult, *, passes: bool = False) -> list[Text]:
+    """Each finding's message, evidence and fix; with `passes` (-vv) every check's."""
     lines = []
     for check in host.checks:
-        if check.status is CheckStatus.PASS:
+        if check.status is CheckStatus.PASS and not passes:
             continue
         line = Text(f"  {check.id}: ", style=CHECK_STYLE[check.status])
         line.append(check.message, style="default")
@@ -111,11 +112,12 @@ def summary_line(result: RunResult, strict: bool) -> Text:
     return text
 
 
-def render_audit(console: Console, result: RunResult, *, verbose: bool, strict: bool) -> None:
+def render_audit(console: Console, result: RunResult, *, verbose: int, strict: bool) -> None:
+    """`verbose`: 1 (-v) each finding's evidence and fix, 2 (-vv) every check's too."""
     console.print(hosts_table(result))
     if verbose:
         for host in result.hosts:
-            lines = evidence_lines(host)
+            lines = evidence_lines(host, passes=verbose >= 2)
             if lines:
                 console.print(Text(host.name, style="bold"))
                 for line in lines:

@@ -5,6 +5,8 @@ Colours only on a TTY (rich drops styles otherwise); the same content is in the 
 
 from __future__ import annotations
 
+import json
+
 from rich.console import Console
 from rich.text import Text
 
@@ -39,13 +41,24 @@ def change_line(c: Change) -> Text:
     return line
 
 
-def render_plan(console: Console, plan: Plan) -> None:
+def script_line(c: Change) -> Text | None:
+    """What a change runs (-v): the fix script and its parameters, as the plan file holds them."""
+    if c.fix is None:
+        return None
+    params = json.dumps(c.fix.params, sort_keys=True, default=str)
+    return Text(f"      runs {c.fix.script} {params}", style="dim")
+
+
+def render_plan(console: Console, plan: Plan, *, verbose: int = 0) -> None:
+    """A diff per host; `verbose` (-v) adds the script each change runs."""
     for hp in plan.hosts:
         if not hp.changes:
             continue
         console.print(Text(f"{hp.host}", style="bold"), Text(f"({hp.address})", style="dim"))
         for c in hp.changes:
             console.print(change_line(c), soft_wrap=True)
+            if verbose and (runs := script_line(c)) is not None:
+                console.print(runs, soft_wrap=True)
     for u in plan.unplanned:
         console.print(Text(f"? {u.host}: not planned ({u.status}: {u.error})", style="magenta"))
     s = plan.summary()
@@ -64,8 +77,11 @@ def render_plan(console: Console, plan: Plan) -> None:
     )
 
 
-def render_outcomes(console: Console, outcomes: list[HostOutcome], changes: bool = True) -> None:
-    """One line per host (its status and why), then its changes unless `changes` is off."""
+def render_outcomes(
+    console: Console, outcomes: list[HostOutcome], changes: bool = True, *, diff: bool = False
+) -> None:
+    """One line per host (its status and why), then its changes unless `changes` is off;
+    `diff` (--diff): each change's before → after as its script reported them."""
     for o in outcomes:
         head = Text(f"{o.host}: ", style="bold")
         head.append(o.status.value, style=STATUS_STYLE.get(o.status, "magenta"))
@@ -76,6 +92,8 @@ def render_outcomes(console: Console, outcomes: list[HostOutcome], changes: bool
             line = Text("  ")
             line.append(f"{co.status.value:<11}", style=STATUS_STYLE.get(co.status, ""))
             line.append(f" {co.change.target}")
+            if diff and co.ran:
+                line.append(f": {_value(co.before)} → {_value(co.after)}")
             if co.error and co.status is not ChangeStatus.APPLIED:
                 line.append(f"  {co.error}", style="dim")
             console.print(line, soft_wrap=True)
@@ -92,3 +110,7 @@ def skipped_note(outcomes: list[HostOutcome]) -> str | None:
     if other := len(skipped) - blocked - disruptive:
         parts.append(f"{other} not started")
     return f"{len(skipped)} change(s) skipped: {', '.join(parts)}" if skipped else None
+
+
+def _value(value: object) -> str:
+    return "(none)" if value is None else json.dumps(value, default=str)

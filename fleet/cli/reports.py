@@ -52,7 +52,7 @@ def emit(
     result: RunResult,
     requests: list[ReportRequest],
     *,
-    verbose: bool,
+    verbose: int,
     strict: bool,
     drift: Drift | None = None,
     after_table: Callable[[Console], None] | None = None,

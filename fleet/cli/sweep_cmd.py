@@ -40,7 +40,7 @@ def sweep_cmd(
     output: Path | None = common.OutputOpt,
     report: list[str] = common.ReportOpt,
     db: Path | None = DbOpt,
-    verbose: bool = common.VerboseOpt,
+    verbose: int = common.VerboseOpt,
     strict: bool = common.StrictOpt,
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
@@ -53,7 +53,7 @@ def sweep_cmd(
     Exit codes as audit: 0 compliant, 1 findings, 2 bad input (or the run could not be
     recorded: reports are still written first), 3 a host could not be reached (wins over 1).
     """
-    common.setup_logging(log_level, log_format, log_file)
+    common.setup_logging(log_level, log_format, log_file, verbose)
     requests = parse_report_args(fmt, output, report)
     pb = common.load_playbook_arg(playbook)
     _, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)

@@ -21,6 +21,7 @@ from fleet.lab.behaviour import DropConnection, command_reply
 from fleet.lab.model import LabHost
 from fleet.lab.responder import Responder, default_responder
 from fleet.scripts import Script
+from fleet.secret import Secret
 from fleet.transports.base import (
     AuthFailed,
     ConnectionLost,
@@ -45,10 +46,15 @@ class LabHosts:
         *,
         responder: Responder | None = None,
         latency_s: float = 0.0,
+        password: Secret | None = None,
     ) -> None:
         self.hosts: dict[str, LabHost] = {h.name: h for h in hosts}
         self.responder = responder or default_responder()
         self.latency_s = latency_s
+        # As `fleet lab up`'s endpoints: with a password, a connection with another is
+        # refused (None: any credential is accepted, for tests of what happens after).
+        self.password = password
+        self.connects = 0  # connection attempts, refused ones included
 
     def host(self, target: Target) -> LabHost:
         host = self.hosts.get(target.name)
@@ -57,12 +63,14 @@ class LabHosts:
         return host
 
     def connect(self, target: Target) -> None:
+        self.connects += 1
         host = self.host(target)
         fault = host.transport_fault
         where = f"{target.address}:{target.port}"
         if fault == "unreachable":
             raise Unreachable(f"connection refused on {where}")
-        if fault == "auth_fail":
+        wrong = self.password is not None and target.password != self.password
+        if fault == "auth_fail" or wrong:
             raise AuthFailed(f"authentication failed for user {target.username!r}")
         if host.transport == "winrm" and fault == "tls_untrusted":
             raise TlsVerifyFailed(f"TLS certificate of {where} not trusted")

@@ -58,7 +58,7 @@ def test_first_signal_finishes_the_host_in_flight_and_starts_no_other(
     db = tmp_path / "j.db"
     proc = subprocess.Popen(
         [*FLEET, "apply", str(tmp_path / "plan.json"), "--db", str(db), "--yes",
-         "-c", "1", "--timeout", "20", "-f", "json"],
+         "-c", "1", "--timeout", "20", "--format", "json"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -104,9 +104,9 @@ def test_a_plan_naming_a_host_twice_is_refused_and_each_fix_runs_once(
 
     assert_one_line_error(apply(twice, db, "--yes"), str(twice), first["host"], "more than once")
     assert read_received(lab.dir)[since:] == []  # refused before any host was contacted
-    assert run_json("journal", "--db", str(db), "-f", "json")["runs"] == []
+    assert run_json("journal", "--db", str(db), "--format", "json")["runs"] == []
 
-    proc = apply(tmp_path / "plan.json", db, "--yes", "-f", "json")
+    proc = apply(tmp_path / "plan.json", db, "--yes", "--format", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ran = Counter(
         (e["host"], e["script"])
@@ -147,7 +147,7 @@ def test_apply_from_the_inventory_gives_every_host_a_status(
     db = tmp_path / "j.db"
     args = ("apply", "-i", str(lab.inventory), "--db", str(db), "--yes", "--timeout", "4")
 
-    proc = run(*args, "-f", "json")
+    proc = run(*args, "--format", "json")
     assert proc.returncode == 3, proc.stdout + proc.stderr
     doc = json.loads(proc.stdout)
     want = _expected(truth, fixed=False)

@@ -25,7 +25,7 @@ def test_sigint_reports_what_finished(lab_factory, tmp_path) -> None:  # type: i
             str(lab.inventory),
             "--timeout",
             "120",
-            "-f",
+            "--format",
             "json",
             "-o",
             str(out),

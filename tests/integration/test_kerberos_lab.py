@@ -374,6 +374,6 @@ def test_plan_and_apply_converge_over_kerberos(lab_factory: Any, tmp_path: Path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     code, report, _ = audit(lab)
     assert code == 0, [outcome(h) for h in report["hosts"]]
-    again = fleet("plan", "-i", str(lab.inventory), "-f", "json", "--timeout", "20")
+    again = fleet("plan", "-i", str(lab.inventory), "--format", "json", "--timeout", "20")
     assert again.returncode == 0, again.stderr
     assert [c for h in json.loads(again.stdout)["hosts"] for c in h["changes"]] == []

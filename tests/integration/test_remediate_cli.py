@@ -79,7 +79,7 @@ def lab_faults(lab: Lab) -> dict[str, list[str]]:
 
 
 def plan(lab: Lab, out: Path, *extra: str) -> dict[str, Any]:
-    args = ("plan", "-i", str(lab.inventory), "-f", "json", "-o", str(out), *TIMEOUT, *extra)
+    args = ("plan", "-i", str(lab.inventory), "--format", "json", "-o", str(out), *TIMEOUT, *extra)
     doc: dict[str, Any] = run_json(*args)
     assert json.loads(out.read_text())["hosts"] == doc["hosts"]  # saved = shown
     return doc
@@ -90,7 +90,7 @@ def apply(plan_file: Path, db: Path, *extra: str) -> subprocess.CompletedProcess
 
 
 def audit_failures(lab: Lab) -> dict[str, set[str]]:
-    proc = run("audit", "-i", str(lab.inventory), "-f", "json", *TIMEOUT)
+    proc = run("audit", "-i", str(lab.inventory), "--format", "json", *TIMEOUT)
     assert proc.returncode in (0, 1), proc.stderr
     return {
         h["name"]: {c["id"] for c in h["checks"] if c["status"] in ("fail", "error")}
@@ -99,7 +99,7 @@ def audit_failures(lab: Lab) -> dict[str, set[str]]:
 
 
 def journal(db: Path, run_id: str) -> dict[str, Any]:
-    doc: dict[str, Any] = run_json("journal", "--db", str(db), "--run", run_id, "-f", "json")
+    doc: dict[str, Any] = run_json("journal", "--db", str(db), "--run", run_id, "--format", "json")
     return doc
 
 
@@ -209,7 +209,7 @@ def test_fix_noop_is_rolled_back_and_the_canary_stops_the_run(
 
     # One fix_noop host: verification catches it, its changes are put back, exit 1.
     plan(lab, tmp_path / "one.json", "--limit", canaries[0])
-    proc = apply(tmp_path / "one.json", db, "--yes", "-f", "json", "--allow-disruptive")
+    proc = apply(tmp_path / "one.json", db, "--yes", "--format", "json", "--allow-disruptive")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     doc = json.loads(proc.stdout)
     (host,) = doc["hosts"]
@@ -227,7 +227,7 @@ def test_fix_noop_is_rolled_back_and_the_canary_stops_the_run(
     # Two fix_noop hosts in the first batch of two: the canary stops the run.
     plan(lab, tmp_path / "all.json")
     proc = apply(
-        tmp_path / "all.json", db, "--yes", "-f", "json", "--serial", "2",
+        tmp_path / "all.json", db, "--yes", "--format", "json", "--serial", "2",
         "--max-fail-percent", "10", "--allow-disruptive",
     )  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -246,7 +246,7 @@ def test_fix_noop_is_rolled_back_and_the_canary_stops_the_run(
     assert all(failures[n] == {"security.nla"} for n in order[2:])  # never touched
 
     # Refusals: one line on stderr, exit 2, nothing journaled.
-    runs_before = len(run_json("journal", "--db", str(db), "-f", "json")["runs"])
+    runs_before = len(run_json("journal", "--db", str(db), "--format", "json")["runs"])
     assert_one_line_error(apply(tmp_path / "all.json", db), "--yes")
     later = datetime.now() + timedelta(hours=3)
     closed = f"{later:%H:%M}-{later + timedelta(minutes=1):%H:%M}"
@@ -256,7 +256,7 @@ def test_fix_noop_is_rolled_back_and_the_canary_stops_the_run(
     assert_one_line_error(apply(bad, db, "--yes"), str(bad))
     bad.write_text(json.dumps({"format": 1, "hosts": "rds-a-001"}))
     assert_one_line_error(apply(bad, db, "--yes"), str(bad))
-    assert len(run_json("journal", "--db", str(db), "-f", "json")["runs"]) == runs_before
+    assert len(run_json("journal", "--db", str(db), "--format", "json")["runs"]) == runs_before
 
 
 def _wait_for_unknown(db: Path, host: str, proc: subprocess.Popen[str]) -> None:
@@ -332,7 +332,7 @@ def test_apply_killed_or_aborted_mid_change_leaves_each_host_in_the_state_it_rea
     # SIGKILL: nothing after the kill is written; the run has no finish, its process is gone.
     plan(lab, tmp_path / "k.json", "--limit", ":".join(order[:2]))
     assert apply_until_in_flight(tmp_path / "k.json", db, order[0], signal.SIGKILL) < 0
-    (killed,) = run_json("journal", "--db", str(db), "-f", "json")["runs"]
+    (killed,) = run_json("journal", "--db", str(db), "--format", "json")["runs"]
     assert killed["status"] == "running" and killed["finished"] is None
     assert killed["state"] == "killed" and killed["exit_code"] is None
     rows = journal(db, killed["id"])
@@ -352,7 +352,7 @@ def test_apply_killed_or_aborted_mid_change_leaves_each_host_in_the_state_it_rea
     plan(lab, tmp_path / "a.json", "--limit", ":".join(order[2:]))
     code = apply_until_in_flight(tmp_path / "a.json", db, order[3], *[signal.SIGINT] * 2)
     assert code != 0
-    aborted = next(r for r in run_json("journal", "--db", str(db), "-f", "json")["runs"]
+    aborted = next(r for r in run_json("journal", "--db", str(db), "--format", "json")["runs"]
                    if r["id"] != killed["id"])  # fmt: skip
     assert (aborted["status"], aborted["exit_code"]) == ("interrupted", 3)
     assert aborted["finished"] and "aborted" in aborted["note"]

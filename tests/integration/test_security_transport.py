@@ -56,7 +56,7 @@ def variant(lab: Lab, name: str, drop: tuple[str, ...] = (), **set_vars: Any) ->
 
 
 def audit(inventory: Path) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
-    proc = fleet("audit", "-i", str(inventory), "-f", "json", "--no-db", "--timeout", "15")
+    proc = fleet("audit", "-i", str(inventory), "--format", "json", "--no-db", "--timeout", "15")
     hosts = json.loads(proc.stdout)["hosts"] if proc.stdout.strip() else []
     return proc, hosts
 

@@ -75,11 +75,11 @@ def test_sweep_twice_reports_exactly_new_and_resolved(lab_factory, tmp_path: Pat
     )
 
     # History shows both runs, and each host's failing checks in each.
-    runs = json.loads(fleet("history", "runs", "--db", str(db), "-f", "json").stdout)["runs"]
+    runs = json.loads(fleet("history", "runs", "--db", str(db), "--format", "json").stdout)["runs"]
     assert [r["id"] for r in runs] == [second["run"]["id"], first["run"]["id"]]
-    rows = json.loads(fleet("history", "--host", nla_host, "--db", str(db), "-f", "json").stdout)[
-        "history"
-    ]
+    rows = json.loads(
+        fleet("history", "--host", nla_host, "--db", str(db), "--format", "json").stdout
+    )["history"]
     assert [(r["run"], sorted(r["failing"])) for r in rows] == [
         (first["run"]["id"], before[nla_host]["fail"]),
         (second["run"]["id"], after[nla_host]["fail"]),
@@ -119,19 +119,19 @@ def test_sweep_twice_reports_exactly_new_and_resolved(lab_factory, tmp_path: Pat
     assert "--from-db" in again["run"]["command"]
 
     # Not recorded: the history still has the three sweeps only.
-    runs = json.loads(fleet("history", "runs", "--db", str(db), "-f", "json").stdout)["runs"]
+    runs = json.loads(fleet("history", "runs", "--db", str(db), "--format", "json").stdout)["runs"]
     assert len(runs) == 3 and {r["command"] for r in runs} == {"sweep"}
 
 
 def test_audit_is_recorded_unless_no_db(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory("--hosts", "2", "--seed", "22", "--faults", "nla_off:1")
     db = tmp_path / "fleet.db"
-    proc = fleet("audit", "-i", str(lab.inventory), "--db", str(db), "-f", "json")
+    proc = fleet("audit", "-i", str(lab.inventory), "--db", str(db), "--format", "json")
     assert proc.returncode == 1, proc.stderr
     run_id = json.loads(proc.stdout)["run"]["id"]
-    proc = fleet("audit", "-i", str(lab.inventory), "--no-db", "-f", "json")
+    proc = fleet("audit", "-i", str(lab.inventory), "--no-db", "--format", "json")
     assert proc.returncode == 1, proc.stderr
-    runs = json.loads(fleet("history", "runs", "--db", str(db), "-f", "json").stdout)["runs"]
+    runs = json.loads(fleet("history", "runs", "--db", str(db), "--format", "json").stdout)["runs"]
     assert [(r["id"], r["command"], r["exit_code"]) for r in runs] == [(run_id, "audit", 1)]
 
 
@@ -143,7 +143,7 @@ def test_a_store_failure_keeps_the_output_then_exits_2(lab_factory, tmp_path: Pa
     report = tmp_path / "audit.json"
     for command in ("audit", "sweep"):
         proc = fleet(
-            *(command, "-i", str(lab.inventory), "--db", str(broken), "-f", "json"),
+            *(command, "-i", str(lab.inventory), "--db", str(broken), "--format", "json"),
             *("--report", f"junit:{tmp_path / command}.xml", "-o", str(report)),
         )
         assert proc.returncode == 2, proc.stderr
