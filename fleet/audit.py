@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from fleet.checks.evaluate import evaluate_host
 from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
+from fleet.lockout import guarded
 from fleet.playbook.custom import CustomCheck, evaluate_custom
 from fleet.playbook.model import Playbook
 from fleet.processor import LogHosts, Processor
@@ -185,7 +186,10 @@ async def audit(
     """`probe`: also probe each host's RDP listener beside its gather (`--probe`);
     `processors` watch hosts start and finish (fleet.processor)."""
     started = datetime.now(UTC)
-    transports = transports_for(hosts, options.concurrency, options.timeout)
+    # One guard for the run's logons: a rejected credential is not tried host after host.
+    transports = guarded(
+        transports_for(hosts, options.concurrency, options.timeout), options.max_auth_failures
+    )
     jobs = {
         h.target.name: HostAudit(h, transports[h.target.transport], playbook, options, probe)
         for h in hosts

@@ -28,6 +28,7 @@ from fleet.audit import AuditHost, transports_for
 from fleet.errors import InputError, field_error
 from fleet.facts import SECTIONS, Facts, HostFacts
 from fleet.gather import run_frame_body
+from fleet.lockout import guarded
 from fleet.processor import LogHosts
 from fleet.runner import HostJob, Outcome, RunOptions, run_jobs, with_retries
 from fleet.scripts import builtin_script
@@ -125,7 +126,9 @@ async def record_hosts(
 ) -> Outcome[RecordedFrame]:
     """Record every host under the runner (bound, deadlines, retries); a host that could not
     be recorded is a failed run (its status and error), as in an audit."""
-    transports = transports_for(hosts, options.concurrency, options.timeout)
+    transports = guarded(
+        transports_for(hosts, options.concurrency, options.timeout), options.max_auth_failures
+    )
 
     def job(host: AuditHost) -> HostJob[RecordedFrame]:
         async def run() -> RecordedFrame:

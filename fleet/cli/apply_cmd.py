@@ -137,6 +137,7 @@ def apply_cmd(
     ),
     no_retry_file: bool = typer.Option(False, "--no-retry-file", help="Do not write a retry file."),
     ask_pass: bool = common.AskPassOpt,
+    max_auth_failures: int = common.MaxAuthFailuresOpt,
     verbose: int = common.VerboseOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
@@ -157,7 +158,11 @@ def apply_cmd(
     dry_run = dry_run or check
     win = _window(window)
     parse_serial(serial, 1)  # its syntax now: --dry-run judges it too
-    run_options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
+    run_options = RunOptions(
+        concurrency=common.effective_concurrency(concurrency),
+        timeout=timeout,
+        max_auth_failures=max_auth_failures,
+    )
     console = Console(stderr=fmt == "json")
     if plan_file is not None:
         if only or limit:

@@ -61,6 +61,7 @@ def audit_cmd(
     no_db: bool = NoDbOpt,
     from_db_run: str | None = FromDbOpt,
     ask_pass: bool = common.AskPassOpt,
+    max_auth_failures: int = common.MaxAuthFailuresOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
     log_level: str = common.LogLevelOpt,
@@ -85,7 +86,10 @@ def audit_cmd(
     prober = _prober(inv, hosts, pb, timeout) if probe else None
     recorder = maybe_open(db, no_db)  # before any host is contacted: a bad --db fails fast
     options = RunOptions(
-        concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
+        concurrency=common.effective_concurrency(concurrency),
+        timeout=timeout,
+        retries=retries,
+        max_auth_failures=max_auth_failures,
     )
     result = common.audit_with_progress(
         hosts,

@@ -51,6 +51,7 @@ def gather_cmd(
     timeout: float = common.TimeoutOpt,
     retries: int = common.RetriesOpt,
     ask_pass: bool = common.AskPassOpt,
+    max_auth_failures: int = common.MaxAuthFailuresOpt,
     verbose: int = common.VerboseOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
@@ -70,7 +71,10 @@ def gather_cmd(
     folder = _output_folder(output, len(targets), hosts)
     out = Path(output) if output is not None else None
     options = RunOptions(
-        concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
+        concurrency=common.effective_concurrency(concurrency),
+        timeout=timeout,
+        retries=retries,
+        max_auth_failures=max_auth_failures,
     )
 
     async def main(stop: asyncio.Event) -> Outcome[RecordedFrame]:

@@ -73,6 +73,14 @@ TimeoutOpt = typer.Option(
     callback=in_range("--timeout", 0.1, unit=" s"),
     help="Per-host deadline in seconds (connect + all work).",
 )
+MaxAuthFailuresOpt = typer.Option(
+    3,
+    "--max-auth-failures",
+    callback=in_range("--max-auth-failures", 0),
+    metavar="K",
+    help="After K hosts reject a credential that no host accepted, do not try it on the "
+    "others (no account lockouts; 0: try every host).",
+)
 AskPassOpt = typer.Option(
     False, "--ask-pass", "-k", help="Prompt once for a password for hosts without another source."
 )

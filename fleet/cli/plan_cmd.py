@@ -85,6 +85,7 @@ def plan_cmd(
     concurrency: int = common.ConcurrencyOpt,
     timeout: float = common.TimeoutOpt,
     ask_pass: bool = common.AskPassOpt,
+    max_auth_failures: int = common.MaxAuthFailuresOpt,
     verbose: int = common.VerboseOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
@@ -97,7 +98,11 @@ def plan_cmd(
     """
     common.setup_logging(log_level, log_format, log_file, verbose)
     check_format(fmt)
-    options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
+    options = RunOptions(
+        concurrency=common.effective_concurrency(concurrency),
+        timeout=timeout,
+        max_auth_failures=max_auth_failures,
+    )
     plan = plan_hosts(inventory, playbook, limit, only, options, ask_pass)
     if output is not None:
         save_plan(plan, output)

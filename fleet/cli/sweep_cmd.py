@@ -43,6 +43,7 @@ def sweep_cmd(
     verbose: int = common.VerboseOpt,
     strict: bool = common.StrictOpt,
     ask_pass: bool = common.AskPassOpt,
+    max_auth_failures: int = common.MaxAuthFailuresOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
     log_level: str = common.LogLevelOpt,
@@ -58,7 +59,10 @@ def sweep_cmd(
     pb = common.load_playbook_arg(playbook)
     _, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
     options = RunOptions(
-        concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
+        concurrency=common.effective_concurrency(concurrency),
+        timeout=timeout,
+        retries=retries,
+        max_auth_failures=max_auth_failures,
     )
     with Recorder(db) as recorder:  # before any host is contacted: a bad --db fails fast
         result = common.audit_with_progress(

@@ -14,6 +14,7 @@ from typing import Any
 from fleet.audit import AuditHost, audit, new_run_id, transports_for
 from fleet.checks.params import resolve_params
 from fleet.errors import InputError
+from fleet.lockout import guarded
 from fleet.playbook.model import Playbook
 from fleet.processor import Processor
 from fleet.remediate.apply import ApplyOptions, ApplyProcessor, ApplyRun, apply_plan
@@ -111,7 +112,10 @@ async def run_apply(
             },
         )
     )
-    transports = transports_for(hosts, options.run.concurrency, options.run.timeout)
+    transports = guarded(
+        transports_for(hosts, options.run.concurrency, options.run.timeout),
+        options.run.max_auth_failures,
+    )
     status, code = "interrupted", 3
     note_text: str | None = "crashed or was killed"
     try:

@@ -32,6 +32,9 @@ class Target:
     username: str | None = None
     password: Secret | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Where the password comes from (`env:VAR`, `file:PATH`, `keyring:SERVICE`, `inline`,
+    # `prompt`, `none`), never its value: how a run tells its credentials apart.
+    credential: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,10 @@ class ConnectTimeout(TransportError):
 
 class AuthFailed(TransportError):
     """The host refused the credentials."""
+
+    # False where the credential is not what failed (the host's service principal, a clock):
+    # such a failure does not count towards the credential's lockout limit (fleet.lockout).
+    blames_credential = True
 
 
 class HostKeyNotVerified(TransportError):

@@ -10,6 +10,7 @@ connection whose password is not the lab's, as `fleet lab up` does.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 import fleet.audit
@@ -51,7 +53,18 @@ class Ran:
 def run(*args: str | Path, env: Mapping[str, str] | None = None) -> Ran:
     """`fleet ARGS` in this process."""
     register_all()
-    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200", **(env or {})})
+    # A command points the logs at the runner's stderr, which is closed once it returns: put
+    # back what was there, so later tests do not log into a closed stream.
+    saved, root = structlog.get_config(), logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        result = CliRunner().invoke(
+            app, [str(a) for a in args], env={"COLUMNS": "200", **(env or {})}
+        )
+    finally:
+        structlog.configure(**saved)
+        root.handlers[:] = handlers
+        root.setLevel(level)
     err = result.stderr
     code = result.exit_code
     exc = result.exception
