@@ -4,14 +4,14 @@ of a stored run's facts with another playbook (`fleet audit --from-db`), touchin
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from fleet.audit import new_run_id
 from fleet.checks.evaluate import evaluate_host
+from fleet.inventory import sources
+from fleet.inventory.sources import InventoryPaths
 from fleet.playbook.model import Playbook
 from fleet.results import (
     CheckResult,
@@ -27,16 +27,14 @@ Overrides = Mapping[str, Mapping[str, Any]]
 CUSTOM_SKIPPED = "custom checks run a script on the host; not re-evaluated from stored facts"
 
 
-def inventory_key(path: Path) -> str:
-    """How the store names an inventory: its absolute path, so `cd` does not split history."""
-    return str(path.absolute())
+def inventory_key(paths: InventoryPaths) -> str:
+    """How the store names an inventory: its absolute path (several sources: theirs, joined
+    by os.pathsep), so `cd` does not split history."""
+    return sources.inventory_key(paths)
 
 
-def file_sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
+def file_sha256(paths: InventoryPaths) -> str | None:
+    return sources.sources_sha256(paths)
 
 
 def drift_since_previous(store: Store, result: RunResult) -> Drift | None:

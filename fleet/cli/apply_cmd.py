@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -15,10 +16,11 @@ from rich.console import Console
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
-from fleet.cli.options import AUDIT_TIMEOUT_S
+from fleet.cli.options import AUDIT_TIMEOUT_S, INVENTORY_HELP
 from fleet.cli.plan_cmd import FormatOpt, OnlyOpt, check_format, plan_hosts, show_plan
 from fleet.cli.render_plan import render_outcomes, skipped_note
 from fleet.errors import InputError
+from fleet.inventory.sources import paths_of_key
 from fleet.probe.audit_probe import probe_ports
 from fleet.processor import Processor
 from fleet.remediate.apply import ApplyOptions, ApplyRun, unapplied_outcomes
@@ -61,11 +63,11 @@ def _confirm(plan: Plan, yes: bool) -> None:
 )
 def apply_cmd(
     plan_file: Path | None = typer.Argument(None, help="A plan saved by `fleet plan -o`."),
-    inventory: Path | None = typer.Option(
+    inventory: list[Path] | None = typer.Option(
         None,
         "-i",
         "--inventory",
-        help="Inventory.",
+        help=INVENTORY_HELP,
         show_default="the one the plan was made from",
     ),
     playbook: Path | None = common.PlaybookOpt,
@@ -168,11 +170,11 @@ def apply_cmd(
         if only or limit:
             raise InputError("--only and --limit apply when planning, not to a saved plan")
         plan = load_plan(plan_file)
-        inv = inventory or (Path(plan.inventory) if plan.inventory else None)
-        if inv is None:
+        inv = inventory or (paths_of_key(plan.inventory) if plan.inventory else None)
+        if not inv:
             raise InputError("the plan names no inventory: pass -i")
     else:
-        if inventory is None:
+        if not inventory:
             raise InputError("pass a saved plan or -i INVENTORY")
         inv = inventory
         # The planning gather is an audit: the audit's deadline, not apply's (fixes restart
@@ -229,7 +231,7 @@ def _default_retry_file(plan_file: Path | None, playbook: str) -> Path:
 
 
 def _retry(
-    run: ApplyRun, path: Path | None, inventory: Path, plan_file: Path | None
+    run: ApplyRun, path: Path | None, inventory: Sequence[Path], plan_file: Path | None
 ) -> Path | None:
     """Write the retry file of a failed run (its hosts for `--limit @FILE`); say how to use it.
     A file that cannot be written is a note, not a failure: the run's outcome stands."""
@@ -244,10 +246,11 @@ def _retry(
             highlight=False,
         )
         return None
+    sources = " ".join(f"-i {p}" for p in inventory)
     again = (
-        f"fleet plan -i {inventory} --limit @{path} -o {plan_file}"
+        f"fleet plan {sources} --limit @{path} -o {plan_file}"
         if plan_file is not None
-        else f"fleet apply -i {inventory} --limit @{path}"
+        else f"fleet apply {sources} --limit @{path}"
     )
     common.err_console.print(
         f"{len(hosts)} host(s) to retry, listed in {path}: {again}", highlight=False, soft_wrap=True

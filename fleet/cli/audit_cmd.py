@@ -40,7 +40,7 @@ from fleet.sweep import inventory_key
     ),
 )
 def audit_cmd(
-    inventory: Path | None = OptionalInventoryOpt,
+    inventory: list[Path] | None = OptionalInventoryOpt,
     playbook: Path | None = common.PlaybookOpt,
     limit: str | None = common.LimitOpt,
     concurrency: int = common.ConcurrencyOpt,
@@ -77,10 +77,10 @@ def audit_cmd(
     requests = parse_report_args(fmt, output, report)
     pb = common.load_playbook_arg(playbook)
     if from_db_run is not None:
-        result = from_db(from_db_run, pb, db=db, inventory=inventory, limit=limit)
+        result = from_db(from_db_run, pb, db=db, inventory=inventory or None, limit=limit)
         emit(Console(), result, requests, verbose=verbose, strict=strict)
         raise typer.Exit(result.exit_code(strict))
-    if inventory is None:
+    if not inventory:
         raise InputError("-i/--inventory is required (unless --from-db RUN_ID)")
     inv, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
     prober = _prober(inv, hosts, pb, timeout) if probe else None

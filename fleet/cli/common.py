@@ -38,6 +38,7 @@ from fleet.cli.options import (
 from fleet.cli.progress import HostProgress
 from fleet.errors import InputError
 from fleet.inventory import Inventory, resolve_targets
+from fleet.inventory.sources import InventoryPaths
 from fleet.limits import concurrency_cap, raise_nofile_limit
 from fleet.playbook.loader import default_playbook, load_playbook
 from fleet.playbook.model import Playbook
@@ -123,7 +124,7 @@ def prompt_password(ask: bool) -> Secret | None:
 
 
 def audit_hosts(
-    inventory_path: Path, limit: str | None, playbook: Playbook, ask_pass: bool
+    inventory_path: InventoryPaths, limit: str | None, playbook: Playbook, ask_pass: bool
 ) -> tuple[Inventory, list[AuditHost]]:
     """The selected hosts' targets (fleet.inventory.resolve_targets), the CLI's part being
     the --ask-pass prompt."""

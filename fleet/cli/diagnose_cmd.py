@@ -23,6 +23,7 @@ from fleet.cli.render_audit import CHECK_STYLE
 from fleet.diagnose import Diagnosis, ProbeNote, diagnose
 from fleet.errors import InputError
 from fleet.inventory import Inventory
+from fleet.inventory.sources import describe, inventory_key
 from fleet.playbook.model import Playbook
 from fleet.probe.client import ProbeOptions, probe_host
 from fleet.probe.findings import probe_checks
@@ -62,7 +63,7 @@ def _probe_parts(probe: ProbeResult) -> tuple[ProbeNote, list[CheckResult] | Non
 )
 def diagnose_cmd(
     host: str = typer.Argument(..., help="The host's inventory name."),
-    inventory: Path = common.InventoryOpt,
+    inventory: list[Path] = common.InventoryOpt,
     playbook: Path | None = common.PlaybookOpt,
     timeout: float = common.TimeoutOpt,
     no_probe: bool = typer.Option(False, "--no-probe", help="Skip the network probe."),
@@ -85,14 +86,16 @@ def diagnose_cmd(
     pb = common.load_playbook_arg(playbook)
     inv, hosts = common.audit_hosts(inventory, host, pb, ask_pass)
     if len(hosts) != 1 or hosts[0].target.name != host:
-        raise InputError(f"{host!r} must name exactly one inventory host", path=str(inventory))
+        raise InputError(f"{host!r} must name exactly one inventory host", path=describe(inventory))
     target = hosts[0]
     port = rdp_port(inv, target, pb)
     options = RunOptions(concurrency=1, timeout=timeout, retries=1)
     probe_options = ProbeOptions(step_timeout=min(5.0, timeout), deadline=timeout)
 
     async def main(stop: asyncio.Event) -> tuple[RunResult, ProbeResult | None]:
-        checked = audit(hosts, pb, options, inventory=str(inventory), command="diagnose", stop=stop)
+        checked = audit(
+            hosts, pb, options, inventory=inventory_key(inventory), command="diagnose", stop=stop
+        )
         if no_probe:
             return await checked, None
         return await asyncio.gather(checked, probe_host(target.target.address, port, probe_options))
@@ -101,7 +104,7 @@ def diagnose_cmd(
     if not run.hosts:
         raise typer.Exit(ExitCode.UNFINISHED)  # interrupted before the host finished
     note, extra = _probe_parts(probe) if probe is not None else (None, None)
-    result = diagnose(run.hosts[0], str(inventory), probe_checks=extra, probe=note)
+    result = diagnose(run.hosts[0], describe(inventory), probe_checks=extra, probe=note)
     if fmt == "json":
         typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
     else:

@@ -38,7 +38,7 @@ def gather_cmd(
         help="A host name or pattern (the --limit syntax: names, globs, groups, 'a:b', 'a:!b').",
         show_default=False,
     ),
-    inventory: Path = common.InventoryOpt,
+    inventory: list[Path] = common.InventoryOpt,
     output: str | None = typer.Option(
         None,
         "--output",
@@ -93,7 +93,7 @@ def gather_cmd(
         raise typer.Exit(ExitCode.UNFINISHED)
 
 
-def _targets(inventory: Path, pattern: str, ask_pass: bool) -> list[AuditHost]:
+def _targets(inventory: list[Path], pattern: str, ask_pass: bool) -> list[AuditHost]:
     """The matching hosts' connection targets. No check runs, so check parameter overrides
     are not resolved (an inventory made for another playbook is fine here)."""
     _, hosts = resolve_targets(

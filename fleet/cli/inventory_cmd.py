@@ -17,6 +17,7 @@ from fleet.cli.app import app
 from fleet.cli.options import FormatMovedOpt, InventoryOpt, LimitOpt
 from fleet.errors import InputError
 from fleet.inventory import Host, Inventory, connection_of, load_inventory, password_source
+from fleet.inventory.sources import describe
 
 inventory_app = typer.Typer(
     help="Show what an inventory resolves to (no host is contacted).", no_args_is_help=True
@@ -39,7 +40,7 @@ def _row(host: Host, ask_pass: bool) -> dict[str, object]:
 
 @inventory_app.command("list")
 def list_cmd(
-    inventory: Path = InventoryOpt,
+    inventory: list[Path] = InventoryOpt,
     limit: str | None = LimitOpt,
     fmt: str = typer.Option("table", "--format", help="table or json."),
     _f: str | None = FormatMovedOpt,
@@ -58,9 +59,9 @@ def list_cmd(
     inv = load_inventory(inventory)
     rows = [_row(h, ask_pass) for h in inv.select(limit)]
     if fmt == "json":
-        sys.stdout.write(json_listing(str(inventory), rows))
+        sys.stdout.write(json_listing(describe(inventory), rows))
         return
-    title = f"{inventory} — {len(rows)} host{'' if len(rows) == 1 else 's'}"
+    title = f"{describe(inventory)} — {len(rows)} host{'' if len(rows) == 1 else 's'}"
     cells = [
         [
             *(str(row[c] or "-") for c in ("name", "address", "port", "transport", "user")),
@@ -110,7 +111,7 @@ def json_listing(inventory: str, rows: list[dict[str, object]]) -> str:
 
 
 @inventory_app.command("graph")
-def graph_cmd(inventory: Path = InventoryOpt, limit: str | None = LimitOpt) -> None:
+def graph_cmd(inventory: list[Path] = InventoryOpt, limit: str | None = LimitOpt) -> None:
     """Print groups and their hosts as a tree, like `ansible-inventory --graph`."""
     logs.configure()
     inv = load_inventory(inventory)

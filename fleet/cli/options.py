@@ -13,9 +13,11 @@ import typer
 from fleet.cli.flags import in_range
 from fleet.errors import InputError
 
-InventoryOpt = typer.Option(
-    ..., "-i", "--inventory", help="Inventory file (Ansible-style YAML or INI).", show_default=False
+INVENTORY_HELP = (
+    "Inventory: an Ansible-style YAML or INI file, a folder of them, or an executable that "
+    "prints Ansible's inventory JSON (--list); repeat -i to merge several, as Ansible does."
 )
+InventoryOpt = typer.Option(..., "-i", "--inventory", help=INVENTORY_HELP, show_default=False)
 PlaybookOpt = typer.Option(
     None,
     "-p",

@@ -14,6 +14,7 @@ from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.render_plan import render_plan
 from fleet.errors import InputError
+from fleet.inventory.sources import InventoryPaths
 from fleet.remediate.model import Plan, save_plan
 from fleet.remediate.outcome import plan_exit_code
 from fleet.remediate.runs import make_plan
@@ -41,7 +42,7 @@ def check_format(fmt: str) -> None:
 
 
 def plan_hosts(
-    inventory: Path,
+    inventory: InventoryPaths,
     playbook: Path | None,
     limit: str | None,
     only: str | None,
@@ -74,7 +75,7 @@ def show_plan(plan: Plan, fmt: str, console: Console, verbose: int = 0) -> None:
     ),
 )
 def plan_cmd(
-    inventory: Path = common.InventoryOpt,
+    inventory: list[Path] = common.InventoryOpt,
     playbook: Path | None = common.PlaybookOpt,
     limit: str | None = common.LimitOpt,
     only: str | None = OnlyOpt,

@@ -17,8 +17,9 @@ from rich.text import Text
 from fleet import logs
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
-from fleet.cli.options import forks_opt
+from fleet.cli.options import INVENTORY_HELP, forks_opt
 from fleet.errors import InputError
+from fleet.inventory.sources import describe
 from fleet.limits import concurrency_cap, raise_nofile_limit
 from fleet.probe.client import ProbeOptions, probe_many
 from fleet.probe.findings import answer_label, probe_host_result, request_label
@@ -60,12 +61,12 @@ def parse_host_port(item: str, default_port: int) -> tuple[str, int]:
 
 
 def _targets(
-    hosts: list[str], inventory: Path | None, limit: str | None, port: int
+    hosts: list[str], inventory: list[Path] | None, limit: str | None, port: int
 ) -> list[tuple[str, str, int]]:
     """(name, address, port) for every host asked for."""
-    if hosts and inventory is not None:
+    if hosts and inventory:
         raise InputError("give HOST arguments or -i INVENTORY, not both")
-    if inventory is None:
+    if not inventory:
         if limit is not None:
             raise InputError("--limit needs -i INVENTORY")
         if not hosts:
@@ -133,7 +134,7 @@ def render_table(console: Console, run: RunResult, probes: list[ProbeResult]) ->
 
 
 _HostsArg = typer.Argument(None, help="HOST[:PORT] ... ([IPv6]:PORT for IPv6).")
-_InventoryOpt = typer.Option(None, "-i", "--inventory", help="Inventory file.")
+_InventoryOpt = typer.Option(None, "-i", "--inventory", help=INVENTORY_HELP)
 _LimitOpt = typer.Option(None, "-l", "--limit", help="Host pattern (with -i).")
 _OutputOpt = typer.Option(None, "--output", "-o", help="Write JSON to this file.")
 
@@ -148,7 +149,7 @@ _OutputOpt = typer.Option(None, "--output", "-o", help="Write JSON to this file.
 )
 def probe_cmd(
     hosts: list[str] = _HostsArg,
-    inventory: Path | None = _InventoryOpt,
+    inventory: list[Path] | None = _InventoryOpt,
     limit: str | None = _LimitOpt,
     port: int = typer.Option(
         DEFAULT_PORT,
@@ -192,7 +193,7 @@ def probe_cmd(
             command="probe",
             started=started,
             finished=datetime.now(UTC),
-            inventory=str(inventory) if inventory else None,
+            inventory=describe(inventory) if inventory else None,
             hosts_total=len(targets),
         ),
         hosts=[

@@ -30,7 +30,7 @@ from fleet.sweep import inventory_key
     ),
 )
 def sweep_cmd(
-    inventory: Path = common.InventoryOpt,
+    inventory: list[Path] = common.InventoryOpt,
     playbook: Path | None = common.PlaybookOpt,
     limit: str | None = common.LimitOpt,
     concurrency: int = common.ConcurrencyOpt,

@@ -5,15 +5,14 @@ run_apply). Not a transport session: those are fleet.transports.base.Session."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from fleet.audit import AuditHost, audit, new_run_id, transports_for
 from fleet.checks.params import resolve_params
 from fleet.errors import InputError
+from fleet.inventory.sources import InventoryPaths, inventory_key, sources_sha256
 from fleet.lockout import guarded
 from fleet.playbook.model import Playbook
 from fleet.processor import Processor
@@ -25,13 +24,8 @@ from fleet.runner import RunOptions
 from fleet.store.journal import Journal, RunHeader
 
 
-def file_sha256(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
+def file_sha256(paths: InventoryPaths | None) -> str | None:
+    return None if paths is None else sources_sha256(paths)
 
 
 async def make_plan(
@@ -39,7 +33,7 @@ async def make_plan(
     playbook: Playbook,
     options: RunOptions,
     *,
-    inventory: Path | None = None,
+    inventory: InventoryPaths | None = None,
     only: Collection[str] | None = None,
     stop: asyncio.Event | None = None,
     processors: Sequence[Processor[HostResult, Any]] = (),
@@ -49,7 +43,7 @@ async def make_plan(
         hosts,
         playbook,
         options,
-        inventory=str(inventory) if inventory else None,
+        inventory=inventory_key(inventory) if inventory else None,
         command="plan",
         processors=processors,
         stop=stop,
@@ -60,7 +54,7 @@ async def make_plan(
         params,
         playbook=playbook.name,
         playbook_sha256=playbook.sha256,
-        inventory=str(inventory) if inventory else None,
+        inventory=inventory_key(inventory) if inventory else None,
         inventory_sha256=file_sha256(inventory),
         only=only,
     )
