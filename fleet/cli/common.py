@@ -148,7 +148,14 @@ def audit_with_progress(
     probe: AuditProbe | None = None,
 ) -> RunResult:
     """Run the audit pipeline with a progress bar on a terminal and Ctrl-C handling."""
-    progress = HostProgress(len(hosts), err_console, enabled=err_console.is_terminal, label=label)
+    progress = HostProgress(
+        len(hosts),
+        err_console,
+        enabled=err_console.is_terminal,
+        label=label,
+        concurrency=options.concurrency,
+        timeout=options.timeout,
+    )
 
     async def main(stop: asyncio.Event) -> RunResult:
         with progress:
