@@ -136,7 +136,7 @@ class _TailColumn(ProgressColumn):
 
 
 def _clock(seconds: float) -> str:
-    s = int(math.ceil(seconds))
+    s = math.ceil(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
