@@ -21,12 +21,18 @@ from fleet.runner import RunOptions, time_left
 from fleet.scripts import Script, builtin_script
 from fleet.transports.base import FrameBroken, ScriptFailed, ScriptOutput, Session
 from fleet.transports.framing import FRAME_BEGIN, decode_body, frame_body
+from fleet.transports.hosttext import advice, clean_lines
 
 
 def script_failure(script: Script, out: ScriptOutput) -> str:
-    """A one-line reason from a script run that reported failure and answered nothing."""
-    first = next((line.strip() for line in (*out.errors, out.stderr) if line.strip()), "")
-    first = first.splitlines()[0] if first else "no output"
+    """A one-line reason from a script run that reported failure and answered nothing: advice
+    when the output says what went wrong (a banner, a missing shell), else its first error
+    line, printable (fleet.transports.hosttext)."""
+    hint = advice("\n".join((*out.errors, out.stderr, out.stdout)))
+    if hint is not None:
+        return f"{script.id} did not run: {hint}"
+    lines = [line for text in (*out.errors, out.stderr) for line in clean_lines(text)]
+    first = lines[0] if lines else "no output"
     return f"{script.id} script failed (exit {out.exit_status}): {first[:200]}"
 
 

@@ -82,6 +82,8 @@ def audit_cmd(
         raise typer.Exit(result.exit_code(strict))
     if not inventory:
         raise InputError("-i/--inventory is required (unless --from-db RUN_ID)")
+    if no_db and db is not None:  # a flag error first, before the inventory is read
+        raise InputError("give --db or --no-db, not both")
     inv, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
     prober = _prober(inv, hosts, pb, timeout) if probe else None
     recorder = maybe_open(db, no_db)  # before any host is contacted: a bad --db fails fast

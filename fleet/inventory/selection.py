@@ -19,7 +19,7 @@ from fleet.inventory.sources import InventoryPaths
 from fleet.inventory.targets import check_params, target_for
 from fleet.secret import Secret
 from fleet.transports.base import Target
-from fleet.transports.registry import validate_target
+from fleet.transports.registry import validate_run, validate_target
 
 Overrides = dict[str, dict[str, Any]]
 #: Raises InputError when a host's overrides do not fit the playbook (its param resolution).
@@ -76,4 +76,5 @@ def resolve_targets(
         target = target_for(host, ask_pass=password)
         validate_target(target)
         hosts.append(HostTarget(target=target, overrides=overrides))
+    validate_run([h.target for h in hosts])
     return inventory, hosts

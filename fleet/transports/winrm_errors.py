@@ -6,6 +6,7 @@ do not, and `scrub` removes it anyway should a library ever echo it).
 
 from __future__ import annotations
 
+import socket
 import ssl
 import xml.etree.ElementTree as ET
 
@@ -21,6 +22,7 @@ from fleet.transports.base import (
     AuthFailed,
     ConnectionLost,
     ConnectTimeout,
+    NameNotResolved,
     ProtocolError,
     RemoteFault,
     TlsVerifyFailed,
@@ -93,13 +95,14 @@ def classify(
         return Unreachable(f"proxy refused the connection to {where}")
     if isinstance(exc, requests.exceptions.ConnectionError):
         text = _names(exc)
-        if (
-            "NewConnectionError" in text
-            or "NameResolutionError" in text
-            or _has(exc, ConnectionRefusedError)
-        ):
-            reason = "name not resolved" if "NameResolution" in text else "connection refused"
-            return Unreachable(f"{where}: {reason}")
+        resolving = next((e for e in _chain(exc) if isinstance(e, socket.gaierror)), None)
+        if resolving is not None or "NameResolutionError" in text:
+            name = where.rsplit(":", 1)[0].strip("[]")
+            if isinstance(resolving, socket.gaierror):
+                return NameNotResolved.of(name, resolving)
+            return NameNotResolved(f"cannot resolve {name}")
+        if "NewConnectionError" in text or _has(exc, ConnectionRefusedError):
+            return Unreachable(f"{where}: connection refused")
         return ConnectionLost(f"connection to {where} lost mid-request")
     if isinstance(exc, SpnegoError):
         return AuthFailed(f"authentication failed for user {user!r} ({auth}): {exc}")
