@@ -26,7 +26,7 @@ from pypsrp.wsman import NAMESPACES, WSMan, WSManAction
 
 from fleet.logs import get_logger
 from fleet.scripts import Script
-from fleet.transports.base import ConnectionLost, ScriptOutput, Target, TransportError
+from fleet.transports.base import AuthFailed, ConnectionLost, ScriptOutput, Target, TransportError
 from fleet.transports.framing import PARAM_NAME, encode_params
 from fleet.transports.kerberos import Tickets, typed_failure, wsman_auth
 from fleet.transports.winrm_errors import classify, scrub
@@ -334,6 +334,12 @@ def _typed(exc: BaseException, target: Target, opts: WinRMOptions) -> TransportE
         auth=opts.auth,
         timeouts=f"the read timeout ({opts.read_timeout:g}s)",
     )
+    if type(err) is AuthFailed and target.password is None:
+        # pyspnego's words for "nothing to send" ("No username or password was specified and
+        # the credential cache did not exist...") say less than this.
+        err = AuthFailed(
+            f"authentication failed for user {target.username!r} ({opts.auth}): no password to send"
+        )
     secret = target.password.reveal() if target.password is not None else None
     clean = scrub(err.message, secret)
     if clean != err.message:
