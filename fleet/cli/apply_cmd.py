@@ -135,7 +135,7 @@ def apply_cmd(
         "--retry-file",
         help="Where a failed apply lists the hosts to run again, one a line, for "
         "--limit @FILE (as Ansible's .retry file).",
-        show_default="PLAN.retry beside a saved plan, else PLAYBOOK.retry here",
+        show_default="PLAN.retry beside a saved plan, else PLAYBOOK.retry beside the inventory",
     ),
     no_retry_file: bool = typer.Option(False, "--no-retry-file", help="Do not write a retry file."),
     ask_pass: bool = common.AskPassOpt,
@@ -188,7 +188,7 @@ def apply_cmd(
     if dry_run:
         raise typer.Exit(plan_exit_code(plan))
     pb = common.load_playbook_arg(playbook)
-    retry = None if no_retry_file else (retry_file or _default_retry_file(plan_file, pb.name))
+    retry = None if no_retry_file else (retry_file or _default_retry_file(plan_file, pb.name, inv))
     if not any(h.runnable for h in plan.hosts):
         console.print("Nothing to apply.")
         others = unapplied_outcomes(plan, ())
@@ -223,11 +223,13 @@ def apply_cmd(
     _report(run_id, run, fmt, console, live.shown, _retry(run, retry, inv, plan_file))
 
 
-def _default_retry_file(plan_file: Path | None, playbook: str) -> Path:
-    """Ansible names it after the playbook; a saved plan is what is applied here."""
+def _default_retry_file(plan_file: Path | None, playbook: str, inventory: Sequence[Path]) -> Path:
+    """Ansible names it after the playbook, beside it; here a saved plan is what is applied,
+    else the inventory is what the admin keeps (a folder of inventories skips `*.retry`)."""
     if plan_file is not None:
         return plan_file.with_suffix(".retry")
-    return Path(f"{playbook}.retry")
+    first = inventory[0]
+    return (first if first.is_dir() else first.parent) / f"{playbook}.retry"
 
 
 def _retry(

@@ -162,13 +162,18 @@ def test_a_failed_apply_writes_a_retry_file_that_limit_reads_back(
         monkeypatch, tmp_path, faults="fix_noop:1.0,firewall_public:2", hosts=4, seed=5
     )
     failing = sorted(h.name for h in lab.hosts if "firewall_public" in h.faults)
-    monkeypatch.chdir(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     ran = run("apply", "-i", lab.inventory, "--yes", "--db", "j.db", "--format", "json")
     assert ran.code == 1, ran.err
     doc = json.loads(ran.out)
-    assert doc["retry_file"] == "rdp-health.retry"  # Ansible's: named after the playbook
-    assert (tmp_path / "rdp-health.retry").read_text() == "".join(f"{n}\n" for n in failing)
-    assert "--limit @rdp-health.retry" in ran.err
+    retry = tmp_path / "rdp-health.retry"  # Ansible's: named after the playbook; by the inventory
+    assert doc["retry_file"] == str(retry)
+    assert retry.read_text() == "".join(f"{n}\n" for n in failing)
+    assert f"--limit @{retry}" in ran.err
+    assert list(elsewhere.iterdir()) == [elsewhere / "j.db"]  # nothing else in the cwd
+    monkeypatch.chdir(tmp_path)
     planned = run("plan", "-i", lab.inventory, "--limit", "@rdp-health.retry", "--format", "json")
     assert planned.code == 0, planned.err
     assert sorted(h["host"] for h in json.loads(planned.out)["hosts"]) == failing
