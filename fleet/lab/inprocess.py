@@ -7,9 +7,10 @@ host's state (the subprocess labs stay for the protocols, the CLI and the ground
 Transport faults become what fleet's real transports raise for them: `unreachable` →
 Unreachable and `auth_fail` → AuthFailed at connect (so does a password other than the
 lab's, when the hosts are given it, as `fleet lab up`'s endpoints check it),
-`tls_untrusted` → TlsVerifyFailed and `winrm_fault` → RemoteFault at connect (WinRM hosts only, as in the lab); `hang` never
-answers (the runner's deadline ends it), `drop` → ConnectionLost mid-command, `garbage`
-answers noise without a frame, `slow` answers after a few seconds (fleet.lab.behaviour).
+`tls_untrusted` → TlsVerifyFailed and `winrm_fault` → RemoteFault at connect (WinRM hosts
+only, as in the lab); `hang` never answers (the runner's deadline ends it), `drop` →
+ConnectionLost mid-command, `garbage` answers noise without a frame, `slow` answers after a
+few seconds (fleet.lab.behaviour).
 Bytes on the wire (`oem_output`, HTTP, NTLM) exist only in the subprocess labs.
 """
 
