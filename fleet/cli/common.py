@@ -18,6 +18,7 @@ from fleet import logs
 from fleet.audit import AuditHost, audit
 from fleet.checks.params import resolve_params
 from fleet.cli.options import (
+    LOG_LEVELS,
     AskPassOpt,
     ConcurrencyOpt,
     FormatOpt,
@@ -34,6 +35,7 @@ from fleet.cli.options import (
     StrictOpt,
     TimeoutOpt,
     VerboseOpt,
+    log_level_for,
 )
 from fleet.cli.progress import HostProgress
 from fleet.errors import InputError
@@ -80,21 +82,10 @@ T = TypeVar("T")
 err_console = Console(stderr=True)
 
 
-LEVELS = ("debug", "info", "warning", "error")
-#: The log level each -v count asks for (-vv: a line per host; -vvv: connections, scripts).
-VERBOSE_LEVELS = {2: "info", 3: "debug"}
-
-
-def log_level_for(level: str, verbose: int) -> str:
-    """The more detailed of --log-level and what -vv / -vvv ask for."""
-    wanted = VERBOSE_LEVELS.get(min(verbose, 3), "error")
-    return min(level.lower(), wanted, key=LEVELS.index)
-
-
 def setup_logging(level: str, fmt: str, file: Path | None, verbose: int = 0) -> None:
     if fmt not in ("auto", "json", "console"):
         raise InputError(f"--log-format must be auto, json or console, not {fmt!r}")
-    if level.lower() not in LEVELS:
+    if level.lower() not in LOG_LEVELS:
         raise InputError(f"--log-level must be debug, info, warning or error, not {level!r}")
     logs.configure(level=log_level_for(level, verbose), fmt=fmt, file=str(file) if file else None)
 

@@ -126,6 +126,17 @@ LogFormatOpt = typer.Option(
     "auto", "--log-format", help="Log format: auto (JSON when not a TTY), json or console."
 )
 LogFileOpt = typer.Option(None, "--log-file", help="Write logs to this file instead of stderr.")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+#: The log level each -v count asks for (-vv: a line per host; -vvv: connections, scripts).
+VERBOSE_LEVELS = {2: "info", 3: "debug"}
+
+
+def log_level_for(level: str, verbose: int) -> str:
+    """The more detailed of --log-level and what -vv / -vvv ask for."""
+    wanted = VERBOSE_LEVELS.get(min(verbose, 3), "error")
+    return min(level.lower(), wanted, key=lambda name: LOG_LEVELS.index(name))
+
+
 LogLevelOpt = typer.Option("warning", "--log-level", help="debug, info, warning or error.")
 
 

@@ -17,7 +17,7 @@ from rich.text import Text
 from fleet import logs
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
-from fleet.cli.options import INVENTORY_HELP, forks_opt
+from fleet.cli.options import INVENTORY_HELP, VerboseOpt, forks_opt, log_level_for
 from fleet.errors import InputError
 from fleet.inventory.sources import describe
 from fleet.limits import concurrency_cap, raise_nofile_limit
@@ -168,6 +168,7 @@ def probe_cmd(
     fmt: str = typer.Option("table", "--format", help="table or json."),
     output: Path | None = _OutputOpt,
     log_level: str = typer.Option("warning", "--log-level", help="debug, info, warning, error."),
+    verbose: int = VerboseOpt,
 ) -> None:
     """Probe RDP listeners without credentials: offered protocols, TLS, certificate, NLA.
 
@@ -179,7 +180,7 @@ def probe_cmd(
         raise InputError("--output needs --format json")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise InputError(f"--log-level must be debug, info, warning or error, not {log_level!r}")
-    logs.configure(level=log_level)
+    logs.configure(level=log_level_for(log_level, verbose))
     targets = _targets(hosts or [], inventory, limit, port)
     cap = concurrency_cap(raise_nofile_limit())
     options = ProbeOptions(step_timeout=min(5.0, timeout), deadline=timeout)
