@@ -1,9 +1,11 @@
 """No account lockouts: a credential that fails on its first hosts is not tried on the rest.
 
 A rejected password tried on every host of a run is a failed logon per host: against Active
-Directory, a sweep of a few hundred hosts locks the service account out ("Account lockout
-threshold": after that many failed sign-in attempts the account is locked,
-https://learn.microsoft.com/en-us/previous-versions/windows/it-pro/windows-10/security/threat-protection/security-policy-settings/account-lockout-threshold).
+Directory, a sweep of a few hundred hosts locks the service account out. "The Account lockout
+threshold policy setting determines the number of failed sign-in attempts that will cause a
+user account to be locked"; the Windows security baselines suggest 10 (MicrosoftDocs/
+windows-itpro-docs, windows/security/threat-protection/security-policy-settings/
+account-lockout-threshold.md). The default K = 3 keeps one run well under that.
 So every connection of a run goes through one `AuthGuard`, which tells credentials apart by
 where they come from (user + `env:VAR`, `file:PATH`, `keyring:SERVICE`, `prompt`, `inline`,
 `none`, or a Kerberos principal with its keytab or cache), never by their value:
