@@ -114,33 +114,17 @@ def _der(tag: int, body: bytes) -> bytes:
     return bytes([tag, 0x80 | len(size)]) + size + body
 
 
-def der_oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    out = bytearray()
-    for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        out += bytes(reversed(chunk))
-    return _der(0x06, bytes(out))
-
-
-def _der_int(value: int) -> bytes:
-    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
-def template_extensions(fact: Certificate) -> list[x509.UnrecognizedExtension]:
-    """The fact's template as Windows encodes it: CertificateTemplateOID ::= SEQUENCE {
-    templateID, templateMajorVersion, templateMinorVersion } (version 2+); the version 1 name
-    as a BMPString, as certificates carry it (MS-WCCE writes UTF8String in a SEQUENCE;
-    CertEnroll's IX509ExtensionTemplateName example shows the BMPString)."""
-    out = []
+def template_extensions(fact: Certificate) -> list[x509.ExtensionType]:
+    """The fact's template as Windows writes it: CertificateTemplateOID ::= SEQUENCE {
+    templateID, templateMajorVersion, templateMinorVersion } (version 2+, `cryptography`'s
+    MSCertificateTemplate); the version 1 name as a BMPString, as certificates carry it (MS-WCCE
+    writes UTF8String in a SEQUENCE; CertEnroll's IX509ExtensionTemplateName example shows the
+    BMPString)."""
+    out: list[x509.ExtensionType] = []
     if fact.template_oid:
         major, minor = LAB_TEMPLATE_VERSION
-        value = _der(0x30, der_oid(fact.template_oid) + _der_int(major) + _der_int(minor))
-        out.append(x509.UnrecognizedExtension(x509.ObjectIdentifier(TEMPLATE_INFO), value))
+        oid = x509.ObjectIdentifier(fact.template_oid)
+        out.append(x509.MSCertificateTemplate(oid, major, minor))
     if fact.template_name:
         value = _der(0x1E, fact.template_name.encode("utf-16-be"))
         out.append(x509.UnrecognizedExtension(x509.ObjectIdentifier(TEMPLATE_NAME), value))
