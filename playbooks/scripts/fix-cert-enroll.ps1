@@ -55,16 +55,20 @@ function Test-ListenerEku($Cert) {
     return @($ekus | Where-Object { $listenerEkus -contains $_ }).Count -gt 0
 }
 
-function Test-FromTemplate($Cert, [string]$Template, [string]$TemplateOid) {
+function Test-FromTemplate($Cert, [string]$Template, [string]$TemplateOid, [switch]$AnyUnknown) {
+    # By the template's OID when known; a version 1 certificate by its template name. With
+    # -AnyUnknown (a certificate that just arrived, when Active Directory could not give the
+    # template's OID) any version 2 template counts: certreq asked for exactly one.
     $id = Get-CertTemplateId $Cert
     if ($TemplateOid) { return ($id.template_oid -eq $TemplateOid) }
     if ($id.template_name) { return ($id.template_name -eq $Template) }
-    return $false
+    return ($AnyUnknown -and [bool]$id.template_oid)
 }
 
 function Test-ForThisHost($Cert) {
-    # The DNS name the certificate is issued to (subject alternative name, else CN), by
-    # X509NameType, never by reading the localized subject text; its first label is the host's.
+    # The DNS name the certificate is issued to, by X509NameType.DnsName (its subject
+    # alternative name's DNS name; https://learn.microsoft.com/dotnet/api/system.security.cryptography.x509certificates.x509nametype),
+    # never by reading the subject text; its first label is the host's name.
     $dns = $Cert.GetNameInfo([System.Security.Cryptography.X509Certificates.X509NameType]::DnsName, $false)
     return ([string]$dns).Split('.')[0] -eq [System.Net.Dns]::GetHostName()
 }
@@ -140,7 +144,7 @@ function Invoke-Enroll {
         }
         $new = @(Get-ChildItem -LiteralPath 'Cert:\LocalMachine\My' | Where-Object {
                 $known -notcontains [string]$_.Thumbprint -and $_.HasPrivateKey -and
-                (Test-FromTemplate $_ $template $templateOid)
+                (Test-FromTemplate $_ $template $templateOid -AnyUnknown)
             } | Sort-Object -Property NotBefore -Descending)
         if ($new.Count -eq 0) {
             throw ("certreq -enroll for template '{0}' exited 0, but no new certificate from it with a private key is in LocalMachine\My (a request pending the CA manager's approval?): {1}" -f $request, $result.text)
@@ -181,6 +185,9 @@ function Invoke-Enroll {
 function Invoke-Remove {
     $thumb = ([string]$p.thumbprint).ToUpperInvariant()
     $rebind = ([string]$p.rebind).ToUpperInvariant()
+    foreach ($value in @($thumb, $rebind)) {
+        if ($value -and $value -cnotmatch '^[0-9A-F]{40}$') { throw "not a certificate thumbprint: '$value'" }
+    }
     $before = Get-Bound
     if ($rebind -and $before -ne $rebind) {
         if ($null -eq (Get-MachineCert $rebind)) { throw "no certificate $rebind with a private key to bind again" }

@@ -138,7 +138,7 @@ def test_enroll_finds_the_new_certificate_by_store_template_and_notbefore() -> N
     assert "$known = Get-MyThumbprints" in text  # before certreq runs
     assert text.index("$known = Get-MyThumbprints") < text.index("Invoke-CertreqEnroll $request")
     assert "$known -notcontains [string]$_.Thumbprint -and $_.HasPrivateKey" in text
-    assert "(Test-FromTemplate $_ $template $templateOid)" in text
+    assert "(Test-FromTemplate $_ $template $templateOid -AnyUnknown)" in text
     assert "Sort-Object -Property NotBefore -Descending" in text
     assert "if ($TemplateOid) { return ($id.template_oid -eq $TemplateOid) }" in text
 

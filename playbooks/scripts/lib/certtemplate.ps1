@@ -12,7 +12,8 @@
 # https://learn.microsoft.com/windows/win32/api/certenroll/nf-certenroll-ix509extensiontemplate-initializedecode)
 # and X509Enrollment.CX509ExtensionTemplateName (TemplateName,
 # https://learn.microsoft.com/windows/win32/api/certenroll/nn-certenroll-ix509extensiontemplatename;
-# https://learn.microsoft.com/windows/win32/api/certenroll/ne-certenroll-encodingtype).
+# https://learn.microsoft.com/windows/win32/api/certenroll/ne-certenroll-encodingtype; the ProgIDs:
+# https://learn.microsoft.com/windows/win32/api/certenroll/nf-certenroll-ix509enrollmentwebclassfactory-createobject).
 
 function Get-CertTemplateId {
     # The certificate's template: template_oid (version 2+) and template_name (version 1), each
@@ -57,13 +58,18 @@ function Find-AdTemplate {
         $searcher.ServerTimeLimit = [TimeSpan]::FromSeconds(5)
         [void]$searcher.PropertiesToLoad.Add('cn')
         [void]$searcher.PropertiesToLoad.Add('msPKI-Cert-Template-OID')
-        foreach ($found in $searcher.FindAll()) {
-            # SearchResult.Properties names are lower case.
-            $cn = [string]@($found.Properties['cn'])[0]
-            $templateOid = [string]@($found.Properties['mspki-cert-template-oid'])[0]
-            if ($Name -and $cn -eq $Name -and $templateOid) { return $templateOid }
-            if ($Oid -and $templateOid -eq $Oid -and $cn) { return $cn }
-        }
+        # A SearchResultCollection holds unmanaged resources until disposed
+        # (https://learn.microsoft.com/dotnet/api/system.directoryservices.searchresultcollection).
+        $results = $searcher.FindAll()
+        try {
+            foreach ($found in $results) {
+                # SearchResult.Properties names are lower case.
+                $cn = [string]@($found.Properties['cn'])[0]
+                $templateOid = [string]@($found.Properties['mspki-cert-template-oid'])[0]
+                if ($Name -and $cn -eq $Name -and $templateOid) { return $templateOid }
+                if ($Oid -and $templateOid -eq $Oid -and $cn) { return $cn }
+            }
+        } finally { $results.Dispose() }
     } catch { $null = $_ }
     return $null
 }
