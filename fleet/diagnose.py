@@ -113,6 +113,9 @@ class Finding(BaseModel):
     message: str
     evidence: dict[str, Any]
     next: str | None  # the exact command that plans the fix
+    # What that plan does (the check's fix hint, the planner's words): the route it takes or
+    # why it is blocked, e.g. "enroll from template ..." for a certificate.
+    fix: str | None = None
 
 
 class Fine(BaseModel):
@@ -194,6 +197,7 @@ def rank_findings(checks: list[CheckResult], inventory: str, host: str) -> list[
                 message=c.message,
                 evidence=c.evidence,
                 next=plan_command(inventory, host, fixes) if fixes else None,
+                fix=c.fix,
             )
         )
     return out

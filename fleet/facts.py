@@ -80,6 +80,11 @@ class Certificate(FactModel):
     gathered (an older script) or unreadable. `key_readable`: whether NETWORK SERVICE
     (S-1-5-20, the account TermService runs as) may read its private key file; None: unknown
     (no key, key file not found, ACL unreadable, older script) - never a failure by itself.
+    `template_oid`: the template OID of its Certificate Template Information extension
+    (1.3.6.1.4.1.311.21.7, templates of version 2 and later); `template_name`: the name in its
+    Certificate Template Name extension (1.3.6.1.4.1.311.20.2, version 1 templates). Both None
+    when it has no such extension (a self-signed certificate, one from a standalone or public
+    CA) or when it was not gathered.
     """
 
     thumbprint: str
@@ -91,6 +96,8 @@ class Certificate(FactModel):
     has_private_key: bool
     eku: list[str] | None = None
     key_readable: bool | None = None
+    template_oid: str | None = None
+    template_name: str | None = None
 
 
 class CertFacts(FactModel):
@@ -100,13 +107,16 @@ class CertFacts(FactModel):
     `hash_type`: Win32_TSGeneralSetting.SSLCertificateSHA1HashType (0 not valid, 1 default
     self-signed, 2 default group policy enforced, 3 custom). `template_policy`: the "Server
     authentication certificate template" policy (`CertTemplateName` under
-    HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services), None when not set.
+    HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services), None when not set;
+    `template_policy_oid`: that template's OID as Active Directory knows it
+    (`msPKI-Cert-Template-OID` of the template object), None when not set or not found.
     """
 
     bound_thumbprint: str | None
     certificates: list[Certificate]
     hash_type: int | None = None
     template_policy: str | None = None
+    template_policy_oid: str | None = None
 
 
 class W32TimeConfig(FactModel):

@@ -93,9 +93,10 @@ def apply_cmd(
     verify_wire: bool = typer.Option(
         True,
         "--verify-wire/--no-verify-wire",
-        help="After a TermService restart, probe the RDP port (inventory var rdp_port): the "
-        "negotiation must match the new security settings, or the changes are rolled back. "
-        "Turn off only when this machine cannot reach the hosts' RDP port.",
+        help="Probe the RDP port (inventory var rdp_port) after a TermService restart (the "
+        "negotiation must match the new security settings) and after a certificate change (a "
+        "client must see the newly bound certificate, valid); otherwise the changes are rolled "
+        "back. Turn off only when this machine cannot reach the hosts' RDP port.",
     ),
     db: Path | None = typer.Option(
         None, "--db", help="Journal database.", show_default="fleet.db in the user's data directory"
@@ -115,8 +116,8 @@ def apply_cmd(
     log_level: str = common.LogLevelOpt,
 ) -> None:
     """Apply fixes: hosts that drifted since the plan are skipped, every fix is verified by
-    re-auditing (and RDP security settings, after their TermService restart, by probing the
-    RDP port), and failures are rolled back. Every run is journaled (`fleet journal`).
+    re-auditing (and RDP security settings and listener certificates by probing the RDP port),
+    and failures are rolled back. Every run is journaled (`fleet journal`).
 
     Exit codes: 0 all applied, 1 a change failed (or a host drifted), 2 bad input or refused,
     3 a host could not be planned, reached or finished (or Ctrl-C / SIGTERM: the hosts in

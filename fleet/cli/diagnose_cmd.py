@@ -136,6 +136,8 @@ def render(console: Console, d: Diagnosis) -> None:
         console.print(Text(f"   found: {f.message}", style=CHECK_STYLE[f.status]))
         if f.evidence:
             console.print(Text(f"   evidence: {_evidence(f.evidence)}", style="dim"))
+        if f.fix:
+            console.print(Text(f"   fix: {f.fix}"))
         if f.next:
             console.print(Text(f"   next: {f.next}", style="cyan"))
     if d.probe is not None:

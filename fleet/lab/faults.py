@@ -15,13 +15,17 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from fleet.checks.cert_rules import SERVER_AUTH
 from fleet.errors import InputError
 from fleet.facts import Certificate, NetProfile, W32TimeConfig
 from fleet.lab.firewall import RDP_TCP_RULE, LabRule
 from fleet.lab.state import (
     CLIENT_AUTH,
+    DOMAIN,
     HASH_CUSTOM,
     ISSUING_CA,
+    RDP_TEMPLATE,
+    WORKSTATION_TEMPLATE,
     HostState,
     SimSession,
     host_rng,
@@ -65,6 +69,22 @@ FAULTS: dict[str, Fault] = {
             "cert_wrong_eku",
             fail=("cert.valid",),
             help="bound certificate has Client Authentication only (no Server/RD Authentication)",
+        ),
+        _F(
+            "cert_expired_ca",
+            fail=("cert.valid",),
+            help="a CA-issued certificate bound by hand, expired, no newer one in My",
+        ),
+        _F(
+            "cert_pinned_expired",
+            fail=("cert.valid",),
+            help="the certificate template GPO is set, but an expired certificate is pinned",
+        ),
+        _F(
+            "enroll_denied",
+            fail=("cert.valid",),
+            help="as cert_expired_ca, from the lab's template, and the CA refuses this host "
+            "(CERTSRV_E_TEMPLATE_DENIED)",
         ),
         _F("clock_skew", fail=("time.skew",), help="host clock off by 10-60 minutes"),
         _F("cmos_clock", fail=("time.source",), help="w32tm source 'Local CMOS Clock'"),
@@ -169,7 +189,18 @@ WINRM_ONLY = tuple(n for n, f in FAULTS.items() if f.winrm_only)
 SSH_ONLY = tuple(n for n, f in FAULTS.items() if f.ssh_only)
 # Faults that change the same facts cannot share a host.
 _EXCLUSIVE = (
-    frozenset({"cert_expired", "cert_expiring", "cert_missing", "cert_key_acl", "cert_wrong_eku"}),
+    frozenset(
+        {
+            "cert_expired",
+            "cert_expiring",
+            "cert_missing",
+            "cert_key_acl",
+            "cert_wrong_eku",
+            "cert_expired_ca",
+            "cert_pinned_expired",
+            "enroll_denied",
+        }
+    ),
     frozenset({"workgroup_host", "pdc_emulator"}),
     # A stopped trigger-start W32Time is judged by its weekly task, which cannot tell a
     # CMOS or unreachable source: a workgroup host does not carry those.
@@ -177,8 +208,12 @@ _EXCLUSIVE = (
     frozenset({"workgroup_host", "time_policy"}),
 )
 # Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves;
-# ntlm_disabled is asked for by name (its point is a lab with a KDC: --winrm-auth kerberos).
-_NOT_MIXED = frozenset({"fix_noop", "ntlm_disabled"})
+# ntlm_disabled is asked for by name (its point is a lab with a KDC: --winrm-auth kerberos);
+# the enrollment faults are asked for by name, with `--ca-template` (their point is an
+# enterprise CA; and a mixed lab's cert faults already need distinct hosts: they all change
+# the bound certificate).
+ENROLLMENT_FAULTS = frozenset({"cert_expired_ca", "cert_pinned_expired", "enroll_denied"})
+_NOT_MIXED = frozenset({"fix_noop", "ntlm_disabled"}) | ENROLLMENT_FAULTS
 # `mixed`: share of hosts per fault (at least one host each).
 _MIXED_STATE_RATE = 0.02
 _MIXED_TRANSPORT_RATE = 0.01
@@ -396,6 +431,8 @@ def _cert_wrong_eku(s: HostState, rng: random.Random, now: datetime) -> None:
             "has_private_key": True,
             "eku": [CLIENT_AUTH],
             "key_readable": True,
+            "template_oid": s.pki.oid(WORKSTATION_TEMPLATE),
+            "template_name": None,
         }
     )
     s.cert = s.cert.model_copy(
@@ -405,6 +442,71 @@ def _cert_wrong_eku(s: HostState, rng: random.Random, now: datetime) -> None:
             "hash_type": HASH_CUSTOM,  # selected explicitly
         }
     )
+
+
+def _ca_cert(
+    s: HostState, rng: random.Random, not_after: datetime, template: str | None
+) -> Certificate:
+    """A certificate the domain's CA issued to this host (Client + Server Authentication, as
+    the Computer template's), from `template` (a name the domain's AD knows, or None)."""
+    fqdn = f"{s.hostname.lower()}.{DOMAIN}"
+    return Certificate(
+        thumbprint=thumbprint(rng),
+        store="My",
+        subject=f"CN={fqdn}",
+        issuer=ISSUING_CA,
+        not_before=not_after - timedelta(days=365),
+        not_after=not_after,
+        has_private_key=True,
+        eku=[CLIENT_AUTH, SERVER_AUTH],
+        key_readable=True,
+        template_oid=s.pki.oid(template),
+    )
+
+
+def _pin_expired(s: HostState, rng: random.Random, now: datetime, template: str | None) -> None:
+    """Bind by hand (hash type 3) a certificate from `template` that expired 1-90 days ago; no
+    other certificate in My could replace it (its predecessors are older still)."""
+    ago = timedelta(days=rng.randint(1, 90), hours=rng.randint(0, 23))
+    expired = _ca_cert(s, rng, now - ago, template)
+    kept = [c for c in s.cert.certificates if c.store != "My" or c.not_after < expired.not_after]
+    s.cert = s.cert.model_copy(
+        update={
+            "bound_thumbprint": expired.thumbprint,
+            "certificates": [*kept, expired],
+            "hash_type": HASH_CUSTOM,
+        }
+    )
+
+
+def _cert_expired_ca(s: HostState, rng: random.Random, now: datetime) -> None:
+    """A CA-issued certificate bound by hand has expired and nothing newer is in My: only an
+    enrollment replaces it, and only where a template is known (the lab's `--ca-template`:
+    the certificate came from it; without it, from no template)."""
+    s.cert = s.cert.model_copy(update={"template_policy": None})
+    _pin_expired(s, rng, now, s.pki.issuing)
+
+
+def _cert_pinned_expired(s: HostState, rng: random.Random, now: datetime) -> None:
+    """The certificate template GPO is set, but an expired certificate from the template is
+    pinned (selected by hand, hash type 3), so Windows never selects or requests another.
+    Half of these hosts have a newer certificate from the template in My already (certificate
+    autoenrollment renewed it): unpinning alone lets Windows select it."""
+    template = s.pki.gpo_template
+    s.cert = s.cert.model_copy(update={"template_policy": template})
+    _pin_expired(s, rng, now, template)
+    if rng.random() < 0.5:
+        issued = now - timedelta(days=rng.randint(1, 30))
+        newer = _ca_cert(s, rng, issued + timedelta(days=365), template)
+        s.cert = s.cert.model_copy(update={"certificates": [*s.cert.certificates, newer]})
+
+
+def _enroll_denied(s: HostState, rng: random.Random, now: datetime) -> None:
+    """As cert_expired_ca, from the lab's template (the CA's, else RDP_TEMPLATE), and the CA
+    refuses this host's enrollment."""
+    s.cert = s.cert.model_copy(update={"template_policy": None})
+    _pin_expired(s, rng, now, s.pki.issuing or RDP_TEMPLATE)
+    s.pki.denied = True
 
 
 def _clock_skew(s: HostState, rng: random.Random, now: datetime) -> None:
@@ -550,6 +652,9 @@ MUTATORS: Mapping[str, Mutator] = {
     "cert_missing": _cert_missing,
     "cert_key_acl": _cert_key_acl,
     "cert_wrong_eku": _cert_wrong_eku,
+    "cert_expired_ca": _cert_expired_ca,
+    "cert_pinned_expired": _cert_pinned_expired,
+    "enroll_denied": _enroll_denied,
     "clock_skew": _clock_skew,
     "cmos_clock": _cmos_clock,
     "workgroup_host": _workgroup_host,

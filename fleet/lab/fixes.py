@@ -39,6 +39,7 @@ from fleet.lab.state import (
 )
 
 FIX_NOOP = "fix_noop"
+BINDING = "Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash"
 RDP_TCP = r"HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp"
 TS_POLICY = r"HKLM:\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services"
 TLS12_SERVER = (
@@ -305,7 +306,7 @@ def fix_cert_bind(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
     if before != thumb:
         update["hash_type"] = HASH_CUSTOM
     state.cert = state.cert.model_copy(update=update)
-    binding = _change("Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash", before, thumb)
+    binding = _change(BINDING, before, thumb)
     return {"changes": [*changes, *binding["changes"]]}
 
 
@@ -330,11 +331,23 @@ def fix_cert_key_acl(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]
     return {"changes": [_key_change(thumb, before, read)]}
 
 
+def _from_policy_template(state: HostState, cert: Certificate) -> bool:
+    """`cert` came from the policy's template: its Certificate Template Information names the
+    template's OID as the domain's AD knows it, or its version 1 name is the template's."""
+    policy = state.cert.template_policy or ""
+    oid = state.pki.oid(policy)
+    if cert.template_oid is not None:
+        return oid is not None and cert.template_oid == oid
+    return cert.template_name is not None and cert.template_name.casefold() == policy.casefold()
+
+
 def _template_cert(state: HostState, now: datetime) -> Certificate | None:
-    """The certificate the template policy selects: the latest-expiring valid one in My with a
-    listener EKU and the host's name (policy CSP ADMX_TerminalServer /
-    TS_CERTIFICATE_TEMPLATE_POLICY). The lab has no CA: with none, Windows keeps (here:
-    issues) a self-signed one meanwhile."""
+    """The certificate the template policy selects: of the certificates "created by using the
+    specified certificate template", "the certificate that will expire latest and that matches
+    the current name of the RD Session Host server" (policy CSP ADMX_TerminalServer /
+    TS_CERTIFICATE_TEMPLATE_POLICY), valid and with a listener EKU and its key. With none,
+    Windows requests one and keeps the current one meanwhile; the lab issues a self-signed one
+    instead (it does not model that request)."""
     subject = f"cn={state.hostname}.{DOMAIN}".lower()
     found = [
         c
@@ -344,6 +357,7 @@ def _template_cert(state: HostState, now: datetime) -> Certificate | None:
         and c.has_private_key
         and c.not_before <= now < c.not_after
         and set(c.eku or ()) & {SERVER_AUTH, RD_AUTH}
+        and _from_policy_template(state, c)
     ]
     return max(found, key=lambda c: c.not_after, default=None)
 
@@ -402,6 +416,27 @@ def fix_cert_regenerate(host: LabHost, params: dict[str, Any]) -> Mapping[str, A
         _restart_termservice(host, datetime.now(UTC))
         realize(state)  # the regenerated certificate is a real one: report its real thumbprint
     return _change(f"Cert:\\LocalMachine\\Remote Desktop\\{thumb}", before, _bound(state))
+
+
+def fix_cert_unpin(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    """fix-cert-unpin.ps1: with the certificate template policy set, drop the binding while the
+    planned thumbprint is still bound and restart, so Windows selects from the template."""
+    thumb = params.get("thumbprint")
+    if thumb is not None and not isinstance(thumb, str):
+        raise HandlerError("Cannot process argument 'thumbprint': expected a string or null.")
+    state = host.state
+    if not state.cert.template_policy:
+        raise HandlerError(
+            'the "Server authentication certificate template" policy (CertTemplateName) is not '
+            "set: unpinning would give the listener a self-signed certificate"
+        )
+    before = _bound(state)
+    if before == (thumb or "").upper():
+        state.cert = state.cert.model_copy(update={"bound_thumbprint": None})
+        state.set_service("TermService", status="Running")
+        _restart_termservice(host, datetime.now(UTC))
+        realize(state)
+    return _change(BINDING, before, _bound(state))
 
 
 def planned_user(session_user: str, planned: str) -> bool:
@@ -490,6 +525,7 @@ _HANDLERS: Mapping[str, Callable[[LabHost, dict[str, Any]], Mapping[str, Any]]] 
     "fix.cert_bind": fix_cert_bind,
     "fix.cert_key_acl": fix_cert_key_acl,
     "fix.cert_regenerate": fix_cert_regenerate,
+    "fix.cert_unpin": fix_cert_unpin,
     "fix.logoff": fix_logoff,
     "fix.w32time": fix_w32time,
 }

@@ -11,6 +11,7 @@ from typing import Any
 
 from fleet.facts import SECTIONS
 from fleet.gather import gather_budget
+from fleet.lab.enrollment import ENROLL_HANDLERS
 from fleet.lab.fixes import FIX_HANDLERS
 from fleet.lab.model import LabHost
 from fleet.lab.responder import Delayed, Handler, HandlerError
@@ -55,4 +56,5 @@ BUILTIN: Mapping[tuple[str, int], Handler] = {
     ("gather", GATHER_VERSION): gather,
     ("custom.pagefile", 1): custom_pagefile,
     **FIX_HANDLERS,
+    **ENROLL_HANDLERS,
 }

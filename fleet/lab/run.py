@@ -167,7 +167,14 @@ class RunningLab:
         order = list(FAULTS)
         wanted = tuple(sorted(wanted, key=order.index))
         fresh = make_host(
-            host.name, host.site, host.role, host.address, wanted, self.config.seed, self.started
+            host.name,
+            host.site,
+            host.role,
+            host.address,
+            wanted,
+            self.config.seed,
+            self.started,
+            self.config.ca_template,
         )
         host.state, host.faults = fresh.state, fresh.faults
         if self.rdp is not None:
@@ -203,6 +210,7 @@ class RunningLab:
             "latency_ms": c.latency_ms,
             "winrm_auth": c.winrm_auth,
             "kdc_clock_offset_s": c.kdc_clock_offset_s,
+            "ca_template": c.ca_template,
             "base_address": c.base_address,
             "port": c.port,
             "hosts": [

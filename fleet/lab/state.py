@@ -42,8 +42,10 @@ GATHER_VERSION = 2
 DOMAIN = "corp.contoso.com"
 ISSUING_CA = "CN=Contoso Issuing CA 01, DC=corp, DC=contoso, DC=com"
 CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
-# The "Server authentication certificate template" policy value of the lab's GPO hosts.
+# The "Server authentication certificate template" policy value of the lab's GPO hosts (without
+# `fleet lab up --ca-template`), and a client-only template (cert_wrong_eku's certificate).
 RDP_TEMPLATE = "RemoteDesktopComputer"
+WORKSTATION_TEMPLATE = "Workstation"
 # SSLCertificateSHA1HashType (MicrosoftDocs/win32 desktop-src/TermServ/win32-tsgeneralsetting.md).
 HASH_SELF_SIGNED, HASH_GROUP_POLICY, HASH_CUSTOM = 1, 2, 3
 
@@ -55,6 +57,42 @@ OS_RELEASES: tuple[tuple[str, str, int], ...] = (
     ("Microsoft Windows Server 2022 {edition}", "10.0.20348", 20348),
     ("Microsoft Windows Server 2025 {edition}", "10.0.26100", 26100),
 )
+
+
+def template_oid(name: str) -> str:
+    """The OID Active Directory gives a lab template (`msPKI-Cert-Template-OID`; a template made
+    in a forest gets 1.3.6.1.4.1.311.21.8 and forest-specific numbers), stable per name."""
+    digest = hashlib.sha256(name.casefold().encode()).digest()
+    arcs = (int.from_bytes(digest[i : i + 3], "big") for i in range(0, 24, 3))
+    return "1.3.6.1.4.1.311.21.8." + ".".join(str(a) for a in arcs)
+
+
+@dataclass
+class LabPki:
+    """The lab domain's certificate services: the templates Active Directory knows (name →
+    OID), the one an enterprise CA issues from (`fleet lab up --ca-template`; None: no
+    enterprise CA answers, so every enrollment fails), and whether that CA refuses this host
+    (the `enroll_denied` fault)."""
+
+    templates: dict[str, str] = field(default_factory=dict)
+    issuing: str | None = None
+    denied: bool = False
+
+    def oid(self, name: str | None) -> str | None:
+        """A template's OID by name, as Active Directory compares names (case-insensitively)."""
+        if not name:
+            return None
+        return next((o for n, o in self.templates.items() if n.casefold() == name.casefold()), None)
+
+    @classmethod
+    def of(cls, ca_template: str | None) -> LabPki:
+        names = [RDP_TEMPLATE, WORKSTATION_TEMPLATE, *([ca_template] if ca_template else [])]
+        return cls({n: template_oid(n) for n in names}, issuing=ca_template)
+
+    @property
+    def gpo_template(self) -> str:
+        """The template the lab's certificate template GPO names."""
+        return self.issuing or RDP_TEMPLATE
 
 
 @dataclass
@@ -149,6 +187,8 @@ class HostState:
     section_seconds: dict[str, float] = field(default_factory=dict)
     # W32Time's registry values, domain role, triggers (fleet.lab.w32time).
     w32time: W32TimeSim = field(default_factory=W32TimeSim)
+    # The domain's certificate templates and enterprise CA (fleet.lab.enrollment).
+    pki: LabPki = field(default_factory=LabPki)
 
     def set_service(self, name: str, **update: Any) -> None:
         self.services = [
@@ -178,9 +218,11 @@ def _cert(
     not_before: datetime,
     days: int,
     eku: tuple[str, ...] | None = None,
+    template: str | None = None,
 ) -> Certificate:
     """A certificate whose key NETWORK SERVICE can read. EKUs: Windows' self-signed one has
-    Server Authentication; a CA-issued one (Computer template) Client + Server Authentication."""
+    Server Authentication; a CA-issued one (Computer template) Client + Server Authentication.
+    `template`: the OID of the template it came from (its Certificate Template Information)."""
     fqdn = f"{hostname.lower()}.{DOMAIN}"
     if eku is None:
         eku = (CLIENT_AUTH, SERVER_AUTH) if ca else (SERVER_AUTH,)
@@ -194,6 +236,7 @@ def _cert(
         has_private_key=True,
         eku=list(eku),
         key_readable=True,
+        template_oid=template,
     )
 
 
@@ -219,13 +262,18 @@ def _baseline_rules(rng: random.Random) -> list[LabRule]:
     return rules
 
 
-def baseline(name: str, seed: int, now: datetime) -> HostState:
+def baseline(name: str, seed: int, now: datetime, ca_template: str | None = None) -> HostState:
     """A healthy host: every docs/domain.md check passes with default parameters.
 
     Variation (all seeded, none of it changing a check's outcome): OS release, edition,
     self-signed vs CA-issued listener certificate (bound by hand, or selected by the
     certificate template policy), an old unbound certificate left in the store, Domain vs
     Private network, explicit-but-healthy TLS 1.2 / CredSSP values.
+
+    `ca_template` (`fleet lab up --ca-template`): the domain has an enterprise CA issuing from
+    that template; the GPO names it and every CA-issued certificate came from it. Without it,
+    the GPO names RDP_TEMPLATE, whose CA is gone, and the certificates bound by hand name no
+    template (imported from a standalone or external CA). No seeded draw depends on it.
     """
     rng = host_rng(seed, name, "baseline")
     hostname = name.upper()
@@ -238,12 +286,20 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
     # other draws stay as they were.
     template = ca and host_rng(seed, name, "cert-template").random() < 0.4
     eku = (RD_AUTH,) if template else None
+    pki = LabPki.of(ca_template)
+    source = pki.oid(pki.gpo_template if template else ca_template) if ca else None
     issued = now - timedelta(days=rng.randint(1, 200), seconds=rng.randint(0, 86_399))
-    bound = _cert(rng, hostname, ca=ca, not_before=issued, days=365, eku=eku)
+    bound = _cert(rng, hostname, ca=ca, not_before=issued, days=365, eku=eku, template=source)
     certs = [bound]
     if rng.random() < 0.3:  # the predecessor, expired and no longer bound
         old = _cert(
-            rng, hostname, ca=ca, not_before=issued - timedelta(days=365), days=365, eku=eku
+            rng,
+            hostname,
+            ca=ca,
+            not_before=issued - timedelta(days=365),
+            days=365,
+            eku=eku,
+            template=source,
         )
         certs.append(old)
     rng.shuffle(certs)
@@ -279,7 +335,7 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
             bound_thumbprint=bound.thumbprint,
             certificates=certs,
             hash_type=hash_type,
-            template_policy=RDP_TEMPLATE if template else None,
+            template_policy=pki.gpo_template if template else None,
         ),
         network_profiles=[NetProfile(interface_alias=alias, network_category=category)],
         firewall=LabFirewall(rules=_baseline_rules(host_rng(seed, name, "firewall"))),
@@ -307,6 +363,7 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
                 cycle_s=4 * 3600,  # stays well under the 8 h default threshold
             ),
         ],
+        pki=pki,
     )
     if rng.random() < 0.1:  # Add-Type cannot compile here (e.g. csc.exe blocked): quser fallback
         state.sessions_via = "quser"
@@ -482,12 +539,18 @@ def quser_text(state: HostState, now: datetime) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
+def _cert_facts(state: HostState) -> dict[str, Any]:
+    """The cert section; the policy template's OID as Active Directory gives it."""
+    policy_oid = state.pki.oid(state.cert.template_policy)
+    return state.cert.model_copy(update={"template_policy_oid": policy_oid}).model_dump(mode="json")
+
+
 _SECTION_RENDER: dict[str, Callable[[HostState, datetime], Any]] = {
     "os": lambda s, _: s.os.model_dump(mode="json"),
     "services": lambda s, _: _dump_list(s.services),
     "rdp": lambda s, _: s.rdp.model_dump(mode="json"),
     "rdp_policy": lambda s, _: s.rdp_policy.model_dump(mode="json"),
-    "cert": lambda s, _: s.cert.model_dump(mode="json"),
+    "cert": lambda s, _: _cert_facts(s),
     "time": render_time,
     "network_profiles": lambda s, _: _dump_list(s.network_profiles),
     "firewall": lambda s, _: s.firewall.render(s.rdp.port_number or 3389),

@@ -16,7 +16,10 @@ RDP security values are live only after the TermService restart planned with the
 restart is one step a deadline or Ctrl-C cannot cut in two (TermService stopped, not yet
 started), after it the RDP port is probed (`WireVerify`: the negotiation must match the new
 configuration, or the changes fail), and a rollback restarts TermService again so the
-restored values are live too.
+restored values are live too. After a certificate change the port is probed as well: the
+certificate a client sees must be the one now bound, and valid, or the certificate changes
+fail and are rolled back. An undo may take what its fix reported (`Change.undo_after_param`:
+the certificate an enrollment created, known only once it ran).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from fleet.remediate.outcome import (
 )
 from fleet.remediate.plan import fingerprint, plan_changes
 from fleet.remediate.window import Window
-from fleet.remediate.wire import WIRE_CHECKS, WireVerify
+from fleet.remediate.wire import CERT_CHECK, WIRE_CHECKS, WireVerify
 from fleet.results import CheckStatus
 from fleet.runner import HostJob, HostRun, RunOptions, run_jobs, with_retries
 from fleet.scripts import Script, builtin_script
@@ -64,6 +67,7 @@ from fleet.transports.base import (
 )
 
 NOT_STARTED = "not started: the run was stopped"
+CERTIFICATE_SKIPPED = "not started: an earlier certificate change on this host failed"
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ def _essence(change: Change) -> tuple[object, ...]:
         change.disruptive,
         change.fix,
         change.undo,
+        change.undo_after_param,
     )
 
 
@@ -217,12 +222,24 @@ class HostApply:
             c = co.change
             if c.blocked:
                 self._settle(co, ChangeStatus.SKIPPED, f"blocked: {c.blocked}")
+            elif c.kind == "certificate" and self._certificate_failed():
+                self._settle(co, ChangeStatus.SKIPPED, CERTIFICATE_SKIPPED)
             elif c.disruptive and not self.options.allow_disruptive:
                 self._settle(co, ChangeStatus.SKIPPED, DISRUPTIVE_SKIPPED)
             elif self.stop.is_set() and not (is_restart(c) and self._values_wait()):
                 self._settle(co, ChangeStatus.SKIPPED, NOT_STARTED)
             elif c.fix is not None:
                 await self._run_fix(session, co, c.fix)
+
+    def _certificate_failed(self) -> bool:
+        """A host's certificate changes build on each other (the key grant for the certificate
+        to bind, the enrollment the restart selects from): after one failed, or may not have
+        run, the rest would bind or select what is not there."""
+        return any(
+            co.change.kind == "certificate"
+            and co.status in (ChangeStatus.FAILED, ChangeStatus.UNKNOWN)
+            for co in self.changes
+        )
 
     def _values_wait(self) -> bool:
         """Security values written that only the planned TermService restart makes live: a
@@ -301,6 +318,7 @@ class HostApply:
                 for co in outcomes:
                     self._settle(co, ChangeStatus.FAILED, f"verification: {check_id} still fails")
         await self._verify_wire(facts)
+        await self._verify_certificate_wire(facts)
 
     async def _verify_wire(self, facts: HostFacts) -> None:
         """After a TermService restart that made new SecurityLayer/UserAuthentication values
@@ -319,6 +337,33 @@ class HostApply:
         for co in [*wired, *restarted]:
             self._settle(co, ChangeStatus.FAILED, f"verification on the wire: {result.message}")
 
+    async def _verify_certificate_wire(self, facts: HostFacts) -> None:
+        """After a certificate change: a client must see the bound certificate, valid."""
+        applied = [
+            co
+            for co in self.changes
+            if co.status is ChangeStatus.APPLIED and co.change.check_id == CERT_CHECK
+        ]
+        wire = self.options.wire
+        if wire is None or not applied:
+            return
+        target = self.host.target
+        found = await wire.certificate(target.name, target.address, facts)
+        if found is None or found.status is not CheckStatus.FAIL:
+            return
+        self.still_failing.append(found.id)
+        for co in applied:
+            self._settle(co, ChangeStatus.FAILED, f"verification on the wire: {found.message}")
+
+    def _undo_params(self, co: ChangeOutcome, undo: ScriptCall) -> dict[str, Any]:
+        """The undo's params; `undo_after_param` takes what the fix reported it made (None when
+        its answer was never read)."""
+        params = dict(undo.params)
+        name = co.change.undo_after_param
+        if name is not None:
+            params[name] = co.after if co.ran else None
+        return params
+
     async def _rollback(self, session: Session) -> None:
         """Put back every change that ran, or may have (its answer broke: `unknown`): an undo
         writes the value seen before, which is right whether or not the fix ran."""
@@ -331,7 +376,7 @@ class HostApply:
             why = co.error or "another change on this host failed"
             self._started(co, f"rolling back ({why})")
             try:
-                await run_framed(session, script, undo.params)
+                await run_framed(session, script, self._undo_params(co, undo))
             except ScriptFailed as exc:
                 self._settle(co, ChangeStatus.FAILED, f"{why}; rollback failed: {exc.message}")
                 continue

@@ -126,21 +126,10 @@ function Get-ForestRoot {
     catch { return $null }
 }
 
-# Listener certificate helpers: Get-MachineCert, Get-CertKeyFile, Test-NetworkServiceRead.
+# Listener certificate helpers: Get-MachineCert, Get-CertKeyFile, Test-NetworkServiceRead,
+# Get-EkuOids; Get-CertTemplateId, Find-AdTemplate.
 # fleet-include: certkey
-
-function Get-EkuOids {
-    # The OIDs of the certificate's Enhanced Key Usage extension (2.5.29.37), as an array ([]
-    # when it has none), or $null when it cannot be read. OIDs, never the friendly names: those
-    # are localized.
-    param($Cert)
-    try {
-        $ext = @($Cert.Extensions | Where-Object { $_.Oid.Value -eq '2.5.29.37' }) | Select-Object -First 1
-        if ($null -eq $ext) { return , @() }
-        $eku = New-Object System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension -ArgumentList @($ext, $ext.Critical)
-        return , @(foreach ($oid in $eku.EnhancedKeyUsages) { [string]$oid.Value })
-    } catch { return $null }
-}
+# fleet-include: certtemplate
 
 function Get-KeyReadable {
     # Whether NETWORK SERVICE may read the certificate's private key: $true / $false, or $null
@@ -354,14 +343,19 @@ $Gatherers = [ordered]@{
         # windows/client-management/mdm/policy-csp-admx-terminalserver.md): a certificate
         # selected explicitly takes precedence over it.
         $template = $null
+        $templateOid = $null
         if (Test-Path -LiteralPath $RdpPolicyKey) {
             $template = [string](Get-Item -LiteralPath $RdpPolicyKey).GetValue('CertTemplateName')
             if (-not $template) { $template = $null }
         }
+        # Certificates name their template by OID (version 2+): the policy's name is looked up
+        # in Active Directory so fleet can tell which certificates come from it.
+        if ($template) { $templateOid = Find-AdTemplate -Name $template }
         $certificates = @(foreach ($store in @('Remote Desktop', 'My')) {
                 $path = "Cert:\LocalMachine\$store"
                 if (-not (Test-Path -LiteralPath $path)) { continue }
                 foreach ($c in @(Get-ChildItem -LiteralPath $path)) {
+                    $templateId = Get-CertTemplateId $c
                     [ordered]@{
                         thumbprint      = [string]$c.Thumbprint
                         store           = $store
@@ -372,14 +366,17 @@ $Gatherers = [ordered]@{
                         has_private_key = [bool]$c.HasPrivateKey
                         eku             = Get-EkuOids $c
                         key_readable    = Get-KeyReadable $c
+                        template_oid    = $templateId.template_oid
+                        template_name   = $templateId.template_name
                     }
                 }
             })
         [ordered]@{
-            bound_thumbprint = $bound
-            certificates     = $certificates
-            hash_type        = $hashType
-            template_policy  = $template
+            bound_thumbprint    = $bound
+            certificates        = $certificates
+            hash_type           = $hashType
+            template_policy     = $template
+            template_policy_oid = $templateOid
         }
     }
     time             = {

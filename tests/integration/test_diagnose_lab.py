@@ -58,6 +58,8 @@ def test_each_single_state_fault_is_named_first(lab_factory) -> None:  # type: i
             assert next_cmd[:6] == ["fleet", "plan", "-i", str(lab.inventory), "--limit", host]
             assert expected[0] in next_cmd[-1].split(",")
             assert first["message"] and first["why"]
+            if expected[0] == "cert.valid":  # the route the plan takes, or why it is blocked
+                assert first["fix"] and first["evidence"]["route"], first
     assert not wrong, json.dumps(wrong, indent=1)
 
     healthy = hosts[-1]

@@ -86,13 +86,17 @@ def expected_blocked(lab: RunningLab, name: str) -> set[str]:
         blocked.add("rdp.listener")
     cert = host.state.cert
     bound = next((c for c in cert.certificates if c.thumbprint == cert.bound_thumbprint), None)
-    if "cert_expired" in host.faults and bound is not None and bound.store == "My":
-        blocked.add("cert.valid")  # CA-issued, and the lab leaves no newer one to bind
+    # CA-issued, and the lab leaves no newer one to bind: blocked unless a template says where
+    # a new one comes from (the GPO's; the one it came from, only with --ca-template).
+    expired = "cert_expired" in host.faults and bound is not None and bound.store == "My"
+    if expired and bound is not None and not cert.template_policy and bound.template_oid is None:
+        blocked.add("cert.valid")
     if "cert_wrong_eku" in host.faults and bound is not None and bound.eku == [CLIENT_AUTH]:
         # Still bound to the client-only certificate: another one is needed, and only the
-        # previous CA-issued one in My qualifies, unless the template policy forbids pinning.
+        # previous CA-issued one in My qualifies; under the template policy it is unpinned
+        # instead (Windows selects from the template).
         previous = [c for c in cert.certificates if c.store == "My" and c is not bound]
-        if cert.template_policy or not previous:
+        if not cert.template_policy and not previous:
             blocked.add("cert.valid")
     return blocked
 

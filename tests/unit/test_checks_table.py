@@ -419,7 +419,18 @@ def test_ca_cert_fix_names_a_newer_certificate_to_bind() -> None:
     host = variant({"facts.cert.bound_thumbprint": "AA" * 20, "facts.cert.certificates": [ca_old]})
     res = run("cert.valid", host)
     assert res.status is WARN
-    assert res.fix == "blocked: no replacement certificate: request one"
+    assert res.fix == (
+        "blocked: no replacement certificate: nothing newer in LocalMachine\\My and no "
+        "template to enroll from (the bound certificate names none); set cert.valid's template "
+        "in fleet_check_params, or install a certificate"
+    )
+    assert res.evidence["route"] == f"blocked: {res.fix.removeprefix('blocked: ')}"
+    # A template to enroll from (the inventory's): the hint enrolls and binds instead.
+    res = run("cert.valid", host, template="RemoteDesktopServer")
+    assert res.fix is not None and res.fix.startswith(
+        "Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash → a new certificate enrolled "
+        "from template 'RemoteDesktopServer' (the inventory's cert.valid template)"
+    )
     host = variant(
         {"facts.cert.bound_thumbprint": "AA" * 20, "facts.cert.certificates": [ca_old, ca_new]}
     )

@@ -63,6 +63,15 @@ def test_a_single_failure_is_named_first_with_evidence_and_fix(check: str) -> No
     assert len(d.fine) == len(CHECKS) - 1
 
 
+def test_a_finding_says_what_its_plan_does_the_route_or_why_it_is_blocked() -> None:
+    h = host({"cert.valid": CheckStatus.FAIL})
+    route = "blocked: no replacement certificate: nothing newer in LocalMachine\\My"
+    checks = [c.model_copy(update={"fix": route}) if c.id == "cert.valid" else c for c in h.checks]
+    d = diagnose(h.model_copy(update={"checks": checks}), "inv.yml")
+    assert d.findings[0].fix == route
+    assert d.model_dump(mode="json")["findings"][0]["fix"] == route
+
+
 def test_causes_rank_in_the_documented_order() -> None:
     reversed_failures = {c: CheckStatus.FAIL for c in reversed(SPEC_ORDER)}
     d = diagnose(host(reversed_failures), "inv.yml")

@@ -35,6 +35,9 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "cert_missing": ("cert.bound_thumbprint",),
     "cert_key_acl": ("cert.certificates.",),
     "cert_wrong_eku": ("cert.",),
+    "cert_expired_ca": ("cert.",),
+    "cert_pinned_expired": ("cert.",),
+    "enroll_denied": ("cert.",),  # and the CA's answer (state, not a fact)
     # The host's clock reads differently (quser's logon times too), idle times do not.
     "clock_skew": ("time.utc_now", "time.status_text", "sessions.quser_text"),
     "cmos_clock": ("time.source", "time.status_text"),
@@ -243,6 +246,37 @@ def test_cert_faults_mean_what_they_say() -> None:
         bound = bound_cert(wrong)
         assert bound.eku == [CLIENT_AUTH] and bound.store == "My" and bound.not_after > NOW
         assert wrong.cert is not None and wrong.cert.hash_type == 3  # selected by hand
+
+
+def test_enrollment_faults_mean_what_they_say() -> None:
+    """Without --ca-template the hand-bound certificate names no template, and no CA issues;
+    with it, the expired certificate came from the lab's template; the pinned one under the
+    template policy is from the policy's template; nothing newer is usable unless said."""
+    for name in NAMES[:20]:
+        for ca in (None, "RdpServer"):
+            state = baseline(name, 4, NOW, ca)
+            apply_faults(state, ["cert_expired_ca"], seed=4, name=name, now=NOW)
+            facts = facts_of(state).cert
+            assert facts is not None and facts.template_policy is None and facts.hash_type == 3
+            bound = bound_cert(facts_of(state))
+            assert bound.store == "My" and bound.not_after < NOW and bound.eku
+            assert bound.template_oid == (state.pki.oid(ca) if ca else None)
+            mine = [c for c in facts.certificates if c.store == "My"]
+            assert all(c.not_after <= bound.not_after for c in mine)  # nothing newer
+
+            state = baseline(name, 4, NOW, ca)
+            apply_faults(state, ["cert_pinned_expired"], seed=4, name=name, now=NOW)
+            facts = facts_of(state).cert
+            assert facts is not None and facts.hash_type == 3
+            assert facts.template_policy == (ca or RDP_TEMPLATE)
+            assert facts.template_policy_oid == state.pki.oid(ca or RDP_TEMPLATE)
+            pinned = bound_cert(facts_of(state))
+            assert pinned.not_after < NOW and pinned.template_oid == facts.template_policy_oid
+
+            state = baseline(name, 4, NOW, ca)
+            apply_faults(state, ["enroll_denied"], seed=4, name=name, now=NOW)
+            assert state.pki.denied and state.pki.issuing == ca
+            assert bound_cert(facts_of(state)).template_oid == state.pki.oid(ca or RDP_TEMPLATE)
 
 
 def test_time_and_state_faults_mean_what_they_say() -> None:
