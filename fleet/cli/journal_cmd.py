@@ -15,6 +15,7 @@ from rich.text import Text
 
 from fleet.cli.app import app
 from fleet.cli.render_plan import STATUS_STYLE
+from fleet.cli.show import ShowOpt, rest_line, show_all
 from fleet.cli.tables import Cell, Col, fit_table
 from fleet.errors import InputError
 from fleet.store.journal import ApplyRunRow, Journal
@@ -94,10 +95,13 @@ def journal_cmd(
     ),
     limit: int = typer.Option(20, "--limit", min=1, help="How many recent runs to list."),
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    show: str = ShowOpt,
 ) -> None:
-    """List recent apply runs, or show one run's hosts and changes."""
+    """List recent apply runs, or show one run's hosts and changes (hosts with nothing to
+    do are counted in one line unless --show all)."""
     if fmt not in ("table", "json"):
         raise InputError(f"--format must be table or json, not {fmt!r}")
+    everything = show_all(show)
     with Journal.open(db) as journal:
         if fmt == "json":
             if run:
@@ -120,8 +124,13 @@ def journal_cmd(
                 f"playbook {info.playbook} {str(info.playbook_sha256)[:12]}"
                 + (f"; {info.note}" if info.note else "")
             )
-            for h in journal.hosts(run):
-                console.print(f"  batch {h.batch} {h.host}: {h.status} {h.error or ''}")
+            hosts = journal.hosts(run)
+            quiet = [h for h in hosts if h.status == "unchanged" and not everything]
+            for h in hosts:
+                if h not in quiet:
+                    console.print(f"  batch {h.batch} {h.host}: {h.status} {h.error or ''}")
+            if quiet:
+                console.print(rest_line(len(quiet), "unchanged: nothing to do", more=False))
             console.print(_run_table(console, journal, info.id))
         else:
             console.print(_runs_table(console, journal, limit))

@@ -136,6 +136,14 @@ def test_apply_counts_unchanged_hosts_in_one_line(lab: InProcessLab, tmp_path: P
     assert run_id is not None
     one = lab.fleet("journal", "--db", db, "--run", run_id[1])
     assert_fits(one)
+    doc = json.loads(lab.fleet("journal", "--db", db, "--run", run_id[1], "-f", "json").stdout)
+    idle = {h["host"] for h in doc["hosts"] if h["status"] == "unchanged"}  # only blocked
+    assert idle and not idle & set(re.findall(r"^  batch \d+ (\S+):", one.stdout, re.M))
+    assert f"{len(idle)} host{'s' if len(idle) > 1 else ''} unchanged: nothing to do" in (
+        one.stdout
+    )
+    every = lab.fleet("journal", "--db", db, "--run", run_id[1], "--show", "all")
+    assert idle <= set(re.findall(r"^  batch \d+ (\S+):", every.stdout, re.M))
 
 
 def test_inventory_list_reads_at_80_columns(lab: InProcessLab) -> None:
