@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -14,8 +15,17 @@ from rich.console import Console
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
-from fleet.cli.plan_cmd import FormatOpt, OnlyOpt, check_format, plan_hosts, show_plan
+from fleet.cli.plan_cmd import (
+    FormatOpt,
+    OnlyOpt,
+    check_format,
+    log_plan,
+    plan_hosts,
+    show_plan,
+)
 from fleet.cli.render_plan import render_outcomes, skipped_note
+from fleet.cli.runlog import log_run
+from fleet.cli.show import ShowOpt, show_all
 from fleet.errors import InputError
 from fleet.probe.audit_probe import probe_ports
 from fleet.processor import Processor
@@ -102,6 +112,7 @@ def apply_cmd(
         None, "--db", help="Journal database.", show_default="fleet.db in the user's data directory"
     ),
     fmt: str = FormatOpt,
+    show: str = ShowOpt,
     concurrency: int = common.ConcurrencyOpt,
     timeout: float = typer.Option(
         120.0,
@@ -113,7 +124,7 @@ def apply_cmd(
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
-    log_level: str = common.LogLevelOpt,
+    log_level: str | None = common.LogLevelOpt,
 ) -> None:
     """Apply fixes: hosts that drifted since the plan are skipped, every fix is verified by
     re-auditing (and RDP security settings and listener certificates by probing the RDP port),
@@ -125,6 +136,7 @@ def apply_cmd(
     """
     common.setup_logging(log_level, log_format, log_file)
     check_format(fmt)
+    everything = show_all(show)
     win = _window(window)
     parse_serial(serial, 1)  # its syntax now: --dry-run judges it too
     run_options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
@@ -142,13 +154,15 @@ def apply_cmd(
         inv = inventory
         plan = plan_hosts(inv, playbook, limit, only, run_options, ask_pass)
     if dry_run or fmt == "text":
-        show_plan(plan, "text" if not dry_run else fmt, console)
+        show_plan(plan, "text" if not dry_run else fmt, console, everything=everything)
     if dry_run:
+        log_plan(plan, plan_exit_code(plan), None, command="apply --dry-run")
         raise typer.Exit(plan_exit_code(plan))
     if not any(h.runnable for h in plan.hosts):
         console.print("Nothing to apply.")
         others = unapplied_outcomes(plan, ())
-        _report(None, ApplyRun(BatchReport(), False, others, others), fmt, console, set())
+        run = ApplyRun(BatchReport(), False, others, others)
+        _report(None, run, fmt, console, set(), everything=everything)
     pb = common.load_playbook_arg(playbook)
     inventory_obj, hosts = common.audit_hosts(inv, None, pb, ask_pass and plan_file is not None)
     check_plan_matches(plan, pb, hosts)
@@ -176,7 +190,7 @@ def apply_cmd(
             return await run_apply(plan, hosts, pb, options, journal, stop=stop, processors=[live])
 
     run_id, run = common.run_async(main)
-    _report(run_id, run, fmt, console, live.shown)
+    _report(run_id, run, fmt, console, live.shown, everything=everything)
 
 
 class LiveHosts(Processor[HostOutcome, ChangeOutcome]):
@@ -193,10 +207,27 @@ class LiveHosts(Processor[HostOutcome, ChangeOutcome]):
             self.shown.add(run.value.host)
 
 
-def _report(run_id: str | None, run: ApplyRun, fmt: str, console: Console, shown: set[str]) -> None:
-    """Every host of the plan with its status, in either format; then exit with the code."""
+def _report(
+    run_id: str | None,
+    run: ApplyRun,
+    fmt: str,
+    console: Console,
+    shown: set[str],
+    *,
+    everything: bool = False,
+) -> None:
+    """Every host of the plan with its status, in either format (the text lists hosts with
+    nothing to do in one line, unless `everything`); then exit with the code."""
     report, code = run.report, run.exit_code
     not_started = [o.host for o in run.hosts if o.status is ApplyStatus.NOT_STARTED]
+    log_run(
+        "apply",
+        run_id,
+        code,
+        hosts=Counter(o.status.value for o in run.hosts),
+        changes=dict(Counter(co.status.value for o in run.hosts for co in o.changes)),
+        stopped=report.stopped,
+    )
     if fmt == "json":
         doc = {
             "run_id": run_id,
@@ -209,7 +240,8 @@ def _report(run_id: str | None, run: ApplyRun, fmt: str, console: Console, shown
         raise typer.Exit(code)
     if run_id is None and not run.hosts:
         raise typer.Exit(code)
-    render_outcomes(console, [o for o in run.hosts if o.host not in shown], changes=False)
+    rest = [o for o in run.hosts if o.host not in shown]
+    render_outcomes(console, rest, changes=False, everything=everything)
     counts: dict[str, int] = {}
     for o in run.hosts:
         counts[o.status.value] = counts.get(o.status.value, 0) + 1

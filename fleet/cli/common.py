@@ -77,10 +77,10 @@ T = TypeVar("T")
 err_console = Console(stderr=True)
 
 
-def setup_logging(level: str, fmt: str, file: Path | None) -> None:
+def setup_logging(level: str | None, fmt: str, file: Path | None) -> None:
     if fmt not in ("auto", "json", "console"):
         raise InputError(f"--log-format must be auto, json or console, not {fmt!r}")
-    if level.lower() not in ("debug", "info", "warning", "error"):
+    if level is not None and level.lower() not in ("debug", "info", "warning", "error"):
         raise InputError(f"--log-level must be debug, info, warning or error, not {level!r}")
     logs.configure(level=level, fmt=fmt, file=str(file) if file else None)
 

@@ -19,6 +19,7 @@ from fleet.checks.params import resolve_params
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.render_audit import CHECK_STYLE
+from fleet.cli.runlog import audit_counts, log_run
 from fleet.diagnose import Diagnosis, ProbeNote, diagnose
 from fleet.errors import InputError
 from fleet.inventory import Inventory
@@ -69,7 +70,7 @@ def diagnose_cmd(
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
-    log_level: str = common.LogLevelOpt,
+    log_level: str | None = common.LogLevelOpt,
 ) -> None:
     """Why does RDP fail with 0x904 / extended 0x7 on HOST? Runs every check there (and
     probes its RDP port), then ranks the likely causes with evidence and the fix command.
@@ -103,6 +104,7 @@ def diagnose_cmd(
         typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
     else:
         render(Console(soft_wrap=True), result)
+    log_run("diagnose", run.run.id, exit_code(result), **audit_counts(run), host=host)
     raise typer.Exit(exit_code(result))
 
 

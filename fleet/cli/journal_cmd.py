@@ -15,6 +15,8 @@ from rich.text import Text
 
 from fleet.cli.app import app
 from fleet.cli.render_plan import STATUS_STYLE
+from fleet.cli.show import ShowOpt, rest_line, show_all
+from fleet.cli.tables import Cell, Col, fit_table
 from fleet.errors import InputError
 from fleet.store.journal import ApplyRunRow, Journal
 
@@ -41,32 +43,37 @@ def _run_doc(run: ApplyRunRow) -> dict[str, object]:
     return {**asdict(run), "state": run.state}
 
 
-def _runs_table(journal: Journal, limit: int) -> Table:
-    table = Table(title="Apply runs", title_justify="left")
-    table.add_column("run", no_wrap=True)
-    table.add_column("started", no_wrap=True)
-    for col in ("user", "status", "exit", "changes", "note"):
-        table.add_column(col)
+RUNS_COLUMNS = (
+    Col("run"),
+    Col("started", drop=2),
+    Col("user", drop=3),
+    Col("status", wrap=True),
+    Col("exit", justify="right"),
+    Col("changes", wrap=True),
+    Col("note", fold=True, drop=1),
+)
+CHANGE_COLUMNS = (
+    Col("host"),
+    Col("check", drop=2),
+    Col("target", fold=True),
+    Col("before", fold=True),
+    Col("after", fold=True),
+    Col("status"),
+    Col("error", fold=True, drop=1),
+)
+
+
+def _runs_table(console: Console, journal: Journal, limit: int) -> Table:
+    rows: list[list[Cell]] = []
     for r in journal.runs(limit):
         counts = ", ".join(f"{n} {s}" for s, n in sorted(r.counts.items()))
-        table.add_row(
-            r.id,
-            r.started[:19],
-            r.user,
-            _status(r),
-            _exit(r),
-            counts,
-            r.note or "",
-        )
-    return table
+        rows.append([r.id, r.started[:19], r.user, _status(r), _exit(r), counts, r.note or ""])
+    return fit_table(console, RUNS_COLUMNS, rows, title="Apply runs")
 
 
-def _run_table(journal: Journal, run_id: str) -> Table:
-    table = Table(title=f"Apply run {run_id}", title_justify="left")
-    for col in ("host", "check", "target", "before", "after", "status", "error"):
-        table.add_column(col)
-    for c in journal.changes(run_id):
-        table.add_row(
+def _run_table(console: Console, journal: Journal, run_id: str) -> Table:
+    rows: list[list[Cell]] = [
+        [
             c.host,
             c.check_id,
             c.target,
@@ -74,8 +81,10 @@ def _run_table(journal: Journal, run_id: str) -> Table:
             json.dumps(c.after),
             Text(c.status, style=STATUS_STYLE.get(c.status, "")),
             c.error or "",
-        )
-    return table
+        ]
+        for c in journal.changes(run_id)
+    ]
+    return fit_table(console, CHANGE_COLUMNS, rows, title=f"Apply run {run_id}")
 
 
 @app.command("journal")
@@ -86,10 +95,13 @@ def journal_cmd(
     ),
     limit: int = typer.Option(20, "--limit", min=1, help="How many recent runs to list."),
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    show: str = ShowOpt,
 ) -> None:
-    """List recent apply runs, or show one run's hosts and changes."""
+    """List recent apply runs, or show one run's hosts and changes (hosts with nothing to
+    do are counted in one line unless --show all)."""
     if fmt not in ("table", "json"):
         raise InputError(f"--format must be table or json, not {fmt!r}")
+    everything = show_all(show)
     with Journal.open(db) as journal:
         if fmt == "json":
             if run:
@@ -112,8 +124,13 @@ def journal_cmd(
                 f"playbook {info.playbook} {str(info.playbook_sha256)[:12]}"
                 + (f"; {info.note}" if info.note else "")
             )
-            for h in journal.hosts(run):
-                console.print(f"  batch {h.batch} {h.host}: {h.status} {h.error or ''}")
-            console.print(_run_table(journal, info.id))
+            hosts = journal.hosts(run)
+            quiet = [h for h in hosts if h.status == "unchanged" and not everything]
+            for h in hosts:
+                if h not in quiet:
+                    console.print(f"  batch {h.batch} {h.host}: {h.status} {h.error or ''}")
+            if quiet:
+                console.print(rest_line(len(quiet), "unchanged: nothing to do", more=False))
+            console.print(_run_table(console, journal, info.id))
         else:
-            console.print(_runs_table(journal, limit))
+            console.print(_runs_table(console, journal, limit))

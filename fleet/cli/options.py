@@ -64,4 +64,9 @@ LogFormatOpt = typer.Option(
     "auto", "--log-format", help="Log format: auto (JSON when not a TTY), json or console."
 )
 LogFileOpt = typer.Option(None, "--log-file", help="Write logs to this file instead of stderr.")
-LogLevelOpt = typer.Option("warning", "--log-level", help="debug, info, warning or error.")
+LogLevelOpt = typer.Option(
+    None,
+    "--log-level",
+    help="debug, info, warning or error.",
+    show_default="info for JSON logs (one summary event per run), else warning",
+)

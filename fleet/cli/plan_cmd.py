@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -13,6 +14,8 @@ from fleet.checks.registry import CHECKS
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.render_plan import render_plan
+from fleet.cli.runlog import log_run
+from fleet.cli.show import ShowOpt, show_all
 from fleet.errors import InputError
 from fleet.remediate.model import Plan, save_plan
 from fleet.remediate.outcome import plan_exit_code
@@ -58,11 +61,11 @@ def plan_hosts(
     return common.run_async(main)
 
 
-def show_plan(plan: Plan, fmt: str, console: Console) -> None:
+def show_plan(plan: Plan, fmt: str, console: Console, *, everything: bool = False) -> None:
     if fmt == "json":
         sys.stdout.write(plan.to_json())
     else:
-        render_plan(console, plan)
+        render_plan(console, plan, everything=everything)
 
 
 @app.command(
@@ -84,10 +87,11 @@ def plan_cmd(
     fmt: str = FormatOpt,
     concurrency: int = common.ConcurrencyOpt,
     timeout: float = common.TimeoutOpt,
+    show: str = ShowOpt,
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
-    log_level: str = common.LogLevelOpt,
+    log_level: str | None = common.LogLevelOpt,
 ) -> None:
     """Show the changes that would fix every failing check (nothing changes on any host).
 
@@ -96,10 +100,31 @@ def plan_cmd(
     """
     common.setup_logging(log_level, log_format, log_file)
     check_format(fmt)
+    everything = show_all(show)
     options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
     plan = plan_hosts(inventory, playbook, limit, only, options, ask_pass)
     if output is not None:
         save_plan(plan, output)
         common.err_console.print(f"plan saved to {output}")
-    show_plan(plan, fmt, Console())
+    show_plan(plan, fmt, Console(), everything=everything)
+    log_plan(plan, plan_exit_code(plan), output)
     raise typer.Exit(plan_exit_code(plan))
+
+
+def log_plan(plan: Plan, code: int, output: Path | None, command: str = "plan") -> None:
+    """The run summary of a plan: hosts planned / with changes / not planned, the changes."""
+    s = plan.summary()
+    log_run(
+        command,
+        None,
+        code,
+        hosts={
+            "to_change": s["hosts_to_change"],
+            "only_blocked": s["hosts_with_changes"] - s["hosts_to_change"],
+            "nothing_to_change": sum(1 for h in plan.hosts if not h.changes),
+            **{status: n for status, n in Counter(u.status for u in plan.unplanned).items()},
+        },
+        files=[("plan", output)],
+        changes=s["changes"],
+        blocked=s["blocked"],
+    )

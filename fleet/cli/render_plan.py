@@ -8,8 +8,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
+from fleet.cli.show import rest_line
 from fleet.remediate.model import Change, Plan
-from fleet.remediate.outcome import DISRUPTIVE_SKIPPED, ChangeStatus, HostOutcome
+from fleet.remediate.outcome import DISRUPTIVE_SKIPPED, ApplyStatus, ChangeStatus, HostOutcome
 
 OP_STYLE = {"~": "yellow", "+": "green", "-": "red"}
 STATUS_STYLE = {
@@ -39,7 +40,9 @@ def change_line(c: Change) -> Text:
     return line
 
 
-def render_plan(console: Console, plan: Plan) -> None:
+def render_plan(console: Console, plan: Plan, *, everything: bool = False) -> None:
+    """A diff per host with changes, the hosts not planned, one line for the hosts with
+    nothing to change (`everything`: a line each), the summary."""
     for hp in plan.hosts:
         if not hp.changes:
             continue
@@ -48,6 +51,12 @@ def render_plan(console: Console, plan: Plan) -> None:
             console.print(change_line(c), soft_wrap=True)
     for u in plan.unplanned:
         console.print(Text(f"? {u.host}: not planned ({u.status}: {u.error})", style="magenta"))
+    unchanged = [hp.host for hp in plan.hosts if not hp.changes]
+    if everything:
+        for name in unchanged:
+            console.print(Text(f"= {name}: no change", style="dim"))
+    elif unchanged:
+        console.print(rest_line(len(unchanged), "with nothing to change", more=False))
     s = plan.summary()
     if not s["changes"]:
         console.print(Text("No changes: every fixable check passes.", style="green"))
@@ -64,9 +73,15 @@ def render_plan(console: Console, plan: Plan) -> None:
     )
 
 
-def render_outcomes(console: Console, outcomes: list[HostOutcome], changes: bool = True) -> None:
-    """One line per host (its status and why), then its changes unless `changes` is off."""
+def render_outcomes(
+    console: Console, outcomes: list[HostOutcome], changes: bool = True, everything: bool = True
+) -> None:
+    """One line per host (its status and why), then its changes unless `changes` is off.
+    Hosts with nothing to do (`unchanged`) are one line for all, unless `everything`."""
+    quiet = set() if everything else {o.host for o in outcomes if o.status is ApplyStatus.UNCHANGED}
     for o in outcomes:
+        if o.host in quiet:
+            continue
         head = Text(f"{o.host}: ", style="bold")
         head.append(o.status.value, style=STATUS_STYLE.get(o.status, "magenta"))
         if o.error:
@@ -79,6 +94,8 @@ def render_outcomes(console: Console, outcomes: list[HostOutcome], changes: bool
             if co.error and co.status is not ChangeStatus.APPLIED:
                 line.append(f"  {co.error}", style="dim")
             console.print(line, soft_wrap=True)
+    if quiet:
+        console.print(rest_line(len(quiet), "unchanged: nothing to do", more=False))
 
 
 def skipped_note(outcomes: list[HostOutcome]) -> str | None:

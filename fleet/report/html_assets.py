@@ -66,7 +66,22 @@ details .body{padding:0 12px 10px}
 pre{margin:0;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
 white-space:pre-wrap;word-break:break-word;background:#f7f8fa;padding:6px 8px;border-radius:4px}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#eef2fb;
-padding:1px 5px;border-radius:3px;word-break:break-word}
+padding:1px 5px;border-radius:3px}
+code.fix{overflow-wrap:anywhere}
+.id,.name,.pill{white-space:nowrap}
+.scroll{overflow-x:auto}
+.headline{font-size:16px;margin:0 0 12px}
+details.check>summary{cursor:pointer;list-style-position:outside}
+details.check .title{color:var(--muted);margin-left:6px}
+details.check .desc{margin:6px 0;max-width:70ch}
+.check-hosts{max-height:320px;overflow-y:auto;margin:4px 0 8px;padding-left:18px}
+.check-hosts li{margin:2px 0}
+.button{border:1px solid var(--line);border-radius:5px;padding:5px 10px;background:#fff}
+.chart-note{margin:0 0 6px;font-size:12.5px}
+svg.trend{max-width:100%;height:auto}
+svg .not-assessed{fill:var(--error);stroke:var(--error)}
+svg g.run.current text.value{font-weight:700;fill:var(--ink)}
+#check-filter:not(:empty){background:#eef2fb;border-radius:5px;padding:4px 8px;cursor:pointer}
 .muted{color:var(--muted)}.drift h3{font-size:13px;margin:12px 0 6px}
 .drift .new{color:var(--fail)}.drift .resolved{color:var(--pass)}
 footer{color:var(--muted);font-size:12px;padding:0 32px 24px}
@@ -85,7 +100,8 @@ JS = """
   var filter = document.getElementById("host-filter");
   var status = document.getElementById("status-filter");
   var count = document.getElementById("host-count");
-  var sortKey = "severity", sortDir = 1;
+  var checkNote = document.getElementById("check-filter");
+  var sortKey = "severity", sortDir = 1, check = "";
 
   function value(row, key) {
     var v = row.getAttribute("data-" + key) || "";
@@ -97,7 +113,9 @@ JS = """
     rows.forEach(function (row) {
       var ok = (!q || row.getAttribute("data-search").indexOf(q) !== -1) &&
                (!s || row.getAttribute("data-status") === s ||
-                (s === "unfinished" && row.getAttribute("data-unfinished") === "1"));
+                (s === "unfinished" && row.getAttribute("data-unfinished") === "1")) &&
+               (!check || (row.getAttribute("data-checks") || "").split(" ")
+                 .indexOf(check) !== -1);
       row.hidden = !ok;
       if (ok) { shown += 1; }
     });
@@ -115,6 +133,7 @@ JS = """
     });
     count.textContent = "Showing " + shown + " of " + rows.length + " hosts";
     count.setAttribute("data-shown", String(shown));
+    checkNote.textContent = check ? "not passing " + check + " \u00d7" : "";
   }
   function fromHash() {
     var params = new URLSearchParams(location.hash.replace(/^#/, ""));
@@ -124,6 +143,10 @@ JS = """
       var key = params.get("sort");
       sortDir = key.charAt(0) === "-" ? -1 : 1;
       sortKey = key.replace(/^-/, "");
+    }
+    if (params.has("check")) {
+      check = params.get("check");
+      table.scrollIntoView();
     }
   }
   Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
@@ -135,8 +158,13 @@ JS = """
       apply();
     });
   });
+  checkNote.title = "click to show every host again";
+  checkNote.addEventListener("click", function () { check = ""; apply(); });
   filter.addEventListener("input", apply);
   status.addEventListener("change", apply);
+  window.addEventListener("hashchange", function () {
+    if (location.hash.indexOf("=") !== -1) { fromHash(); apply(); }
+  });
   fromHash();
   apply();
   document.body.setAttribute("data-js", "ready");

@@ -316,6 +316,20 @@ class Store:
             for r in self._conn.execute(sql, params)
         ]
 
+    def runs_of(
+        self, inventory: str, playbook_sha256: str, *, before: datetime, limit: int
+    ) -> list[AuditRunRow]:
+        """The latest `limit` runs of one inventory and playbook started before `before`,
+        newest first (the trend an HTML report draws)."""
+        sql = (
+            "SELECT id, command, started, finished, inventory, inventory_sha256, playbook,"
+            " playbook_sha256, exit_code, counts FROM runs"
+            " WHERE inventory = ? AND playbook_sha256 = ? AND started < ?"
+            " ORDER BY started DESC, rowid DESC LIMIT ?"
+        )
+        params = (inventory, playbook_sha256, to_text(before), limit)
+        return [_run_row(r) for r in self._conn.execute(sql, params)]
+
     def history(
         self,
         host: str | None = None,
@@ -361,6 +375,21 @@ class Store:
             )
             for r in self._conn.execute(sql, params)
         ]
+
+
+def _run_row(r: Any) -> AuditRunRow:
+    return AuditRunRow(
+        id=r[0],
+        command=r[1],
+        started=from_text(r[2]),
+        finished=from_text(r[3]) if r[3] else None,
+        inventory=r[4],
+        inventory_sha256=r[5],
+        playbook=r[6],
+        playbook_sha256=r[7],
+        exit_code=r[8],
+        counts=codec.loads(r[9]),
+    )
 
 
 def _facts(stored: HostFacts | str | None) -> HostFacts | None:
