@@ -38,7 +38,10 @@ def _exit(run: ApplyRunRow) -> str:
 
 
 def _run_doc(run: ApplyRunRow) -> dict[str, object]:
-    return {**asdict(run), "state": run.state}
+    doc: dict[str, object] = {**asdict(run), "state": run.state}
+    if run.waivers is None:
+        del doc["waivers"]  # present for runs given --waivers
+    return doc
 
 
 def _runs_table(journal: Journal, limit: int) -> Table:

@@ -14,12 +14,13 @@ Bytes on the wire (`oem_output`, HTTP, NTLM) exist only in the subprocess labs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from fleet.lab.behaviour import DropConnection, command_reply
 from fleet.lab.model import LabHost
 from fleet.lab.responder import Responder, default_responder
+from fleet.lab.truth import host_truth
 from fleet.scripts import Script
 from fleet.transports.base import (
     AuthFailed,
@@ -86,6 +87,10 @@ class LabHosts:
         return ScriptOutput(
             stdout=reply.output, stderr=reply.error or "", exit_status=reply.exit_status
         )
+
+    def expected(self, checks: Collection[str]) -> dict[str, dict[str, Any]]:
+        """Each host's truth for an audit running `checks` (fleet.lab.truth.for_checks)."""
+        return {name: host_truth(h.faults, checks) for name, h in self.hosts.items()}
 
     def transport(self, name: str = "mock") -> MockTransport:
         handler: Handler = self.handler
