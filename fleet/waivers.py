@@ -172,21 +172,36 @@ def apply_waivers(result: RunResult, waivers: Waivers, match: HostMatcher) -> Ru
     return result.model_copy(update={"hosts": hosts, "waivers": notes})
 
 
-def waiver_for(waivers: Waivers, match: HostMatcher, host: str, check_id: str) -> Waiver | None:
-    """The first live waiver of `check_id` on `host` (apply of a saved plan)."""
+def for_pairs(
+    waivers: Waivers, match: HostMatcher, pairs: Iterable[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], str], list[WaiverNote]]:
+    """The waivers of a saved plan's (host, check) pairs, as `apply --waivers` skips them:
+    each waived pair with why, and every waiver's note."""
+    todo = list(dict.fromkeys(pairs))
+    waived: dict[tuple[str, str], str] = {}
+    notes = []
     for waiver in waivers.items:
-        if waivers.live(waiver) and waiver.check == check_id and host in match(waiver.hosts):
-            return waiver
-    return None
+        if not waivers.live(waiver):
+            notes.append(_note(waiver, "expired"))
+            continue
+        names = match(waiver.hosts)
+        matched = []
+        for host, check in todo:
+            if check == waiver.check and host in names and (host, check) not in waived:
+                waived[(host, check)] = _why(waiver)
+                matched.append(f"{host}/{check}")
+        notes.append(_note(waiver, "live" if matched else "unmatched", matched))
+    return waived, notes
+
+
+def _why(waiver: Waiver) -> str:
+    return f"until {waiver.expires.isoformat()} by {waiver.owner}: {waiver.reason}"
 
 
 def _waive(check: CheckResult, waiver: Waiver | None) -> CheckResult:
     if waiver is None:
         return check
-    message = (
-        f"waived until {waiver.expires.isoformat()} by {waiver.owner}: {waiver.reason} "
-        f"(was {check.status.value}: {check.message})"
-    )
+    message = f"waived {_why(waiver)} (was {check.status.value}: {check.message})"
     return check.model_copy(
         update={
             "status": CheckStatus.WAIVED,

@@ -60,6 +60,7 @@ def audit_cmd(
     db: Path | None = DbOpt,
     no_db: bool = NoDbOpt,
     from_db_run: str | None = FromDbOpt,
+    waivers: Path | None = common.WaiversOpt,
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
@@ -75,8 +76,10 @@ def audit_cmd(
     common.setup_logging(log_level, log_format, log_file)
     requests = parse_report_args(fmt, output, report)
     pb = common.load_playbook_arg(playbook)
+    accepted = common.waivers_arg(waivers)
     if from_db_run is not None:
         result = from_db(from_db_run, pb, db=db, inventory=inventory, limit=limit)
+        result = common.waive(result, accepted, inventory)
         emit(Console(), result, requests, verbose=verbose, strict=strict)
         raise typer.Exit(result.exit_code(strict))
     if inventory is None:
@@ -96,6 +99,7 @@ def audit_cmd(
         command="audit",
         probe=prober,
     )
+    result = common.waive(result, accepted, inv)
     emit(Console(), result, requests, verbose=verbose, strict=strict)
     not_recorded = record_after(recorder, result, inventory)  # may wait for a locked database
     if not_recorded is not None:

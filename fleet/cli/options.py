@@ -65,3 +65,9 @@ LogFormatOpt = typer.Option(
 )
 LogFileOpt = typer.Option(None, "--log-file", help="Write logs to this file instead of stderr.")
 LogLevelOpt = typer.Option("warning", "--log-level", help="debug, info, warning or error.")
+WaiversOpt = typer.Option(
+    None,
+    "--waivers",
+    help="Accepted risks: a YAML list of {check, hosts, reason, owner, expires}. A live waiver "
+    "turns that check's fail or warn on those hosts into waived (not a finding, not planned).",
+)

@@ -26,6 +26,7 @@ CHECK_STYLE = {
     CheckStatus.FAIL: "red",
     CheckStatus.ERROR: "magenta",
     CheckStatus.SKIP: "dim",
+    CheckStatus.WAIVED: "cyan",
 }
 
 
@@ -64,15 +65,21 @@ def hosts_table(result: RunResult) -> Table:
 
 def checks_table(result: RunResult) -> Table:
     counts: dict[str, Counter[CheckStatus]] = {}
+    controls: dict[str, str] = {}
     for host in result.hosts:
         for check in host.checks:
             counts.setdefault(check.id, Counter())[check.status] += 1
+            if check.controls:
+                controls.setdefault(check.id, check.controls_text())
     table = Table(title="Checks", title_justify="left")
     table.add_column("check")
+    if controls:  # the benchmark control ids the playbook gives its checks
+        table.add_column("controls", style="dim")
     for status in CheckStatus:
         table.add_column(status.value, justify="right", style=CHECK_STYLE[status])
     for check_id, c in counts.items():
-        table.add_row(check_id, *(str(c[s] or "") for s in CheckStatus))
+        ids = [controls.get(check_id, "")] if controls else []
+        table.add_row(check_id, *ids, *(str(c[s] or "") for s in CheckStatus))
     return table
 
 
@@ -84,6 +91,8 @@ def evidence_lines(host: HostResult) -> list[Text]:
         line = Text(f"  {check.id}: ", style=CHECK_STYLE[check.status])
         line.append(check.message, style="default")
         lines.append(line)
+        if check.controls:
+            lines.append(Text(f"      controls: {check.controls_text()}", style="dim"))
         if check.evidence:
             lines.append(Text(f"      evidence: {_compact(check.evidence)}", style="dim"))
         if check.fix:
@@ -107,6 +116,9 @@ def summary_line(result: RunResult, strict: bool) -> Text:
     if result.run.interrupted:
         missing = result.run.hosts_total - n
         text.append(f"; interrupted, {missing} host(s) not finished", style="yellow")
+    waived = sum(c.status is CheckStatus.WAIVED for h in result.hosts for c in h.checks)
+    if waived:
+        text.append(f"; {waived} check(s) waived", style=CHECK_STYLE[CheckStatus.WAIVED])
     text.append(f"  → exit {result.exit_code(strict)}")
     return text
 

@@ -48,6 +48,13 @@ def render_plan(console: Console, plan: Plan) -> None:
             console.print(change_line(c), soft_wrap=True)
     for u in plan.unplanned:
         console.print(Text(f"? {u.host}: not planned ({u.status}: {u.error})", style="magenta"))
+    for note in plan.waivers:
+        if note.state == "live":
+            line = Text(f"= waived, left alone: {', '.join(note.matched)}", style="cyan")
+            line.append(
+                f" ({note.reason}; {note.owner}, until {note.expires.isoformat()})", style="dim"
+            )
+            console.print(line, soft_wrap=True)
     s = plan.summary()
     if not s["changes"]:
         console.print(Text("No changes: every fixable check passes.", style="green"))

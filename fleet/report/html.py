@@ -21,7 +21,12 @@ from fleet.store.drift import Drift, DriftItem
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SEVERITY = {"findings": 0, "error": 1, "unreachable": 2, "auth_failed": 3, "timeout": 4, "ok": 5}
-_CHECK_ORDER = {CheckStatus.FAIL: 0, CheckStatus.ERROR: 1, CheckStatus.WARN: 2}
+_CHECK_ORDER = {
+    CheckStatus.FAIL: 0,
+    CheckStatus.ERROR: 1,
+    CheckStatus.WARN: 2,
+    CheckStatus.WAIVED: 3,
+}
 
 
 def _e(text: object) -> str:
@@ -78,9 +83,12 @@ def _cards(result: RunResult) -> str:
 
 def _compliance(result: RunResult) -> str:
     by_check: dict[str, Counter[CheckStatus]] = {}
+    controls: dict[str, str] = {}
     for host in result.hosts:
         for check in host.checks:
             by_check.setdefault(check.id, Counter())[check.status] += 1
+            if check.controls:
+                controls.setdefault(check.id, check.controls_text())
     rows = []
     for check_id, c in sorted(
         by_check.items(),
@@ -96,8 +104,14 @@ def _compliance(result: RunResult) -> str:
         evaluated = total - c[CheckStatus.SKIP]
         rate = f"{100 * c[CheckStatus.PASS] / evaluated:.0f}%" if evaluated else "–"
         cells = "".join(f'<td class="num">{c[s] or ""}</td>' for s in CheckStatus)
+        ids = controls.get(check_id, "")
+        label = (
+            f'<code>{_e(check_id)}</code><div class="controls">{_e(ids)}</div>'
+            if ids
+            else (f"<code>{_e(check_id)}</code>")
+        )
         rows.append(
-            f'<tr><td><code>{_e(check_id)}</code></td><td><div class="stack">{bar}</div></td>'
+            f'<tr><td>{label}</td><td><div class="stack">{bar}</div></td>'
             f'{cells}<td class="num">{rate}</td></tr>'
         )
     heads = "".join(f'<th class="num">{s.value}</th>' for s in CheckStatus)
@@ -185,8 +199,9 @@ def _check_row(check: CheckResult) -> str:
         else '<span class="muted">–</span>'
     )
     fix = f"<code>{_e(check.fix)}</code>" if check.fix else ""
+    ids = f'<div class="controls">{_e(check.controls_text())}</div>' if check.controls else ""
     return (
-        f"<tr><td>{_pill(check.status.value)}</td><td><code>{_e(check.id)}</code></td>"
+        f"<tr><td>{_pill(check.status.value)}</td><td><code>{_e(check.id)}</code>{ids}</td>"
         f"<td>{_e(check.message)}</td><td>{evidence}</td><td>{fix}</td></tr>"
     )
 
@@ -214,6 +229,23 @@ def _details(result: RunResult) -> str:
             f'<div class="body">{body}</div></details>'
         )
     return '<section id="evidence"><h2>Evidence by host</h2>' + "".join(out) + "</section>"
+
+
+def _waivers(result: RunResult) -> str:
+    """The run's waivers: what each accepted, or why it did nothing."""
+    if not result.waivers:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_pill(w.state)}</td><td><code>{_e(w.check)}</code></td><td>{_e(w.hosts)}</td>"
+        f"<td>{_e(w.reason)}</td><td>{_e(w.owner)}</td><td>{_e(w.expires.isoformat())}</td>"
+        f"<td>{_e(', '.join(w.matched))}</td></tr>"
+        for w in result.waivers
+    )
+    return (
+        '<section id="waivers"><h2>Waivers</h2><table><thead><tr><th>state</th><th>check</th>'
+        "<th>hosts</th><th>reason</th><th>owner</th><th>expires</th><th>waived</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table></section>"
+    )
 
 
 def _drift_list(title: str, cls: str, items: list[DriftItem]) -> str:
@@ -269,6 +301,7 @@ def render(result: RunResult, *, drift: Drift | None = None) -> str:
         + "<main>"
         + _cards(result)
         + _drift(drift)
+        + _waivers(result)
         + _compliance(result)
         + _charts(result)
         + _hosts(result)
