@@ -114,11 +114,11 @@ def load_waivers(path: Path, today: date | None = None) -> Waivers:
         try:
             items.append(Waiver.model_validate(entry))
         except ValidationError as exc:
-            err = field_error(exc, (index,))
+            err = field_error(exc)
             raise InputError(
                 f"waiver {index + 1}: {err.explained()}",
                 path=str(path),
-                line=line_of(root, err.loc),
+                line=line_of(root, (index, *err.loc)),
             ) from None
     return Waivers(path=path, items=tuple(items), today=today or date.today())
 

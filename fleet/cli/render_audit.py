@@ -72,7 +72,7 @@ def checks_table(result: RunResult) -> Table:
             if check.controls:
                 controls.setdefault(check.id, check.controls_text())
     table = Table(title="Checks", title_justify="left")
-    table.add_column("check")
+    table.add_column("check", no_wrap=True)
     if controls:  # the benchmark control ids the playbook gives its checks
         table.add_column("controls", style="dim")
     for status in CheckStatus:
