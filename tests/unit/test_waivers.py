@@ -17,11 +17,13 @@ import pytest
 import yaml
 from lxml import etree  # type: ignore[import-untyped]
 from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
 
 import fleet.audit
 import fleet.remediate.runs
 from fleet.audit import AuditHost
 from fleet.cli.app import main
+from fleet.cli.render_audit import render_audit
 from fleet.errors import InputError
 from fleet.inventory.model import Group, Host, Inventory
 from fleet.lab.faults import parse_fault_spec
@@ -35,7 +37,7 @@ from fleet.report import html, junit, prom
 from fleet.report import json as json_report
 from fleet.results import CheckStatus, HostStatus, RunResult
 from fleet.runner import RunOptions
-from fleet.store import Store
+from fleet.store import Store, compare
 from fleet.store.journal import Journal
 from fleet.store.migrations import MIGRATIONS, migrate
 from fleet.transports.base import Target
@@ -443,3 +445,21 @@ def test_the_cli_applies_says_and_refuses_waiver_files(
             err,
         )
         assert "waiver 1: reason: Field required" in err and out == ""
+
+
+def test_a_waived_failure_is_not_resolved_in_drift(tmp_path: Path) -> None:
+    before = sample_run("20260302T060000Z-00000001")
+    now = waive(
+        sample_run("20260302T070000Z-00000002"), load(tmp_path, waiver("cert.valid", "all"))
+    )
+    drift = compare(before, now)
+    assert ("rdp-02", "cert.valid") not in {(i.host, i.check) for i in drift.resolved}
+
+
+def test_the_table_shows_controls_and_waived_checks(waived_run: RunResult) -> None:
+    console = Console(record=True, width=200)
+    render_audit(console, waived_run, verbose=True, strict=False)
+    text = console.export_text()
+    assert "controls" in text and "cis 1.2.3" in text
+    assert "waived until 2026-12-31 by alice@example.com" in text
+    assert "1 check(s) waived" in text

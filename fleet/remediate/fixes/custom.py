@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fleet.checks.base import CheckDef
+from fleet.checks.base import CheckDef, Params
 from fleet.facts import HostFacts
 from fleet.playbook.custom import MISSING, CustomFixParams, lookup, same
 from fleet.remediate.fixes.base import Ctx, FixDef, make_change
@@ -67,9 +67,10 @@ def _depends(ctx: Ctx[CustomFixParams]) -> Any:
     return {field: _json(lookup(document, field)) for field in ctx.params.desired}
 
 
-def _judged_elsewhere(host: HostFacts, params: CustomFixParams) -> CheckResult:
-    """A custom check is judged by its expectations (fleet.playbook.custom), not here."""
-    return CheckResult(id=params.check_id, status=CheckStatus.SKIP, message="")
+def _judged_elsewhere(host: HostFacts, params: Params) -> CheckResult:
+    """A custom check is judged by its expectations (fleet.checks.evaluate), not here."""
+    check_id = params.check_id if isinstance(params, CustomFixParams) else "custom"
+    return CheckResult(id=check_id, status=CheckStatus.SKIP, message="judged by its expectations")
 
 
 def custom_fix(params: CustomFixParams) -> FixDef[CustomFixParams]:
@@ -78,6 +79,6 @@ def custom_fix(params: CustomFixParams) -> FixDef[CustomFixParams]:
         title=params.title,
         sections=frozenset(),
         params_model=CustomFixParams,
-        evaluate=_judged_elsewhere,  # type: ignore[arg-type]
+        evaluate=_judged_elsewhere,
     )
     return FixDef(check, _plan, _depends)
