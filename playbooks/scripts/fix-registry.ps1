@@ -6,8 +6,8 @@
 # it (DWORD and QWORD unsigned, REG_EXPAND_SZ unexpanded, REG_MULTI_SZ a list), and "changed"
 # when the value or its kind changed. Idempotent: the right value of the right kind is left
 # alone. Version 1 wrote DWORDs only.
-#   RegistryKey.GetValue(name, default, DoNotExpandEnvironmentNames), GetValueKind:
-#   learn.microsoft.com/dotnet/api/microsoft.win32.registrykey.getvalue
+#   RegistryKey.GetValue(name, default, DoNotExpandEnvironmentNames), GetValueKind,
+#   DeleteValue(name, throwOnMissingValue): learn.microsoft.com/dotnet/api/microsoft.win32.registrykey
 #   New-ItemProperty -PropertyType (DWord, QWord, String, ExpandString, MultiString):
 #   MicrosoftDocs/PowerShell-Docs reference/5.1/Microsoft.PowerShell.Management/New-ItemProperty.md
 param([Parameter(Mandatory)][string]$ParamsJson)
@@ -68,7 +68,12 @@ function Get-Same($a, $b) {
 $before = Read-Value
 $kindBefore = Read-Kind
 if ($null -eq $p.value) {
-    if ($null -ne $kindBefore) { Remove-ItemProperty -LiteralPath $path -Name $name }
+    if ($null -ne $kindBefore) {
+        # RegistryKey.DeleteValue takes the name literally; the registry provider's
+        # *-ItemProperty -Name may expand wildcards, and "Max*" must never delete several values.
+        $key = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($path.Substring(6), $true)
+        try { $key.DeleteValue($name, $false) } finally { $key.Close() }
+    }
 } else {
     $wanted = ConvertTo-Data $p.value
     # The wanted value as Read-Value reports one: numbers unsigned (as given), text as text.

@@ -16,8 +16,10 @@ from fleet.errors import InputError
 from fleet.facts import DeclaredFacts, Facts, HostFacts
 from fleet.playbook.loader import load_playbook
 from fleet.playbook.model import Playbook
+from fleet.remediate.apply import fix_script
 from fleet.remediate.plan import fingerprint, plan_host
-from fleet.scripts import playbooks_dir
+from fleet.scripts import builtin_script, playbooks_dir
+from tests.support.pwsh import parse_pwsh, walk
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 POLICY = r"HKLM:\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services"
@@ -402,3 +404,31 @@ def test_the_fingerprint_follows_only_the_facts_the_items_read() -> None:
     same = fingerprint("h", host(base), [it.id], params)
     assert fingerprint("h", host(other), [it.id], params) == same
     assert fingerprint("h", host(changed), [it.id], params) != same
+
+
+# --- the scripts, read from their syntax trees (no PowerShell runs here) --------------------
+
+
+def commands_in(text: str) -> list[str]:
+    tree = parse_pwsh(text)
+    return [
+        (n.text or b"").decode().lower() for n in walk(tree.root_node) if n.type == "command_name"
+    ]
+
+
+def test_fix_registry_removes_a_value_by_its_literal_name() -> None:
+    """A declared value's name is data: removing it (an undo) must not expand wildcards, as
+    the registry provider's *-ItemProperty -Name may; RegistryKey.DeleteValue takes it as is."""
+    text = fix_script("fix.registry").text
+    assert "remove-itemproperty" not in commands_in(text)
+    assert ".DeleteValue($name, $false)" in text
+    assert "'DoNotExpandEnvironmentNames'" in text  # REG_EXPAND_SZ read as written
+
+
+def test_the_declared_section_takes_names_as_data_and_reads_them_literally() -> None:
+    gather = builtin_script("gather").text
+    section = gather[gather.index("    declared         = {") :]
+    assert "param([string]$RequestJson)" in section
+    assert "ConvertFrom-Json -InputObject $RequestJson" in section
+    assert "WildcardPattern]::Escape($Name)" in gather  # Get-Service -Name takes wildcards
+    assert ".AddArgument($ParamsJson)" in gather and "& $Gatherers[$name] $ParamsJson" in gather
