@@ -13,7 +13,7 @@ of its own (docs/domain.md).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -249,6 +249,54 @@ class SessionFacts(FactModel):
     wts_error: str | None = None
 
 
+class DeclaredValue(FactModel):
+    """A registry value a playbook declares (fleet.checks.declared), as gather.ps1 reads it.
+
+    `kind`: its RegistryValueKind name (DWord, QWord, String, ExpandString, MultiString,
+    Binary, ...); None when the key or the value is absent. `value`: its data, DWORD and
+    QWORD as unsigned numbers, REG_EXPAND_SZ unexpanded, REG_MULTI_SZ a list, REG_BINARY hex;
+    `error`: why it could not be read (then the rest is None).
+    """
+
+    path: str
+    name: str
+    kind: str | None = None
+    value: int | str | list[str] | None = None
+    error: str | None = None
+
+
+class DeclaredService(FactModel):
+    """A service a playbook declares: `status` and `start_type` as the `services` section
+    reports them; both None when no service of that name is installed."""
+
+    name: str
+    status: str | None = None
+    start_type: str | None = None
+
+
+class DeclaredFacts(FactModel):
+    """What the playbook's declarative items name, read in the same round trip as the rest:
+    registry values, services, and firewall rules by ID from both rule stores (a rule absent
+    from a store is absent from the list; `FirewallRule.text` is its [MS-GPFAS] string)."""
+
+    registry: list[DeclaredValue] = Field(default_factory=list)
+    services: list[DeclaredService] = Field(default_factory=list)
+    firewall_rules: list[FirewallRule] = Field(default_factory=list)
+
+    def value(self, path: str, name: str) -> DeclaredValue | None:
+        """The value as gathered (registry paths and names are case-insensitive)."""
+        key = (path.casefold(), name.casefold())
+        return next(
+            (v for v in self.registry if (v.path.casefold(), v.name.casefold()) == key), None
+        )
+
+    def service(self, name: str) -> DeclaredService | None:
+        return next((s for s in self.services if s.name.casefold() == name.casefold()), None)
+
+    def rules(self, name: str) -> list[FirewallRule]:
+        return [r for r in self.firewall_rules if r.name.casefold() == name.casefold()]
+
+
 Section = Literal[
     "os",
     "services",
@@ -261,6 +309,7 @@ Section = Literal[
     "tls12",
     "credssp",
     "sessions",
+    "declared",
 ]
 SECTIONS: tuple[Section, ...] = get_args(Section)
 # Fields only older gather scripts emit (kept so their recorded frames still validate):
@@ -284,6 +333,7 @@ class Facts(FactModel):
     tls12: Tls12Facts | None = None
     credssp: CredSspFacts | None = None
     sessions: SessionFacts | None = None
+    declared: DeclaredFacts | None = None
     errors: dict[str, str] = Field(default_factory=dict)  # section -> error message
 
     def service(self, name: str) -> ServiceState | None:
@@ -297,12 +347,16 @@ class HostFacts(FactModel):
     """Facts plus the orchestrator's clock around the round trip that gathered them.
 
     Checks evaluate against `received_utc` (not the wall clock), so stored facts re-evaluate
-    to the same result later.
+    to the same result later. `custom`: each custom check's document, by check id, as its
+    script answered (what its expectations judge and its fix is planned from);
+    `custom_errors`: why a custom script gave none.
     """
 
     facts: Facts
     sent_utc: datetime
     received_utc: datetime
+    custom: dict[str, Any] = Field(default_factory=dict)
+    custom_errors: dict[str, str] = Field(default_factory=dict)
 
     @property
     def rtt_s(self) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.audit import new_run_id
-from fleet.checks.evaluate import evaluate_host
+from fleet.checks.evaluate import CUSTOM_SKIPPED, evaluate_host
 from fleet.playbook.model import Playbook
 from fleet.results import (
     CheckResult,
@@ -24,7 +24,7 @@ from fleet.results import (
 from fleet.store import Drift, Store, compare
 
 Overrides = Mapping[str, Mapping[str, Any]]
-CUSTOM_SKIPPED = "custom checks run a script on the host; not re-evaluated from stored facts"
+__all__ = ["CUSTOM_SKIPPED", "drift_since_previous", "reevaluate", "reevaluate_host"]
 
 
 def inventory_key(path: Path) -> str:
@@ -62,13 +62,9 @@ def reevaluate_host(host: HostResult, playbook: Playbook, overrides: Overrides) 
     elif host.facts is None:
         return host
     else:
-        checks = [
-            *evaluate_host(playbook, host.facts, overrides),
-            *(
-                CheckResult(id=c.id, status=CheckStatus.SKIP, message=CUSTOM_SKIPPED)
-                for c in playbook.custom
-            ),
-        ]
+        # Custom checks are judged from their stored documents; runs stored without them
+        # (older fleets) skip them: their scripts need the host.
+        checks = evaluate_host(playbook, host.facts, overrides)
     return host.model_copy(update={"checks": checks, "status": host_status_from_checks(checks)})
 
 

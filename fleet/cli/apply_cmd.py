@@ -27,6 +27,7 @@ from fleet.cli.render_plan import render_outcomes, skipped_note
 from fleet.cli.runlog import log_run
 from fleet.cli.show import ShowOpt, show_all
 from fleet.errors import InputError
+from fleet.inventory import Inventory
 from fleet.probe.audit_probe import probe_ports
 from fleet.processor import Processor
 from fleet.remediate.apply import ApplyOptions, ApplyRun, unapplied_outcomes
@@ -36,9 +37,24 @@ from fleet.remediate.outcome import ApplyStatus, ChangeOutcome, HostOutcome, pla
 from fleet.remediate.runs import check_plan_matches, run_apply
 from fleet.remediate.window import Window, parse_window
 from fleet.remediate.wire import WireVerify
-from fleet.results import ExitCode
+from fleet.results import ExitCode, WaiverNote
 from fleet.runner import HostRun, RunOptions
 from fleet.store.journal import Journal
+from fleet.waivers import Waivers, for_pairs, inventory_matcher
+
+
+def _waived(
+    plan: Plan, waivers: Waivers | None, inventory: Inventory, *, saved: bool
+) -> tuple[dict[tuple[str, str], str], list[WaiverNote]]:
+    """The changes of a `saved` plan whose check a live waiver now accepts (skipped, and
+    said), and the notes to journal. A plan made here with --waivers left those checks out
+    already (and said so); its notes, like a saved plan's own, are the ones journaled."""
+    if waivers is None or not saved:
+        return {}, list(plan.waivers)
+    pairs = [(c.host, c.check_id) for c in plan.changes]
+    waived, notes = for_pairs(waivers, inventory_matcher(inventory), pairs)
+    common.say_waivers(notes)
+    return waived, notes
 
 
 def _window(spec: str | None) -> Window | None:
@@ -113,6 +129,7 @@ def apply_cmd(
     ),
     fmt: str = FormatOpt,
     show: str = ShowOpt,
+    waivers: Path | None = common.WaiversOpt,
     concurrency: int = common.ConcurrencyOpt,
     timeout: float = typer.Option(
         120.0,
@@ -141,6 +158,7 @@ def apply_cmd(
     parse_serial(serial, 1)  # its syntax now: --dry-run judges it too
     run_options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
     console = Console(stderr=fmt == "json")
+    accepted = common.waivers_arg(waivers)
     if plan_file is not None:
         if only or limit:
             raise InputError("--only and --limit apply when planning, not to a saved plan")
@@ -152,7 +170,7 @@ def apply_cmd(
         if inventory is None:
             raise InputError("pass a saved plan or -i INVENTORY")
         inv = inventory
-        plan = plan_hosts(inv, playbook, limit, only, run_options, ask_pass)
+        plan = plan_hosts(inv, playbook, limit, only, run_options, ask_pass, accepted)
     if dry_run or fmt == "text":
         show_plan(plan, "text" if not dry_run else fmt, console, everything=everything)
     if dry_run:
@@ -166,6 +184,7 @@ def apply_cmd(
     pb = common.load_playbook_arg(playbook)
     inventory_obj, hosts = common.audit_hosts(inv, None, pb, ask_pass and plan_file is not None)
     check_plan_matches(plan, pb, hosts)
+    waived, notes = _waived(plan, accepted, inventory_obj, saved=plan_file is not None)
     wire = None
     if verify_wire:
         changing = {h.host for h in plan.hosts if h.changes}
@@ -181,6 +200,8 @@ def apply_cmd(
         max_fail_percent=max_fail_percent,
         window=win,
         wire=wire,
+        waived=waived,
+        waivers=tuple(notes),
     )
 
     live = LiveHosts(console, enabled=fmt == "text")

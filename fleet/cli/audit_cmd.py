@@ -64,6 +64,7 @@ def audit_cmd(
     db: Path | None = DbOpt,
     no_db: bool = NoDbOpt,
     from_db_run: str | None = FromDbOpt,
+    waivers: Path | None = common.WaiversOpt,
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
@@ -80,8 +81,10 @@ def audit_cmd(
     requests = parse_report_args(fmt, output, report)
     everything = show_all(show)
     pb = common.load_playbook_arg(playbook)
+    accepted = common.waivers_arg(waivers)
     if from_db_run is not None:
         result = from_db(from_db_run, pb, db=db, inventory=inventory, limit=limit)
+        result = common.waive(result, accepted, inventory)
         emit(Console(), result, requests, verbose=verbose, strict=strict, everything=everything)
         _log(result, requests, result.exit_code(strict), recorded=False)
         raise typer.Exit(result.exit_code(strict))
@@ -102,6 +105,7 @@ def audit_cmd(
         command="audit",
         probe=prober,
     )
+    result = common.waive(result, accepted, inv)
     html = any(r.format == "html" for r in requests)
     trend = recorder.trend(result, inventory) if recorder is not None and html else None
     emit(

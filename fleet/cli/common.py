@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+import typer
 from rich.console import Console
 
 from fleet import logs
@@ -33,17 +34,26 @@ from fleet.cli.options import (
     StrictOpt,
     TimeoutOpt,
     VerboseOpt,
+    WaiversOpt,
 )
 from fleet.cli.progress import HostProgress
 from fleet.errors import InputError
-from fleet.inventory import Inventory, resolve_targets
+from fleet.inventory import Inventory, load_inventory, resolve_targets
 from fleet.limits import concurrency_cap, raise_nofile_limit
 from fleet.playbook.loader import default_playbook, load_playbook
 from fleet.playbook.model import Playbook
 from fleet.probe.audit_probe import AuditProbe
-from fleet.results import RunResult
+from fleet.results import RunResult, WaiverNote
 from fleet.runner import RunOptions
 from fleet.secret import Secret
+from fleet.waivers import (
+    Waivers,
+    apply_waivers,
+    describe,
+    inventory_matcher,
+    load_waivers,
+    names_matcher,
+)
 
 # The options are re-exported: commands spell them `common.InventoryOpt` & co.
 __all__ = [
@@ -62,6 +72,7 @@ __all__ = [
     "StrictOpt",
     "TimeoutOpt",
     "VerboseOpt",
+    "WaiversOpt",
     "audit_hosts",
     "audit_with_progress",
     "effective_concurrency",
@@ -69,7 +80,10 @@ __all__ = [
     "load_playbook_arg",
     "prompt_password",
     "run_async",
+    "say_waivers",
     "setup_logging",
+    "waive",
+    "waivers_arg",
 ]
 
 T = TypeVar("T")
@@ -99,6 +113,36 @@ def effective_concurrency(requested: int) -> int:
 
 def load_playbook_arg(path: Path | None) -> Playbook:
     return load_playbook(path) if path else default_playbook()
+
+
+def waivers_arg(path: Path | None) -> Waivers | None:
+    """The --waivers file, read before any host is contacted (malformed: exit 2)."""
+    return load_waivers(path) if path is not None else None
+
+
+def say_waivers(notes: list[WaiverNote]) -> None:
+    """Each expired or unmatched waiver, once per run, on stderr."""
+    for line in describe(notes):
+        typer.echo(f"fleet: note: {line}", err=True)
+
+
+def waive(
+    result: RunResult, waivers: Waivers | None, inventory: Inventory | Path | None
+) -> RunResult:
+    """`result` with its waivers applied (host patterns resolved in `inventory`; without one,
+    by host name) and said."""
+    if waivers is None:
+        return result
+    if isinstance(inventory, Path):
+        inventory = load_inventory(inventory)
+    match = (
+        inventory_matcher(inventory)
+        if inventory is not None
+        else names_matcher(h.name for h in result.hosts)
+    )
+    waived = apply_waivers(result, waivers, match)
+    say_waivers(waived.waivers)
+    return waived
 
 
 def prompt_password(ask: bool) -> Secret | None:

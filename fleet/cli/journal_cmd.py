@@ -40,7 +40,10 @@ def _exit(run: ApplyRunRow) -> str:
 
 
 def _run_doc(run: ApplyRunRow) -> dict[str, object]:
-    return {**asdict(run), "state": run.state}
+    doc: dict[str, object] = {**asdict(run), "state": run.state}
+    if run.waivers is None:
+        del doc["waivers"]  # present for runs given --waivers
+    return doc
 
 
 RUNS_COLUMNS = (

@@ -70,3 +70,9 @@ LogLevelOpt = typer.Option(
     help="debug, info, warning or error.",
     show_default="info for JSON logs (one summary event per run), else warning",
 )
+WaiversOpt = typer.Option(
+    None,
+    "--waivers",
+    help="Accepted risks: a YAML list of {check, hosts, reason, owner, expires}. A live waiver "
+    "turns that check's fail or warn on those hosts into waived (not a finding, not planned).",
+)

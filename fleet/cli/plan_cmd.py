@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 
 import typer
@@ -21,20 +22,22 @@ from fleet.remediate.model import Plan, save_plan
 from fleet.remediate.outcome import plan_exit_code
 from fleet.remediate.runs import make_plan
 from fleet.runner import RunOptions
+from fleet.waivers import Waivers, inventory_matcher
 
 FormatOpt = typer.Option("text", "--format", "-f", help="text (a diff per host) or json.")
 OnlyOpt = typer.Option(None, "--only", help="Only these checks' fixes: CHECK,CHECK,...")
 
 
-def parse_only(only: str | None) -> list[str] | None:
+def parse_only(only: str | None, known: Collection[str] = CHECKS) -> list[str] | None:
+    """`known`: the playbook's check ids (built-in, declared and custom)."""
     if only is None:
         return None
     ids = [p.strip() for p in only.split(",") if p.strip()]
     if not ids:  # `--only "$CHECKS"` unset must not quietly mean every fix
         raise InputError(f"--only {only!r} names no check: give CHECK,CHECK,... or leave it out")
-    unknown = [i for i in ids if i not in CHECKS]
+    unknown = [i for i in ids if i not in known]
     if unknown:
-        raise InputError(f"--only: unknown check {unknown[0]!r}; valid: {', '.join(CHECKS)}")
+        raise InputError(f"--only: unknown check {unknown[0]!r}; valid: {', '.join(known)}")
     return ids
 
 
@@ -50,15 +53,27 @@ def plan_hosts(
     only: str | None,
     options: RunOptions,
     ask_pass: bool,
+    waivers: Waivers | None = None,
 ) -> Plan:
     pb = common.load_playbook_arg(playbook)
-    checks = parse_only(only)
-    _, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
+    checks = parse_only(only, pb.check_ids)
+    inv, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
 
     async def main(stop: asyncio.Event) -> Plan:
-        return await make_plan(hosts, pb, options, inventory=inventory, only=checks, stop=stop)
+        return await make_plan(
+            hosts,
+            pb,
+            options,
+            inventory=inventory,
+            only=checks,
+            stop=stop,
+            waivers=waivers,
+            match=inventory_matcher(inv),
+        )
 
-    return common.run_async(main)
+    plan = common.run_async(main)
+    common.say_waivers(plan.waivers)
+    return plan
 
 
 def show_plan(plan: Plan, fmt: str, console: Console, *, everything: bool = False) -> None:
@@ -88,6 +103,7 @@ def plan_cmd(
     concurrency: int = common.ConcurrencyOpt,
     timeout: float = common.TimeoutOpt,
     show: str = ShowOpt,
+    waivers: Path | None = common.WaiversOpt,
     ask_pass: bool = common.AskPassOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
@@ -102,7 +118,8 @@ def plan_cmd(
     check_format(fmt)
     everything = show_all(show)
     options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
-    plan = plan_hosts(inventory, playbook, limit, only, options, ask_pass)
+    accepted = common.waivers_arg(waivers)
+    plan = plan_hosts(inventory, playbook, limit, only, options, ask_pass, accepted)
     if output is not None:
         save_plan(plan, output)
         common.err_console.print(f"plan saved to {output}")

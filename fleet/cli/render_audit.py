@@ -29,6 +29,7 @@ CHECK_STYLE = {
     CheckStatus.FAIL: "red",
     CheckStatus.ERROR: "magenta",
     CheckStatus.SKIP: "dim",
+    CheckStatus.WAIVED: "cyan",
 }
 
 
@@ -45,8 +46,13 @@ def _problems(host: HostResult) -> Text:
 
 
 def needs_attention(host: HostResult) -> bool:
-    """Listed by default: a host with findings, warnings or an error (not plain `ok`)."""
-    return host.status is not HostStatus.OK or bool(host.warned_checks)
+    """Listed by default: a host with findings, warnings, waived checks (an accepted risk is
+    shown with its reason) or an error; the rest passed every check."""
+    return (
+        host.status is not HostStatus.OK
+        or bool(host.warned_checks)
+        or any(c.status is CheckStatus.WAIVED for c in host.checks)
+    )
 
 
 HOST_COLUMNS = (
@@ -77,15 +83,25 @@ def hosts_table(console: Console, hosts: list[HostResult], *, title: str = "Host
 
 def checks_table(console: Console, result: RunResult) -> Table:
     counts: dict[str, Counter[CheckStatus]] = {}
+    controls: dict[str, str] = {}
     for host in result.hosts:
         for check in host.checks:
             counts.setdefault(check.id, Counter())[check.status] += 1
+            if check.controls:
+                controls.setdefault(check.id, check.controls_text())
     columns = [
         Col("check"),
+        # The benchmark control ids the playbook gives its checks: the first to go when narrow.
+        *([Col("controls", wrap=True, drop=1, style="dim")] if controls else []),
         *(Col(s.value, justify="right", style=CHECK_STYLE[s]) for s in CheckStatus),
     ]
     rows: list[list[Cell]] = [
-        [check_id, *(str(c[s] or "") for s in CheckStatus)] for check_id, c in counts.items()
+        [
+            check_id,
+            *([controls.get(check_id, "")] if controls else []),
+            *(str(c[s] or "") for s in CheckStatus),
+        ]
+        for check_id, c in counts.items()
     ]
     return fit_table(console, columns, rows, title="Checks")
 
@@ -98,6 +114,8 @@ def evidence_lines(host: HostResult) -> list[Text]:
         line = Text(f"  {check.id}: ", style=CHECK_STYLE[check.status])
         line.append(check.message, style="default")
         lines.append(line)
+        if check.controls:
+            lines.append(Text(f"      controls: {check.controls_text()}", style="dim"))
         if check.evidence:
             lines.append(Text(f"      evidence: {_compact(check.evidence)}", style="dim"))
         if check.fix:
@@ -121,6 +139,9 @@ def summary_line(result: RunResult, strict: bool) -> Text:
     if result.run.interrupted:
         missing = result.run.hosts_total - n
         text.append(f"; interrupted, {missing} host(s) not finished", style="yellow")
+    waived = sum(c.status is CheckStatus.WAIVED for h in result.hosts for c in h.checks)
+    if waived:
+        text.append(f"; {waived} check(s) waived", style=CHECK_STYLE[CheckStatus.WAIVED])
     text.append(f"  → exit {result.exit_code(strict)}")
     return text
 

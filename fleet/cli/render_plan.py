@@ -51,6 +51,13 @@ def render_plan(console: Console, plan: Plan, *, everything: bool = False) -> No
             console.print(change_line(c), soft_wrap=True)
     for u in plan.unplanned:
         console.print(Text(f"? {u.host}: not planned ({u.status}: {u.error})", style="magenta"))
+    for note in plan.waivers:
+        if note.state == "live":
+            line = Text(f"= waived, left alone: {', '.join(note.matched)}", style="cyan")
+            line.append(
+                f" ({note.reason}; {note.owner}, until {note.expires.isoformat()})", style="dim"
+            )
+            console.print(line, soft_wrap=True)
     unchanged = [hp.host for hp in plan.hosts if not hp.changes]
     if everything:
         for name in unchanged:

@@ -43,6 +43,7 @@ def sweep_cmd(
     output: Path | None = common.OutputOpt,
     report: list[str] = common.ReportOpt,
     db: Path | None = DbOpt,
+    waivers: Path | None = common.WaiversOpt,
     verbose: bool = common.VerboseOpt,
     strict: bool = common.StrictOpt,
     show: str = ShowOpt,
@@ -61,7 +62,8 @@ def sweep_cmd(
     requests = parse_report_args(fmt, output, report)
     everything = show_all(show)
     pb = common.load_playbook_arg(playbook)
-    _, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
+    accepted = common.waivers_arg(waivers)
+    inv, hosts = common.audit_hosts(inventory, limit, pb, ask_pass)
     options = RunOptions(
         concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
     )
@@ -74,6 +76,7 @@ def sweep_cmd(
             inventory=inventory_key(inventory),
             command="sweep",
         )
+        result = common.waive(result, accepted, inv)
         # Drift is a read (it never waits for a writer); the reports come before the write,
         # so a database another process keeps locked cannot hold them back.
         drift = recorder.drift(result, inventory)

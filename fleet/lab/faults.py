@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from fleet.checks.cert_rules import SERVER_AUTH
 from fleet.errors import InputError
 from fleet.facts import Certificate, NetProfile, W32TimeConfig
+from fleet.lab import registry
 from fleet.lab.firewall import RDP_TCP_RULE, LabRule
 from fleet.lab.state import (
     CLIENT_AUTH,
@@ -127,7 +128,12 @@ FAULTS: dict[str, Fault] = {
         _F("low_encryption", fail=("security.encryption",), help="MinEncryptionLevel 1 or 2"),
         _F("tls12_disabled", fail=("security.tls",), help="SCHANNEL TLS 1.2 server disabled"),
         _F("credssp_vulnerable", fail=("security.credssp",), help="AllowEncryptionOracle 2"),
-        _F("stale_sessions", fail=("sessions.stale",), help="a session disconnected 9h-3d ago"),
+        # Nothing ends it: the host has no disconnected-session limit (CIS 18.10.57.3.10.2).
+        _F(
+            "stale_sessions",
+            fail=("sessions.stale", "rdp.disconnected_limit"),
+            help="a session disconnected 9h-3d ago; no MaxDisconnectionTime policy ends it",
+        ),
         _F("rdp_disabled", fail=("rdp.listener",), help="fDenyTSConnections 1"),
         _F(
             "policy_deny_connections",
@@ -146,6 +152,39 @@ FAULTS: dict[str, Fault] = {
             "w32tm text; fails nothing",
         ),
         _F("fix_noop", help="fix scripts report success but change nothing (fleet.lab.fixes)"),
+        # The RDP values of the CIS / STIG baselines (playbooks/baseline-*-rdp.yml): the
+        # hardening GPO does not set one of them on this host (under HKLM:\SOFTWARE\Policies
+        # \Microsoft\Windows NT\Terminal Services, absent: Windows' default applies).
+        _F(
+            "password_saving_allowed",
+            fail=("rdp.password_saving",),
+            help="policy DisablePasswordSaving not set: the client may save passwords",
+        ),
+        _F(
+            "drive_redirection_allowed",
+            fail=("rdp.drive_redirection",),
+            help="policy fDisableCdm not set: client drives are redirected",
+        ),
+        _F(
+            "password_prompt_off",
+            fail=("rdp.prompt_password",),
+            help="policy fPromptForPassword not set: no password prompt at connection",
+        ),
+        _F(
+            "rpc_unencrypted",
+            fail=("rdp.rpc_encryption",),
+            help="policy fEncryptRPCTraffic not set: unsecured RPC is allowed",
+        ),
+        _F(
+            "no_disconnect_limit",
+            fail=("rdp.disconnected_limit",),
+            help="policy MaxDisconnectionTime not set: disconnected sessions never end",
+        ),
+        _F(
+            "no_idle_limit",
+            fail=("rdp.idle_limit",),
+            help="policy MaxIdleTime not set: idle sessions are never disconnected",
+        ),
         # Not a transport fault: it changes no outcome, so it can sit beside state faults.
         _F(
             "oem_output",
@@ -218,7 +257,7 @@ _NOT_MIXED = frozenset({"fix_noop", "ntlm_disabled"}) | ENROLLMENT_FAULTS
 _MIXED_STATE_RATE = 0.02
 _MIXED_TRANSPORT_RATE = 0.01
 _MIXED_POOL_RATE = 0.15  # state faults land on this share of hosts, several per host
-_MIXED_PER_HOST = 4  # at most this many faults with an outcome per pool host, on average
+_MIXED_PER_HOST = 5  # at most this many faults with an outcome per pool host, on average
 SLOW_SECONDS = (3.0, 5.0)
 
 
@@ -614,6 +653,20 @@ def _stale_sessions(s: HostState, rng: random.Random, now: datetime) -> None:
     idle = timedelta(hours=rng.randint(9, 72), minutes=rng.randint(0, 59))
     user = f"CONTOSO\\user{rng.randint(100, 999)}"
     s.sessions = [*s.sessions, SimSession(4, user, "Disconnected", idle_since=now - idle)]
+    _no_disconnect_limit(s, rng, now)  # with the 1-minute limit Windows would have ended it
+
+
+def _no_disconnect_limit(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.rdp_policy = s.rdp_policy.model_copy(update={"max_disconnection_time": None})
+
+
+def _unset_policy(name: str) -> Mutator:
+    """The GPO does not set this value of the baseline (fleet.lab.state.CIS_RDP_POLICY)."""
+
+    def mutate(s: HostState, rng: random.Random, now: datetime) -> None:
+        s.registry.pop(registry.key(registry.TS_POLICY, name), None)
+
+    return mutate
 
 
 def _termservice_stopped(s: HostState, rng: random.Random, now: datetime) -> None:
@@ -678,6 +731,12 @@ MUTATORS: Mapping[str, Mutator] = {
     "policy_deny_connections": _policy_deny_connections,
     "non_english": _non_english,
     "oem_output": _oem_output,
+    "password_saving_allowed": _unset_policy("DisablePasswordSaving"),
+    "drive_redirection_allowed": _unset_policy("fDisableCdm"),
+    "password_prompt_off": _unset_policy("fPromptForPassword"),
+    "rpc_unencrypted": _unset_policy("fEncryptRPCTraffic"),
+    "no_disconnect_limit": _no_disconnect_limit,
+    "no_idle_limit": _unset_policy("MaxIdleTime"),
 }
 
 

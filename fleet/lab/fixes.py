@@ -23,7 +23,7 @@ from typing import Any
 
 from fleet.checks.cert_rules import RD_AUTH, SERVER_AUTH
 from fleet.facts import Certificate
-from fleet.lab import w32time
+from fleet.lab import registry, w32time
 from fleet.lab.firewall import PROFILES, LabRule
 from fleet.lab.model import LabHost
 from fleet.lab.rdp_certs import realize
@@ -40,39 +40,16 @@ from fleet.lab.state import (
 
 FIX_NOOP = "fix_noop"
 BINDING = "Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash"
-RDP_TCP = r"HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp"
-TS_POLICY = r"HKLM:\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services"
-TLS12_SERVER = (
-    r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols"
-    r"\TLS 1.2\Server"
-)
-# Registry values the lab models: (key, value name) -> (state section, field).
-REGISTRY: Mapping[tuple[str, str], tuple[str, str]] = {
-    (r"HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server", "fDenyTSConnections"): (
-        "rdp",
-        "deny_ts_connections",
-    ),
-    (RDP_TCP, "PortNumber"): ("rdp", "port_number"),
-    (RDP_TCP, "SecurityLayer"): ("rdp", "security_layer"),
-    (RDP_TCP, "UserAuthentication"): ("rdp", "user_authentication"),
-    (RDP_TCP, "MinEncryptionLevel"): ("rdp", "min_encryption_level"),
-    (TLS12_SERVER, "Enabled"): ("tls12", "enabled"),
-    (TLS12_SERVER, "DisabledByDefault"): ("tls12", "disabled_by_default"),
-    (TS_POLICY, "SecurityLayer"): ("rdp_policy", "security_layer"),
-    (TS_POLICY, "UserAuthentication"): ("rdp_policy", "user_authentication"),
-    (TS_POLICY, "MinEncryptionLevel"): ("rdp_policy", "min_encryption_level"),
-    (
-        r"HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters",
-        "AllowEncryptionOracle",
-    ): ("credssp", "allow_encryption_oracle"),
-}
-POLICY_PREFIX = "HKLM:\\SOFTWARE\\Policies\\"
+# Registry values the lab models are fleet.lab.registry's; these names stay importable here.
+RDP_TCP, TS_POLICY, TLS12_SERVER = registry.RDP_TCP, registry.TS_POLICY, registry.TLS12_SERVER
+POLICY_PREFIX = registry.POLICY_PREFIX
 # Values Windows reads only when TermService starts, or only at boot (SCHANNEL: a service
 # reacquires its credential handle on restart, fleet plans a reboot: tls-registry-settings.md).
 AT_TERMSERVICE_START = frozenset(
     {(RDP_TCP, "SecurityLayer"), (RDP_TCP, "UserAuthentication"), (RDP_TCP, "MinEncryptionLevel")}
 )
 AT_BOOT = frozenset({(TLS12_SERVER, "Enabled"), (TLS12_SERVER, "DisabledByDefault")})
+_HELD = {registry.key(k, n) for k, n in AT_TERMSERVICE_START | AT_BOOT}
 
 
 def _change(target: str, before: Any, after: Any) -> dict[str, Any]:
@@ -90,23 +67,39 @@ def _need(params: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -
     return value
 
 
+def _registry_data(reg_type: str, value: Any) -> Any:
+    """fix-registry.ps1 v2's checks of `value` against `type` (null: remove the value)."""
+    if value is None:
+        return None
+    if reg_type in ("dword", "qword"):
+        limit = 2**32 - 1 if reg_type == "dword" else 2**64 - 1
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+            raise HandlerError(f"fix.registry: a {reg_type} is a number from 0 to {limit}")
+    elif reg_type == "multi_string":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise HandlerError("fix.registry: a multi_string is a list of strings")
+    elif not isinstance(value, str):
+        raise HandlerError(f"fix.registry: a {reg_type} is a string")
+    return value
+
+
 def fix_registry(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    """fix-registry.ps1 v2: one value of any type fleet writes (DWORD by default), null
+    removes it; answers the value (and kind) before and after."""
     path, name = _need(params, "path", str), _need(params, "name", str)
-    value = params.get("value")
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise HandlerError("Cannot process argument 'value': expected an integer or null.")
-    where = REGISTRY.get((path, name))
-    if where is None:
-        raise HandlerError(f"fleet lab: registry value {path}\\{name} is not simulated")
+    reg_type = params.get("type", "dword")
+    if reg_type not in registry.KINDS:
+        raise HandlerError(f"fix.registry: unknown type '{reg_type}'")
+    if not path.upper().startswith("HKLM:\\"):
+        raise HandlerError(f"fix.registry only writes under HKLM:\\, not '{path}'")
+    value = _registry_data(reg_type, params.get("value"))
+    if registry.modelled(path, name) is not None and value is not None and reg_type != "dword":
+        raise HandlerError(f"fleet lab: {path}\\{name} is simulated as a DWORD")
     state = host.state
-    if path.startswith(POLICY_PREFIX) and state.gpo_rdp_policy is None:
-        state.gpo_rdp_policy = state.rdp_policy  # the GPO's value returns at the next refresh
-    if (path, name) in AT_TERMSERVICE_START | AT_BOOT:
+    if registry.key(path, name) in _HELD:
         state.hold()
-    section, field = where
-    model = getattr(state, section)
-    before = getattr(model, field)
-    setattr(state, section, model.model_copy(update={field: value}))
+    _, before = registry.read(state, path, name)
+    registry.write(state, path, name, reg_type, value)
     return _change(f"{path}\\{name}", before, value)
 
 
@@ -162,29 +155,33 @@ def _service(state: HostState, name: str) -> Any:
 
 
 def fix_service(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    """fix-service.ps1 v3: set a start type and/or bring a service to Running or Stopped;
+    everything is validated before anything changes (a Disabled service cannot start)."""
     name = _need(params, "name", str)
-    if params.get("action") != "start":
-        raise HandlerError(f"fix.service: unsupported action '{params.get('action')}'")
-    wanted = params.get("start_type")
-    if wanted and wanted not in ("Automatic", "Manual"):
+    status, wanted = params.get("status"), params.get("start_type")
+    if status not in (None, "Running", "Stopped"):
+        raise HandlerError(f"fix.service: status must be Running or Stopped, not '{status}'")
+    if wanted not in (None, "Automatic", "Manual", "Disabled"):
         raise HandlerError(
-            "fix.service: start_type must be Automatic or Manual to start the service, "
-            f"not '{wanted}'"
+            f"fix.service: start_type must be Automatic, Manual or Disabled, not '{wanted}'"
         )
+    if status is None and wanted is None:
+        raise HandlerError("fix.service: give status, start_type or both")
     svc = _service(host.state, name)
     # The script reads Win32_Service.StartMode when StartType is empty (.NET < 4.6.1), so it
     # always reports a start type: the state's, as gather reports it.
     before = f"{svc.status} ({svc.start_type})"
     start_type = wanted or svc.start_type
-    if start_type.lower() == "disabled":
+    if status == "Running" and svc.status != "Running" and start_type.lower() == "disabled":
         raise HandlerError(
             f"Service '{name}' cannot be started due to the following error: "
             "Cannot start service on computer '.'."
         )
-    host.state.set_service(name, status="Running", start_type=start_type)
-    if name.lower() == "termservice" and svc.status.lower() != "running":
+    new_status = status or svc.status
+    host.state.set_service(name, status=new_status, start_type=start_type)
+    if name.lower() == "termservice" and new_status == "Running" and svc.status != "Running":
         host.state.termservice_started()  # a start reads RDP-Tcp as a restart does
-    return _change(f"service {name}", before, f"Running ({start_type})")
+    return _change(f"service {name}", before, f"{new_status} ({start_type})")
 
 
 def _rule_view(rule: LabRule) -> dict[str, Any]:
@@ -531,8 +528,9 @@ _HANDLERS: Mapping[str, Callable[[LabHost, dict[str, Any]], Mapping[str, Any]]] 
 }
 # Scripts past version 1 (their `# fleet-version:`): the lab answers exactly that version.
 _VERSIONS: Mapping[str, int] = {
+    "fix.registry": 2,
     "fix.logoff": 2,
-    "fix.service": 2,
+    "fix.service": 3,
     "fix.cert_bind": 2,
     "fix.firewall_rule": 2,
     "fix.w32time": 2,

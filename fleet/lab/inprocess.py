@@ -18,7 +18,7 @@ negotiation rule (`fleet.lab.rdp_listener.decide`), for apply's wire verificatio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from fleet.lab.rdp_certs import realize
 from fleet.lab.rdp_listener import decide
 from fleet.lab.rdp_wiring import CertRealizingResponder, listener_up, wire_state_for
 from fleet.lab.responder import Responder, default_responder
+from fleet.lab.truth import host_truth
 from fleet.probe.certinfo import cert_info
 from fleet.probe.client import REQUESTS
 from fleet.probe.model import Attempt, Outcome, ProbeError, ProbeResult, TlsInfo
@@ -136,6 +137,10 @@ class LabHosts:
                 version = wire.tls_max_version or "TLSv1.3"
                 tls = TlsInfo(on_request=requested, version=version, certificate=cert_info(der))
         return ProbeResult(address, port, started, attempts=tuple(attempts), tls=tls)
+
+    def expected(self, checks: Collection[str]) -> dict[str, dict[str, Any]]:
+        """Each host's truth for an audit running `checks` (fleet.lab.truth.for_checks)."""
+        return {name: host_truth(h.faults, checks) for name, h in self.hosts.items()}
 
     def transport(self, name: str = "mock") -> MockTransport:
         handler: Handler = self.handler

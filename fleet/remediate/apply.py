@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fleet.audit import AuditHost
+from fleet.audit import AuditHost, gather_host
 from fleet.checks.evaluate import evaluate_host
 from fleet.checks.params import resolve_params
 from fleet.facts import HostFacts
-from fleet.gather import gather_facts, run_framed
+from fleet.gather import run_framed
 from fleet.playbook.model import Playbook
 from fleet.processor import LogHosts, Processor, Processors
 from fleet.remediate.batches import BatchReport, run_batches, split
@@ -53,7 +53,7 @@ from fleet.remediate.outcome import (
 from fleet.remediate.plan import fingerprint, plan_changes
 from fleet.remediate.window import Window
 from fleet.remediate.wire import CERT_CHECK, WIRE_CHECKS, WireVerify
-from fleet.results import CheckStatus
+from fleet.results import CheckStatus, WaiverNote
 from fleet.runner import HostJob, HostRun, RunOptions, run_jobs, with_retries
 from fleet.scripts import Script, builtin_script
 from fleet.store.journal import Journal
@@ -79,14 +79,23 @@ class ApplyOptions:
     max_fail_percent: float | None = None
     window: Window | None = None
     wire: WireVerify | None = None  # probe the RDP port after a TermService restart
+    # (host, check id) -> why its changes are skipped: a live waiver (fleet.waivers) of a
+    # check a saved plan still addresses; `waivers`: every waiver's note, for the journal.
+    waived: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    waivers: tuple[WaiverNote, ...] = ()
 
 
 # A TermService restart cut off by the deadline or Ctrl-C gets this long to finish first.
 RESTART_GRACE_S = 90.0
 
 
-def fix_script(script_id: str) -> Script:
-    """`fix.registry` → playbooks/scripts/fix-registry.ps1 (checked against its header)."""
+def fix_script(script_id: str, playbook: Playbook | None = None) -> Script:
+    """`fix.registry` → playbooks/scripts/fix-registry.ps1 (checked against its header); a
+    custom check's fix or undo script from `playbook` (checked before apply starts:
+    fleet.remediate.runs.check_plan_matches)."""
+    custom = playbook.fix_script(script_id) if playbook is not None else None
+    if custom is not None:
+        return custom
     script = builtin_script(script_id.replace(".", "-").replace("_", "-"))
     if script.id != script_id:  # pragma: no cover - a packaging error
         raise RuntimeError(f"script file for {script_id} declares {script.id}")
@@ -178,7 +187,7 @@ class HostApply:
         async def connect_and_gather() -> tuple[Session, HostFacts]:
             session = await transport.connect(self.host.target)
             try:
-                return session, await gather_facts(session, self.playbook.sections())
+                return session, await gather_host(session, self.playbook)
             except BaseException:
                 await session.close()
                 raise
@@ -220,8 +229,11 @@ class HostApply:
     async def _apply_changes(self, session: Session) -> None:
         for co in self.changes:
             c = co.change
+            waived = self.options.waived.get((self.plan.host, c.check_id))
             if c.blocked:
                 self._settle(co, ChangeStatus.SKIPPED, f"blocked: {c.blocked}")
+            elif waived is not None:
+                self._settle(co, ChangeStatus.SKIPPED, f"waived: {waived}")
             elif c.kind == "certificate" and self._certificate_failed():
                 self._settle(co, ChangeStatus.SKIPPED, CERTIFICATE_SKIPPED)
             elif c.disruptive and not self.options.allow_disruptive:
@@ -252,7 +264,7 @@ class HostApply:
         )
 
     async def _run_fix(self, session: Session, co: ChangeOutcome, call: ScriptCall) -> None:
-        script = fix_script(call.script)
+        script = fix_script(call.script, self.playbook)
         co.before, co.after = co.change.before, co.change.after
         self._started(co, "running")  # journaled before the script may run
         try:
@@ -304,7 +316,7 @@ class HostApply:
             raise
 
     async def _verify(self, session: Session) -> None:
-        facts = await gather_facts(session, self.playbook.sections())
+        facts = await gather_host(session, self.playbook)
         results = {r.id: r for r in evaluate_host(self.playbook, facts, self.host.overrides)}
         by_check: dict[str, list[ChangeOutcome]] = {}
         for co in self.changes:
@@ -372,7 +384,7 @@ class HostApply:
             undo = co.change.undo
             if undo is None:
                 continue
-            script = fix_script(undo.script)
+            script = fix_script(undo.script, self.playbook)
             why = co.error or "another change on this host failed"
             self._started(co, f"rolling back ({why})")
             try:

@@ -25,12 +25,18 @@ from pydantic import (
 
 from fleet.errors import InputError, field_error
 from fleet.fileio import read_text_input, write_private
+from fleet.results import WaiverNote
 from fleet.scripts import ScriptError, builtin_script
 
 PLAN_FORMAT = 1
 _FIX_ID = re.compile(r"fix\.[a-z0-9_]+")
+# A custom check's fix or undo script (fleet.playbook.custom): it lives beside the playbook,
+# so apply resolves it there and refuses a plan whose playbook has no such script.
+CUSTOM_FIX_ID = re.compile(r"custom\.[a-z0-9][a-z0-9_.-]*\.(fix|undo)")
 
-Kind = Literal["registry", "service", "firewall", "netprofile", "certificate", "session", "w32time"]
+Kind = Literal[
+    "registry", "service", "firewall", "netprofile", "certificate", "session", "w32time", "custom"
+]
 Op = Literal["~", "+", "-"]  # modify, add, remove (how the diff shows it)
 
 
@@ -49,6 +55,8 @@ class ScriptCall(PlanModel):
     def _shipped_fix(cls, value: str) -> str:
         # A plan file is input: an id that names no shipped fix script is refused at load
         # (exit 2), not discovered mid-apply with the change left `unknown`.
+        if CUSTOM_FIX_ID.fullmatch(value):
+            return value  # checked against the playbook before apply (check_plan_matches)
         if not _FIX_ID.fullmatch(value):
             raise ValueError("not a fix script id (fix.NAME)")
         try:
@@ -118,6 +126,9 @@ class Plan(PlanModel):
     inventory_sha256: str | None = None
     hosts: list[HostPlan] = Field(default_factory=list)
     unplanned: list[UnplannedHost] = Field(default_factory=list)
+    # The waivers the plan was made with (fleet.waivers): a live one's `matched` host/check
+    # pairs are failing checks the plan leaves alone.
+    waivers: list[WaiverNote] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _each_host_once(self) -> Plan:
@@ -153,6 +164,8 @@ class Plan(PlanModel):
 
     def to_json(self) -> str:
         doc = self.model_dump(mode="json")
+        if not self.waivers:
+            del doc["waivers"]  # present for a plan made with --waivers
         doc["summary"] = self.summary()
         return json.dumps(doc, indent=2, sort_keys=False) + "\n"
 

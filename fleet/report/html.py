@@ -32,7 +32,12 @@ from fleet.store.trend import TrendPoint
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SEVERITY = {"findings": 0, "error": 1, "unreachable": 2, "auth_failed": 3, "timeout": 4, "ok": 5}
-_CHECK_ORDER = {CheckStatus.FAIL: 0, CheckStatus.ERROR: 1, CheckStatus.WARN: 2}
+_CHECK_ORDER = {
+    CheckStatus.FAIL: 0,
+    CheckStatus.ERROR: 1,
+    CheckStatus.WARN: 2,
+    CheckStatus.WAIVED: 3,
+}
 
 
 def _e(text: object) -> str:
@@ -160,11 +165,14 @@ def _trend(points: list[TrendPoint] | None) -> str:
 def _compliance(result: RunResult) -> str:
     by_check: dict[str, Counter[CheckStatus]] = {}
     hosts_of: dict[str, list[tuple[int, HostResult, CheckResult]]] = {}
+    controls: dict[str, str] = {}
     for i, host in enumerate(result.hosts):
         for check in host.checks:
             by_check.setdefault(check.id, Counter())[check.status] += 1
             if check.status is not CheckStatus.PASS and check.status is not CheckStatus.SKIP:
                 hosts_of.setdefault(check.id, []).append((i, host, check))
+            if check.controls:
+                controls.setdefault(check.id, check.controls_text())
     rows = []
     for check_id, c in sorted(
         by_check.items(),
@@ -180,7 +188,7 @@ def _compliance(result: RunResult) -> str:
         evaluated = total - c[CheckStatus.SKIP]
         rate = percent(c[CheckStatus.PASS], evaluated)
         cells = "".join(f'<td class="num">{c[s] or ""}</td>' for s in CheckStatus)
-        cell = _check_cell(check_id, hosts_of.get(check_id, []))
+        cell = _check_cell(check_id, hosts_of.get(check_id, []), controls.get(check_id, ""))
         rows.append(
             f'<tr data-check="{_e(check_id)}"><td>{cell}</td>'
             f'<td><div class="stack">{bar}</div></td>{cells}<td class="num">{rate}</td></tr>'
@@ -195,9 +203,11 @@ def _compliance(result: RunResult) -> str:
     )
 
 
-def _check_cell(check_id: str, hosts: list[tuple[int, HostResult, CheckResult]]) -> str:
-    """The check's id and title; opened: its description and every host it did not pass on
-    (fail and error first, then warn), each linked to the host's evidence."""
+def _check_cell(
+    check_id: str, hosts: list[tuple[int, HostResult, CheckResult]], controls: str = ""
+) -> str:
+    """The check's id, title and benchmark control ids; opened: its description and every
+    host it did not pass on (fail and error first, then warn), each linked to its evidence."""
     definition = CHECKS.get(check_id)
     title = definition.title if definition else "custom check of the playbook"
     text = describe(check_id) or "A check this playbook defines (see the playbook file)."
@@ -209,6 +219,7 @@ def _check_cell(check_id: str, hosts: list[tuple[int, HostResult, CheckResult]])
         for i, host, check in ranked
     )
     failing = sum(1 for _, _, c in hosts if c.failed)
+    ids = f'<div class="controls">{_e(controls)}</div>' if controls else ""
     listing = (
         f"<p>Not passing on {len(hosts)} host{'s' if len(hosts) != 1 else ''} "
         f'({failing} failing): <a href="#check={quote(check_id)}">show them in the hosts '
@@ -218,7 +229,7 @@ def _check_cell(check_id: str, hosts: list[tuple[int, HostResult, CheckResult]])
     )
     return (
         f'<details class="check"><summary>{_id(check_id)} <span class="title">'
-        f'{_e(title)}</span></summary><p class="desc">{_e(text)}</p>{listing}</details>'
+        f'{_e(title)}</span>{ids}</summary><p class="desc">{_e(text)}</p>{listing}</details>'
     )
 
 
@@ -342,8 +353,9 @@ def _check_row(check: CheckResult) -> str:
         else '<span class="muted">–</span>'
     )
     fix = f'<code class="fix">{_e(check.fix)}</code>' if check.fix else ""
+    ids = f'<div class="controls">{_e(check.controls_text())}</div>' if check.controls else ""
     return (
-        f"<tr><td>{_pill(check.status.value)}</td><td>{_id(check.id)}</td>"
+        f"<tr><td>{_pill(check.status.value)}</td><td>{_id(check.id)}{ids}</td>"
         f"<td>{_e(check.message)}</td><td>{evidence}</td><td>{fix}</td></tr>"
     )
 
@@ -371,6 +383,23 @@ def _details(result: RunResult) -> str:
             f'<div class="body">{body}</div></details>'
         )
     return '<section id="evidence"><h2>Evidence by host</h2>' + "".join(out) + "</section>"
+
+
+def _waivers(result: RunResult) -> str:
+    """The run's waivers: what each accepted, or why it did nothing."""
+    if not result.waivers:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_pill(w.state)}</td><td><code>{_e(w.check)}</code></td><td>{_e(w.hosts)}</td>"
+        f"<td>{_e(w.reason)}</td><td>{_e(w.owner)}</td><td>{_e(w.expires.isoformat())}</td>"
+        f"<td>{_e(', '.join(w.matched))}</td></tr>"
+        for w in result.waivers
+    )
+    return (
+        '<section id="waivers"><h2>Waivers</h2><table><thead><tr><th>state</th><th>check</th>'
+        "<th>hosts</th><th>reason</th><th>owner</th><th>expires</th><th>waived</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table></section>"
+    )
 
 
 def _drift_list(title: str, cls: str, items: list[DriftItem], *, folded: bool = False) -> str:
@@ -437,6 +466,7 @@ def render(
         + _cards(result)
         + _trend(trend)
         + _drift(drift)
+        + _waivers(result)
         + _compliance(result)
         + _charts(result)
         + _hosts(result)

@@ -11,7 +11,8 @@ import hashlib
 
 CSS = """
 :root{--bg:#f5f6f8;--card:#fff;--ink:#1d2330;--muted:#5f6b7a;--line:#e2e6ec;
---pass:#1f9d55;--warn:#d08700;--fail:#d0342c;--error:#8e44ad;--skip:#8a94a3;--accent:#2557d6}
+--pass:#1f9d55;--warn:#d08700;--fail:#d0342c;--error:#8e44ad;--skip:#8a94a3;--accent:#2557d6;
+--waived:#1f8a99}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--ink);
 font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -40,11 +41,12 @@ color:#fff;background:var(--skip);white-space:nowrap}
 .pill.pass,.pill.ok{background:var(--pass)}.pill.warn{background:var(--warn)}
 .pill.fail,.pill.findings{background:var(--fail)}
 .pill.error,.pill.unreachable,.pill.auth_failed,.pill.timeout{background:var(--error)}
+.pill.waived{background:var(--waived)}.controls{color:var(--muted);font-size:12px}
 .stack{display:flex;height:12px;border-radius:3px;overflow:hidden;background:var(--line);
 min-width:180px}
 .stack i{display:block}.stack .pass{background:var(--pass)}.stack .warn{background:var(--warn)}
 .stack .fail{background:var(--fail)}.stack .error{background:var(--error)}
-.stack .skip{background:var(--skip)}
+.stack .skip{background:var(--skip)}.stack .waived{background:var(--waived)}
 .toolbar{display:flex;gap:10px;align-items:center;margin-bottom:10px}
 .toolbar input,.toolbar select{font:inherit;padding:5px 8px;border:1px solid var(--line);
 border-radius:5px}

@@ -1,7 +1,8 @@
 """What changed between two runs of the same inventory and playbook.
 
 A check "fails" when its status is fail or error (CheckResult.failed). A failure is only
-called resolved when the host was reached now and the check ran and did not fail: a host
+called resolved when the host was reached now and the check ran and did not fail (a waived
+check still fails on the host: a waiver accepts it, it does not resolve it): a host
 that could not be reached tells us nothing, so its earlier failures are neither resolved
 nor still failing (it appears under `newly_unreachable` instead).
 """
@@ -91,7 +92,8 @@ def compare(previous: RunResult, current: RunResult) -> Drift:
             was_failing = prior is not None and prior.failed
             if check.failed:
                 (still if was_failing else new_failures).append(item)
-            elif was_failing and check.status is not CheckStatus.SKIP:
+            elif was_failing and check.status not in (CheckStatus.SKIP, CheckStatus.WAIVED):
+                # Skipped or waived says nothing about the host being fixed.
                 resolved.append(item)
     return Drift(
         previous_run=previous.run.id,

@@ -53,6 +53,8 @@ class RunHeader:
     options: dict[str, Any] = field(default_factory=dict)
     user: str = field(default_factory=local_user)
     process: ProcessId = field(default_factory=ProcessId.current)
+    # The run's waivers (fleet.waivers, as RunResult.waivers notes in JSON); None: none given.
+    waivers: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class ApplyRunRow:
     machine: str | None = None  # the process that ran it (NULL for runs before schema 3)
     pid: int | None = None
     process_started: str | None = None
+    waivers: list[dict[str, Any]] | None = None  # NULL: no waivers (or before schema 4)
 
     @property
     def state(self) -> str:
@@ -152,7 +155,8 @@ class Journal:
         self._write(
             "INSERT INTO apply_runs (id, started, user, inventory, inventory_sha256, playbook,"
             " playbook_sha256, plan_created, change_window, options, status, machine, pid,"
-            " process_started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+            " process_started, waivers)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
             (
                 header.id,
                 _now(),
@@ -167,6 +171,7 @@ class Journal:
                 header.process.machine,
                 header.process.pid,
                 started.isoformat() if (started := header.process.started) else None,
+                _json(header.waivers) if header.waivers is not None else None,
             ),
         )
 
@@ -255,7 +260,7 @@ class Journal:
         r = self._conn.execute(
             "SELECT id, started, finished, user, inventory, inventory_sha256, playbook,"
             " playbook_sha256, change_window, status, exit_code, note, machine, pid,"
-            " process_started FROM apply_runs WHERE id = ?",
+            " process_started, waivers FROM apply_runs WHERE id = ?",
             (run_id,),
         ).fetchone()
         counts = dict(
@@ -265,10 +270,11 @@ class Journal:
             ).fetchall()
         )
         (rid, started, finished, user, inv, inv_sha, pb, pb_sha, window, status, code, note,
-         machine, pid, process_started) = r  # fmt: skip
+         machine, pid, process_started, waivers) = r  # fmt: skip
         return ApplyRunRow(
             rid, started, finished, user, inv, inv_sha, pb, pb_sha, window, status, code, note,
             counts=counts, machine=machine, pid=pid, process_started=process_started,
+            waivers=json.loads(waivers) if waivers else None,
         )  # fmt: skip
 
     def hosts(self, run_id: str) -> list[ApplyHostRow]:

@@ -130,10 +130,18 @@ ALTER TABLE apply_runs ADD COLUMN pid INTEGER;
 ALTER TABLE apply_runs ADD COLUMN process_started TEXT;
 """
 
+# The waivers a run was given (`--waivers`, fleet.waivers): JSON, a list of
+# {check, hosts, reason, owner, expires, state, matched}. Runs without waivers keep NULL.
+WAIVERS_V4 = """
+ALTER TABLE runs ADD COLUMN waivers TEXT;
+ALTER TABLE apply_runs ADD COLUMN waivers TEXT;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "runs, hosts, facts, check results", RUNS_V1),
     Migration(2, "remediation journal", JOURNAL_V2),
     Migration(3, "apply runs record their process", JOURNAL_PROCESS_V3),
+    Migration(4, "runs record their waivers", WAIVERS_V4),
 ]
 
 

@@ -22,6 +22,7 @@ from fleet.results import (
     HostStatus,
     RunInfo,
     RunResult,
+    WaiverNote,
 )
 from fleet.store import codec
 from fleet.store.db import (
@@ -150,7 +151,12 @@ class Store:
 
         def write() -> None:
             with immediate(self._conn) as conn:
-                conn.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows.run)
+                conn.execute(
+                    "INSERT INTO runs (id, command, started, finished, inventory,"
+                    " inventory_sha256, playbook, playbook_sha256, hosts_total, interrupted,"
+                    " exit_code, counts, waivers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows.run,
+                )
                 conn.executemany("INSERT INTO hosts VALUES (?,?,?,?,?,?,?,?)", rows.hosts)
                 conn.executemany("INSERT INTO facts VALUES (?,?,?)", rows.facts)
                 conn.executemany("INSERT INTO check_results VALUES (?,?,?,?,?,?,?,?)", rows.checks)
@@ -200,7 +206,7 @@ class Store:
         conn = self._conn
         r = conn.execute(
             "SELECT id, command, started, finished, inventory, playbook, playbook_sha256,"
-            " hosts_total, interrupted FROM runs WHERE id = ?",
+            " hosts_total, interrupted, waivers FROM runs WHERE id = ?",
             (run_id,),
         ).fetchone()
         info = RunInfo(
@@ -253,7 +259,8 @@ class Store:
                 (run_id,),
             )
         ]
-        return RunResult(run=info, hosts=hosts)
+        waivers = [WaiverNote.model_validate(w) for w in codec.loads(r[9])] if r[9] else []
+        return RunResult(run=info, hosts=hosts, waivers=waivers)
 
     def previous_run(
         self, inventory: str, playbook_sha256: str, before_run_id: str
@@ -431,6 +438,9 @@ def _rows(result: RunResult, inventory_sha256: str | None) -> _Rows:
         int(info.interrupted),
         result.exit_code(),
         codec.dumps(_counts(result), "counts"),
+        codec.dumps([w.model_dump(mode="json") for w in result.waivers], "waivers")
+        if result.waivers
+        else None,
     )
     hosts: list[tuple[Any, ...]] = []
     facts: list[tuple[str, str, str]] = []

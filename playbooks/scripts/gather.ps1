@@ -142,6 +142,61 @@ function Get-KeyReadable {
     } catch { return $null }
 }
 
+function Get-DeclaredValue {
+    # One registry value a playbook declares (fleet/checks/declared.py), read as the built-in
+    # sections read theirs: RegistryKey.GetValue takes the name literally and, with
+    # DoNotExpandEnvironmentNames, leaves REG_EXPAND_SZ as written; GetValueKind names its type
+    # (learn.microsoft.com/dotnet/api/microsoft.win32.registrykey.getvaluekind). DWORD and
+    # QWORD unsigned (.NET reads them signed), REG_MULTI_SZ a list, REG_BINARY hex. A value that
+    # cannot be read (access denied) is reported with why; the others are still read.
+    param([string]$Path, [string]$Name)
+    $kind = $null
+    $value = $null
+    $problem = $null
+    try {
+        if (-not $Path.StartsWith('HKLM:\')) { throw "only values under HKLM:\ are read, not '$Path'" }
+        if (Test-Path -LiteralPath $Path) {
+            $key = Get-Item -LiteralPath $Path
+            $raw = $key.GetValue($Name, $null, 'DoNotExpandEnvironmentNames')
+            if ($null -ne $raw) {
+                $kind = [string]$key.GetValueKind($Name)
+                switch ($kind) {
+                    'DWord' { $value = [BitConverter]::ToUInt32([BitConverter]::GetBytes([int]$raw), 0) }
+                    'QWord' { $value = [BitConverter]::ToUInt64([BitConverter]::GetBytes([long]$raw), 0) }
+                    'MultiString' { $value = @([string[]]$raw) }
+                    'Binary' { $value = [BitConverter]::ToString([byte[]]$raw) -replace '-', '' }
+                    default { $value = [string]$raw }
+                }
+            }
+        }
+    }
+    catch {
+        $problem = [string]$_.Exception.Message
+        $kind = $null
+        $value = $null
+    }
+    [ordered]@{ path = $Path; name = $Name; kind = $kind; value = $value; error = $problem }
+}
+
+function Get-DeclaredService {
+    # A service by its exact name (Get-Service -Name takes wildcards: escaped), status and start
+    # type as the services section reports them; both $null when it is not installed.
+    param([string]$Name)
+    $svc = Get-Service -Name ([Management.Automation.WildcardPattern]::Escape($Name)) -ErrorAction SilentlyContinue
+    if ($null -eq $svc) { return [ordered]@{ name = $Name; status = $null; start_type = $null } }
+    $startType = [string]$svc.StartType
+    if (-not $startType) {
+        # ServiceController.StartType needs .NET Framework 4.6.1: Win32_Service.StartMode instead
+        # (Auto = Automatic, learn.microsoft.com/windows/win32/cimwin32prov/win32-service),
+        # matched by name in PowerShell: a declared name never becomes WQL text.
+        $wmi = @(Get-CimInstance -ClassName Win32_Service | Where-Object { $_.Name -eq $svc.Name })
+        $mode = ''
+        if ($wmi.Count -gt 0) { $mode = [string]$wmi[0].StartMode }
+        if ($mode -eq 'Auto') { $startType = 'Automatic' } else { $startType = $mode }
+    }
+    [ordered]@{ name = $Name; status = [string]$svc.Status; start_type = $startType }
+}
+
 # Sessions from the WTS API: locale independent, unlike quser. Compiled once per process.
 # Idle time: for a Disconnected session the time since it was disconnected (what
 # MaxDisconnectionTime measures), otherwise the time since the last input; null when unknown.
@@ -543,6 +598,31 @@ $Gatherers = [ordered]@{
             [ordered]@{ source = 'quser'; items = @(); quser_text = Invoke-NativeText 'quser.exe' @(); wts_error = $why }
         }
     }
+    declared         = {
+        # What the playbook's declarative items name (fleet/checks/declared.py): registry
+        # values, services, and firewall rules by ID from the same two registry stores the
+        # firewall section reads ([MS-GPFAS] 2.2.2.19 strings, parsed by fleet/checks/fwrules.py).
+        # The names arrive in the parameter document ("declared"), never as script text.
+        param([string]$RequestJson)
+        $request = $null
+        if ($RequestJson) { $request = (ConvertFrom-Json -InputObject $RequestJson).declared }
+        $values = @(foreach ($item in @($request.registry | Where-Object { $_ })) {
+                Get-DeclaredValue ([string]$item.path) ([string]$item.name)
+            })
+        $services = @(foreach ($name in @($request.services | Where-Object { $_ })) {
+                Get-DeclaredService ([string]$name)
+            })
+        $rules = @(foreach ($name in @($request.firewall_rules | Where-Object { $_ })) {
+                foreach ($store in @('Local', 'GroupPolicy')) {
+                    $path = $LocalRuleStore
+                    if ($store -eq 'GroupPolicy') { $path = "$FirewallPolicyKey\FirewallRules" }
+                    if (-not (Test-Path -LiteralPath $path)) { continue }
+                    $text = (Get-Item -LiteralPath $path).GetValue([string]$name)
+                    if ($null -ne $text) { [ordered]@{ store = $store; name = [string]$name; text = [string]$text } }
+                }
+            })
+        [ordered]@{ registry = $values; services = $services; firewall_rules = $rules }
+    }
 }
 $ListSections = @('services', 'network_profiles')
 }
@@ -605,8 +685,10 @@ foreach ($name in ($requested | Select-Object -Unique)) {
                 $worker = [powershell]::Create()
                 $worker.Runspace = [runspacefactory]::CreateRunspace()
                 $worker.Runspace.Open()
-                # What the worker runs: the library, then the section named by its argument.
-                $sectionScript = $SectionLibrary.ToString() + "`n" + '& $Gatherers[$args[0]]'
+                # What the worker runs: the library, then the section named by its first
+                # argument, given the parameter document as its own (the declared section
+                # reads what it names from it; the others take nothing).
+                $sectionScript = $SectionLibrary.ToString() + "`n" + '& $Gatherers[$args[0]] $args[1]'
             }
             catch {
                 $useWorker = $false  # no runspaces here: run the sections inline
@@ -616,7 +698,7 @@ foreach ($name in ($requested | Select-Object -Unique)) {
         if ($useWorker) {
             $wait = [Math]::Min($left, $sectionBudgetS)
             $worker.Commands.Clear()
-            [void]$worker.AddScript($sectionScript).AddArgument($name)
+            [void]$worker.AddScript($sectionScript).AddArgument($name).AddArgument($ParamsJson)
             $running = $worker.BeginInvoke()
             if (-not $running.AsyncWaitHandle.WaitOne([TimeSpan]::FromSeconds($wait))) {
                 [void]$worker.BeginStop($null, $null)
@@ -626,7 +708,7 @@ foreach ($name in ($requested | Select-Object -Unique)) {
             $output = @($worker.EndInvoke($running))
         }
         else {
-            $output = @(& $Gatherers[$name])
+            $output = @(& $Gatherers[$name] $ParamsJson)
         }
         # A list section stays a list with one element or none.
         if ($ListSections -contains $name) { $facts[$name] = $output }

@@ -18,6 +18,7 @@ from fleet.lab.firewall import RDP_TCP_RULE
 from fleet.lab.model import LabConfig
 from fleet.lab.run import RunningLab, run_lab
 from fleet.lab.state import CLIENT_AUTH
+from fleet.lab.truth import for_checks
 from fleet.playbook.loader import default_playbook
 from fleet.probe.audit_probe import AuditProbe, probe_ports
 from fleet.probe.client import ProbeOptions
@@ -132,7 +133,7 @@ async def test_plan_is_exact_apply_fixes_and_second_plan_is_empty(
     plan = await plan_of(lab)
     assert not plan.unplanned
     for hp in plan.hosts:
-        truth = lab.truth["hosts"][hp.host]
+        truth = for_checks(lab.truth["hosts"][hp.host], default_playbook().check_ids)
         blocked = {c.check_id for c in hp.changes if c.blocked}
         assert set(hp.checks) == set(truth["fail"]), hp.host
         expected = expected_blocked(lab, hp.host)

@@ -79,7 +79,7 @@ def test_a_raw_registry_write_of_a_security_value_is_not_live_either() -> None:
     h = host("nla_off")
     run(h, "fix-registry", path=RDP_TCP, name="UserAuthentication", value=1)
     assert wire(h)[1] == 0
-    run(h, "fix-service", name="TermService", action="start")  # running already: no restart
+    run(h, "fix-service", name="TermService", status="Running")  # running already: no restart
     assert wire(h)[1] == 0
     run(h, "fix-service-restart", name="TermService")
     assert wire(h)[1] == 1
@@ -89,7 +89,7 @@ def test_a_stopped_termservice_that_starts_runs_the_configured_values() -> None:
     h = host("nla_off", "termservice_stopped")
     run(h, "fix-rdp-security", setting="UserAuthentication", value=1)
     assert wire(h)[1] == 0
-    run(h, "fix-service", name="TermService", action="start")
+    run(h, "fix-service", name="TermService", status="Running")
     assert wire(h)[1] == 1
 
 

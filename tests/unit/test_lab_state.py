@@ -24,6 +24,8 @@ from fleet.lab.state import (
     render,
     timed_render,
 )
+from fleet.playbook.loader import load_playbook
+from fleet.scripts import playbooks_dir
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NAMES = [n for n, _, _ in host_names(60)]
@@ -57,7 +59,14 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "low_encryption": ("rdp.min_encryption_level",),
     "tls12_disabled": ("tls12.",),
     "credssp_vulnerable": ("credssp.allow_encryption_oracle",),
-    "stale_sessions": ("sessions.items.", "sessions.quser_text"),
+    # The stale session, and no limit that would have ended it (declared.registry.5: the CIS
+    # playbook's MaxDisconnectionTime).
+    "stale_sessions": (
+        "sessions.items.",
+        "sessions.quser_text",
+        "rdp_policy.max_disconnection_time",
+        "declared.registry.5.",
+    ),
     "rdp_disabled": ("rdp.deny_ts_connections",),
     "termservice_stopped": ("services.0.status",),
     "policy_override": ("rdp_policy.security_layer",),
@@ -66,7 +75,16 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "non_english": ("sessions.", "time."),
     # A localized host: of the gathered facts, only its texts (quser, w32tm) follow its culture.
     "oem_output": ("sessions.quser_text", "time."),
+    # The baselines' policy values, in the order the CIS playbook declares them (REQUEST).
+    "password_saving_allowed": ("declared.registry.0.",),
+    "drive_redirection_allowed": ("declared.registry.1.",),
+    "password_prompt_off": ("declared.registry.2.",),
+    "rpc_unencrypted": ("declared.registry.3.",),
+    "no_idle_limit": ("declared.registry.4.",),
+    "no_disconnect_limit": ("rdp_policy.max_disconnection_time", "declared.registry.5."),
 }
+# What the `declared` section reads for these tests: the CIS baseline's values.
+REQUEST = load_playbook(playbooks_dir() / "baseline-cis-rdp.yml").declared_request()
 # Faults whose texts a host may not send at all (a WTS host sends no quser text): those may
 # change nothing on one host, but must change something on some.
 NOT_ON_EVERY_HOST = frozenset({"non_english", "oem_output"})
@@ -75,7 +93,9 @@ NOT_ON_EVERY_HOST = frozenset({"non_english", "oem_output"})
 def answer(state: HostState) -> dict[str, Any]:
     """Every section, as the gather handler answers under fleet's default budget."""
     budget = gather_budget(None)
-    return timed_render(state, list(SECTIONS), budget.deadline_s, budget.section_budget_s, NOW)[0]
+    return timed_render(
+        state, list(SECTIONS), budget.deadline_s, budget.section_budget_s, NOW, REQUEST
+    )[0]
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -93,7 +113,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def facts_of(state: HostState, sections: list[str] | None = None) -> Facts:
-    return Facts.model_validate(render(state, sections or list(SECTIONS), NOW))
+    wanted = list(SECTIONS) if sections is None else sections  # [] asks for no section
+    return Facts.model_validate(render(state, wanted, NOW))
 
 
 def bound_cert(facts: Facts) -> Any:
