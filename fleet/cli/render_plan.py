@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from fleet.remediate.model import Change, Plan
+from fleet.remediate.model import Change, Plan, Unfixed
 from fleet.remediate.outcome import DISRUPTIVE_SKIPPED, ChangeStatus, HostOutcome
 
 OP_STYLE = {"~": "yellow", "+": "green", "-": "red"}
@@ -39,18 +39,47 @@ def change_line(c: Change) -> Text:
     return line
 
 
+def unfixed_line(u: Unfixed) -> Text:
+    """A failing check the plan leaves failing, and what to do by hand."""
+    verb = "fails" if u.status == "fail" else "could not be evaluated"
+    line = Text("  ✗ ", style="red")
+    line.append(f"{u.check_id} {verb}, no automated fix: ", style="bold")
+    line.append(u.message)
+    if u.hint:
+        line.append(f"  (by hand: {u.hint})", style="dim")
+    return line
+
+
+def unfixed_note(plan: Plan) -> str | None:
+    ids = sorted({u.check_id for h in plan.hosts for u in h.unfixed})
+    if not ids:
+        return None
+    hosts = sum(1 for h in plan.hosts if h.unfixed)
+    n = sum(len(h.unfixed) for h in plan.hosts)
+    return (
+        f"{n} failing check(s) on {hosts} host(s) have no automated fix and stay failing after "
+        f"apply: {', '.join(ids)}."
+    )
+
+
 def render_plan(console: Console, plan: Plan) -> None:
     for hp in plan.hosts:
-        if not hp.changes:
+        if not hp.changes and not hp.unfixed:
             continue
         console.print(Text(f"{hp.host}", style="bold"), Text(f"({hp.address})", style="dim"))
         for c in hp.changes:
             console.print(change_line(c), soft_wrap=True)
+        for item in hp.unfixed:
+            console.print(unfixed_line(item), soft_wrap=True)
     for u in plan.unplanned:
         console.print(Text(f"? {u.host}: not planned ({u.status}: {u.error})", style="magenta"))
     s = plan.summary()
+    note = unfixed_note(plan)
     if not s["changes"]:
-        console.print(Text("No changes: every fixable check passes.", style="green"))
+        if note:
+            console.print(Text(f"\nNo changes planned. {note}", style="yellow"), soft_wrap=True)
+        else:
+            console.print(Text("No changes: every fixable check passes.", style="green"))
         return
     kinds = ", ".join(f"{n} {k}" for k, n in s["by_kind"].items())
     console.print(
@@ -62,6 +91,8 @@ def render_plan(console: Console, plan: Plan) -> None:
         ),
         soft_wrap=True,  # one line, so scripts and logs can find it
     )
+    if note:
+        console.print(Text(note, style="yellow"), soft_wrap=True)
 
 
 def render_outcomes(console: Console, outcomes: list[HostOutcome], changes: bool = True) -> None:

@@ -57,7 +57,10 @@ def emit(
     drift: Drift | None = None,
     after_table: Callable[[Console], None] | None = None,
 ) -> None:
-    """Print the table (when asked for) and write every requested report, with `drift`."""
+    """Print the table (when asked for) and write every requested report, with `drift`.
+    Under `strict`, a host with warnings is shown as `findings` everywhere."""
+    if strict:
+        result = result.as_strict()
     for req in requests:
         if req.format == "table":
             render_audit(console, result, verbose=verbose, strict=strict)

@@ -3,7 +3,8 @@
 A field is a dotted path into the document (`a.b`, list items by index: `disks.0.size`).
 A missing field fails `exists` and makes any other expectation an `error` (the script did
 not return what the playbook expects, which is not the host's fault); a null value fails
-the comparisons instead, since null usually means "not set".
+the comparisons instead, since null usually means "not set", and says so: the playbook's
+own message describes a wrong value ("smaller than 4 GB"), which a null is not.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fleet.scripts import Script
 Op = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "exists", "matches"]
 _MISSING = object()
 _ORDER = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_OP_TEXT = {**_ORDER, "eq": "=", "ne": "!=", "in": "one of", "not_in": "none of", "matches": "~"}
 
 
 class Expectation(BaseModel):
@@ -118,8 +120,10 @@ def judge(exp: Expectation, document: Any) -> _Outcome:
         )
     if met:
         return _Outcome(CheckStatus.PASS, "")
-    text = f"{exp.field} is {_show(actual)}, expected {exp.op} {_show(exp.value)}"
-    return _Outcome(unmet, exp.message or text)
+    wanted = f"{_OP_TEXT.get(exp.op, exp.op)} {_show(exp.value)}"
+    if actual is None:
+        return _Outcome(unmet, f"{exp.field} is not set (expected {wanted})")
+    return _Outcome(unmet, exp.message or f"{exp.field} is {_show(actual)}, expected {wanted}")
 
 
 def _compare(exp: Expectation, actual: Any) -> bool | None:

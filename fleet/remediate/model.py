@@ -85,6 +85,17 @@ class Change(PlanModel):
         return self.blocked is None and self.fix is not None
 
 
+class Unfixed(PlanModel):
+    """A failing check the plan has no change for: no automated fix exists (a custom check,
+    a missing service fleet cannot install) or it could not be evaluated. Shown so a plan
+    never reads as "nothing to do" while a check still fails; `hint` is what to do by hand."""
+
+    check_id: str
+    status: str  # fail | error
+    message: str
+    hint: str | None = None
+
+
 class HostPlan(PlanModel):
     host: str
     address: str = ""
@@ -92,6 +103,7 @@ class HostPlan(PlanModel):
     fingerprint: str
     checks: list[str] = Field(default_factory=list)  # failing checks this plan addresses
     changes: list[Change] = Field(default_factory=list)
+    unfixed: list[Unfixed] = Field(default_factory=list)  # failing, and no change for them
 
     @property
     def runnable(self) -> list[Change]:
@@ -146,6 +158,7 @@ class Plan(PlanModel):
             "reboot_required": sum(1 for c in changes if c.reboot_required and not c.blocked),
             "blocked": sum(1 for c in changes if c.blocked),
             "unplanned_hosts": len(self.unplanned),
+            "unfixed": sum(len(h.unfixed) for h in self.hosts),
         }
 
     def to_json(self) -> str:
