@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -13,12 +14,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fleet.checks.registry import CHECKS
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
 from fleet.cli.record import DbOpt, open_store
 from fleet.cli.render_audit import CHECK_STYLE, STATUS_STYLE
 from fleet.errors import InputError
-from fleet.store import AuditRunRow, HistoryRow
+from fleet.store import AuditRunRow, HistoryRow, Store
 
 history_app = typer.Typer(
     help="Recorded runs: a host's or a check's history, the runs, retention.",
@@ -78,6 +80,7 @@ def history_cmd(
     _check_format(fmt)
     start = parse_since(since)
     with open_store(db) as store:
+        known(store, host, check)
         rows = store.history(host=host, check=check, since=start)
     if fmt == "json":
         typer.echo(json.dumps({"history": [_row_json(r) for r in rows]}, indent=2))
@@ -86,6 +89,18 @@ def history_cmd(
         typer.echo("no recorded runs match")
         return
     Console().print(_history_table(rows, check))
+
+
+def known(store: Store, host: str | None, check: str | None) -> None:
+    """A host or check the history has never seen is a typo, not "no runs match" (exit 2)."""
+    if host is not None and not store.has_host(host):
+        near = difflib.get_close_matches(host, store.host_names(), n=3)
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        raise InputError(f"no host named {host!r} in the run history ({store.path}){hint}")
+    if check is not None and check not in CHECKS and not store.has_check(check):
+        near = difflib.get_close_matches(check, list(CHECKS), n=3)
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        raise InputError(f"no check {check!r} in the run history ({store.path}){hint}")
 
 
 def _row_json(row: HistoryRow) -> dict[str, Any]:
@@ -148,7 +163,7 @@ def runs_cmd(
         typer.echo("no recorded runs match")
         return
     table = Table(title="Runs", title_justify="left")
-    for column in ("run (started UTC)", "command", "playbook", "hosts", "exit"):
+    for column in ("run (started UTC)", "command", "inventory", "playbook", "hosts", "exit"):
         table.add_column(column, no_wrap=column == "run (started UTC)")
     for r in runs:
         counts = ", ".join(
@@ -159,11 +174,26 @@ def runs_cmd(
         table.add_row(
             r.id,
             r.command,
-            r.playbook or "",
+            short_path(r.inventory),
+            f"{r.playbook or ''} {(r.playbook_sha256 or '')[:8]}".strip(),
             counts,
             str(r.exit_code),
         )
     Console().print(table)
+
+
+def short_path(path: str | None) -> str:
+    """An inventory path as short as it can be while still naming it: relative to the current
+    directory when under it, else to the home directory (~/...), else whole."""
+    if not path:
+        return ""
+    where = Path(path)
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        try:
+            return prefix + str(where.relative_to(base))
+        except ValueError:
+            continue
+    return path
 
 
 def _run_json(r: AuditRunRow) -> dict[str, Any]:

@@ -3,6 +3,7 @@ contract: docs/contracts.md, "Journal JSON")."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from dataclasses import asdict
@@ -16,6 +17,7 @@ from rich.text import Text
 from fleet.cli.app import app
 from fleet.cli.render_plan import STATUS_STYLE
 from fleet.errors import InputError
+from fleet.store import Store
 from fleet.store.journal import ApplyRunRow, Journal
 
 
@@ -78,19 +80,100 @@ def _run_table(journal: Journal, run_id: str) -> Table:
     return table
 
 
+def _host_doc(journal: Journal, host: str) -> dict[str, object]:
+    return {
+        "host": host,
+        "changes": [asdict(c) for c in journal.host_changes(host)],
+        "runs": [
+            {"run": r.id, "started": r.started, "user": r.user, "status": h.status,
+             "error": h.error}
+            for r, h in journal.host_runs(host)
+        ],
+    }  # fmt: skip
+
+
+def _check_host(journal: Journal, host: str) -> None:
+    """A host neither the journal nor the run history knows is a typo (exit 2); a known host
+    with no change is an answer ("nothing changed")."""
+    if journal.has_host(host):
+        return
+    with Store.open(journal.path) as store:
+        if store.has_host(host):
+            return
+        names = store.host_names()
+    near = difflib.get_close_matches(host, names, n=3)
+    hint = f"; did you mean {' or '.join(near)}?" if near else ""
+    raise InputError(
+        f"no host named {host!r} in the journal or the run history ({journal.path}){hint}"
+    )
+
+
+def _host_table(journal: Journal, host: str) -> Table | None:
+    rows = journal.host_changes(host)
+    if not rows:
+        return None
+    runs = len({r.run_id for r in rows})
+    table = Table(
+        title=f"Changes on {host}: {len(rows)} in {runs} apply run(s)", title_justify="left"
+    )
+    for col in ("when (UTC)", "run", "by", "check", "target", "before → after", "status"):
+        table.add_column(col, no_wrap=col in ("when (UTC)", "run"))
+    for c in rows:
+        status = Text(c.status, style=STATUS_STYLE.get(c.status, ""))
+        if c.error and c.status != "applied":
+            status.append(f": {c.error}", style="dim")
+        if c.reboot_required and c.status == "applied":
+            status.append(" (reboot required)", style="cyan")
+        table.add_row(
+            c.updated[:19].replace("T", " "),
+            c.run_id,
+            c.user,
+            c.check_id,
+            c.target,
+            f"{json.dumps(c.before)} → {json.dumps(c.after)}",
+            status,
+        )
+    return table
+
+
+def _show_host(console: Console, journal: Journal, host: str) -> None:
+    table = _host_table(journal, host)
+    changed = {c.run_id for c in journal.host_changes(host)}
+    if table is None:
+        console.print(f"No change journaled on {host}.")
+    else:
+        console.print(table)
+    for run, row in journal.host_runs(host):
+        if run.id not in changed:  # in the plan, but nothing ran: say how it ended
+            why = f": {row.error}" if row.error else ""
+            console.print(f"  run {run.id} ({run.started[:19]} UTC, {run.user}): {row.status}{why}")
+
+
 @app.command("journal")
 def journal_cmd(
     run: str | None = typer.Option(None, "--run", help="Show one run (an id or unique prefix)."),
+    host: str | None = typer.Option(
+        None, "--host", help="What changed on this host: when, by which run, before → after."
+    ),
     db: Path | None = typer.Option(
         None, "--db", help="Journal database.", show_default="fleet.db in the user's data directory"
     ),
     limit: int = typer.Option(20, "--limit", min=1, help="How many recent runs to list."),
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
 ) -> None:
-    """List recent apply runs, or show one run's hosts and changes."""
+    """List recent apply runs, show one run's hosts and changes, or one host's changes."""
     if fmt not in ("table", "json"):
         raise InputError(f"--format must be table or json, not {fmt!r}")
+    if run and host:
+        raise InputError("--run and --host are two views: give one")
     with Journal.open(db) as journal:
+        if host is not None:
+            _check_host(journal, host)
+            if fmt == "json":
+                sys.stdout.write(json.dumps(_host_doc(journal, host), indent=2) + "\n")
+            else:
+                _show_host(Console(), journal, host)
+            return
         if fmt == "json":
             if run:
                 doc = {

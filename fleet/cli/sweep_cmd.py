@@ -3,6 +3,7 @@ inventory and playbook (new failures, resolved, still failing, hosts newly unrea
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -16,7 +17,7 @@ from fleet.cli.record import DbOpt, Recorder, stored_form
 from fleet.cli.render_audit import CHECK_STYLE
 from fleet.cli.reports import emit, parse_report_args
 from fleet.runner import RunOptions
-from fleet.store import Drift
+from fleet.store import Drift, DriftItem
 from fleet.sweep import inventory_key
 
 
@@ -85,20 +86,47 @@ def sweep_cmd(
     raise typer.Exit(result.exit_code(strict))
 
 
+def failing_since(item: DriftItem, now: datetime) -> str:
+    """When a failure's streak began, and how long ago: "2026-11-28 13:00 UTC (2d 4h)"."""
+    if item.failing_since is None:
+        return ""
+    return f"{item.failing_since:%Y-%m-%d %H:%M %Z} ({age(now - item.failing_since)})"
+
+
+def age(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    return f"{hours}h {mins}m" if hours else f"{mins}m"
+
+
 def render_drift(console: Console, drift: Drift | None) -> None:
     if drift is None:
         console.print("No earlier run of this inventory and playbook: nothing to compare yet.")
         return
+    now = datetime.now(UTC)
     since = drift.previous_started.strftime("%Y-%m-%d %H:%M:%S %Z")
     if not drift.changed:
+        oldest = min(
+            (i for i in drift.still_failing if i.failing_since),
+            key=lambda i: i.failing_since or drift.previous_started,
+            default=None,
+        )
+        longest = (
+            f", the longest {oldest.host} {oldest.check} since {failing_since(oldest, now)}"
+            if oldest
+            else ""
+        )
         console.print(
             f"No change since run {drift.previous_run} ({since}); "
-            f"{len(drift.still_failing)} check(s) still failing."
+            f"{len(drift.still_failing)} check(s) still failing{longest}."
         )
         return
     table = Table(title=f"Since run {drift.previous_run} ({since})", title_justify="left")
-    for column in ("change", "host", "check", "was", "now", "message"):
-        table.add_column(column, no_wrap=column in ("change", "host", "check"))
+    for column in ("change", "host", "check", "was", "now", "failing since", "message"):
+        table.add_column(column, no_wrap=column in ("change", "host", "check", "failing since"))
     for label, style, items in (
         ("new failure", "red", drift.new_failures),
         ("resolved", "green", drift.resolved),
@@ -112,6 +140,7 @@ def render_drift(console: Console, drift: Drift | None) -> None:
                 item.check,
                 was,
                 Text(item.status.value, style=CHECK_STYLE[item.status]),
+                failing_since(item, now),
                 item.message,
             )
     for change in drift.newly_unreachable:
@@ -121,9 +150,10 @@ def render_drift(console: Console, drift: Drift | None) -> None:
             "",
             change.previous_status.value,
             change.status.value,
+            "",
             change.error or "",
         )
     for label, names in (("host new", drift.hosts_new), ("host removed", drift.hosts_removed)):
         for name in names:
-            table.add_row(Text(label, style="cyan"), name, "", "", "", "")
+            table.add_row(Text(label, style="cyan"), name, "", "", "", "", "")
     console.print(table)

@@ -222,7 +222,12 @@ def _drift_list(title: str, cls: str, items: list[DriftItem]) -> str:
     lis = "".join(
         f"<li><b>{_e(i.host)}</b> <code>{_e(i.check)}</code> "
         f"{_e(i.previous_status.value if i.previous_status else 'none')} → {_pill(i.status.value)} "
-        f'<span class="muted">{_e(i.message)}</span></li>'
+        + (
+            f"failing since {_e(f'{i.failing_since:%Y-%m-%d %H:%M %Z}')} "
+            if i.failing_since
+            else ""
+        )
+        + f'<span class="muted">{_e(i.message)}</span></li>'
         for i in items
     )
     return f'<h3 class="{cls}">{_e(title)} ({len(items)})</h3><ul>{lis}</ul>'

@@ -76,10 +76,10 @@ class InLab:
         return hosts
 
     def run(self, command: str, *args: str, inventory: bool = True, db: bool = False) -> CliResult:
-        """`fleet COMMAND -i LAB/inventory.yml [--db LAB/fleet.db] ARGS`."""
+        """`fleet COMMAND ARGS -i LAB/inventory.yml [--db LAB/fleet.db]`."""
         extra = ["-i", str(self.inventory)] if inventory else []
         extra += ["--db", str(self.db)] if db else []
-        return run_cli(command, *extra, *args)
+        return run_cli(command, *args, *extra)
 
 
 def make_inlab(
