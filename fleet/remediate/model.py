@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -142,6 +143,21 @@ class Plan(PlanModel):
     @property
     def changes(self) -> list[Change]:
         return [c for h in self.hosts for c in h.changes]
+
+    @property
+    def host_names(self) -> list[str]:
+        return [h.host for h in self.hosts] + [u.host for u in self.unplanned]
+
+    def subset(self, names: Collection[str]) -> Plan:
+        """This plan for the hosts among `names` only: each keeps its reviewed changes and
+        fingerprint; a name the plan lacks adds nothing (a subset only narrows)."""
+        keep = set(names)
+        return self.model_copy(
+            update={
+                "hosts": [h for h in self.hosts if h.host in keep],
+                "unplanned": [u for u in self.unplanned if u.host in keep],
+            }
+        )
 
     @property
     def is_empty(self) -> bool:
