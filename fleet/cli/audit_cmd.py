@@ -10,6 +10,7 @@ from rich.console import Console
 from fleet.audit import AuditHost
 from fleet.cli import common
 from fleet.cli.app import app
+from fleet.cli.reboots import add_applied_reboots
 from fleet.cli.record import (
     DbOpt,
     FromDbOpt,
@@ -96,6 +97,8 @@ def audit_cmd(
         command="audit",
         probe=prober,
     )
+    if recorder is not None:  # --no-db: no database, not even to read the journal
+        result = add_applied_reboots(result, db)
     emit(Console(), result, requests, verbose=verbose, strict=strict)
     not_recorded = record_after(recorder, result, inventory)  # may wait for a locked database
     if not_recorded is not None:

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from fleet.cli import common
 from fleet.cli.app import app
+from fleet.cli.reboots import add_applied_reboots
 from fleet.cli.record import DbOpt, Recorder, stored_form
 from fleet.cli.render_audit import CHECK_STYLE
 from fleet.cli.reports import emit, parse_report_args
@@ -70,6 +71,7 @@ def sweep_cmd(
             inventory=inventory_key(inventory),
             command="sweep",
         )
+        result = add_applied_reboots(result, db)
         # Drift is a read (it never waits for a writer); the reports come before the write,
         # so a database another process keeps locked cannot hold them back.
         drift = recorder.drift(result, inventory)

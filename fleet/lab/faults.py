@@ -108,6 +108,12 @@ FAULTS: dict[str, Fault] = {
         _F("tls12_disabled", fail=("security.tls",), help="SCHANNEL TLS 1.2 server disabled"),
         _F("credssp_vulnerable", fail=("security.credssp",), help="AllowEncryptionOracle 2"),
         _F("stale_sessions", fail=("sessions.stale",), help="a session disconnected 9h-3d ago"),
+        _F(
+            "reboot_pending",
+            warn=("host.reboot_pending",),
+            help="Windows Update installed an update and waits for a restart (RebootRequired, "
+            "Component Based Servicing RebootPending, PendingFileRenameOperations)",
+        ),
         _F("rdp_disabled", fail=("rdp.listener",), help="fDenyTSConnections 1"),
         _F(
             "policy_deny_connections",
@@ -177,8 +183,9 @@ _EXCLUSIVE = (
     frozenset({"workgroup_host", "time_policy"}),
 )
 # Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves;
-# ntlm_disabled is asked for by name (its point is a lab with a KDC: --winrm-auth kerberos).
-_NOT_MIXED = frozenset({"fix_noop", "ntlm_disabled"})
+# ntlm_disabled is asked for by name (its point is a lab with a KDC: --winrm-auth kerberos);
+# reboot_pending (a warning) came later, and `mixed` keeps the hosts it always had.
+_NOT_MIXED = frozenset({"fix_noop", "ntlm_disabled", "reboot_pending"})
 # `mixed`: share of hosts per fault (at least one host each).
 _MIXED_STATE_RATE = 0.02
 _MIXED_TRANSPORT_RATE = 0.01
@@ -514,6 +521,12 @@ def _stale_sessions(s: HostState, rng: random.Random, now: datetime) -> None:
     s.sessions = [*s.sessions, SimSession(4, user, "Disconnected", idle_since=now - idle)]
 
 
+def _reboot_pending(s: HostState, rng: random.Random, now: datetime) -> None:
+    """An update installed since the last boot: servicing and Windows Update wait for a
+    restart, and its files are queued for renaming at boot (some updates queue none)."""
+    s.reboot_markers = frozenset({"cbs", "wu"} | ({"rename"} if rng.random() < 0.5 else set()))
+
+
 def _termservice_stopped(s: HostState, rng: random.Random, now: datetime) -> None:
     s.set_service("TermService", status="Stopped")
 
@@ -567,6 +580,7 @@ MUTATORS: Mapping[str, Mutator] = {
     "tls12_disabled": _tls12_disabled,
     "credssp_vulnerable": _credssp_vulnerable,
     "stale_sessions": _stale_sessions,
+    "reboot_pending": _reboot_pending,
     "rdp_disabled": _local(deny_ts_connections=1),
     "termservice_stopped": _termservice_stopped,
     "policy_override": _policy_override,

@@ -116,6 +116,12 @@ class HostState:
     # What Group Policy puts back at its next refresh after a local write under
     # HKLM:\SOFTWARE\Policies (None: nothing to put back).
     gpo_rdp_policy: RdpPolicy | None = None
+    # When the host last booted (true time: uptime does not depend on the host's clock), and
+    # Windows' pending-restart markers set since ("cbs", "wu", "rename": fleet.facts.RebootFacts).
+    # Windows sets none of them for a registry value written by hand (a fix's SCHANNEL or
+    # CredSSP value): those wait for the reboot in `live`, and fleet knows them from its journal.
+    last_boot: datetime | None = None
+    reboot_markers: frozenset[str] = frozenset()
 
     def listener(self) -> Live:
         """The values the RDP listener runs now."""
@@ -138,11 +144,14 @@ class HostState:
         if self.gpo_rdp_policy is not None:
             self.rdp_policy, self.gpo_rdp_policy = self.gpo_rdp_policy, None
 
-    def reboot(self) -> None:
-        """Every session ends, Group Policy applies, and every configured value is live."""
+    def reboot(self, now: datetime | None = None) -> None:
+        """Every session ends, Group Policy applies, every configured value is live, and
+        nothing waits for a restart any more."""
         self.sessions = []
         self.refresh_group_policy()
         self.live = None
+        self.reboot_markers = frozenset()
+        self.last_boot = now or datetime.now(UTC)
 
     # Seconds a section takes on this host (absent: none worth counting); the gather handler
     # runs them against the script's deadline and section budget (fleet.lab.handlers).
@@ -317,6 +326,8 @@ def baseline(name: str, seed: int, now: datetime) -> HostState:
             state.locale = culture.choice(LOCALES[1:])
     state.w32time.sync_task_last_run = last_weekly_run(now, UTC_OFFSET_MIN[state.locale])
     state.w32time.sync_task_result = 0
+    boot = host_rng(seed, name, "boot")  # own generator: the other draws stay as they were
+    state.last_boot = now - timedelta(days=boot.randint(1, 40), seconds=boot.randint(0, 86_399))
     return state
 
 
@@ -482,6 +493,16 @@ def quser_text(state: HostState, now: datetime) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
+def _reboot(state: HostState, now: datetime) -> dict[str, Any]:
+    uptime = int((now - state.last_boot).total_seconds()) if state.last_boot else None
+    return {
+        "cbs_reboot_pending": "cbs" in state.reboot_markers,
+        "wu_reboot_required": "wu" in state.reboot_markers,
+        "pending_file_rename": "rename" in state.reboot_markers,
+        "uptime_s": uptime,
+    }
+
+
 _SECTION_RENDER: dict[str, Callable[[HostState, datetime], Any]] = {
     "os": lambda s, _: s.os.model_dump(mode="json"),
     "services": lambda s, _: _dump_list(s.services),
@@ -494,4 +515,5 @@ _SECTION_RENDER: dict[str, Callable[[HostState, datetime], Any]] = {
     "tls12": lambda s, _: s.tls12.model_dump(mode="json"),
     "credssp": lambda s, _: s.credssp.model_dump(mode="json"),
     "sessions": _sessions,
+    "reboot": _reboot,
 }

@@ -55,6 +55,8 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "tls12_disabled": ("tls12.",),
     "credssp_vulnerable": ("credssp.allow_encryption_oracle",),
     "stale_sessions": ("sessions.items.", "sessions.quser_text"),
+    # Windows' restart markers, not the boot time.
+    "reboot_pending": ("reboot.cbs_reboot_pending", "reboot.wu_reboot_required", "reboot.pending"),
     "rdp_disabled": ("rdp.deny_ts_connections",),
     "termservice_stopped": ("services.0.status",),
     "policy_override": ("rdp_policy.security_layer",),
@@ -90,7 +92,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def facts_of(state: HostState, sections: list[str] | None = None) -> Facts:
-    return Facts.model_validate(render(state, sections or list(SECTIONS), NOW))
+    wanted = list(SECTIONS) if sections is None else sections  # [] asks for no section
+    return Facts.model_validate(render(state, wanted, NOW))
 
 
 def bound_cert(facts: Facts) -> Any:
