@@ -194,7 +194,7 @@ def render(console: Console, d: Diagnosis) -> None:
         if f.next:
             console.print(Text(f"   Next: {f.next}", style="cyan"))
             for change in f.plans:
-                console.print(Text(f"     plans {change}", style="dim"))
+                console.print(Text(f"     Plans: {change}", style="dim"))
         elif f.no_fix:
             console.print(Text(f"   {f.no_fix}", style="yellow"))
     if d.probe is not None:
