@@ -209,6 +209,10 @@ def _md_host(h: HostPlan) -> list[str]:
                 f"{md('; '.join(marks(c)))} |"
             )
         out.append("")
+        blocked = [n for n, c in enumerate(h.changes, start=1) if c.blocked]
+        if not steps(h):
+            out += [f"Nothing runs on this host: {_never(blocked)}.", ""]
+            return out + _md_unfixed(h)
         out += ["What runs on this host, in this order:", ""]
         for step in steps(h):
             out.append(
@@ -218,10 +222,19 @@ def _md_host(h: HostPlan) -> list[str]:
             )
             undo = code(step.undo) if step.undo else "none (not reversible)"
             out.append(f"   - undo: {undo}")
-        blocked = [n for n, c in enumerate(h.changes, start=1) if c.blocked]
         if blocked:
-            out.append(f"- never run (blocked): change {', '.join(map(str, blocked))}")
+            out += ["", f"Never run: {_never(blocked)}."]
         out.append("")
+    return out + _md_unfixed(h)
+
+
+def _never(blocked: list[int]) -> str:
+    which = ", ".join(map(str, blocked))
+    return f"change {which} {'is' if len(blocked) == 1 else 'are'} blocked"
+
+
+def _md_unfixed(h: HostPlan) -> list[str]:
+    out: list[str] = []
     for u in h.unfixed:
         verb = "fails" if u.status == "fail" else "could not be evaluated"
         hint = f" By hand: {md(u.hint)}" if u.hint else ""
@@ -311,10 +324,13 @@ def _html_host(hp: HostPlan) -> str:
             + "</span></li>"
             for s in steps(hp)
         )
-        parts.append(f"<h3>What runs on this host, in this order</h3><ol>{items}</ol>")
-        blocked = [str(n) for n, c in enumerate(hp.changes, start=1) if c.blocked]
-        if blocked:
-            parts.append(f"<p>Never run (blocked): change {h(', '.join(blocked))}</p>")
+        blocked = [n for n, c in enumerate(hp.changes, start=1) if c.blocked]
+        if items:
+            parts.append(f"<h3>What runs on this host, in this order</h3><ol>{items}</ol>")
+            if blocked:
+                parts.append(f"<p>Never run: {h(_never(blocked))}.</p>")
+        else:
+            parts.append(f"<p>Nothing runs on this host: {h(_never(blocked))}.</p>")
     for u in hp.unfixed:
         verb = "fails" if u.status == "fail" else "could not be evaluated"
         hint = f" By hand: {h(u.hint)}" if u.hint else ""

@@ -85,7 +85,9 @@ def test_markdown_plan_shows_diffs_marks_and_exact_powershell(inlab, tmp_path: P
             assert params in line  # the exact -ParamsJson document
             if change["disruptive"]:
                 assert "--allow-disruptive" in line
-    assert "never run (blocked)" in text
+    assert re.search(
+        r"^(Never run|Nothing runs on this host): change \d+ is blocked\.$", text, re.M
+    )
     # The appendix: every script named, its text as a host receives it, and its sha256.
     appendix = text.split("## Appendix: the scripts", 1)[1]
     used = {c["fix"]["script"] for h in changed for c in h["changes"] if c["fix"]}
