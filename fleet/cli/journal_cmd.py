@@ -18,7 +18,7 @@ from fleet.cli.app import app
 from fleet.cli.render_plan import STATUS_STYLE
 from fleet.errors import InputError
 from fleet.store import Store
-from fleet.store.journal import ApplyRunRow, Journal
+from fleet.store.journal import ApplyRunRow, HostChangeRow, Journal
 
 
 def _status(run: ApplyRunRow) -> str:
@@ -108,45 +108,49 @@ def _check_host(journal: Journal, host: str) -> None:
     )
 
 
-def _host_table(journal: Journal, host: str) -> Table | None:
-    rows = journal.host_changes(host)
-    if not rows:
-        return None
-    runs = len({r.run_id for r in rows})
-    table = Table(
-        title=f"Changes on {host}: {len(rows)} in {runs} apply run(s)", title_justify="left"
-    )
-    for col in ("when (UTC)", "run", "by", "check", "target", "before → after", "status"):
-        table.add_column(col, no_wrap=col in ("when (UTC)", "run"))
-    for c in rows:
-        status = Text(c.status, style=STATUS_STYLE.get(c.status, ""))
-        if c.error and c.status != "applied":
-            status.append(f": {c.error}", style="dim")
-        if c.reboot_required and c.status == "applied":
-            status.append(" (reboot required)", style="cyan")
-        table.add_row(
-            c.updated[:19].replace("T", " "),
-            c.run_id,
-            c.user,
-            c.check_id,
-            c.target,
-            f"{json.dumps(c.before)} → {json.dumps(c.after)}",
-            status,
-        )
-    return table
-
-
 def _show_host(console: Console, journal: Journal, host: str) -> None:
-    table = _host_table(journal, host)
-    changed = {c.run_id for c in journal.host_changes(host)}
-    if table is None:
+    """Run by run, oldest first: when, which run and who, then each change on its own lines
+    (status, check, target: before → after), so a long registry path wraps instead of being
+    cut at any terminal width."""
+    rows = journal.host_changes(host)
+    runs = journal.host_runs(host)
+    if not rows:
         console.print(f"No change journaled on {host}.")
     else:
-        console.print(table)
-    for run, row in journal.host_runs(host):
-        if run.id not in changed:  # in the plan, but nothing ran: say how it ended
+        n_runs = len({r.run_id for r in rows})
+        console.print(
+            Text(f"Changes on {host}: {len(rows)} in {n_runs} apply run(s)", style="bold")
+        )
+    by_run: dict[str, list[HostChangeRow]] = {}
+    for c in rows:
+        by_run.setdefault(c.run_id, []).append(c)
+    for run_id, changes in by_run.items():
+        first = changes[0]
+        console.print(
+            Text(f"{first.updated[:19].replace('T', ' ')} UTC  run {run_id} by {first.user}"),
+            soft_wrap=True,
+        )
+        for c in changes:
+            line = Text("  ")
+            line.append(c.status, style=STATUS_STYLE.get(c.status, ""))
+            if c.reboot_required and c.status == "applied":
+                line.append(" (reboot required)", style="cyan")
+            line.append(f"  {c.check_id}")
+            if c.error and c.status != "applied":
+                line.append(f": {c.error}", style="dim")
+            console.print(line)
+            console.print(
+                Text(f"    {c.target}: {json.dumps(c.before)} → {json.dumps(c.after)}"),
+                overflow="fold",
+            )
+    for run, row in runs:
+        if run.id not in by_run:  # in the plan, but nothing ran there: say how it ended
             why = f": {row.error}" if row.error else ""
-            console.print(f"  run {run.id} ({run.started[:19]} UTC, {run.user}): {row.status}{why}")
+            console.print(
+                f"{run.started[:19].replace('T', ' ')} UTC  run {run.id} by {run.user}: "
+                f"{row.status}{why}",
+                soft_wrap=True,
+            )
 
 
 @app.command("journal")

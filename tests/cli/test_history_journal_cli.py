@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from tests.support.inlab import InLab
+from tests.support.inlab import InLab, run_cli
 
 
 def sweep(lab: InLab) -> dict[str, Any]:
@@ -83,6 +83,11 @@ def test_journal_by_host(inlab) -> None:  # type: ignore[no-untyped-def]
     assert text.code == 0
     assert f"Changes on {public}: 1 in 1 apply run(s)" in text.stdout
     assert run_id in text.stdout and "firewall.profile" in text.stdout
+
+    narrow = run_cli("journal", "--host", credssp, "--db", str(lab.db), env={"COLUMNS": "80"})
+    lines = narrow.stdout.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80 and "…" not in narrow.stdout
+    assert "AllowEncryptionOracle: 2 → 1" in narrow.stdout.replace("\n", "")
 
     quiet = lab.run("journal", "--host", untouched, inventory=False, db=True)
     assert quiet.code == 0 and f"No change journaled on {untouched}." in quiet.stdout
