@@ -297,6 +297,35 @@ class DeclaredFacts(FactModel):
         return [r for r in self.firewall_rules if r.name.casefold() == name.casefold()]
 
 
+class RebootFacts(FactModel):
+    """Whether Windows waits for a restart, and how long ago it started.
+
+    The pending-restart markers Configuration Manager's "Pending system restart" check reads
+    (learn.microsoft.com/mem/configmgr/core/servers/deploy/install/list-of-prerequisite-checks
+    #pending-system-restart): `cbs_reboot_pending`, the key ...\\Component Based Servicing\\
+    RebootPending exists (servicing staged a package); `wu_reboot_required`, the key
+    ...\\WindowsUpdate\\Auto Update\\RebootRequired exists (Windows Update installed an
+    update); `pending_file_rename`, Session Manager's PendingFileRenameOperations lists renames
+    for the next boot (MoveFileEx MOVEFILE_DELAY_UNTIL_REBOOT). None of them says since when.
+    `uptime_s`: seconds since Win32_OperatingSystem.LastBootUpTime, measured on the host's
+    own clock (so its skew cancels out); None when unknown.
+    """
+
+    cbs_reboot_pending: bool
+    wu_reboot_required: bool
+    pending_file_rename: bool
+    uptime_s: int | None = None
+
+    @property
+    def markers(self) -> list[str]:
+        names = (
+            (self.cbs_reboot_pending, "Component Based Servicing RebootPending"),
+            (self.wu_reboot_required, "Windows Update RebootRequired"),
+            (self.pending_file_rename, "PendingFileRenameOperations"),
+        )
+        return [name for on, name in names if on]
+
+
 Section = Literal[
     "os",
     "services",
@@ -310,6 +339,7 @@ Section = Literal[
     "credssp",
     "sessions",
     "declared",
+    "reboot",
 ]
 SECTIONS: tuple[Section, ...] = get_args(Section)
 # Fields only older gather scripts emit (kept so their recorded frames still validate):
@@ -334,6 +364,7 @@ class Facts(FactModel):
     credssp: CredSspFacts | None = None
     sessions: SessionFacts | None = None
     declared: DeclaredFacts | None = None
+    reboot: RebootFacts | None = None
     errors: dict[str, str] = Field(default_factory=dict)  # section -> error message
 
     def service(self, name: str) -> ServiceState | None:

@@ -176,6 +176,17 @@ class RunResult(BaseModel):
             return ExitCode.FINDINGS
         return ExitCode.OK
 
+    def as_strict(self) -> RunResult:
+        """The run as `--strict` shows it: warnings fail it, so a reached host with a warning
+        is `findings`, not `ok` (the exit code says 1; no table or report may say ok)."""
+        hosts = [
+            h.model_copy(update={"status": HostStatus.FINDINGS})
+            if h.status is HostStatus.OK and h.warned_checks
+            else h
+            for h in self.hosts
+        ]
+        return self.model_copy(update={"hosts": hosts})
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {s.value: 0 for s in HostStatus}
         for h in self.hosts:

@@ -47,7 +47,16 @@ def drift_since_previous(store: Store, result: RunResult) -> Drift | None:
     if info.inventory is None or info.playbook_sha256 is None:
         return None
     previous = store.run_before(info.inventory, info.playbook_sha256, info.started, info.id)
-    return compare(previous, result) if previous is not None else None
+    if previous is None:
+        return None
+    drift = compare(previous, result)
+    since = store.failing_since(
+        info.inventory,
+        info.playbook_sha256,
+        info.started,
+        [(i.host, i.check) for i in drift.still_failing],
+    )
+    return drift.with_failing_since(since)
 
 
 def reevaluate_host(host: HostResult, playbook: Playbook, overrides: Overrides) -> HostResult:

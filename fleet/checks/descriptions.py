@@ -9,6 +9,10 @@ from types import MappingProxyType
 
 DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
     {
+        "host.reboot_pending": (
+            "The host is not waiting for a restart. A change that takes effect only at the "
+            "next start (an update, a security protocol setting) is not in force until then."
+        ),
         "rdp.listener": (
             "Remote Desktop is switched on, its service is running and it listens on the "
             "expected port. Otherwise nobody can connect to the host at all."

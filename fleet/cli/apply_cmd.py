@@ -16,6 +16,7 @@ from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
 from fleet.cli.plan_cmd import (
+    PLAN_FORMATS,
     FormatOpt,
     OnlyOpt,
     check_format,
@@ -27,7 +28,8 @@ from fleet.cli.render_plan import render_outcomes, skipped_note
 from fleet.cli.runlog import log_run
 from fleet.cli.show import ShowOpt, show_all
 from fleet.errors import InputError
-from fleet.inventory import Inventory
+from fleet.inventory import Inventory, load_inventory
+from fleet.inventory.patterns import select_hosts
 from fleet.probe.audit_probe import probe_ports
 from fleet.processor import Processor
 from fleet.remediate.apply import ApplyOptions, ApplyRun, unapplied_outcomes
@@ -78,6 +80,7 @@ def _confirm(plan: Plan, yes: bool) -> None:
     epilog=(
         "Examples:\n\n"
         "  fleet plan -i inventory.yml -o plan.json && fleet apply plan.json -i inventory.yml\n\n"
+        "  fleet apply plan.json --limit site_a --yes   (the reviewed plan, site_a only)\n\n"
         "  fleet apply -i inventory.yml --serial 10% --max-fail-percent 5 --yes\n\n"
         "  fleet apply -i inventory.yml --allow-disruptive --window 'Sat 02:00-04:00' --yes"
     ),
@@ -146,26 +149,34 @@ def apply_cmd(
     """Apply fixes: hosts that drifted since the plan are skipped, every fix is verified by
     re-auditing (and RDP security settings and listener certificates by probing the RDP port),
     and failures are rolled back. Every run is journaled (`fleet journal`).
+    With a saved plan, --limit applies it to the hosts the pattern selects: a subset only
+    narrows the reviewed plan, it never adds a host.
 
     Exit codes: 0 all applied, 1 a change failed (or a host drifted), 2 bad input or refused,
     3 a host could not be planned, reached or finished (or Ctrl-C / SIGTERM: the hosts in
     flight finish, no other starts; twice: the hosts in flight are cut off too).
     """
     common.setup_logging(log_level, log_format, log_file)
-    check_format(fmt)
+    # A run's outcome is text or JSON; a plan document (markdown, html) only with --dry-run.
+    check_format(fmt, PLAN_FORMATS if dry_run else ("text", "json"))
     everything = show_all(show)
     win = _window(window)
     parse_serial(serial, 1)  # its syntax now: --dry-run judges it too
     run_options = RunOptions(concurrency=common.effective_concurrency(concurrency), timeout=timeout)
-    console = Console(stderr=fmt == "json")
+    console = Console(stderr=fmt != "text")
     accepted = common.waivers_arg(waivers)
     if plan_file is not None:
-        if only or limit:
-            raise InputError("--only and --limit apply when planning, not to a saved plan")
+        if only:
+            raise InputError(
+                "--only shapes a plan when it is made (fleet plan --only ...): a saved plan is "
+                "applied as reviewed, or narrowed to some of its hosts with --limit"
+            )
         plan = load_plan(plan_file)
         inv = inventory or (Path(plan.inventory) if plan.inventory else None)
         if inv is None:
             raise InputError("the plan names no inventory: pass -i")
+        if limit is not None:
+            plan = narrow(plan, inv, limit, console)
     else:
         if inventory is None:
             raise InputError("pass a saved plan or -i INVENTORY")
@@ -212,6 +223,34 @@ def apply_cmd(
 
     run_id, run = common.run_async(main)
     _report(run_id, run, fmt, console, live.shown, everything=everything)
+
+
+def narrow(plan: Plan, inventory: Path, limit: str, console: Console) -> Plan:
+    """The saved plan for the hosts `limit` selects in the inventory (Ansible patterns, as
+    when planning). A subset only narrows: a selected host the plan does not have gets no
+    change (plan it first); a limit that leaves no host of the plan is bad input."""
+    selected = [h.name for h in select_hosts(load_inventory(inventory), limit)]
+    subset = plan.subset(selected)
+    if not subset.host_names:
+        raise InputError(
+            f"--limit {limit!r} selects none of the plan's {len(plan.host_names)} host(s): "
+            f"{', '.join(plan.host_names[:5])}{', ...' if len(plan.host_names) > 5 else ''}"
+        )
+    extra = sorted(set(selected) - set(plan.host_names))
+    if extra:
+        console.print(
+            f"note: --limit {limit!r} also selects {len(extra)} host(s) the plan does not "
+            f"have ({', '.join(extra[:5])}{', ...' if len(extra) > 5 else ''}): not added; "
+            "a saved plan is only narrowed (plan them with fleet plan)",
+            soft_wrap=True,
+        )
+    left = len(plan.host_names) - len(subset.host_names)
+    console.print(
+        f"--limit {limit!r}: {len(subset.host_names)} of the plan's {len(plan.host_names)} "
+        f"host(s), {left} left out",
+        soft_wrap=True,
+    )
+    return subset
 
 
 class LiveHosts(Processor[HostOutcome, ChangeOutcome]):

@@ -10,6 +10,7 @@ from rich.console import Console
 from fleet.audit import AuditHost
 from fleet.cli import common
 from fleet.cli.app import app
+from fleet.cli.reboots import add_applied_reboots
 from fleet.cli.record import (
     DbOpt,
     FromDbOpt,
@@ -106,6 +107,8 @@ def audit_cmd(
         probe=prober,
     )
     result = common.waive(result, accepted, inv)
+    if recorder is not None:  # --no-db: no database, not even to read the journal
+        result = add_applied_reboots(result, db)
     html = any(r.format == "html" for r in requests)
     trend = recorder.trend(result, inventory) if recorder is not None and html else None
     emit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections import Counter
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fleet.checks.registry import CHECKS
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
 from fleet.cli.record import DbOpt, open_store
@@ -22,7 +24,7 @@ from fleet.cli.show import ShowOpt, show_all
 from fleet.cli.tables import Cell, Col, fit_table
 from fleet.errors import InputError
 from fleet.results import CheckStatus, HostStatus
-from fleet.store import AuditRunRow, HistoryRow
+from fleet.store import AuditRunRow, HistoryRow, Store
 
 history_app = typer.Typer(
     help="Recorded runs: a host's or a check's history, the runs, retention.",
@@ -86,6 +88,7 @@ def history_cmd(
     everything = show_all(show)
     start = parse_since(since)
     with open_store(db) as store:
+        known(store, host, check)
         rows = store.history(host=host, check=check, since=start)
     if fmt == "json":
         typer.echo(json.dumps({"history": [_row_json(r) for r in rows]}, indent=2))
@@ -100,6 +103,18 @@ def history_cmd(
         console.print(_check_runs_table(console, rows, check))
     else:
         console.print(_runs_summary_table(console, rows))
+
+
+def known(store: Store, host: str | None, check: str | None) -> None:
+    """A host or check the history has never seen is a typo, not "no runs match" (exit 2)."""
+    if host is not None and not store.has_host(host):
+        near = difflib.get_close_matches(host, store.host_names(), n=3)
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        raise InputError(f"no host named {host!r} in the run history ({store.path}){hint}")
+    if check is not None and check not in CHECKS and not store.has_check(check):
+        near = difflib.get_close_matches(check, list(CHECKS), n=3)
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        raise InputError(f"no check {check!r} in the run history ({store.path}){hint}")
 
 
 def _row_json(row: HistoryRow) -> dict[str, Any]:
@@ -223,6 +238,7 @@ def runs_cmd(
     columns = (
         Col("run (started UTC)"),
         Col("command", drop=1),
+        Col("inventory", fold=True, drop=3),
         Col("playbook", fold=True, drop=2),
         Col("hosts", wrap=True, want=28),
         Col("exit", justify="right"),
@@ -234,9 +250,32 @@ def runs_cmd(
             for k, n in r.counts.items()
             if k.startswith("hosts_") and n
         )
-        cells.append([r.id, r.command, r.playbook or "", counts, str(r.exit_code)])
+        cells.append(
+            [
+                r.id,
+                r.command,
+                short_path(r.inventory),
+                f"{r.playbook or ''} {(r.playbook_sha256 or '')[:8]}".strip(),
+                counts,
+                str(r.exit_code),
+            ]
+        )
     console = Console()
     console.print(fit_table(console, columns, cells, title="Runs"))
+
+
+def short_path(path: str | None) -> str:
+    """An inventory path as short as it can be while still naming it: relative to the current
+    directory when under it, else to the home directory (~/...), else whole."""
+    if not path:
+        return ""
+    where = Path(path)
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        try:
+            return prefix + str(where.relative_to(base))
+        except ValueError:
+            continue
+    return path
 
 
 def _run_json(r: AuditRunRow) -> dict[str, Any]:

@@ -3,6 +3,7 @@ contract: docs/contracts.md, "Journal JSON")."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from dataclasses import asdict
@@ -18,7 +19,8 @@ from fleet.cli.render_plan import STATUS_STYLE
 from fleet.cli.show import ShowOpt, rest_line, show_all
 from fleet.cli.tables import Cell, Col, fit_table
 from fleet.errors import InputError
-from fleet.store.journal import ApplyRunRow, Journal
+from fleet.store import Store
+from fleet.store.journal import ApplyRunRow, HostChangeRow, Journal
 
 
 def _status(run: ApplyRunRow) -> str:
@@ -90,9 +92,85 @@ def _run_table(console: Console, journal: Journal, run_id: str) -> Table:
     return fit_table(console, CHANGE_COLUMNS, rows, title=f"Apply run {run_id}")
 
 
+def _host_doc(journal: Journal, host: str) -> dict[str, object]:
+    return {
+        "host": host,
+        "changes": [asdict(c) for c in journal.host_changes(host)],
+        "runs": [
+            {"run": r.id, "started": r.started, "user": r.user, "status": h.status,
+             "error": h.error}
+            for r, h in journal.host_runs(host)
+        ],
+    }  # fmt: skip
+
+
+def _check_host(journal: Journal, host: str) -> None:
+    """A host neither the journal nor the run history knows is a typo (exit 2); a known host
+    with no change is an answer ("nothing changed")."""
+    if journal.has_host(host):
+        return
+    with Store.open(journal.path) as store:
+        if store.has_host(host):
+            return
+        names = store.host_names()
+    near = difflib.get_close_matches(host, names, n=3)
+    hint = f"; did you mean {' or '.join(near)}?" if near else ""
+    raise InputError(
+        f"no host named {host!r} in the journal or the run history ({journal.path}){hint}"
+    )
+
+
+def _show_host(console: Console, journal: Journal, host: str) -> None:
+    """Run by run, oldest first: when, which run and who, then each change on its own lines
+    (status, check, target: before → after), so a long registry path wraps instead of being
+    cut at any terminal width."""
+    rows = journal.host_changes(host)
+    runs = journal.host_runs(host)
+    if not rows:
+        console.print(f"No change journaled on {host}.")
+    else:
+        n_runs = len({r.run_id for r in rows})
+        console.print(
+            Text(f"Changes on {host}: {len(rows)} in {n_runs} apply run(s)", style="bold")
+        )
+    by_run: dict[str, list[HostChangeRow]] = {}
+    for c in rows:
+        by_run.setdefault(c.run_id, []).append(c)
+    for run_id, changes in by_run.items():
+        first = changes[0]
+        console.print(
+            Text(f"{first.updated[:19].replace('T', ' ')} UTC  run {run_id} by {first.user}"),
+            soft_wrap=True,
+        )
+        for c in changes:
+            line = Text("  ")
+            line.append(c.status, style=STATUS_STYLE.get(c.status, ""))
+            if c.reboot_required and c.status == "applied":
+                line.append(" (reboot required)", style="cyan")
+            line.append(f"  {c.check_id}")
+            if c.error and c.status != "applied":
+                line.append(f": {c.error}", style="dim")
+            console.print(line)
+            console.print(
+                Text(f"    {c.target}: {json.dumps(c.before)} → {json.dumps(c.after)}"),
+                overflow="fold",
+            )
+    for run, row in runs:
+        if run.id not in by_run:  # in the plan, but nothing ran there: say how it ended
+            why = f": {row.error}" if row.error else ""
+            console.print(
+                f"{run.started[:19].replace('T', ' ')} UTC  run {run.id} by {run.user}: "
+                f"{row.status}{why}",
+                soft_wrap=True,
+            )
+
+
 @app.command("journal")
 def journal_cmd(
     run: str | None = typer.Option(None, "--run", help="Show one run (an id or unique prefix)."),
+    host: str | None = typer.Option(
+        None, "--host", help="What changed on this host: when, by which run, before → after."
+    ),
     db: Path | None = typer.Option(
         None, "--db", help="Journal database.", show_default="fleet.db in the user's data directory"
     ),
@@ -100,12 +178,21 @@ def journal_cmd(
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
     show: str = ShowOpt,
 ) -> None:
-    """List recent apply runs, or show one run's hosts and changes (hosts with nothing to
-    do are counted in one line unless --show all)."""
+    """List recent apply runs, show one run's hosts and changes (hosts with nothing to do are
+    counted in one line unless --show all), or one host's changes."""
     if fmt not in ("table", "json"):
         raise InputError(f"--format must be table or json, not {fmt!r}")
+    if run and host:
+        raise InputError("--run and --host are two views: give one")
     everything = show_all(show)
     with Journal.open(db) as journal:
+        if host is not None:
+            _check_host(journal, host)
+            if fmt == "json":
+                sys.stdout.write(json.dumps(_host_doc(journal, host), indent=2) + "\n")
+            else:
+                _show_host(Console(), journal, host)
+            return
         if fmt == "json":
             if run:
                 doc = {

@@ -282,13 +282,16 @@ def set_cmd(
 ) -> None:
     """Change a host's faults while the lab runs (its state is rebuilt; truth.json follows),
     or reboot it: `fleet lab set HOST reboot` makes changes that wait for a reboot (TLS 1.2)
-    or a TermService restart (RDP security values) live, as a real reboot would."""
+    or a TermService restart (RDP security values) live and clears Windows' pending-restart
+    markers (the reboot_pending fault ends), as a real reboot would."""
     names = [f.removeprefix("fault=") for f in faults or []]
     if "reboot" in names:
         if clear or names != ["reboot"]:
             raise InputError("`reboot` stands alone: fleet lab set HOST reboot")
         send_control(lab_dir, {"op": "reboot", "host": host})
-        typer.echo(f"{host}: rebooted; changes that waited for a reboot are live")
+        typer.echo(
+            f"{host}: rebooted; changes that waited for a reboot are live, no restart pending"
+        )
         return
     if clear == bool(names):
         raise InputError("give either faults (NAME or fault=NAME ...), --clear or reboot")

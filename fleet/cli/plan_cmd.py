@@ -14,6 +14,7 @@ from rich.console import Console
 from fleet.checks.registry import CHECKS
 from fleet.cli import common
 from fleet.cli.app import app
+from fleet.cli.plan_doc import render_html, render_markdown
 from fleet.cli.render_plan import render_plan
 from fleet.cli.runlog import log_run
 from fleet.cli.show import ShowOpt, show_all
@@ -24,7 +25,14 @@ from fleet.remediate.runs import make_plan
 from fleet.runner import RunOptions
 from fleet.waivers import Waivers, inventory_matcher
 
-FormatOpt = typer.Option("text", "--format", "-f", help="text (a diff per host) or json.")
+FormatOpt = typer.Option(
+    "text",
+    "--format",
+    "-f",
+    help="text (a diff per host), json (the plan file), or for a change board markdown or "
+    "html (diffs, marks and the exact PowerShell that will run).",
+)
+PLAN_FORMATS = ("text", "json", "markdown", "html")
 OnlyOpt = typer.Option(None, "--only", help="Only these checks' fixes: CHECK,CHECK,...")
 
 
@@ -41,9 +49,11 @@ def parse_only(only: str | None, known: Collection[str] = CHECKS) -> list[str] |
     return ids
 
 
-def check_format(fmt: str) -> None:
-    if fmt not in ("text", "json"):
-        raise InputError(f"--format must be text or json, not {fmt!r}")
+def check_format(fmt: str, formats: tuple[str, ...] = PLAN_FORMATS) -> None:
+    if fmt not in formats:
+        raise InputError(
+            f"--format must be {', '.join(formats[:-1])} or {formats[-1]}, not {fmt!r}"
+        )
 
 
 def plan_hosts(
@@ -79,6 +89,10 @@ def plan_hosts(
 def show_plan(plan: Plan, fmt: str, console: Console, *, everything: bool = False) -> None:
     if fmt == "json":
         sys.stdout.write(plan.to_json())
+    elif fmt == "markdown":
+        sys.stdout.write(render_markdown(plan))
+    elif fmt == "html":
+        sys.stdout.write(render_html(plan))
     else:
         render_plan(console, plan, everything=everything)
 
@@ -88,7 +102,8 @@ def show_plan(plan: Plan, fmt: str, console: Console, *, everything: bool = Fals
     epilog=(
         "Examples:\n\n"
         "  fleet plan -i inventory.yml\n\n"
-        "  fleet plan -i inventory.yml --only security.layer,security.nla -o plan.json"
+        "  fleet plan -i inventory.yml --only security.layer,security.nla -o plan.json\n\n"
+        "  fleet plan -i inventory.yml -o plan.json --format markdown > plan.md"
     ),
 )
 def plan_cmd(

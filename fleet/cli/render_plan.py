@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from fleet.cli.show import rest_line
-from fleet.remediate.model import Change, Plan
+from fleet.remediate.model import Change, Plan, Unfixed
 from fleet.remediate.outcome import DISRUPTIVE_SKIPPED, ApplyStatus, ChangeStatus, HostOutcome
 
 OP_STYLE = {"~": "yellow", "+": "green", "-": "red"}
@@ -40,15 +40,41 @@ def change_line(c: Change) -> Text:
     return line
 
 
+def unfixed_line(u: Unfixed) -> Text:
+    """A failing check the plan leaves failing, and what to do by hand."""
+    verb = "fails" if u.status == "fail" else "could not be evaluated"
+    line = Text("  ✗ ", style="red")
+    line.append(f"{u.check_id} {verb}, no automated fix: ", style="bold")
+    line.append(u.message)
+    if u.hint:
+        line.append(f"  (by hand: {u.hint})", style="dim")
+    return line
+
+
+def unfixed_note(plan: Plan) -> str | None:
+    ids = sorted({u.check_id for h in plan.hosts for u in h.unfixed})
+    if not ids:
+        return None
+    hosts = sum(1 for h in plan.hosts if h.unfixed)
+    n = sum(len(h.unfixed) for h in plan.hosts)
+    return (
+        f"{n} failing check(s) on {hosts} host(s) have no automated fix and stay failing after "
+        f"apply: {', '.join(ids)}."
+    )
+
+
 def render_plan(console: Console, plan: Plan, *, everything: bool = False) -> None:
-    """A diff per host with changes, the hosts not planned, one line for the hosts with
-    nothing to change (`everything`: a line each), the summary."""
+    """A diff per host with changes (and the failing checks it leaves failing), the hosts not
+    planned, one line for the hosts with nothing to change (`everything`: a line each), the
+    summary."""
     for hp in plan.hosts:
-        if not hp.changes:
+        if not hp.changes and not hp.unfixed:
             continue
         console.print(Text(f"{hp.host}", style="bold"), Text(f"({hp.address})", style="dim"))
         for c in hp.changes:
             console.print(change_line(c), soft_wrap=True)
+        for item in hp.unfixed:
+            console.print(unfixed_line(item), soft_wrap=True)
     for u in plan.unplanned:
         console.print(Text(f"? {u.host}: not planned ({u.status}: {u.error})", style="magenta"))
     for note in plan.waivers:
@@ -58,15 +84,19 @@ def render_plan(console: Console, plan: Plan, *, everything: bool = False) -> No
                 f" ({note.reason}; {note.owner}, until {note.expires.isoformat()})", style="dim"
             )
             console.print(line, soft_wrap=True)
-    unchanged = [hp.host for hp in plan.hosts if not hp.changes]
+    unchanged = [hp.host for hp in plan.hosts if not hp.changes and not hp.unfixed]
     if everything:
         for name in unchanged:
             console.print(Text(f"= {name}: no change", style="dim"))
     elif unchanged:
         console.print(rest_line(len(unchanged), "with nothing to change", more=False))
     s = plan.summary()
+    unfixed = unfixed_note(plan)
     if not s["changes"]:
-        console.print(Text("No changes: every fixable check passes.", style="green"))
+        if unfixed:
+            console.print(Text(f"\nNo changes planned. {unfixed}", style="yellow"), soft_wrap=True)
+        else:
+            console.print(Text("No changes: every fixable check passes.", style="green"))
         return
     kinds = ", ".join(f"{n} {k}" for k, n in s["by_kind"].items())
     console.print(
@@ -78,6 +108,8 @@ def render_plan(console: Console, plan: Plan, *, everything: bool = False) -> No
         ),
         soft_wrap=True,  # one line, so scripts and logs can find it
     )
+    if unfixed:
+        console.print(Text(unfixed, style="yellow"), soft_wrap=True)
 
 
 def render_outcomes(

@@ -62,7 +62,9 @@ def emit(
 ) -> None:
     """Print the table (when asked for; `everything`: every host, not only those that need
     attention) and write every requested report, with `drift` and the `trend` of the last
-    runs (html)."""
+    runs (html). Under `strict`, a host with warnings is shown as `findings` everywhere."""
+    if strict:
+        result = result.as_strict()
     for req in requests:
         if req.format == "table":
             render_audit(console, result, verbose=verbose, strict=strict, everything=everything)

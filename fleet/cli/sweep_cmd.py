@@ -3,6 +3,7 @@ inventory and playbook (new failures, resolved, still failing, hosts newly unrea
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -11,6 +12,7 @@ from rich.text import Text
 
 from fleet.cli import common
 from fleet.cli.app import app
+from fleet.cli.reboots import add_applied_reboots
 from fleet.cli.record import DbOpt, Recorder, RecordError, stored_form
 from fleet.cli.render_audit import CHECK_STYLE
 from fleet.cli.reports import ReportRequest, emit, parse_report_args
@@ -19,7 +21,7 @@ from fleet.cli.show import ShowOpt, show_all
 from fleet.cli.tables import Col, fit_table
 from fleet.results import RunResult
 from fleet.runner import RunOptions
-from fleet.store import Drift
+from fleet.store import Drift, DriftItem
 from fleet.sweep import inventory_key
 
 
@@ -77,6 +79,7 @@ def sweep_cmd(
             command="sweep",
         )
         result = common.waive(result, accepted, inv)
+        result = add_applied_reboots(result, db)
         # Drift is a read (it never waits for a writer); the reports come before the write,
         # so a database another process keeps locked cannot hold them back.
         drift = recorder.drift(result, inventory)
@@ -130,10 +133,27 @@ DRIFT_COLUMNS = (
     Col("host"),
     Col("check"),
     Col("was → now", wrap=True, want=11),
+    Col("failing since", wrap=True, drop=2),
     Col("message", fold=True, drop=1),
 )
 #: New and removed hosts are listed one a row up to this many; more are counted in a line.
 HOSTS_LISTED = 10
+
+
+def failing_since(item: DriftItem, now: datetime) -> str:
+    """When a failure's streak began, and how long ago: "2026-11-28 13:00 UTC (2d 4h)"."""
+    if item.failing_since is None:
+        return ""
+    return f"{item.failing_since:%Y-%m-%d %H:%M %Z} ({age(now - item.failing_since)})"
+
+
+def age(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    return f"{hours}h {mins}m" if hours else f"{mins}m"
 
 
 def render_drift(console: Console, drift: Drift | None, *, everything: bool = False) -> None:
@@ -143,13 +163,24 @@ def render_drift(console: Console, drift: Drift | None, *, everything: bool = Fa
     if drift is None:
         console.print("No earlier run of this inventory and playbook: nothing to compare yet.")
         return
+    clock = datetime.now(UTC)
     since = drift.previous_started.strftime("%Y-%m-%d %H:%M:%S %Z")
     still = drift.still_failing
     still_hosts = len({item.host for item in still})
     if not drift.changed and not (everything and still):
+        oldest = min(
+            (i for i in still if i.failing_since),
+            key=lambda i: i.failing_since or drift.previous_started,
+            default=None,
+        )
+        longest = (
+            f", the longest {oldest.host} {oldest.check} since {failing_since(oldest, clock)}"
+            if oldest
+            else ""
+        )
         console.print(
             f"No change since run {drift.previous_run} ({since}); "
-            f"{len(still)} check(s) still failing on {still_hosts} host(s)."
+            f"{len(still)} check(s) still failing on {still_hosts} host(s){longest}."
         )
         return
     rows: list[list[Text | str]] = []
@@ -161,19 +192,35 @@ def render_drift(console: Console, drift: Drift | None, *, everything: bool = Fa
             was = item.previous_status.value if item.previous_status else "-"
             now = Text(f"{was} → ")
             now.append(item.status.value, style=CHECK_STYLE[item.status])
-            rows.append([Text(label, style=style), item.host, item.check, now, item.message])
+            rows.append(
+                [
+                    Text(label, style=style),
+                    item.host,
+                    item.check,
+                    now,
+                    failing_since(item, clock),
+                    item.message,
+                ]
+            )
     for change in drift.newly_unreachable:
         now = Text(f"{change.previous_status.value} → ")
         now.append(change.status.value, style="magenta")
         rows.append(
-            [Text("newly unreachable", style="magenta"), change.host, "", now, change.error or ""]
+            [
+                Text("newly unreachable", style="magenta"),
+                change.host,
+                "",
+                now,
+                "",
+                change.error or "",
+            ]
         )
     counted: list[Text] = []
     for label, names in (("host new", drift.hosts_new), ("host removed", drift.hosts_removed)):
         if len(names) > HOSTS_LISTED and not everything:
             counted.append(_hosts_line(label, names))
             continue
-        rows += [[Text(label, style="cyan"), name, "", "", ""] for name in names]
+        rows += [[Text(label, style="cyan"), name, "", "", "", ""] for name in names]
     if rows:
         title = f"Since run {drift.previous_run} ({since})"
         console.print(fit_table(console, DRIFT_COLUMNS, rows, title=title))

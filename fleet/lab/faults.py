@@ -134,6 +134,12 @@ FAULTS: dict[str, Fault] = {
             fail=("sessions.stale", "rdp.disconnected_limit"),
             help="a session disconnected 9h-3d ago; no MaxDisconnectionTime policy ends it",
         ),
+        _F(
+            "reboot_pending",
+            warn=("host.reboot_pending",),
+            help="Windows Update installed an update and waits for a restart (RebootRequired, "
+            "Component Based Servicing RebootPending, PendingFileRenameOperations)",
+        ),
         _F("rdp_disabled", fail=("rdp.listener",), help="fDenyTSConnections 1"),
         _F(
             "policy_deny_connections",
@@ -252,7 +258,8 @@ _EXCLUSIVE = (
 # enterprise CA; and a mixed lab's cert faults already need distinct hosts: they all change
 # the bound certificate).
 ENROLLMENT_FAULTS = frozenset({"cert_expired_ca", "cert_pinned_expired", "enroll_denied"})
-_NOT_MIXED = frozenset({"fix_noop", "ntlm_disabled"}) | ENROLLMENT_FAULTS
+# reboot_pending (a warning) came later, and `mixed` keeps the hosts it always had.
+_NOT_MIXED = frozenset({"fix_noop", "ntlm_disabled", "reboot_pending"}) | ENROLLMENT_FAULTS
 # `mixed`: share of hosts per fault (at least one host each).
 _MIXED_STATE_RATE = 0.02
 _MIXED_TRANSPORT_RATE = 0.01
@@ -669,6 +676,12 @@ def _unset_policy(name: str) -> Mutator:
     return mutate
 
 
+def _reboot_pending(s: HostState, rng: random.Random, now: datetime) -> None:
+    """An update installed since the last boot: servicing and Windows Update wait for a
+    restart, and its files are queued for renaming at boot (some updates queue none)."""
+    s.reboot_markers = frozenset({"cbs", "wu"} | ({"rename"} if rng.random() < 0.5 else set()))
+
+
 def _termservice_stopped(s: HostState, rng: random.Random, now: datetime) -> None:
     s.set_service("TermService", status="Stopped")
 
@@ -725,6 +738,7 @@ MUTATORS: Mapping[str, Mutator] = {
     "tls12_disabled": _tls12_disabled,
     "credssp_vulnerable": _credssp_vulnerable,
     "stale_sessions": _stale_sessions,
+    "reboot_pending": _reboot_pending,
     "rdp_disabled": _local(deny_ts_connections=1),
     "termservice_stopped": _termservice_stopped,
     "policy_override": _policy_override,

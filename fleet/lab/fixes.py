@@ -467,7 +467,7 @@ def fix_service_restart(host: LabHost, params: dict[str, Any]) -> Mapping[str, A
 def reboot(host: LabHost, now: datetime) -> None:
     """`fleet lab set HOST reboot`: sessions end, Group Policy applies, everything waiting for
     a restart or a reboot (TermService's values, SCHANNEL's) is live."""
-    host.state.reboot()
+    host.state.reboot(now)
     _restart_termservice(host, now)
     realize(host.state)
 

@@ -164,6 +164,12 @@ class HostState:
     registry: dict[tuple[str, str], tuple[str, Any]] = field(default_factory=dict)
     # What a custom check's script reads on this host, by check id (fleet.lab.handlers).
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # When the host last booted (true time: uptime does not depend on the host's clock), and
+    # Windows' pending-restart markers set since ("cbs", "wu", "rename": fleet.facts.RebootFacts).
+    # Windows sets none of them for a registry value written by hand (a fix's SCHANNEL or
+    # CredSSP value): those wait for the reboot in `live`, and fleet knows them from its journal.
+    last_boot: datetime | None = None
+    reboot_markers: frozenset[str] = frozenset()
 
     def listener(self) -> Live:
         """The values the RDP listener runs now."""
@@ -203,11 +209,14 @@ class HostState:
             self.registry.update(self.gpo_registry)
             self.gpo_registry = None
 
-    def reboot(self) -> None:
-        """Every session ends, Group Policy applies, and every configured value is live."""
+    def reboot(self, now: datetime | None = None) -> None:
+        """Every session ends, Group Policy applies, every configured value is live, and
+        nothing waits for a restart any more."""
         self.sessions = []
         self.refresh_group_policy()
         self.live = None
+        self.reboot_markers = frozenset()
+        self.last_boot = now or datetime.now(UTC)
 
     # Seconds a section takes on this host (absent: none worth counting); the gather handler
     # runs them against the script's deadline and section budget (fleet.lab.handlers).
@@ -429,6 +438,8 @@ def baseline(name: str, seed: int, now: datetime, ca_template: str | None = None
         ServiceState(name="Spooler", status="Running", start_type="Automatic"),
         ServiceState(name="RemoteRegistry", status="Stopped", start_type="Automatic"),
     ]
+    boot = host_rng(seed, name, "boot")  # own generator: the other draws stay as they were
+    state.last_boot = now - timedelta(days=boot.randint(1, 40), seconds=boot.randint(0, 86_399))
     return state
 
 
@@ -654,6 +665,16 @@ def _cert_facts(state: HostState) -> dict[str, Any]:
     return state.cert.model_copy(update={"template_policy_oid": policy_oid}).model_dump(mode="json")
 
 
+def _reboot(state: HostState, now: datetime) -> dict[str, Any]:
+    uptime = int((now - state.last_boot).total_seconds()) if state.last_boot else None
+    return {
+        "cbs_reboot_pending": "cbs" in state.reboot_markers,
+        "wu_reboot_required": "wu" in state.reboot_markers,
+        "pending_file_rename": "rename" in state.reboot_markers,
+        "uptime_s": uptime,
+    }
+
+
 _SECTION_RENDER: dict[str, Callable[[HostState, datetime], Any]] = {
     "os": lambda s, _: s.os.model_dump(mode="json"),
     "services": lambda s, _: _dump_list([x for x in s.services if x.name in GATHERED_SERVICES]),
@@ -666,4 +687,5 @@ _SECTION_RENDER: dict[str, Callable[[HostState, datetime], Any]] = {
     "tls12": lambda s, _: s.tls12.model_dump(mode="json"),
     "credssp": lambda s, _: s.credssp.model_dump(mode="json"),
     "sessions": _sessions,
+    "reboot": _reboot,
 }

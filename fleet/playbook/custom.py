@@ -3,7 +3,8 @@
 A field is a dotted path into the document (`a.b`, list items by index: `disks.0.size`).
 A missing field fails `exists` and makes any other expectation an `error` (the script did
 not return what the playbook expects, which is not the host's fault); a null value fails
-the comparisons instead, since null usually means "not set".
+the comparisons instead, since null usually means "not set", and says so: the playbook's
+own message describes a wrong value ("smaller than 4 GB"), which a null is not.
 
 A custom check may name a fix (`fix: {script, desired}`), a script with a contract: it
 receives `{"desired": {field: value}}` as its ParamsJson, changes only what differs,
@@ -31,6 +32,7 @@ from fleet.scripts import Script
 Op = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "exists", "matches"]
 MISSING = object()  # what `lookup` returns for a field the document lacks
 _ORDER = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_OP_TEXT = {**_ORDER, "eq": "=", "ne": "!=", "in": "one of", "not_in": "none of", "matches": "~"}
 
 
 class Expectation(BaseModel):
@@ -169,8 +171,10 @@ def judge(exp: Expectation, document: Any) -> _Outcome:
         )
     if met:
         return _Outcome(CheckStatus.PASS, "")
-    text = f"{exp.field} is {_show(actual)}, expected {exp.op} {_show(exp.value)}"
-    return _Outcome(unmet, exp.message or text)
+    wanted = f"{_OP_TEXT.get(exp.op, exp.op)} {_show(exp.value)}"
+    if actual is None:
+        return _Outcome(unmet, f"{exp.field} is not set (expected {wanted})")
+    return _Outcome(unmet, exp.message or f"{exp.field} is {_show(actual)}, expected {wanted}")
 
 
 def _compare(exp: Expectation, actual: Any) -> bool | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -96,6 +97,17 @@ class Change(PlanModel):
         return self.blocked is None and self.fix is not None
 
 
+class Unfixed(PlanModel):
+    """A failing check the plan has no change for: no automated fix exists (a custom check,
+    a missing service fleet cannot install) or it could not be evaluated. Shown so a plan
+    never reads as "nothing to do" while a check still fails; `hint` is what to do by hand."""
+
+    check_id: str
+    status: str  # fail | error
+    message: str
+    hint: str | None = None
+
+
 class HostPlan(PlanModel):
     host: str
     address: str = ""
@@ -103,6 +115,7 @@ class HostPlan(PlanModel):
     fingerprint: str
     checks: list[str] = Field(default_factory=list)  # failing checks this plan addresses
     changes: list[Change] = Field(default_factory=list)
+    unfixed: list[Unfixed] = Field(default_factory=list)  # failing, and no change for them
 
     @property
     def runnable(self) -> list[Change]:
@@ -146,6 +159,21 @@ class Plan(PlanModel):
         return [c for h in self.hosts for c in h.changes]
 
     @property
+    def host_names(self) -> list[str]:
+        return [h.host for h in self.hosts] + [u.host for u in self.unplanned]
+
+    def subset(self, names: Collection[str]) -> Plan:
+        """This plan for the hosts among `names` only: each keeps its reviewed changes and
+        fingerprint; a name the plan lacks adds nothing (a subset only narrows)."""
+        keep = set(names)
+        return self.model_copy(
+            update={
+                "hosts": [h for h in self.hosts if h.host in keep],
+                "unplanned": [u for u in self.unplanned if u.host in keep],
+            }
+        )
+
+    @property
     def is_empty(self) -> bool:
         return not self.changes
 
@@ -160,6 +188,7 @@ class Plan(PlanModel):
             "reboot_required": sum(1 for c in changes if c.reboot_required and not c.blocked),
             "blocked": sum(1 for c in changes if c.blocked),
             "unplanned_hosts": len(self.unplanned),
+            "unfixed": sum(len(h.unfixed) for h in self.hosts),
         }
 
     def to_json(self) -> str:

@@ -17,7 +17,7 @@ from fleet.checks.params import ParamsByCheck
 from fleet.facts import HostFacts
 from fleet.remediate.fixes import Ctx, FixDef, fix_for
 from fleet.remediate.fixes.base import is_restart
-from fleet.remediate.model import Change, HostPlan, Plan, UnplannedHost
+from fleet.remediate.model import Change, HostPlan, Plan, Unfixed, UnplannedHost
 from fleet.results import CheckResult, CheckStatus, HostResult
 
 
@@ -106,6 +106,7 @@ def plan_host(
     transport: str = "",
     only: Collection[str] | None = None,
 ) -> HostPlan:
+    results = list(results)
     failing = fixable_failures(results, params, only)
     changes = plan_changes(host, facts, failing, params)
     # A check is addressed when its planner called for a change, even one kept under another
@@ -118,7 +119,20 @@ def plan_host(
         fingerprint=fingerprint(host, facts, checks, params),
         checks=checks,
         changes=changes,
+        unfixed=unfixed(results, checks, only),
     )
+
+
+def unfixed(
+    results: Iterable[CheckResult], addressed: Collection[str], only: Collection[str] | None
+) -> list[Unfixed]:
+    """Failing (or unevaluated) checks the plan has no change for, custom checks included:
+    a plan must say that they stay failing after apply."""
+    return [
+        Unfixed(check_id=r.id, status=r.status.value, message=r.message, hint=r.fix)
+        for r in results
+        if r.failed and r.id not in addressed and (not only or r.id in only)
+    ]
 
 
 def plan_from_audit(

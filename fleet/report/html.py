@@ -409,7 +409,12 @@ def _drift_list(title: str, cls: str, items: list[DriftItem], *, folded: bool = 
     lis = "".join(
         f'<li><b class="name">{_e(i.host)}</b> {_id(i.check)} '
         f"{_e(i.previous_status.value if i.previous_status else 'none')} → {_pill(i.status.value)} "
-        f'<span class="muted">{_e(i.message)}</span></li>'
+        + (
+            f"failing since {_e(f'{i.failing_since:%Y-%m-%d %H:%M %Z}')} "
+            if i.failing_since
+            else ""
+        )
+        + f'<span class="muted">{_e(i.message)}</span></li>'
         for i in items
     )
     head = f"{_e(title)} ({len(items)})"

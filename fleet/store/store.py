@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -382,6 +383,68 @@ class Store:
             )
             for r in self._conn.execute(sql, params)
         ]
+
+    def failing_since(
+        self,
+        inventory: str,
+        playbook_sha256: str,
+        before: datetime,
+        pairs: Iterable[tuple[str, str]],
+    ) -> dict[tuple[str, str], datetime]:
+        """For each (host, check) pair: the start of the earliest run, among the runs of this
+        inventory and playbook before `before`, from which the check has failed (or errored)
+        in every run that has a result for it. A run where the host was not reached, or the
+        check did not run, says nothing either way and does not end the streak. A pair that
+        never failed in those runs is left out."""
+        pending = set(pairs)
+        since: dict[tuple[str, str], datetime] = {}
+        runs = self._conn.execute(
+            "SELECT id, started FROM runs WHERE inventory = ? AND playbook_sha256 = ?"
+            " AND started < ? ORDER BY started DESC, rowid DESC",
+            (inventory, playbook_sha256, to_text(before)),
+        ).fetchall()
+        for run_id, started in runs:  # newest first, until every streak has ended
+            if not pending:
+                break
+            statuses = self._statuses(run_id, sorted({host for host, _ in pending}))
+            for pair in list(pending):
+                status = statuses.get(pair)
+                if status is None:
+                    continue
+                if status in ("fail", "error"):
+                    since[pair] = from_text(started)
+                else:
+                    pending.discard(pair)
+        return since
+
+    def _statuses(self, run_id: str, hosts: list[str]) -> dict[tuple[str, str], str]:
+        out: dict[tuple[str, str], str] = {}
+        for i in range(0, len(hosts), _IN_CHUNK):  # SQLite caps the variables of a statement
+            chunk = hosts[i : i + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))  # placeholders only: the names are bound
+            sql = f"SELECT host, check_id, status FROM check_results WHERE run_id = ? AND host IN ({marks})"  # noqa: S608, E501
+            for host, check_id, status in self._conn.execute(sql, (run_id, *chunk)):
+                out[(host, check_id)] = status
+        return out
+
+    def host_names(self) -> list[str]:
+        """Every host name any recorded run has (for "did you mean")."""
+        return [r[0] for r in self._conn.execute("SELECT DISTINCT name FROM hosts ORDER BY name")]
+
+    def has_host(self, name: str) -> bool:
+        return (
+            self._conn.execute("SELECT 1 FROM hosts WHERE name = ? LIMIT 1", (name,)).fetchone()
+            is not None
+        )
+
+    def has_check(self, check_id: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM check_results WHERE check_id = ? LIMIT 1", (check_id,)
+        ).fetchone()
+        return row is not None
+
+
+_IN_CHUNK = 500
 
 
 def _run_row(r: Any) -> AuditRunRow:

@@ -38,6 +38,9 @@ $FirewallPolicyKey = 'HKLM:\SOFTWARE\Policies\Microsoft\WindowsFirewall'
 $LocalRuleStore = 'HKLM:\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\FirewallRules'
 $W32TimeKey = 'HKLM:\SYSTEM\CurrentControlSet\Services\W32Time'
 $W32TimePolicyKey = 'HKLM:\SOFTWARE\Policies\Microsoft\W32Time'
+$CbsKey = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing'
+$WindowsUpdateKey = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update'
+$SessionManagerKey = 'HKLM:\SYSTEM\CurrentControlSet\Control\Session Manager'
 
 function Get-RegDword {
     # A registry value as [int], or $null when the key or the value is absent.
@@ -622,6 +625,31 @@ $Gatherers = [ordered]@{
                 }
             })
         [ordered]@{ registry = $values; services = $services; firewall_rules = $rules }
+    }
+    reboot           = {
+        # Is a restart pending? The markers Configuration Manager's prerequisite check reads
+        # ("Pending system restart", https://learn.microsoft.com/mem/configmgr/core/servers/deploy/install/list-of-prerequisite-checks#pending-system-restart):
+        # the RebootPending key of Component Based Servicing, the RebootRequired key of Windows
+        # Update, and Session Manager's PendingFileRenameOperations (REG_MULTI_SZ: the renames
+        # MoveFileEx MOVEFILE_DELAY_UNTIL_REBOOT queues for the next boot,
+        # https://learn.microsoft.com/windows/win32/api/winbase/nf-winbase-movefileexa).
+        # None records when it was set. The uptime (Win32_OperatingSystem.LastBootUpTime, "Date
+        # and time the operating system was last restarted": learn.microsoft.com/windows/win32/cimwin32prov/win32-operatingsystem)
+        # tells fleet whether a change it applied came after the last boot; both ends are this
+        # host's clock, so its skew cancels out. A DateTime, never text: nothing localized.
+        $renames = (Get-Item -LiteralPath $SessionManagerKey).GetValue('PendingFileRenameOperations')
+        $uptime = $null
+        try {
+            $boot = (Get-CimInstance -ClassName Win32_OperatingSystem).LastBootUpTime
+            if ($null -ne $boot) { $uptime = [long]([DateTime]::UtcNow - $boot.ToUniversalTime()).TotalSeconds }
+        }
+        catch { $null = $_ }  # unknown: fleet then relies on the markers alone
+        [ordered]@{
+            cbs_reboot_pending  = (Test-Path -LiteralPath "$CbsKey\RebootPending")
+            wu_reboot_required  = (Test-Path -LiteralPath "$WindowsUpdateKey\RebootRequired")
+            pending_file_rename = ($null -ne $renames -and @($renames).Count -gt 0)
+            uptime_s            = $uptime
+        }
     }
 }
 $ListSections = @('services', 'network_profiles')

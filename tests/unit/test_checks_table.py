@@ -338,6 +338,36 @@ CASES: list[tuple[str, str, dict[str, Any], CheckStatus, str]] = [
     ),
     ("policy missing", "security.nla", {"facts.rdp_policy": None}, ERROR, "rdp_policy"),
     ("sessions w/o policy", "sessions.stale", {"facts.rdp_policy": None}, PASS, ""),
+    # host.reboot_pending: Windows' markers (the journal's part: test_reboot_pending.py)
+    ("no marker", "host.reboot_pending", {}, PASS, "no reboot pending; last boot"),
+    (
+        "cbs",
+        "host.reboot_pending",
+        {"facts.reboot.cbs_reboot_pending": True},
+        WARN,
+        "Windows: Component Based Servicing RebootPending",
+    ),
+    (
+        "wu",
+        "host.reboot_pending",
+        {"facts.reboot.wu_reboot_required": True},
+        WARN,
+        "Windows Update RebootRequired",
+    ),
+    (
+        "renames",
+        "host.reboot_pending",
+        {"facts.reboot.pending_file_rename": True, "facts.reboot.uptime_s": None},
+        WARN,
+        "PendingFileRenameOperations; the host records no time); last boot unknown",
+    ),
+    (
+        "reboot failed",
+        "host.reboot_pending",
+        {"facts.errors": {"reboot": "Access is denied"}},
+        ERROR,
+        "Access is denied",
+    ),
 ]
 
 

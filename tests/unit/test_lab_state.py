@@ -67,6 +67,8 @@ CHANGES: dict[str, tuple[str, ...]] = {
         "rdp_policy.max_disconnection_time",
         "declared.registry.5.",
     ),
+    # Windows' restart markers, not the boot time.
+    "reboot_pending": ("reboot.cbs_reboot_pending", "reboot.wu_reboot_required", "reboot.pending"),
     "rdp_disabled": ("rdp.deny_ts_connections",),
     "termservice_stopped": ("services.0.status",),
     "policy_override": ("rdp_policy.security_layer",),

@@ -307,7 +307,7 @@ def test_a_database_of_schema_3_gains_the_waivers_column(tmp_path: Path) -> None
     migrate(conn, MIGRATIONS[:3])  # as an older fleet left it
     conn.close()
     with Store.open(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 4
+        assert store.schema_version == len(MIGRATIONS) >= 4
         store.record_run(sample_run())
         assert store.get_run(sample_run().run.id).waivers == []
 

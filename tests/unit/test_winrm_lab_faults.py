@@ -41,7 +41,7 @@ def test_mixed_faults_in_a_winrm_lab_cover_every_fault(hosts: int) -> None:
     seen = {f for fs in assigned.values() for f in fs}
     # No SSH host to carry SSH faults; ntlm_disabled is asked for by name (needs a KDC), as
     # are the enrollment faults (their point is an enterprise CA: --ca-template).
-    asked = {"fix_noop", "ntlm_disabled"} | ENROLLMENT_FAULTS
+    asked = {"fix_noop", "ntlm_disabled", "reboot_pending"} | ENROLLMENT_FAULTS
     assert seen == set(FAULTS) - asked - set(SSH_ONLY)
     assert sum(1 for fs in assigned.values() if not fs) > hosts / 2
 
