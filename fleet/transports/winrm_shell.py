@@ -1,0 +1,222 @@
+"""One host's PowerShell runspace pool over WS-Management, driven by asyncio.
+
+The requests of a host, in order (MS-PSRP 3.1.4 over MS-WSMV shell operations):
+
+    Create (creationXml: open the pool)   Receive (until the pool is Opened)
+    Command (CreatePipeline)  [Send ...]  Receive (until the pipeline ends)   ... more scripts
+    Delete
+
+plus the authentication legs in front of the first (fleet.transports.winrm_http). A finished
+command is released with a Signal only when another script follows on the same pool; the last
+one is not: Delete ends the shell with every command in it ("the shell and all its resources
+are deleted", MS-WSMV 3.1.4.2 Delete), so its Signal would be a round trip for nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import psrpcore
+from psrpcore.types import (
+    ErrorRecord,
+    PSInvocationState,
+    PSRPMessageType,
+    RunspacePoolState,
+)
+
+from fleet.logs import get_logger
+from fleet.transports import winrm_wsman as wsman
+from fleet.transports.base import ScriptOutput
+from fleet.transports.framing import PARAM_NAME
+from fleet.transports.http1 import ConnectionDropped, ReadTimedOut
+from fleet.transports.winrm_http import HostHttp, HttpStatusError
+from fleet.transports.winrm_psrp import PROTOCOL_VERSION, Payloads, fragments, message
+
+log = get_logger(__name__)
+
+DEFAULT_ENVELOPE = 153600  # WinRM's MaxEnvelopeSizekb before Windows 8 / 2012: 150 KiB
+LARGE_ENVELOPE = 512000  # and from there (protocol 2.2+) on: 500 KiB, as pypsrp switches to
+_ENVELOPE_ROOM = 2048  # headers and body of a Send/Command around the base64 payload
+# Failures after the request went out and before its answer came: the host may have acted.
+_UNANSWERED = (ReadTimedOut, ConnectionDropped)
+_SETTLED = (RunspacePoolState.Opened, RunspacePoolState.Broken, RunspacePoolState.Closed)
+_FINISHED = (PSInvocationState.Completed, PSInvocationState.Failed, PSInvocationState.Stopped)
+
+
+class PoolBroken(Exception):
+    """The runspace pool did not open, or broke (the reason the host gave)."""
+
+
+def _at_least(version: str, wanted: tuple[int, int]) -> bool:
+    try:
+        return tuple(int(p) for p in version.split(".")[:2]) >= wanted
+    except ValueError:
+        return False
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def error_text(record: ErrorRecord) -> str:
+    try:
+        text = str(record).strip()
+    except Exception:  # a record with neither details nor exception
+        text = ""
+    return text or _text(getattr(record, "FullyQualifiedErrorId", None)) or "error"
+
+
+class Shell:
+    """The runspace pool of one host: open it, run scripts on it one after the other, delete it."""
+
+    def __init__(
+        self,
+        http: HostHttp,
+        payloads: Payloads,
+        *,
+        endpoint: str,
+        configuration_name: str,
+        operation_timeout: float,
+        max_envelope_size: int,
+        envelope_size_fixed: bool,
+    ) -> None:
+        self._http = http
+        self._payloads = payloads
+        self._rpid = uuid.uuid4()
+        self._pool = psrpcore.ClientRunspacePool(runspace_pool_id=self._rpid)
+        self._env = wsman.ShellEnvelopes(
+            endpoint,
+            configuration_name,
+            max_envelope_size=max_envelope_size,
+            operation_timeout=operation_timeout,
+            shell_id=str(self._rpid),
+        )
+        self._envelope_fixed = envelope_size_fixed
+        self._object_id = 2  # the pool's open used 1 and 2 (MS-PSRP 2.2.4 ObjectId)
+        self._unreleased: str | None = None  # a finished command not yet signalled
+        self.created = False  # the shell exists on the host: Delete it at the end
+
+    @property
+    def their_version(self) -> str:
+        theirs = self._pool.their_capability
+        return str(theirs.protocolversion) if theirs is not None else PROTOCOL_VERSION
+
+    async def _call(self, request: wsman.Request) -> ET.Element:
+        try:
+            data = await self._http.post(request.body)
+        except HttpStatusError as err:
+            fault = wsman.fault_in(err.body)
+            if fault is not None:
+                raise fault from None
+            raise
+        return wsman.reply(data, request)
+
+    async def _receive(self, command_id: str | None) -> wsman.Received:
+        while True:
+            try:
+                body = await self._call(self._env.receive(command_id))
+            except wsman.WSManFault as fault:
+                if fault.code == wsman.OPERATION_TIMED_OUT:
+                    continue  # nothing within the OperationTimeout: ask again
+                raise
+            return wsman.received(body)
+
+    def _feed(
+        self, chunks: list[bytes], pipeline_id: uuid.UUID | None
+    ) -> list[psrpcore.PSRPEvent[Any, Any]]:
+        events = []
+        for chunk in chunks:
+            self._pool.receive_data(
+                psrpcore.PSRPPayload(chunk, psrpcore.StreamType.default, pipeline_id)
+            )
+            while (event := self._pool.next_event()) is not None:
+                events.append(event)
+        return events
+
+    # -- the pool -----------------------------------------------------------------------
+    async def open(self) -> None:
+        # The pool's messages come from the run's cache, so psrpcore's `open()` (which
+        # would serialize them again) is not called: the pool is marked Opening as it does.
+        self._pool.state = RunspacePoolState.Opening
+        creation = self._payloads.open_pool(self._rpid)
+        request = self._env.create(creation, PROTOCOL_VERSION)
+        self.created = True  # from here the host may hold the shell, even if no reply comes
+        try:
+            body = await self._call(request)
+        except _UNANSWERED:
+            raise
+        except Exception:
+            self.created = False  # the host answered: no shell (a fault, a refusal, garbage)
+            raise
+        shell_id = wsman.shell_id(body)
+        if shell_id and shell_id.upper() != self._env.shell_id:
+            self._env.use_shell_id(shell_id)
+        while (state := self._pool.state) not in _SETTLED:
+            received = await self._receive(None)
+            for event in self._feed(received.chunks, None):
+                if isinstance(event, psrpcore.RunspacePoolStateEvent) and event.reason:
+                    raise PoolBroken(error_text(event.reason))
+        if state != RunspacePoolState.Opened:
+            raise PoolBroken(f"the runspace pool is {state.name}, not Opened")
+        if not self._envelope_fixed and _at_least(self.their_version, (2, 2)):
+            self._env.max_envelope_size = LARGE_ENVELOPE
+
+    # -- scripts ------------------------------------------------------------------------
+    async def run(self, script: str, params_json: str) -> ScriptOutput:
+        if self._unreleased is not None:
+            command, self._unreleased = self._unreleased, None
+            await self._release(command)
+        pid = uuid.uuid4()
+        pipeline = psrpcore.ClientPowerShell(self._pool, pipeline_id=pid)
+        # What `pipeline.start()` does, with the run's cached CLIXML instead of a new one.
+        pipeline.state = PSInvocationState.Running
+        data = self._payloads.create_pipeline(script, PARAM_NAME, params_json, self.their_version)
+        self._object_id += 1
+        room = (self._env.max_envelope_size - _ENVELOPE_ROOM) * 3 // 4
+        parts = fragments(
+            self._object_id,
+            message(PSRPMessageType.CreatePipeline, data, self._rpid, pid),
+            room,
+        )
+        body = await self._call(self._env.command(str(pid).upper(), parts[0]))
+        command = wsman.command_id(body) or str(pid).upper()
+        self._unreleased = command
+        for part in parts[1:]:
+            await self._call(self._env.send(command, part))
+        output: list[str] = []
+        errors: list[str] = []
+        warnings: list[str] = []
+        while pipeline.state not in _FINISHED:
+            received = await self._receive(command)
+            for event in self._feed(received.chunks, pid):
+                if isinstance(event, psrpcore.PipelineOutputEvent):
+                    output.append(_text(event.data))
+                elif isinstance(event, psrpcore.ErrorRecordEvent):
+                    errors.append(error_text(event.record))
+                elif isinstance(event, psrpcore.WarningRecordEvent):
+                    warnings.append(_text(getattr(event.record, "Message", event.record)))
+                elif isinstance(event, psrpcore.PipelineStateEvent) and event.reason:
+                    errors.append(error_text(event.reason))
+            if received.done and pipeline.state not in _FINISHED:
+                raise PoolBroken("the command ended without the pipeline's final state")
+        pipeline.close()
+        return ScriptOutput(
+            stdout="\n".join(output),
+            exit_status=1 if pipeline.state == PSInvocationState.Failed else 0,
+            errors=tuple(errors),
+            warnings=tuple(warnings),
+        )
+
+    async def _release(self, command: str) -> None:
+        try:
+            await self._call(self._env.signal(command))
+        except wsman.WSManFault as fault:  # older hosts fault on a finished command
+            log.debug("winrm: releasing a finished command failed", code=fault.code)
+
+    async def delete(self) -> None:
+        """Delete the shell (and with it any command still in it)."""
+        self._unreleased = None
+        await self._call(self._env.delete())
+        self.created = False
