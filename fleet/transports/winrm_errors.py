@@ -14,8 +14,6 @@ import ssl
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
-import psrpcore
-
 from fleet.transports import http1
 from fleet.transports.base import (
     AuthFailed,
@@ -29,6 +27,7 @@ from fleet.transports.base import (
 )
 from fleet.transports.kerberos import typed_failure
 from fleet.transports.winrm_http import AuthRejected, EncryptionError, HttpStatusError, NotEncrypted
+from fleet.transports.winrm_psrp import PsrpDataError
 from fleet.transports.winrm_shell import PoolBroken
 from fleet.transports.winrm_wsman import WSManFault, WSManReplyError
 
@@ -185,7 +184,7 @@ def classify(
         return ProtocolError(f"WinRM error from {where}: {exc}")
     if isinstance(exc, EncryptionError):
         return ProtocolError(f"{where} sent an encrypted reply that does not decrypt: {exc}")
-    if isinstance(exc, PoolBroken | psrpcore.PSRPCoreError):
+    if isinstance(exc, PoolBroken | PsrpDataError):
         return ProtocolError(f"WinRM error from {where}: {exc}")
     if isinstance(exc, ConnectionRefusedError):
         return Unreachable(f"{where}: connection refused")

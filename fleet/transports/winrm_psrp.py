@@ -15,10 +15,12 @@ are private).
 
 from __future__ import annotations
 
+import re
 import struct
 import threading
 import uuid
 from dataclasses import dataclass
+from typing import Any
 from xml.etree import ElementTree
 
 import psrpcore
@@ -31,6 +33,7 @@ from psrpcore.types import (
     PSVersion,
     RemoteStreamOptions,
     SessionCapability,
+    deserialize,
     serialize,
 )
 
@@ -75,7 +78,7 @@ def fragments(object_id: int, data: bytes, max_size: int) -> list[bytes]:
     return out
 
 
-def _clixml(value: object, their_version: str | None = None) -> bytes:
+def _element(value: object, their_version: str | None = None) -> ElementTree.Element:
     theirs = None
     if their_version is not None:
         theirs = SessionCapability(
@@ -83,13 +86,32 @@ def _clixml(value: object, their_version: str | None = None) -> bytes:
             protocolversion=PSVersion(their_version),
             SerializationVersion=PSVersion("1.1.0.1"),
         )
-    element = serialize(
+    return serialize(
         value,
         psrpcore.PSRemotingCrypto(),
         our_capability=our_capability(),
         their_capability=theirs,
     )
+
+
+def _clixml(value: object, their_version: str | None = None) -> bytes:
+    return _text(_element(value, their_version))
+
+
+def _text(element: ElementTree.Element) -> bytes:
     return bytes(ElementTree.tostring(element, encoding="utf-8", method="xml"))
+
+
+def _pipeline_clixml(pipeline: psrpcore.PowerShell, their_version: str) -> bytes:
+    """A pipeline's CLIXML without the commands' <ToString>: psrpcore repeats each command's
+    whole text there (a 40 KB script travels twice); the element is optional (MS-PSRP
+    2.2.5.2.9) and pypsrp and PowerShell's own Command (MS-PSRP 2.2.3.12) carry none."""
+    element = _element(pipeline, their_version)
+    for obj in element.iter("Obj"):
+        to_string = obj.find("ToString")
+        if to_string is not None and obj.find("MS/S[@N='Cmd']") is not None:
+            obj.remove(to_string)
+    return _text(element)
 
 
 @dataclass(frozen=True)
@@ -127,7 +149,7 @@ class Payloads:
     def create_pipeline(self, script: str, parameter: str, value: str, their_version: str) -> bytes:
         """The CLIXML of a CreatePipeline message: `script` with one named parameter."""
         if not value:  # psrpcore writes an empty string as <S />: no text to put in place
-            return _clixml(_pipeline(script, parameter, value), their_version)
+            return _pipeline_clixml(_pipeline(script, parameter, value), their_version)
         key = (script, parameter, their_version)
         with self._lock:
             template = self._scripts.get(key)
@@ -156,7 +178,7 @@ def _pipeline(script: str, parameter: str, value: str) -> psrpcore.PowerShell:
 
 def _template(script: str, parameter: str, their_version: str) -> _ScriptTemplate:
     placeholder = f"fleet-parameter-{uuid.uuid4().hex}"
-    data = _clixml(_pipeline(script, parameter, placeholder), their_version)
+    data = _pipeline_clixml(_pipeline(script, parameter, placeholder), their_version)
     before, found, after = data.partition(placeholder.encode())
     if not found or placeholder.encode() in after:
         raise RuntimeError("the parameter placeholder is not in the serialized pipeline once")
@@ -168,3 +190,126 @@ def _string_text(value: str) -> bytes:
     element = serialize(value, psrpcore.PSRemotingCrypto())
     text = bytes(ElementTree.tostring(element, encoding="utf-8", method="xml"))
     return text[text.find(b">") + 1 : text.rfind(b"<")]
+
+
+# -- what a host sends ------------------------------------------------------------------
+_ESCAPED = re.compile(r"_x([0-9a-fA-F]{4})_")
+_BOM = b"\xef\xbb\xbf"
+
+
+class PsrpDataError(ValueError):
+    """PSRP bytes that cannot be read (fragments out of order, a message cut short)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One PSRP message from the host (MS-PSRP 2.2.1)."""
+
+    type: int  # a PSRPMessageType value
+    pipeline_id: uuid.UUID | None
+    data: bytes  # CLIXML
+
+
+class Defragmenter:
+    """MS-PSRP 2.2.4: fragments in, whole messages out (a fragment may span payloads)."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._parts: dict[int, list[bytes]] = {}
+
+    def feed(self, payload: bytes) -> list[Message]:
+        data = self._buffer + payload if self._buffer else payload
+        messages = []
+        offset = 0
+        while len(data) - offset >= _FRAGMENT_HEADER:
+            object_id, fragment_id, flags, length = struct.unpack_from(">QQBI", data, offset)
+            end = offset + _FRAGMENT_HEADER + length
+            if end > len(data):
+                break
+            blob = data[offset + _FRAGMENT_HEADER : end]
+            offset = end
+            parts = self._parts.setdefault(object_id, [])
+            if fragment_id != len(parts) or bool(flags & 0x1) != (fragment_id == 0):
+                raise PsrpDataError(f"fragment {fragment_id} of object {object_id} out of order")
+            parts.append(blob)
+            if flags & 0x2:
+                del self._parts[object_id]
+                messages.append(_message(b"".join(parts)))
+        self._buffer = data[offset:]
+        return messages
+
+
+def _message(data: bytes) -> Message:
+    if len(data) < 40:
+        raise PsrpDataError("a PSRP message shorter than its header")
+    (message_type,) = struct.unpack_from("<I", data, 4)
+    pid = uuid.UUID(bytes_le=data[24:40])
+    body = data[40:]
+    if body.startswith(_BOM):
+        body = body[3:]
+    return Message(message_type, None if pid == _EMPTY else pid, body)
+
+
+def clixml_string(text: str) -> str:
+    """A CLIXML string's value: `_xHHHH_` escapes are UTF-16 code units (MS-PSRP 2.2.5.3.2),
+    a surrogate pair of them one character (psrpcore's `_deserialize_string`, on str)."""
+    if "_x" not in text:
+        return text
+    units = _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text)
+    return units.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _xml(data: bytes) -> ElementTree.Element:
+    # From a host fleet authenticated; expat resolves no external entities and refuses
+    # entity-expansion bombs (Python >= 3.11 bundles expat 2.4.1+).
+    return ElementTree.fromstring(data)  # noqa: S314
+
+
+def deserialized(element: ElementTree.Element, their_version: str) -> Any:
+    """Any CLIXML object, by psrpcore (error and warning records, objects)."""
+    theirs = SessionCapability(
+        PSVersion=PSVersion("2.0"),
+        protocolversion=PSVersion(their_version),
+        SerializationVersion=PSVersion("1.1.0.1"),
+    )
+    return deserialize(
+        element,
+        psrpcore.PSRemotingCrypto(),
+        our_capability=our_capability(),
+        their_capability=theirs,
+    )
+
+
+def record(message: Message, their_version: str) -> Any:
+    """An ErrorRecord / WarningRecord message's record, by psrpcore."""
+    return deserialized(_xml(message.data), their_version)
+
+
+def output_text(message: Message, their_version: str) -> str:
+    """A PipelineOutput object as text: a string directly, anything else by psrpcore."""
+    if not message.data:
+        return ""
+    root = _xml(message.data)
+    if root.tag == "S":
+        return clixml_string(root.text or "")
+    if root.tag == "Nil":
+        return ""
+    value = deserialized(root, their_version)
+    return "" if value is None else str(value)
+
+
+def state_of(message: Message, name: str) -> tuple[int, ElementTree.Element | None]:
+    """A state message's (MS-PSRP 2.2.2.9 RUNSPACEPOOL_STATE, 2.2.2.21 PIPELINE_STATE)
+    state value, and its ExceptionAsErrorRecord element if it carries one."""
+    root = _xml(message.data)
+    value = root.findtext(f"MS/I32[@N='{name}']")
+    if value is None:
+        raise PsrpDataError(f"a state message without {name}")
+    reason = root.find("MS/Obj[@N='ExceptionAsErrorRecord']")
+    return int(value), reason
+
+
+def protocol_version(message: Message) -> str:
+    """The peer's protocolversion from its SESSION_CAPABILITY (MS-PSRP 2.2.2.1)."""
+    version = _xml(message.data).findtext("MS/Version[@N='protocolversion']")
+    return (version or PROTOCOL_VERSION).strip()

@@ -18,13 +18,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 
-import psrpcore
-from psrpcore.types import (
-    ErrorRecord,
-    PSInvocationState,
-    PSRPMessageType,
-    RunspacePoolState,
-)
+from psrpcore.types import PSInvocationState, PSRPMessageType, RunspacePoolState
 
 from fleet.logs import get_logger
 from fleet.transports import winrm_wsman as wsman
@@ -32,7 +26,19 @@ from fleet.transports.base import ScriptOutput
 from fleet.transports.framing import PARAM_NAME
 from fleet.transports.http1 import ConnectionDropped, ReadTimedOut
 from fleet.transports.winrm_http import HostHttp, HttpStatusError
-from fleet.transports.winrm_psrp import PROTOCOL_VERSION, Payloads, fragments, message
+from fleet.transports.winrm_psrp import (
+    PROTOCOL_VERSION,
+    Defragmenter,
+    Message,
+    Payloads,
+    deserialized,
+    fragments,
+    message,
+    output_text,
+    protocol_version,
+    record,
+    state_of,
+)
 
 log = get_logger(__name__)
 
@@ -41,8 +47,17 @@ LARGE_ENVELOPE = 512000  # and from there (protocol 2.2+) on: 500 KiB, as pypsrp
 _ENVELOPE_ROOM = 2048  # headers and body of a Send/Command around the base64 payload
 # Failures after the request went out and before its answer came: the host may have acted.
 _UNANSWERED = (ReadTimedOut, ConnectionDropped)
-_SETTLED = (RunspacePoolState.Opened, RunspacePoolState.Broken, RunspacePoolState.Closed)
-_FINISHED = (PSInvocationState.Completed, PSInvocationState.Failed, PSInvocationState.Stopped)
+_FINISHED = {
+    PSInvocationState.Completed.value,
+    PSInvocationState.Failed.value,
+    PSInvocationState.Stopped.value,
+}
+_POOL_STATE = PSRPMessageType.RunspacePoolState.value
+_PIPELINE_STATE = PSRPMessageType.PipelineState.value
+_CAPABILITY = PSRPMessageType.SessionCapability.value
+_OUTPUT = PSRPMessageType.PipelineOutput.value
+_ERROR = PSRPMessageType.ErrorRecord.value
+_WARNING = PSRPMessageType.WarningRecord.value
 
 
 class PoolBroken(Exception):
@@ -56,16 +71,13 @@ def _at_least(version: str, wanted: tuple[int, int]) -> bool:
         return False
 
 
-def _text(value: object) -> str:
-    return "" if value is None else str(value)
-
-
-def error_text(record: ErrorRecord) -> str:
+def error_text(record: Any) -> str:
+    """An ErrorRecord's message (its ErrorDetails, else its exception's), as pypsrp shows it."""
     try:
         text = str(record).strip()
     except Exception:  # a record with neither details nor exception
         text = ""
-    return text or _text(getattr(record, "FullyQualifiedErrorId", None)) or "error"
+    return text or str(getattr(record, "FullyQualifiedErrorId", None) or "error")
 
 
 class Shell:
@@ -85,7 +97,6 @@ class Shell:
         self._http = http
         self._payloads = payloads
         self._rpid = uuid.uuid4()
-        self._pool = psrpcore.ClientRunspacePool(runspace_pool_id=self._rpid)
         self._env = wsman.ShellEnvelopes(
             endpoint,
             configuration_name,
@@ -94,14 +105,11 @@ class Shell:
             shell_id=str(self._rpid),
         )
         self._envelope_fixed = envelope_size_fixed
+        self._incoming = Defragmenter()
         self._object_id = 2  # the pool's open used 1 and 2 (MS-PSRP 2.2.4 ObjectId)
         self._unreleased: str | None = None  # a finished command not yet signalled
+        self.their_version = PROTOCOL_VERSION  # until the host's SessionCapability says
         self.created = False  # the shell exists on the host: Delete it at the end
-
-    @property
-    def their_version(self) -> str:
-        theirs = self._pool.their_capability
-        return str(theirs.protocolversion) if theirs is not None else PROTOCOL_VERSION
 
     async def _call(self, request: wsman.Request) -> ET.Element:
         try:
@@ -113,7 +121,8 @@ class Shell:
             raise
         return wsman.reply(data, request)
 
-    async def _receive(self, command_id: str | None) -> wsman.Received:
+    async def _receive(self, command_id: str | None) -> tuple[list[Message], bool]:
+        """The next messages for the pool (None) or a command, and whether it is done."""
         while True:
             try:
                 body = await self._call(self._env.receive(command_id))
@@ -121,25 +130,17 @@ class Shell:
                 if fault.code == wsman.OPERATION_TIMED_OUT:
                     continue  # nothing within the OperationTimeout: ask again
                 raise
-            return wsman.received(body)
+            received = wsman.received(body)
+            messages = [m for chunk in received.chunks for m in self._incoming.feed(chunk)]
+            return messages, received.done
 
-    def _feed(
-        self, chunks: list[bytes], pipeline_id: uuid.UUID | None
-    ) -> list[psrpcore.PSRPEvent[Any, Any]]:
-        events = []
-        for chunk in chunks:
-            self._pool.receive_data(
-                psrpcore.PSRPPayload(chunk, psrpcore.StreamType.default, pipeline_id)
-            )
-            while (event := self._pool.next_event()) is not None:
-                events.append(event)
-        return events
+    def _reason(self, element: ET.Element | None) -> str | None:
+        if element is None:
+            return None
+        return error_text(deserialized(element, self.their_version))
 
     # -- the pool -----------------------------------------------------------------------
     async def open(self) -> None:
-        # The pool's messages come from the run's cache, so psrpcore's `open()` (which
-        # would serialize them again) is not called: the pool is marked Opening as it does.
-        self._pool.state = RunspacePoolState.Opening
         creation = self._payloads.open_pool(self._rpid)
         request = self._env.create(creation, PROTOCOL_VERSION)
         self.created = True  # from here the host may hold the shell, even if no reply comes
@@ -153,13 +154,19 @@ class Shell:
         shell_id = wsman.shell_id(body)
         if shell_id and shell_id.upper() != self._env.shell_id:
             self._env.use_shell_id(shell_id)
-        while (state := self._pool.state) not in _SETTLED:
-            received = await self._receive(None)
-            for event in self._feed(received.chunks, None):
-                if isinstance(event, psrpcore.RunspacePoolStateEvent) and event.reason:
-                    raise PoolBroken(error_text(event.reason))
-        if state != RunspacePoolState.Opened:
-            raise PoolBroken(f"the runspace pool is {state.name}, not Opened")
+        state = RunspacePoolState.Opening.value
+        while state == RunspacePoolState.Opening.value:
+            messages, _ = await self._receive(None)
+            for msg in messages:
+                if msg.type == _CAPABILITY:
+                    self.their_version = protocol_version(msg)
+                elif msg.type == _POOL_STATE:
+                    state, reason = state_of(msg, "RunspaceState")
+                    if reason is not None:
+                        raise PoolBroken(self._reason(reason))
+        if state != RunspacePoolState.Opened.value:
+            name = RunspacePoolState(state).name if state in _POOL_STATES else str(state)
+            raise PoolBroken(f"the runspace pool is {name}, not Opened")
         if not self._envelope_fixed and _at_least(self.their_version, (2, 2)):
             self._env.max_envelope_size = LARGE_ENVELOPE
 
@@ -169,9 +176,6 @@ class Shell:
             command, self._unreleased = self._unreleased, None
             await self._release(command)
         pid = uuid.uuid4()
-        pipeline = psrpcore.ClientPowerShell(self._pool, pipeline_id=pid)
-        # What `pipeline.start()` does, with the run's cached CLIXML instead of a new one.
-        pipeline.state = PSInvocationState.Running
         data = self._payloads.create_pipeline(script, PARAM_NAME, params_json, self.their_version)
         self._object_id += 1
         room = (self._env.max_envelope_size - _ENVELOPE_ROOM) * 3 // 4
@@ -188,23 +192,26 @@ class Shell:
         output: list[str] = []
         errors: list[str] = []
         warnings: list[str] = []
-        while pipeline.state not in _FINISHED:
-            received = await self._receive(command)
-            for event in self._feed(received.chunks, pid):
-                if isinstance(event, psrpcore.PipelineOutputEvent):
-                    output.append(_text(event.data))
-                elif isinstance(event, psrpcore.ErrorRecordEvent):
-                    errors.append(error_text(event.record))
-                elif isinstance(event, psrpcore.WarningRecordEvent):
-                    warnings.append(_text(getattr(event.record, "Message", event.record)))
-                elif isinstance(event, psrpcore.PipelineStateEvent) and event.reason:
-                    errors.append(error_text(event.reason))
-            if received.done and pipeline.state not in _FINISHED:
+        state = PSInvocationState.Running.value
+        while state not in _FINISHED:
+            messages, done = await self._receive(command)
+            for msg in messages:
+                if msg.type == _OUTPUT:
+                    output.append(output_text(msg, self.their_version))
+                elif msg.type == _PIPELINE_STATE:
+                    state, reason = state_of(msg, "PipelineState")
+                    if reason is not None:
+                        errors.append(self._reason(reason) or "error")
+                elif msg.type == _ERROR:
+                    errors.append(error_text(record(msg, self.their_version)))
+                elif msg.type == _WARNING:
+                    warning = record(msg, self.their_version)
+                    warnings.append(str(getattr(warning, "Message", warning)))
+            if done and state not in _FINISHED:
                 raise PoolBroken("the command ended without the pipeline's final state")
-        pipeline.close()
         return ScriptOutput(
             stdout="\n".join(output),
-            exit_status=1 if pipeline.state == PSInvocationState.Failed else 0,
+            exit_status=1 if state == PSInvocationState.Failed.value else 0,
             errors=tuple(errors),
             warnings=tuple(warnings),
         )
@@ -220,3 +227,6 @@ class Shell:
         self._unreleased = None
         await self._call(self._env.delete())
         self.created = False
+
+
+_POOL_STATES = {s.value for s in RunspacePoolState}
