@@ -35,7 +35,14 @@ from typing import Any
 
 from fleet.logs import get_logger
 from fleet.scripts import Script
-from fleet.transports.base import ConnectionLost, ScriptOutput, Session, Target, TransportError
+from fleet.transports.base import (
+    ConnectionLost,
+    ScriptOutput,
+    Session,
+    Target,
+    TransportError,
+    Unreachable,
+)
 from fleet.transports.framing import encode_params
 from fleet.transports.http1 import Endpoint, ReadTimedOut
 from fleet.transports.kerberos import AuthSpec, Tickets, auth_spec, kerberos_plan
@@ -67,7 +74,12 @@ class SslContexts:
         self._contexts: dict[tuple[Any, ...], ssl.SSLContext] = {}
 
     def get(self, opts: WinRMOptions) -> ssl.SSLContext:
-        key = (opts.cert_validation, opts.ca_trust_path, opts.certificate_pem)
+        key = (
+            opts.cert_validation,
+            opts.ca_trust_path,
+            opts.certificate_pem if opts.auth == "certificate" else None,
+            opts.certificate_key_pem if opts.auth == "certificate" else None,
+        )
         with self._lock:
             ctx = self._contexts.get(key)
             if ctx is None:
@@ -237,13 +249,23 @@ class WinRMTransport:
         return self._kerberos
 
     def _proxy(self, target: Target, opts: WinRMOptions) -> str | None:
+        """The inventory's proxy, else the environment's (http_proxy / https_proxy, minus
+        no_proxy) unless `ignore_proxy`: what pypsrp (requests) would use."""
         if opts.proxy is not None:
             return opts.proxy
         if opts.ignore_proxy or not self._proxies:
             return None
         if _bypassed(target.address, self._proxies.get("no", "")):
             return None
-        return self._proxies.get("https" if opts.use_tls(target.port) else "http")
+        which = "https" if opts.use_tls(target.port) else "http"
+        proxy = self._proxies.get(which)
+        if proxy is not None and urllib.parse.urlsplit(proxy).scheme != "http":
+            # Never echo the URL: it may carry the proxy's password.
+            raise Unreachable(
+                f"the {which}_proxy of the environment is not an http:// proxy; set "
+                "fleet_winrm_ignore_proxy: true, or fleet_winrm_client: pypsrp"
+            )
+        return proxy
 
     async def _auth(self, target: Target, opts: WinRMOptions) -> AuthSpec:
         if kerberos_plan(target, opts.auth) is None:

@@ -187,6 +187,13 @@ def _check_usable(target: Target, opts: WinRMOptions) -> None:
     for path in (opts.ca_trust_path, opts.certificate_pem, opts.certificate_key_pem):
         if path is not None and not path.is_file():
             raise InputError(f"host {target.name}: WinRM file not found: {path}")
+    if opts.proxy is not None and not opts.uses_pypsrp:
+        scheme = opts.proxy.split("://", 1)[0].lower() if "://" in opts.proxy else ""
+        if scheme != "http":
+            raise InputError(
+                f"host {target.name}: WinRM proxy must be an http:// URL (the proxy's own "
+                "scheme; https targets are tunnelled through it with CONNECT)"
+            )
     extra = _EXTRAS.get(opts.auth)
     if extra is not None and importlib.util.find_spec(extra[0]) is None:
         raise InputError(
