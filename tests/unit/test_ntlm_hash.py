@@ -48,3 +48,20 @@ def test_pyspnego_authenticates_with_it(tmp_path, monkeypatch) -> None:  # type:
     server = spnego.server(protocol="ntlm")
     server.step(client.step(server.step(client.step()) or b""))  # type: ignore[arg-type]
     assert server.complete and server.client_principal == "CORP\\svc"
+
+
+def test_negotiate_falls_back_to_ntlm_with_it(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # auth negotiate with a Kerberos identity lists the caches, then the NTLM credential.
+    users = tmp_path / "users"
+    users.write_text("CORP:svc:S3cret!\n")
+    monkeypatch.setenv("NTLM_USER_FILE", str(users))
+    cred = NtlmCredentials().credential("CORP\\svc", "S3cret!")
+    client = spnego.client([cred], hostname="h", protocol="negotiate")
+    server = spnego.server(protocol="negotiate")
+    token = client.step()
+    while not (client.complete and server.complete):
+        token = server.step(token)  # type: ignore[arg-type]
+        if client.complete:
+            break
+        token = client.step(token)
+    assert server.complete and server.negotiated_protocol == "ntlm"
