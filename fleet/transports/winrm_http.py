@@ -34,6 +34,7 @@ SOAP = b"application/soap+xml;charset=UTF-8"
 _BOUNDARY = b"--Encrypted Boundary"
 _OCTET = b"\tContent-Type: application/octet-stream\r\n"
 _LENGTH = re.compile(rb"Length=(\d+)")
+_BOUNDARY_PARAM = re.compile(r'boundary="?([^";]+)"?', re.I)
 _TOKEN = re.compile(r"(?:Negotiate|Kerberos|NTLM)\s+([A-Za-z0-9+/=]+)", re.I)
 _BASE_HEADERS = [
     (b"User-Agent", b"Python PSRP Client"),  # pypsrp's: hosts and proxies already allow it
@@ -97,28 +98,35 @@ def wrap(context: Any, message: bytes, protocol: bytes) -> tuple[bytes, bytes]:
     return content_type, body
 
 
-def unwrap(context: Any, body: bytes) -> bytes:
-    """The SOAP text of one sealed reply (one part, as WinRM sends for SPNEGO/Kerberos)."""
-    m = _LENGTH.search(body)
-    start = body.find(_OCTET)
-    if m is None or start < 0:
+def unwrap(context: Any, body: bytes, content_type: str) -> bytes:
+    """The SOAP text of a sealed reply: each MIME part's header gives the plain length, its
+    octet-stream part the signature and the sealed bytes (one part for SPNEGO and Kerberos,
+    several for multipart/x-multi-encrypted; pypsrp also tolerates a space after the "--")."""
+    m = _BOUNDARY_PARAM.search(content_type)
+    boundary = re.escape(m.group(1).encode() if m else b"Encrypted Boundary")
+    parts = [p for p in re.split(rb"--\s*" + boundary + rb"\r\n", body) if p]
+    if len(parts) < 2 or len(parts) % 2:
         raise EncryptionError("not a WinRM encrypted body")
-    data = body[start + len(_OCTET) :]
-    end = data.rfind(_BOUNDARY + b"--")
-    if end >= 0:
-        data = data[:end]
-    if len(data) < 4:
-        raise EncryptionError("encrypted part is too short")
-    (sig_len,) = struct.unpack("<i", data[:4])
-    if sig_len < 0 or sig_len > len(data) - 4:
-        raise EncryptionError("bad signature length")
-    try:
-        plain: bytes = context.unwrap_winrm(data[4 : 4 + sig_len], data[4 + sig_len :])
-    except Exception as exc:  # pyspnego: a bad signature or sequence number
-        raise EncryptionError(f"it does not decrypt ({type(exc).__name__})") from None
-    if len(plain) != int(m.group(1)):
-        raise EncryptionError("decrypted length does not match the declared length")
-    return plain
+    plain = []
+    for header, payload in zip(parts[::2], parts[1::2], strict=True):
+        length = _LENGTH.search(header)
+        if length is None:
+            raise EncryptionError("an encrypted part without its length")
+        payload = re.sub(rb"--\s*" + boundary + rb"--\r\n$", b"", payload)
+        data = payload[len(_OCTET) :] if payload.startswith(_OCTET) else payload
+        if len(data) < 4:
+            raise EncryptionError("encrypted part is too short")
+        (sig_len,) = struct.unpack("<i", data[:4])
+        if sig_len < 0 or sig_len > len(data) - 4:
+            raise EncryptionError("bad signature length")
+        try:
+            part: bytes = context.unwrap_winrm(data[4 : 4 + sig_len], data[4 + sig_len :])
+        except Exception as exc:  # pyspnego: a bad signature or sequence number
+            raise EncryptionError(f"it does not decrypt ({type(exc).__name__})") from None
+        if len(part) != int(length.group(1)):
+            raise EncryptionError("decrypted length does not match the declared length")
+        plain.append(part)
+    return b"".join(plain)
 
 
 def channel_bindings(certificate_der: bytes) -> Any:
@@ -211,11 +219,13 @@ class HostHttp:
         return await self._connection.request(headers, body)
 
     def _result(self, reply: Reply) -> bytes:
-        content_type = reply.header(b"content-type").lower()
-        sealed = content_type.startswith(("multipart/encrypted", "multipart/x-multi-encrypted"))
+        content_type = reply.header(b"content-type")
+        sealed = content_type.lower().startswith(
+            ("multipart/encrypted", "multipart/x-multi-encrypted")
+        )
         content = reply.body
         if sealed and self._context is not None:
-            content = unwrap(self._context, content)
+            content = unwrap(self._context, content, content_type)
         elif reply.status == 200 and self._encrypt and content:
             raise NotEncrypted
         if reply.status == 200:
