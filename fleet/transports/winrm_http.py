@@ -66,13 +66,6 @@ class NotEncrypted(Exception):
     """A 200 reply in clear text on a connection whose messages are sealed."""
 
 
-def _protocol_name(spec: AuthSpec) -> bytes:
-    # The MIME protocol of sealed bodies: pypsrp's WinRMEncryption names.
-    if spec.protocol == "kerberos":
-        return b"application/HTTP-Kerberos-session-encrypted"
-    return b"application/HTTP-SPNEGO-session-encrypted"
-
-
 def wrap(context: Any, message: bytes, protocol: bytes) -> tuple[bytes, bytes]:
     """(content type, body) of one sealed message."""
     header, sealed, padding = context.wrap_winrm(message)
@@ -174,8 +167,10 @@ class HostHttp:
         self._spec = spec
         self._executor = executor
         self._spnego = spec.protocol in ("ntlm", "negotiate", "kerberos")
-        self._scheme = b"Kerberos" if spec.protocol == "kerberos" else b"Negotiate"
-        self._mime = _protocol_name(spec)
+        # pypsrp 0.9 against Windows (which offers Negotiate first): the Negotiate scheme for
+        # NTLM and Kerberos tokens alike, and the SPNEGO name for the sealed bodies.
+        self._scheme = b"Negotiate"
+        self._mime = b"application/HTTP-SPNEGO-session-encrypted"
         self._static_auth: bytes | None = None
         if spec.protocol == "basic":
             pair = f"{spec.username or ''}:{spec.password or ''}".encode()

@@ -137,9 +137,9 @@ class WinRMOptions(BaseModel):
 def fit_to_deadline(opts: WinRMOptions, deadline_s: float | None) -> WinRMOptions:
     """Timeouts the inventory left at their defaults, shrunk to the run's per-host deadline.
 
-    A pypsrp call on a worker thread cannot be cancelled; it ends only when its own timeout
-    fires. Past the deadline the host is already reported (timeout), so a request that may
-    wait longer than the deadline only keeps a thread and a socket busy for nothing.
+    A request that may wait longer than the deadline only keeps a socket busy (and, with the
+    pypsrp client, a worker thread: its calls cannot be cancelled, they end only when their
+    own timeout fires) after the host is already reported (timeout).
     Explicit inventory values are kept as they are.
     """
     if deadline_s is None:
