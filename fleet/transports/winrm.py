@@ -175,7 +175,12 @@ class WinRMSession:
             # delete; the transport finishes it in the background.
             self._transport.clean_up(self._shell, self._http, self._opts)
             return
-        await _finish(self._shell, self._http, delete=not self._timed_out)
+        try:
+            await _finish(self._shell, self._http, delete=not self._timed_out)
+        except asyncio.CancelledError:
+            if self._shell.created and not self._timed_out:  # cut short mid-Delete
+                self._transport.clean_up(self._shell, self._http, self._opts)
+            raise
 
 
 async def _finish(shell: Shell, http: HostHttp, *, delete: bool) -> None:

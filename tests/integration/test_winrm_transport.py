@@ -403,3 +403,20 @@ async def test_a_dropped_idle_connection_is_authenticated_again(client: str) -> 
     assert parse_frame(out.stdout)["params"] == {"n": 2}
     assert ep.requests["401"] == 2  # the first NTLM leg on each connection
     assert ep.open_shells == 0
+
+
+async def test_a_close_cut_short_still_deletes_the_shell() -> None:
+    ep = await lab(faults=EndpointFaults(slow_s=0.3))
+    transport = WinRMTransport(max_workers=1)
+    try:
+        session = await transport.connect(target(ep, **FAST))
+        await session.run(SCRIPT, {})
+        closing = asyncio.create_task(session.close())
+        await asyncio.sleep(0.1)  # the Delete is on its way (the host answers in 0.3 s)
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        await transport.aclose()  # waits for the delete that finishes in the background
+        assert ep.open_shells == 0
+    finally:
+        await ep.close()
