@@ -1,7 +1,9 @@
 """One WinRM host's HTTP: one keep-alive connection, authenticated once, messages sealed.
 
-One connection per host (fleet.transports.http1): Negotiate/NTLM/Kerberos authenticate the
-TCP connection, not the request (RFC 4559 section 4: the context belongs to the connection),
+One connection per host (fleet.transports.http1): Negotiate/NTLM/Kerberos over HTTP
+authenticate the TCP connection, not the request (the server keeps the security context per
+connection; the sealed messages of MS-WSMV 2.2.9.1 use that "GSS-API security context",
+https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-wsmv/58421aa4-861a-4410-831a-c999f094cdb7),
 so every request of the host travels on it and one security context seals them all.
 
 Authentication starts with the first request (no blank POST first to learn the schemes:
@@ -11,8 +13,9 @@ sealed, as pypsrp does; over HTTPS the legs carry the request itself. When the h
 the connection, the next request opens a new one and authenticates it first; a 401 on a
 connection that was authenticated (the host forgot it) is answered the same way, once.
 
-Message encryption is the MS-WSMV 2.2.9.1 "HTTP-SPNEGO-session-encrypted" MIME body
-(pypsrp's encryption.py, and the lab's server half in fleet.lab.winrm.encryption). Over
+Message encryption is the MS-WSMV 2.2.9.1 "HTTP-SPNEGO-session-encrypted" MIME body (the
+octet-stream part: a 32-bit signature length, the signature, the sealed bytes, 2.2.9.1.1.2.2;
+pypsrp's encryption.py, and the lab's server half in fleet.lab.winrm.encryption). Over
 HTTPS, NTLM and Kerberos tokens carry the TLS channel binding (RFC 5929 tls-server-end-point)
 as pypsrp's `send_cbt` does: hosts with CbtHardeningLevel Strict need it.
 """
@@ -40,8 +43,8 @@ _BASE_HEADERS = [
     (b"User-Agent", b"Python PSRP Client"),  # pypsrp's: hosts and proxies already allow it
     (b"Accept-Encoding", b"identity"),  # IIS-hosted endpoints would compress otherwise
 ]
-# Certificate auth: the header that asks WinRM to map the TLS client certificate (MS-WSMV
-# 2.2.9.2, as pypsrp sends it).
+# Certificate auth: the header that asks WinRM to map the TLS client certificate (as pypsrp
+# sends it).
 _CERT_AUTH = b"http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
 
 

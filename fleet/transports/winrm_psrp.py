@@ -104,8 +104,9 @@ def _text(element: ElementTree.Element) -> bytes:
 
 def _pipeline_clixml(pipeline: psrpcore.PowerShell, their_version: str) -> bytes:
     """A pipeline's CLIXML without the commands' <ToString>: psrpcore repeats each command's
-    whole text there (a 40 KB script travels twice); the element is optional (MS-PSRP
-    2.2.5.2.9) and pypsrp and PowerShell's own Command (MS-PSRP 2.2.3.12) carry none."""
+    whole text there (a 40 KB script travels twice). A ToString is an optional display string
+    the protocol passes through uninterpreted (MS-PSRP 2.2.5.3.4.4, 2.2.5.2.4); a Command is
+    its extended properties (2.2.3.12), and pypsrp sends none."""
     element = _element(pipeline, their_version)
     for obj in element.iter("Obj"):
         to_string = obj.find("ToString")

@@ -8,8 +8,13 @@ The requests of a host, in order (MS-PSRP 3.1.4 over MS-WSMV shell operations):
 
 plus the authentication legs in front of the first (fleet.transports.winrm_http). A finished
 command is released with a Signal only when another script follows on the same pool; the last
-one is not: Delete ends the shell with every command in it ("the shell and all its resources
-are deleted", MS-WSMV 3.1.4.2 Delete), so its Signal would be a round trip for nothing.
+one is not: the Delete closes "the associated RunspacePool and any active pipelines in the
+RunspacePool" (MS-PSRP 3.1.5.3.11,
+https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-psrp/0b5ad1d7-4a39-4a2b-ba3d-00dabd14b97a;
+"any commands in progress SHOULD be immediately terminated and all resources for the Shell
+SHOULD be freed", MS-WSMV 3.1.4.4.1,
+https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-wsmv/d2855e51-d060-40e2-a7bc-972ae8b403de),
+so a Signal before it would be a round trip for nothing.
 """
 
 from __future__ import annotations

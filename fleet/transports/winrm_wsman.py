@@ -1,7 +1,8 @@
 """WS-Management envelopes for one PowerShell shell: built as text, read with ElementTree.
 
-The shell operations of the Windows Remote Shell protocol (MS-WSMV 3.1.4: Create, Command,
-Send, Receive, Signal, Delete) with the headers pypsrp sends (the same set, order and values,
+The shell operations of the Windows Remote Shell protocol (MS-WSMV: Create, Command, Send,
+Receive, Signal, Delete; MS-PSRP 3.1.5.3 for PowerShell's use of them) with the headers
+pypsrp sends (the same set, order and values,
 so a Windows host sees what it sees from pypsrp). Requests are text templates: a host's
 seven requests need no ElementTree round trip each. Replies are checked against the request
 (`wsa:RelatesTo`), and a SOAP fault becomes `WSManFault` with the WSManFault code Windows
@@ -34,8 +35,9 @@ SIGNAL = _SHELL + "/Signal"
 SIGNAL_TERMINATE = _SHELL + "/signal/Terminate"
 _DONE = _SHELL + "/CommandState/Done"
 POWERSHELL_URI = "http://schemas.microsoft.com/powershell/"
-# ERROR_WSMAN_OPERATION_TIMEDOUT: a Receive with no output within the OperationTimeout; the
-# client asks again (MS-WSMV 3.1.4.14 Receive).
+# ERROR_WSMAN_OPERATION_TIMEDOUT. MS-WSMV's Receive: "If no output is available before the
+# wsman:OperationTimeout expires, the server MUST return a WSManFault with the Code attribute
+# equal to 2150858793. When the client receives this fault, it SHOULD issue another Receive".
 OPERATION_TIMED_OUT = 2150858793
 
 _HEAD = (
