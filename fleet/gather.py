@@ -8,7 +8,7 @@ names the others in `errors` as timed out, instead of being cut off with nothing
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -91,13 +91,21 @@ def gather_budget(left_s: float | None) -> GatherBudget:
 
 
 async def gather_facts(
-    session: Session, sections: Iterable[Section], *, budget: GatherBudget | None = None
+    session: Session,
+    sections: Iterable[Section],
+    *,
+    budget: GatherBudget | None = None,
+    declared: Mapping[str, Any] | None = None,
 ) -> HostFacts:
-    """`budget`: by default from the time left before the current host's deadline."""
+    """`budget`: by default from the time left before the current host's deadline;
+    `declared`: what the `declared` section reads (fleet.checks.declared.declared_request),
+    sent as data like every other parameter."""
     script = builtin_script("gather")
     budget = budget or gather_budget(time_left())
     sent = datetime.now(UTC)
-    params = {"sections": sorted(set(sections)), **budget.params()}
+    params: dict[str, Any] = {"sections": sorted(set(sections)), **budget.params()}
+    if declared is not None:
+        params["declared"] = dict(declared)
     body = await run_frame_body(session, script, params)
     received = datetime.now(UTC)
     try:

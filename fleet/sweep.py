@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fleet.audit import new_run_id
-from fleet.checks.evaluate import evaluate_host
+from fleet.checks.evaluate import CUSTOM_SKIPPED, evaluate_host
 from fleet.inventory import sources
 from fleet.inventory.sources import InventoryPaths
 from fleet.playbook.model import Playbook
@@ -24,7 +24,7 @@ from fleet.results import (
 from fleet.store import Drift, Store, compare
 
 Overrides = Mapping[str, Mapping[str, Any]]
-CUSTOM_SKIPPED = "custom checks run a script on the host; not re-evaluated from stored facts"
+__all__ = ["CUSTOM_SKIPPED", "drift_since_previous", "reevaluate", "reevaluate_host"]
 
 
 def inventory_key(paths: InventoryPaths) -> str:
@@ -45,7 +45,16 @@ def drift_since_previous(store: Store, result: RunResult) -> Drift | None:
     if info.inventory is None or info.playbook_sha256 is None:
         return None
     previous = store.run_before(info.inventory, info.playbook_sha256, info.started, info.id)
-    return compare(previous, result) if previous is not None else None
+    if previous is None:
+        return None
+    drift = compare(previous, result)
+    since = store.failing_since(
+        info.inventory,
+        info.playbook_sha256,
+        info.started,
+        [(i.host, i.check) for i in drift.still_failing],
+    )
+    return drift.with_failing_since(since)
 
 
 def reevaluate_host(host: HostResult, playbook: Playbook, overrides: Overrides) -> HostResult:
@@ -60,13 +69,9 @@ def reevaluate_host(host: HostResult, playbook: Playbook, overrides: Overrides) 
     elif host.facts is None:
         return host
     else:
-        checks = [
-            *evaluate_host(playbook, host.facts, overrides),
-            *(
-                CheckResult(id=c.id, status=CheckStatus.SKIP, message=CUSTOM_SKIPPED)
-                for c in playbook.custom
-            ),
-        ]
+        # Custom checks are judged from their stored documents; runs stored without them
+        # (older fleets) skip them: their scripts need the host.
+        checks = evaluate_host(playbook, host.facts, overrides)
     return host.model_copy(update={"checks": checks, "status": host_status_from_checks(checks)})
 
 

@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+import typer
 from rich.console import Console
 
 from fleet import logs
@@ -35,19 +36,28 @@ from fleet.cli.options import (
     StrictOpt,
     TimeoutOpt,
     VerboseOpt,
+    WaiversOpt,
     log_level_for,
 )
 from fleet.cli.progress import HostProgress
 from fleet.errors import InputError
-from fleet.inventory import Inventory, resolve_targets
+from fleet.inventory import Inventory, load_inventory, resolve_targets
 from fleet.inventory.sources import InventoryPaths
 from fleet.limits import concurrency_cap, raise_nofile_limit
 from fleet.playbook.loader import default_playbook, load_playbook
 from fleet.playbook.model import Playbook
 from fleet.probe.audit_probe import AuditProbe
-from fleet.results import RunResult
+from fleet.results import RunResult, WaiverNote
 from fleet.runner import RunOptions
 from fleet.secret import Secret
+from fleet.waivers import (
+    Waivers,
+    apply_waivers,
+    describe,
+    inventory_matcher,
+    load_waivers,
+    names_matcher,
+)
 
 # The options are re-exported: commands spell them `common.InventoryOpt` & co.
 __all__ = [
@@ -67,6 +77,7 @@ __all__ = [
     "StrictOpt",
     "TimeoutOpt",
     "VerboseOpt",
+    "WaiversOpt",
     "audit_hosts",
     "audit_with_progress",
     "effective_concurrency",
@@ -74,7 +85,10 @@ __all__ = [
     "load_playbook_arg",
     "prompt_password",
     "run_async",
+    "say_waivers",
     "setup_logging",
+    "waive",
+    "waivers_arg",
 ]
 
 T = TypeVar("T")
@@ -82,10 +96,10 @@ T = TypeVar("T")
 err_console = Console(stderr=True)
 
 
-def setup_logging(level: str, fmt: str, file: Path | None, verbose: int = 0) -> None:
+def setup_logging(level: str | None, fmt: str, file: Path | None, verbose: int = 0) -> None:
     if fmt not in ("auto", "json", "console"):
         raise InputError(f"--log-format must be auto, json or console, not {fmt!r}")
-    if level.lower() not in LOG_LEVELS:
+    if level is not None and level.lower() not in LOG_LEVELS:
         raise InputError(f"--log-level must be debug, info, warning or error, not {level!r}")
     logs.configure(level=log_level_for(level, verbose), fmt=fmt, file=str(file) if file else None)
 
@@ -104,6 +118,36 @@ def effective_concurrency(requested: int) -> int:
 
 def load_playbook_arg(path: Path | None) -> Playbook:
     return load_playbook(path) if path else default_playbook()
+
+
+def waivers_arg(path: Path | None) -> Waivers | None:
+    """The --waivers file, read before any host is contacted (malformed: exit 2)."""
+    return load_waivers(path) if path is not None else None
+
+
+def say_waivers(notes: list[WaiverNote]) -> None:
+    """Each expired or unmatched waiver, once per run, on stderr."""
+    for line in describe(notes):
+        typer.echo(f"fleet: note: {line}", err=True)
+
+
+def waive(
+    result: RunResult, waivers: Waivers | None, inventory: Inventory | InventoryPaths | None
+) -> RunResult:
+    """`result` with its waivers applied (host patterns resolved in `inventory`; without one,
+    by host name) and said."""
+    if waivers is None:
+        return result
+    if inventory is not None and not isinstance(inventory, Inventory):
+        inventory = load_inventory(inventory)
+    match = (
+        inventory_matcher(inventory)
+        if inventory is not None
+        else names_matcher(h.name for h in result.hosts)
+    )
+    waived = apply_waivers(result, waivers, match)
+    say_waivers(waived.waivers)
+    return waived
 
 
 def prompt_password(ask: bool) -> Secret | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections import Counter
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from fleet.audit import AuditHost
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.reports import write_atomically
+from fleet.cli.runlog import log_run
 from fleet.errors import InputError, field_error
 from fleet.inventory import resolve_targets
 from fleet.recorded import RecordedFrame, record_hosts
@@ -55,7 +57,7 @@ def gather_cmd(
     verbose: int = common.VerboseOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
-    log_level: str = common.LogLevelOpt,
+    log_level: str | None = common.LogLevelOpt,
 ) -> None:
     """Save what each host answers to the gather script, raw, for a bug report.
 
@@ -89,8 +91,14 @@ def gather_cmd(
             _save(recorded[name], _destination(out, folder, name))
     for run in failed:
         common.err_console.print(f"[red]{run.ref.name}[/]: {_failure(run)}", highlight=False)
-    if failed or outcome.interrupted or len(recorded) < len(targets):
-        raise typer.Exit(ExitCode.UNFINISHED)
+    unfinished = failed or outcome.interrupted or len(recorded) < len(targets)
+    code = ExitCode.UNFINISHED if unfinished else ExitCode.OK
+    statuses = Counter(r.status.value if r.status else "error" for r in failed)
+    log_run(
+        "gather", None, code, hosts={"saved": len(recorded), **statuses}, files=[("frames", out)]
+    )
+    if unfinished:
+        raise typer.Exit(code)
 
 
 def _targets(inventory: list[Path], pattern: str, ask_pass: bool) -> list[AuditHost]:

@@ -15,6 +15,7 @@ from typing import Literal
 import typer
 
 from fleet import logs
+from fleet.checks.cert_template import is_oid, valid_template
 from fleet.cli.app import app
 from fleet.cli.options import FormatMovedOpt
 from fleet.errors import InputError
@@ -26,6 +27,7 @@ from fleet.lab.received import read_received
 from fleet.lab.run import RunningLab
 from fleet.limits import FDS_RESERVED, raise_nofile_limit
 
+NAME_RULE = "letters, digits, space . _ ( ) -"
 lab_app = typer.Typer(
     help="Simulated Windows RDP hosts on loopback (real SSH), with seeded faults and a truth.",
     no_args_is_help=True,
@@ -49,6 +51,8 @@ FaultsArg = typer.Argument(
         "--faults mixed --detach\n\n"
         "  fleet lab up --dir lab --hosts 10 --transport winrm --winrm-auth kerberos "
         "--faults ntlm_disabled:2,cert_expired:1 --detach\n\n"
+        "  fleet lab up --dir lab --hosts 20 --ca-template RemoteDesktopServer "
+        "--faults cert_expired_ca:3,cert_pinned_expired:3,enroll_denied:1 --detach\n\n"
         f"Faults: mixed, {', '.join(FAULTS)}.\n\n"
         f"WinRM-only faults ({', '.join(WINRM_ONLY)}) land on WinRM hosts only: asking for "
         "them in an SSH lab is an error, `mixed` includes them only when the lab has WinRM "
@@ -102,6 +106,14 @@ def up_cmd(
         help="Seconds the lab KDC's clock runs off this machine's (libfaketime): past 300 "
         "every Kerberos host is auth_failed, as for an admin whose clock is off.",
     ),
+    ca_template: str | None = typer.Option(
+        None,
+        "--ca-template",
+        help="Give the lab's domain an enterprise CA issuing from this certificate template: "
+        "fix-cert-enroll (certreq -enroll) gets a real certificate from it, the template GPO "
+        "names it, and CA-issued certificates came from it.",
+        show_default="no enterprise CA: every enrollment fails",
+    ),
     start_timeout: float = typer.Option(
         60.0, "--start-timeout", min=1, help="With --detach: seconds to wait for readiness."
     ),
@@ -119,6 +131,8 @@ def up_cmd(
         raise InputError(f"--winrm-scheme must be http, https or mixed, got {winrm_scheme!r}")
     if winrm_auth not in _AUTHS:
         raise InputError(f"--winrm-auth must be ntlm, kerberos or mixed, got {winrm_auth!r}")
+    if ca_template is not None and (is_oid(ca_template) or not valid_template(ca_template)):
+        raise InputError(f"--ca-template: {ca_template!r} is not a template name ({NAME_RULE})")
     try:
         config = LabConfig(
             dir=lab_dir.absolute(),
@@ -134,6 +148,7 @@ def up_cmd(
             winrm_scheme=_SCHEMES[winrm_scheme],
             winrm_auth=_AUTHS[winrm_auth],
             kdc_clock_offset_s=kdc_clock_offset,
+            ca_template=ca_template,
         )
         _check_can_start(config)
     except InputError as exc:
@@ -150,6 +165,7 @@ def up_cmd(
             *("--winrm-auth", winrm_auth, "--kdc-clock-offset", str(kdc_clock_offset)),
             *("--log-level", log_level),
             *(("--rdp-port", str(rdp_port)) if rdp_port is not None else ()),
+            *(("--ca-template", ca_template) if ca_template is not None else ()),
         ]
         child = daemon.start_detached(config.dir, args, start_timeout)
         typer.echo(_summary(config, child.pid))
@@ -267,13 +283,16 @@ def set_cmd(
 ) -> None:
     """Change a host's faults while the lab runs (its state is rebuilt; truth.json follows),
     or reboot it: `fleet lab set HOST reboot` makes changes that wait for a reboot (TLS 1.2)
-    or a TermService restart (RDP security values) live, as a real reboot would."""
+    or a TermService restart (RDP security values) live and clears Windows' pending-restart
+    markers (the reboot_pending fault ends), as a real reboot would."""
     names = [f.removeprefix("fault=") for f in faults or []]
     if "reboot" in names:
         if clear or names != ["reboot"]:
             raise InputError("`reboot` stands alone: fleet lab set HOST reboot")
         send_control(lab_dir, {"op": "reboot", "host": host})
-        typer.echo(f"{host}: rebooted; changes that waited for a reboot are live")
+        typer.echo(
+            f"{host}: rebooted; changes that waited for a reboot are live, no restart pending"
+        )
         return
     if clear == bool(names):
         raise InputError("give either faults (NAME or fault=NAME ...), --clear or reboot")

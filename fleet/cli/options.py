@@ -118,8 +118,8 @@ VerboseOpt = typer.Option(
     "-v",
     count=True,
     help="More detail, step by step: -v evidence and fixes (plans: the script each change "
-    "runs), -vv every check and a log line per host, -vvv connections and scripts (debug "
-    "logs).",
+    "runs), -vv every check and the info log (the run's summary), -vvv connections, "
+    "scripts and a line per host (debug logs).",
 )
 StrictOpt = typer.Option(False, "--strict", help="Warnings fail the run (exit 1).")
 LogFormatOpt = typer.Option(
@@ -127,17 +127,31 @@ LogFormatOpt = typer.Option(
 )
 LogFileOpt = typer.Option(None, "--log-file", help="Write logs to this file instead of stderr.")
 LOG_LEVELS = ("debug", "info", "warning", "error")
-#: The log level each -v count asks for (-vv: a line per host; -vvv: connections, scripts).
+#: The log level each -v count asks for (-vv: info; -vvv: connections, scripts, hosts).
 VERBOSE_LEVELS = {2: "info", 3: "debug"}
 
 
-def log_level_for(level: str, verbose: int) -> str:
-    """The more detailed of --log-level and what -vv / -vvv ask for."""
-    wanted = VERBOSE_LEVELS.get(min(verbose, 3), "error")
+def log_level_for(level: str | None, verbose: int) -> str | None:
+    """The more detailed of --log-level and what -vv / -vvv ask for. None (no --log-level
+    and at most -v) leaves the default to fleet.logs: info for JSON logs, else warning."""
+    wanted = VERBOSE_LEVELS.get(min(verbose, 3))
+    if wanted is None or level is None:
+        return wanted or level
     return min(level.lower(), wanted, key=lambda name: LOG_LEVELS.index(name))
 
 
-LogLevelOpt = typer.Option("warning", "--log-level", help="debug, info, warning or error.")
+LogLevelOpt = typer.Option(
+    None,
+    "--log-level",
+    help="debug, info, warning or error.",
+    show_default="info for JSON logs (one summary event per run), else warning",
+)
+WaiversOpt = typer.Option(
+    None,
+    "--waivers",
+    help="Accepted risks: a YAML list of {check, hosts, reason, owner, expires}. A live waiver "
+    "turns that check's fail or warn on those hosts into waived (not a finding, not planned).",
+)
 
 
 def _limit_not_a_count(value: str | None) -> None:

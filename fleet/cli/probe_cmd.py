@@ -11,13 +11,15 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from fleet import logs
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
-from fleet.cli.options import INVENTORY_HELP, VerboseOpt, forks_opt, log_level_for
+from fleet.cli.options import INVENTORY_HELP, LogLevelOpt, VerboseOpt, forks_opt, log_level_for
+from fleet.cli.runlog import audit_counts, log_run
+from fleet.cli.show import ShowOpt, rest_line, show_all
+from fleet.cli.tables import Cell, Col, fit_table
 from fleet.errors import InputError
 from fleet.inventory.sources import describe
 from fleet.limits import concurrency_cap, raise_nofile_limit
@@ -87,12 +89,14 @@ def _targets(
     return targets
 
 
-def _row(host: HostResult, probe: ProbeResult) -> list[Text | str]:
+def _row(host: HostResult, probe: ProbeResult) -> list[Cell]:
     answers = Text()
     for a in probe.attempts:
         if answers:
             answers.append("\n")
-        answers.append(f"{request_label(a.requested)} → {answer_label(a)}")
+        # MS-RDPBCGR's failure codes (HYBRID_REQUIRED_BY_SERVER) as words, so they wrap
+        # in a narrow column; the JSON keeps the codes.
+        answers.append(f"{request_label(a.requested)} → {answer_label(a).replace('_', ' ')}")
     tls = probe.tls
     tls_text = ""
     if tls is not None:
@@ -122,13 +126,29 @@ def _row(host: HostResult, probe: ProbeResult) -> list[Text | str]:
     ]
 
 
-def render_table(console: Console, run: RunResult, probes: list[ProbeResult]) -> None:
-    table = Table(title="RDP probe", title_justify="left")
-    for column in ("host", "address", "status", "negotiation", "TLS / certificate", "findings"):
-        table.add_column(column, no_wrap=column in ("host", "address", "status"))
-    for host, probe in zip(run.hosts, probes, strict=True):
-        table.add_row(*_row(host, probe))
-    console.print(table)
+COLUMNS = (
+    Col("host"),
+    Col("address", drop=3),
+    Col("status"),
+    Col("negotiation", wrap=True, drop=1),
+    Col("TLS / certificate", wrap=True, fold=True, drop=2),
+    Col("findings", wrap=True, fold=True, want=24),
+)
+
+
+def render_table(
+    console: Console, run: RunResult, probes: list[ProbeResult], *, everything: bool = False
+) -> None:
+    """The hosts with findings or errors (`everything`: all), a line for the rest, counts."""
+    pairs = list(zip(run.hosts, probes, strict=True))
+    listed = [(h, p) for h, p in pairs if everything or h.status is not HostStatus.OK]
+    hidden = len(pairs) - len(listed)
+    if listed:
+        rows = [_row(host, probe) for host, probe in listed]
+        title = "RDP probe" if not hidden else "RDP probe: hosts with findings or errors"
+        console.print(fit_table(console, COLUMNS, rows, title=title))
+    if hidden:
+        console.print(rest_line(hidden, "ok, no findings", more=bool(listed)))
     counts = ", ".join(f"{n} {s}" for s, n in run.counts().items() if n)
     console.print(f"{len(run.hosts)} host(s): {counts}  → exit {run.exit_code()}")
 
@@ -167,7 +187,8 @@ def probe_cmd(
     ),
     fmt: str = typer.Option("table", "--format", help="table or json."),
     output: Path | None = _OutputOpt,
-    log_level: str = typer.Option("warning", "--log-level", help="debug, info, warning, error."),
+    show: str = ShowOpt,
+    log_level: str | None = LogLevelOpt,
     verbose: int = VerboseOpt,
 ) -> None:
     """Probe RDP listeners without credentials: offered protocols, TLS, certificate, NLA.
@@ -178,7 +199,8 @@ def probe_cmd(
         raise InputError(f"--format must be table or json, not {fmt!r}")
     if output is not None and fmt != "json":
         raise InputError("--output needs --format json")
-    if log_level.lower() not in ("debug", "info", "warning", "error"):
+    everything = show_all(show)
+    if log_level is not None and log_level.lower() not in ("debug", "info", "warning", "error"):
         raise InputError(f"--log-level must be debug, info, warning or error, not {log_level!r}")
     logs.configure(level=log_level_for(log_level, verbose))
     targets = _targets(hosts or [], inventory, limit, port)
@@ -213,5 +235,7 @@ def probe_cmd(
             except OSError as exc:
                 raise InputError(f"cannot write {output}: {exc.strerror}") from None
     else:
-        render_table(Console(), run, probes)
+        render_table(Console(), run, probes, everything=everything)
+    files = [("json", output)] if fmt == "json" else []
+    log_run("probe", run.run.id, run.exit_code(), **audit_counts(run), files=files)
     raise typer.Exit(run.exit_code())

@@ -24,7 +24,7 @@ from fleet.inventory import select_overrides
 from fleet.inventory.sources import InventoryPaths
 from fleet.playbook.model import Playbook
 from fleet.results import RunResult
-from fleet.store import Drift, SecretInStoreError, Store, StoreBusy
+from fleet.store import Drift, SecretInStoreError, Store, StoreBusy, TrendPoint, trend
 from fleet.store.db import is_busy
 from fleet.sweep import drift_since_previous, file_sha256, inventory_key, reevaluate
 
@@ -86,6 +86,16 @@ class Recorder:
             return None
         try:
             return drift_since_previous(self.store, stored_form(result, inventory))
+        except sqlite3.Error:
+            return None
+
+    def trend(self, result: RunResult, inventory: InventoryPaths | None) -> list[TrendPoint] | None:
+        """Compliance over the last runs of this inventory and playbook and this one (a
+        read, like `drift`); None when the database cannot be read."""
+        if self.store is None:
+            return None
+        try:
+            return trend(self.store, stored_form(result, inventory))
         except sqlite3.Error:
             return None
 

@@ -12,16 +12,32 @@ only, as in the lab); `hang` never answers (the runner's deadline ends it), `dro
 ConnectionLost mid-command, `garbage` answers noise without a frame, `slow` answers after a
 few seconds (fleet.lab.behaviour).
 Bytes on the wire (`oem_output`, HTTP, NTLM) exist only in the subprocess labs.
+
+`probe` is the RDP probe of a host without a socket: what `fleet.probe.client.probe_host`
+would read from the lab's listener (fleet.lab.rdp_wiring), from the same state and the same
+negotiation rule (`fleet.lab.rdp_listener.decide`), for apply's wire verification in-process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from fleet.lab.behaviour import DropConnection, command_reply
 from fleet.lab.model import LabHost
+from fleet.lab.rdp_certs import realize
+from fleet.lab.rdp_listener import decide
+from fleet.lab.rdp_wiring import CertRealizingResponder, listener_up, wire_state_for
 from fleet.lab.responder import Responder, default_responder
+from fleet.lab.truth import host_truth
+from fleet.probe.certinfo import cert_info
+from fleet.probe.client import REQUESTS
+from fleet.probe.model import Attempt, Outcome, ProbeError, ProbeResult, TlsInfo
+from fleet.probe.negotiation import TLS_BASED, ConnectionRequest
 from fleet.scripts import Script
 from fleet.secret import Secret
 from fleet.transports.base import (
@@ -51,7 +67,8 @@ class LabHosts:
         password: Secret | None = None,
     ) -> None:
         self.hosts: dict[str, LabHost] = {h.name: h for h in hosts}
-        self.responder = responder or default_responder()
+        # As the lab's endpoints: every certificate a host reports is a real one.
+        self.responder = responder or CertRealizingResponder(default_responder())
         self.latency_s = latency_s
         # As `fleet lab up`'s endpoints: with a password, a connection with another is
         # refused (None: any credential is accepted, for tests of what happens after).
@@ -96,6 +113,44 @@ class LabHosts:
         return ScriptOutput(
             stdout=reply.output, stderr=reply.error or "", exit_status=reply.exit_status
         )
+
+    async def probe(self, address: str, port: int) -> ProbeResult:
+        """What a credential-free RDP probe of `address` reads now (a `WireVerify` prober)."""
+        started = datetime.now(UTC)
+        host = next((h for h in self.hosts.values() if h.address == address), None)
+        if host is None or not listener_up(host):
+            return ProbeResult(
+                address, port, started, error_kind=ProbeError.UNREACHABLE,
+                error="connection refused",
+            )  # fmt: skip
+        realize(host.state)
+        wire = wire_state_for(host)
+        if wire.fault in ("hang", "drop", "garbage"):
+            kind = ProbeError.TIMEOUT if wire.fault == "hang" else ProbeError.PROTOCOL
+            return ProbeResult(address, port, started, error_kind=kind, error=wire.fault)
+        attempts: list[Attempt] = []
+        tls: TlsInfo | None = None
+        for requested in REQUESTS:
+            cc = decide(wire, ConnectionRequest(requested=requested))
+            attempts.append(
+                Attempt(
+                    requested=requested,
+                    outcome=Outcome(cc.kind),
+                    selected=cc.selected,
+                    failure_code=cc.failure_code,
+                    failure_name=cc.failure_name,
+                    flags=cc.flags,
+                )
+            )
+            if tls is None and (cc.selected or 0) & TLS_BASED:
+                der = x509.load_pem_x509_certificate(wire.cert_pem).public_bytes(Encoding.DER)
+                version = wire.tls_max_version or "TLSv1.3"
+                tls = TlsInfo(on_request=requested, version=version, certificate=cert_info(der))
+        return ProbeResult(address, port, started, attempts=tuple(attempts), tls=tls)
+
+    def expected(self, checks: Collection[str]) -> dict[str, dict[str, Any]]:
+        """Each host's truth for an audit running `checks` (fleet.lab.truth.for_checks)."""
+        return {name: host_truth(h.faults, checks) for name, h in self.hosts.items()}
 
     def transport(self, name: str = "mock") -> MockTransport:
         handler: Handler = self.handler

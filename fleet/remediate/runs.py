@@ -17,11 +17,12 @@ from fleet.lockout import guarded
 from fleet.playbook.model import Playbook
 from fleet.processor import Processor
 from fleet.remediate.apply import ApplyOptions, ApplyProcessor, ApplyRun, apply_plan
-from fleet.remediate.model import Plan
+from fleet.remediate.model import CUSTOM_FIX_ID, Plan
 from fleet.remediate.plan import plan_from_audit
 from fleet.results import HostResult
 from fleet.runner import RunOptions
 from fleet.store.journal import Journal, RunHeader
+from fleet.waivers import HostMatcher, Waivers, apply_waivers, names_matcher
 
 
 def file_sha256(paths: InventoryPaths | None) -> str | None:
@@ -37,8 +38,12 @@ async def make_plan(
     only: Collection[str] | None = None,
     stop: asyncio.Event | None = None,
     processors: Sequence[Processor[HostResult, Any]] = (),
+    waivers: Waivers | None = None,
+    match: HostMatcher | None = None,
 ) -> Plan:
-    """Gather and evaluate every host (nothing changes on them), then plan from the facts."""
+    """Gather and evaluate every host (nothing changes on them), then plan from the facts.
+    `waivers` (host patterns resolved by `match`, else by name): a waived check is left
+    alone, and the plan says so."""
     result = await audit(
         hosts,
         playbook,
@@ -48,8 +53,11 @@ async def make_plan(
         processors=processors,
         stop=stop,
     )
+    if waivers is not None:
+        names = [h.target.name for h in hosts]
+        result = apply_waivers(result, waivers, match or names_matcher(names))
     params = {h.target.name: resolve_params(playbook, h.overrides) for h in hosts}
-    return plan_from_audit(
+    plan = plan_from_audit(
         result.hosts,
         params,
         playbook=playbook.name,
@@ -58,6 +66,7 @@ async def make_plan(
         inventory_sha256=file_sha256(inventory),
         only=only,
     )
+    return plan.model_copy(update={"waivers": result.waivers}) if result.waivers else plan
 
 
 def check_plan_matches(plan: Plan, playbook: Playbook, hosts: Sequence[AuditHost]) -> None:
@@ -73,6 +82,14 @@ def check_plan_matches(plan: Plan, playbook: Playbook, hosts: Sequence[AuditHost
         raise InputError(
             f"the plan names hosts the inventory does not select: {', '.join(missing[:5])}"
         )
+    for change in plan.changes:
+        for call in (change.fix, change.undo):
+            custom = call is not None and CUSTOM_FIX_ID.fullmatch(call.script)
+            if custom and call is not None and playbook.fix_script(call.script) is None:
+                raise InputError(
+                    f"the plan runs {call.script}, which playbook {playbook.name!r} "
+                    "does not have: plan again"
+                )
 
 
 async def run_apply(
@@ -104,6 +121,9 @@ async def run_apply(
                 "max_fail_percent": options.max_fail_percent,
                 "concurrency": options.run.concurrency,
             },
+            waivers=[w.model_dump(mode="json") for w in options.waivers]
+            if options.waivers
+            else None,
         )
     )
     transports = guarded(

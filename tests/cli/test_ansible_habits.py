@@ -31,8 +31,8 @@ def test_forks_is_concurrency_and_c_is_its_alias(
     monkeypatch.setattr(fleet.cli.common, "effective_concurrency", spy)
     for flag in ("-f", "--forks", "-c", "--concurrency"):
         ran = run("audit", "-i", lab.inventory, "--no-db", flag, "2", "--format", "json")
-        assert ran.code == 0, ran.err
-        assert len(json.loads(ran.out)["hosts"]) == 3
+        assert ran.exit_code == 0, ran.stderr
+        assert len(json.loads(ran.stdout)["hosts"]) == 3
     assert asked == [2, 2, 2, 2]
 
 
@@ -54,7 +54,7 @@ def test_an_old_f_for_format_is_one_line_pointing_to_format(
     lab = in_process_lab(monkeypatch, tmp_path, hosts=1)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     ran = run(*[str(lab.inventory) if a == "@inv" else a for a in args])
-    assert ran.code == 2
+    assert ran.exit_code == 2
     assert says in ran.error_line
 
 
@@ -94,19 +94,19 @@ def test_verbosity_adds_detail_step_by_step(
     lab = in_process_lab(monkeypatch, tmp_path, faults="nla_off:1", hosts=2, seed=3)
     args = ("audit", "-i", lab.inventory, "--no-db", "--log-format", "json")
     quiet, v1, v2, v3 = (run(*args, *flag) for flag in ((), ("-v",), ("-vv",), ("-vvv",)))
-    assert {r.code for r in (quiet, v1, v2, v3)} == {1}
+    assert {r.exit_code for r in (quiet, v1, v2, v3)} == {1}
     # -v: each finding's evidence and fix; passing checks stay quiet, no log lines
-    assert "evidence:" not in quiet.out and "evidence:" in v1.out and "fix:" in v1.out
-    assert "rdp.listener:" not in v1.out
-    assert '"host done"' not in v1.err
-    # -vv: every check's message, and a log line as each host finishes
-    assert "rdp.listener:" in v2.out
-    assert v2.err.count('"event": "host done"') == 2
-    assert '"level": "debug"' not in v2.err
-    # -vvv: connections and scripts (debug)
-    debug = [json.loads(x) for x in v3.err.splitlines() if '"level": "debug"' in x]
-    assert {"connected", "script answered"} <= {d["event"] for d in debug}
-    assert len(v1.out) < len(v2.out) and len(v2.err) < len(v3.err)
+    assert "evidence:" not in quiet.stdout and "evidence:" in v1.stdout and "fix:" in v1.stdout
+    assert "rdp.listener:" not in v1.stdout
+    assert '"host done"' not in v1.stderr
+    # -vv: every check's message, and the info log (the run's summary event)
+    assert "rdp.listener:" in v2.stdout
+    assert v2.stderr.count('"event": "run finished"') == 1
+    assert '"level": "debug"' not in v2.stderr
+    # -vvv: connections, scripts and a line as each host finishes (debug)
+    debug = [json.loads(x) for x in v3.stderr.splitlines() if '"level": "debug"' in x]
+    assert {"connected", "script answered", "host done"} <= {d["event"] for d in debug}
+    assert len(v1.stdout) < len(v2.stdout) and len(v2.stderr) < len(v3.stderr)
 
 
 def test_plan_v_shows_the_script_each_change_runs(
@@ -115,9 +115,9 @@ def test_plan_v_shows_the_script_each_change_runs(
     lab = in_process_lab(monkeypatch, tmp_path, faults="firewall_public:1", hosts=1)
     plain = run("plan", "-i", lab.inventory)
     verbose = run("plan", "-i", lab.inventory, "-v")
-    assert plain.code == verbose.code == 0, plain.err
-    assert "runs fix." not in plain.out
-    assert "runs fix.netprofile" in verbose.out
+    assert plain.exit_code == verbose.exit_code == 0, plain.stderr
+    assert "runs fix." not in plain.stdout
+    assert "runs fix.netprofile" in verbose.stdout
 
 
 def _failing(audit_json: str) -> dict[str, list[str]]:
@@ -132,10 +132,10 @@ def test_apply_check_is_a_dry_run_showing_the_diff(
     lab = in_process_lab(monkeypatch, tmp_path, faults="firewall_public:1", hosts=2, seed=2)
     before = run("audit", "-i", lab.inventory, "--no-db", "--format", "json")
     ran = run("apply", "-i", lab.inventory, *flags, "--db", tmp_path / "j.db")
-    assert ran.code == 0, ran.err
-    assert "NetConnectionProfile" in ran.out and "Public → Private" in ran.out
+    assert ran.exit_code == 0, ran.stderr
+    assert "NetConnectionProfile" in ran.stdout and "Public → Private" in ran.stdout
     after = run("audit", "-i", lab.inventory, "--no-db", "--format", "json")
-    assert _failing(after.out) == _failing(before.out) != {}
+    assert _failing(after.stdout) == _failing(before.stdout) != {}
     assert not (tmp_path / "j.db").exists()  # nothing applied, nothing journaled
 
 
@@ -144,15 +144,15 @@ def test_apply_diff_shows_what_each_change_did(
 ) -> None:
     lab = in_process_lab(monkeypatch, tmp_path, faults="firewall_public:1", hosts=1)
     ran = run("apply", "-i", lab.inventory, "--diff", "--yes", "--db", tmp_path / "j.db")
-    assert ran.code == 0, ran.err
-    assert "applied     NetConnectionProfile" in ran.out
-    assert '"Public" → "Private"' in ran.out
+    assert ran.exit_code == 0, ran.stderr
+    assert "applied     NetConnectionProfile" in ran.stdout
+    assert '"Public" → "Private"' in ran.stdout
     json_run = run(
         "apply", "-i", lab.inventory, "--diff", "--yes", "--format", "json",
         "--db", tmp_path / "j.db",
     )  # fmt: skip
-    assert json_run.code == 0
-    assert json.loads(json_run.out)["hosts"][0]["status"] == "unchanged"
+    assert json_run.exit_code == 0
+    assert json.loads(json_run.stdout)["hosts"][0]["status"] == "unchanged"
 
 
 def test_a_failed_apply_writes_a_retry_file_that_limit_reads_back(
@@ -166,25 +166,25 @@ def test_a_failed_apply_writes_a_retry_file_that_limit_reads_back(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     ran = run("apply", "-i", lab.inventory, "--yes", "--db", "j.db", "--format", "json")
-    assert ran.code == 1, ran.err
-    doc = json.loads(ran.out)
+    assert ran.exit_code == 1, ran.stderr
+    doc = json.loads(ran.stdout)
     retry = tmp_path / "rdp-health.retry"  # Ansible's: named after the playbook; by the inventory
     assert doc["retry_file"] == str(retry)
     assert retry.read_text() == "".join(f"{n}\n" for n in failing)
-    assert f"--limit @{retry}" in ran.err
+    assert f"--limit @{retry}" in ran.stderr
     assert list(elsewhere.iterdir()) == [elsewhere / "j.db"]  # nothing else in the cwd
     monkeypatch.chdir(tmp_path)
     planned = run("plan", "-i", lab.inventory, "--limit", "@rdp-health.retry", "--format", "json")
-    assert planned.code == 0, planned.err
-    assert sorted(h["host"] for h in json.loads(planned.out)["hosts"]) == failing
+    assert planned.exit_code == 0, planned.stderr
+    assert sorted(h["host"] for h in json.loads(planned.stdout)["hosts"]) == failing
     # a saved plan's retry file sits beside it; --no-retry-file writes none
-    assert run("plan", "-i", lab.inventory, "-o", "plan.json").code == 0
+    assert run("plan", "-i", lab.inventory, "-o", "plan.json").exit_code == 0
     again = run("apply", "plan.json", "--yes", "--db", "j.db")
-    assert again.code == 1
+    assert again.exit_code == 1
     assert (tmp_path / "plan.retry").read_text() == "".join(f"{n}\n" for n in failing)
-    assert "fleet plan -i" in again.err and "--limit @plan.retry -o plan.json" in again.err
+    assert "fleet plan -i" in again.stderr and "--limit @plan.retry -o plan.json" in again.stderr
     (tmp_path / "plan.retry").unlink()
-    assert run("apply", "plan.json", "--yes", "--db", "j.db", "--no-retry-file").code == 1
+    assert run("apply", "plan.json", "--yes", "--db", "j.db", "--no-retry-file").exit_code == 1
     assert not (tmp_path / "plan.retry").exists()
 
 
@@ -194,23 +194,23 @@ def test_limit_at_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "some").write_text(f"\n{chosen[0]}\n  {chosen[1]}  \n\n")
     listed = run("inventory", "list", "-i", lab.inventory, "--limit", f"@{tmp_path / 'some'}",
                  "--format", "json")  # fmt: skip
-    assert listed.code == 0, listed.err
-    assert [h["name"] for h in json.loads(listed.out)["hosts"]] == sorted(
+    assert listed.exit_code == 0, listed.stderr
+    assert [h["name"] for h in json.loads(listed.stdout)["hosts"]] == sorted(
         chosen, key=[h.name for h in lab.hosts].index
     )
     # with other terms: the file's hosts are one more union term
     both = run("inventory", "list", "-i", lab.inventory, "--format", "json",
                "--limit", f"@{tmp_path / 'some'},{lab.hosts[0].name}")  # fmt: skip
-    assert len(json.loads(both.out)["hosts"]) == 3
+    assert len(json.loads(both.stdout)["hosts"]) == 3
     for bad, says in (
         ("@nosuch", "--limit @nosuch: no such file"),
         (f"@{tmp_path}", "is a folder, not a file of host names"),
     ):
         ran = run("inventory", "list", "-i", lab.inventory, "--limit", bad)
-        assert ran.code == 2 and says in ran.error_line
+        assert ran.exit_code == 2 and says in ran.error_line
     (tmp_path / "empty").write_text("\n \n")
     ran = run("inventory", "list", "-i", lab.inventory, "--limit", f"@{tmp_path / 'empty'}")
-    assert ran.code == 2 and "names no host" in ran.error_line
+    assert ran.exit_code == 2 and "names no host" in ran.error_line
 
 
 def test_journal_and_history_runs_take_last_n(
@@ -219,15 +219,17 @@ def test_journal_and_history_runs_take_last_n(
     lab = in_process_lab(monkeypatch, tmp_path, faults="firewall_public:1.0", hosts=2)
     db = tmp_path / "fleet.db"
     for _ in range(3):
-        assert run("audit", "-i", lab.inventory, "--db", db).code == 1
+        assert run("audit", "-i", lab.inventory, "--db", db).exit_code == 1
     for host in lab.hosts:
-        assert run("apply", "-i", lab.inventory, "-l", host.name, "--yes", "--db", db).code == 0
+        assert (
+            run("apply", "-i", lab.inventory, "-l", host.name, "--yes", "--db", db).exit_code == 0
+        )
     journal = run("journal", "--db", db, "--last", "1", "--format", "json")
-    assert journal.code == 0 and len(json.loads(journal.out)["runs"]) == 1
-    assert len(json.loads(run("journal", "--db", db, "--format", "json").out)["runs"]) == 2
+    assert journal.exit_code == 0 and len(json.loads(journal.stdout)["runs"]) == 1
+    assert len(json.loads(run("journal", "--db", db, "--format", "json").stdout)["runs"]) == 2
     runs = run("history", "runs", "--db", db, "-n", "2", "--format", "json")
-    assert runs.code == 0 and len(json.loads(runs.out)["runs"]) == 2
+    assert runs.exit_code == 0 and len(json.loads(runs.stdout)["runs"]) == 2
     for args in (("journal", "--limit", "1"), ("history", "runs", "--limit", "1")):
         ran = run(*args, "--db", db)
-        assert ran.code == 2
+        assert ran.exit_code == 2
         assert "--limit is a host pattern" in ran.error_line and "use --last 1" in ran.error_line

@@ -19,8 +19,8 @@ from tests.support.cli import in_process_lab, run
 
 def listing(*args: str | Path) -> dict[str, dict[str, Any]]:
     ran = run("inventory", "list", *args, "--format", "json")
-    assert ran.code == 0, ran.err
-    return {h["name"]: h for h in json.loads(ran.out)["hosts"]}
+    assert ran.exit_code == 0, ran.stderr
+    return {h["name"]: h for h in json.loads(ran.stdout)["hosts"]}
 
 
 def script(path: Path, body: str, *, executable: bool = True) -> Path:
@@ -73,7 +73,7 @@ def test_repeated_i_merges_inventories_as_ansible_does(tmp_path: Path) -> None:
     assert hosts["rds-a-001"]["user"] == "from-b"  # groups merge across sources
     assert hosts["rds-a-001"]["port"] == 2200  # the later source's group_vars win
     graph = run("inventory", "graph", "-i", a, "-i", b)
-    assert graph.code == 0 and "site_b" in graph.out and "rds-a-002" in graph.out
+    assert graph.exit_code == 0 and "site_b" in graph.stdout and "rds-a-002" in graph.stdout
 
 
 def test_a_folder_is_every_inventory_in_it(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_a_failing_script_is_one_clear_line(
     monkeypatch.setattr(fleet.inventory.script, "MAX_OUTPUT", 1024)
     path = script(tmp_path / "inv.py", body)
     ran = run("inventory", "list", "-i", path)
-    assert ran.code == 2
+    assert ran.exit_code == 2
     assert ran.error_line.startswith(f"fleet: error: {path}: ")
     assert says in ran.error_line
 
@@ -127,7 +127,7 @@ def test_a_failing_script_is_one_clear_line(
 def test_a_script_without_the_executable_bit_says_so(tmp_path: Path) -> None:
     path = script(tmp_path / "inv.py", DYNAMIC, executable=False)
     ran = run("inventory", "list", "-i", path)
-    assert ran.code == 2 and "not executable: chmod +x" in ran.error_line
+    assert ran.exit_code == 2 and "not executable: chmod +x" in ran.error_line
 
 
 def test_a_script_runs_without_a_shell(tmp_path: Path) -> None:
@@ -156,15 +156,15 @@ def test_audit_and_apply_through_merged_sources(
     dyn = script(tmp_path / "dyn.py", f"print(json.dumps({json.dumps(doc)}))")
     ran = run("audit", "-i", lab.inventory, "-i", dyn, "--no-db", "--format", "json",
               "-l", "all:!*-gone")  # fmt: skip
-    assert ran.code == 1, ran.err
-    audited = {h["name"] for h in json.loads(ran.out)["hosts"]}
+    assert ran.exit_code == 1, ran.stderr
+    audited = {h["name"] for h in json.loads(ran.stdout)["hosts"]}
     assert audited == {h.name for h in lab.hosts}
     plan = tmp_path / "plan.json"
     planned = run("plan", "-i", lab.inventory, "-i", dyn, "-l", "all:!*-gone", "-o", plan)
-    assert planned.code == 0, planned.err
+    assert planned.exit_code == 0, planned.stderr
     assert json.loads(plan.read_text())["inventory"] == os.pathsep.join(
         [str(lab.inventory), str(dyn)]
     )
     applied = run("apply", plan, "--yes", "--db", tmp_path / "j.db", "--format", "json")
-    assert applied.code == 0, applied.err
-    assert {h["status"] for h in json.loads(applied.out)["hosts"]} == {"applied"}
+    assert applied.exit_code == 0, applied.stderr
+    assert {h["status"] for h in json.loads(applied.stdout)["hosts"]} == {"applied"}

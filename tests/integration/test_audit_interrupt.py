@@ -30,7 +30,7 @@ def test_sigint_reports_what_finished(lab_factory, tmp_path) -> None:  # type: i
             "-o",
             str(out),
             "--log-level",
-            "info",
+            "debug",
             "--log-format",
             "json",
             "--no-db",

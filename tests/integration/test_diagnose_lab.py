@@ -1,6 +1,8 @@
 """`fleet diagnose` on lab hosts carrying exactly one state fault each names that fault's
-check first (from the lab's fault table, not from fleet's checks); a healthy host has no
-cause; an unreachable host is said plainly with exit 3."""
+check first (from the lab's fault table, not from fleet's checks), probing their RDP
+listeners; every command it suggests is run as printed (in this process, against the lab)
+and plans what it promised; what the probe sees ranks under the setting that explains it; a
+healthy host has no cause; an unreachable host is said plainly with exit 3."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from typing import Any
 import pytest
 
 from fleet.lab.faults import FAULTS, STATE_FAULTS
+from fleet.playbook.loader import default_playbook
+from tests.support.inlab import run_cli
 
 from .conftest import fleet
 
@@ -22,6 +26,12 @@ def diagnose(host: str, inventory: str, *extra: str) -> tuple[int, dict[str, Any
     proc = fleet("diagnose", host, "-i", inventory, "--format", "json", "--timeout", "8", *extra)
     assert "Traceback" not in proc.stderr
     return proc.returncode, json.loads(proc.stdout)
+
+
+def shape(change: str) -> tuple[str, str]:
+    """ "target: before → after" as (target, after): a before label may move between the
+    diagnosis and the plan (a session's idle time, a clock's offset)."""
+    return change.split(": ", 1)[0], change.rsplit(" → ", 1)[1]
 
 
 def test_each_single_state_fault_is_named_first(lab_factory) -> None:  # type: ignore[no-untyped-def]
@@ -43,22 +53,50 @@ def test_each_single_state_fault_is_named_first(lab_factory) -> None:  # type: i
             )
         )
     wrong = {}
+    checks = default_playbook().check_ids  # diagnose runs the default playbook's checks
     for fault, host in carrier.items():
-        expected = [*FAULTS[fault].fail, *FAULTS[fault].warn]
+        fail = [c for c in FAULTS[fault].fail if c in checks]
+        expected = [*fail, *(c for c in FAULTS[fault].warn if c in checks)]
         code, d = results[fault]
-        assert truth[host]["fail"] == sorted(FAULTS[fault].fail)  # truth lists them sorted
+        assert truth[host]["fail"] == sorted(fail)  # truth lists them sorted
         got = d["findings"][0]["check"] if d["findings"] else None
         if got != (expected[0] if expected else None):
             wrong[fault] = {"expected": expected, "got": [f["check"] for f in d["findings"]]}
             continue
-        assert code == (1 if FAULTS[fault].fail else 0), d
+        assert code == (1 if fail else 0), d
         if expected:
             first = d["findings"][0]
-            next_cmd = shlex.split(first["next"])
-            assert next_cmd[:6] == ["fleet", "plan", "-i", str(lab.inventory), "--limit", host]
-            assert expected[0] in next_cmd[-1].split(",")
             assert first["message"] and first["why"]
+            if expected[0] == "cert.valid":  # the route the plan takes, or why it is blocked
+                assert first["fix"] and first["evidence"]["route"], first
+            assert first["next"] or first["no_fix"], first
+        for f in d["findings"]:
+            if f["next"] is None:
+                assert f["no_fix"] or f["explained_by"], f
+                continue
+            next_cmd = shlex.split(f["next"])
+            assert next_cmd[:6] == ["fleet", "plan", "-i", str(lab.inventory), "--limit", host]
+            proc = run_cli(*next_cmd[1:], "--format", "json", "--timeout", "8")
+            assert proc.code == 0, proc.stderr
+            [planned] = [h for h in json.loads(proc.stdout)["hosts"] if h["host"] == host]
+            runnable = [
+                f"{c['target']}: {c['before_label'] or '(none)'} → {c['after_label'] or '(none)'}"
+                for c in planned["changes"]
+                if not c["blocked"]
+            ]
+            if not runnable or [shape(x) for x in runnable] != [shape(x) for x in f["plans"]]:
+                wrong[f"{fault} {f['check']}"] = {"promised": f["plans"], "planned": runnable}
     assert not wrong, json.dumps(wrong, indent=1)
+
+    # The wire's symptoms of a missing certificate rank under the certificate, not under
+    # "security layer / NLA" with a command that would change nothing.
+    _, d = results["cert_missing"]
+    first, *symptoms = [(f["check"], f["explained_by"], f["cause"]) for f in d["findings"]]
+    assert first == ("cert.valid", None, "certificate")
+    assert sorted(symptoms) == [
+        ("probe.nla", "cert.valid", "certificate"),
+        ("probe.tls", "cert.valid", "certificate"),
+    ]
 
     healthy = hosts[-1]
     code, d = diagnose(healthy, str(lab.inventory))

@@ -149,5 +149,13 @@ def test_a_store_failure_keeps_the_output_then_exits_2(lab_factory, tmp_path: Pa
         assert proc.returncode == 2, proc.stderr
         assert_matches_truth(json.loads(report.read_text()), lab.truth)
         assert (tmp_path / f"{command}.xml").exists()
-        assert proc.stderr.startswith("fleet: error:") and "NOT recorded" in proc.stderr
+        # The run's summary event (JSON logs off a terminal) comes first, then the error.
+        *logged, error = proc.stderr.strip().splitlines()
+        assert error.startswith("fleet: error:") and "NOT recorded" in error
+        [summary] = [json.loads(line) for line in logged]
+        assert (summary["event"], summary["exit_code"], summary["recorded"]) == (
+            "run finished",
+            2,
+            False,
+        )
         assert "Traceback" not in proc.stderr

@@ -66,14 +66,14 @@ def test_a_banner_instead_of_an_answer_is_advice(
     says what that means instead of quoting it."""
     lab = in_process_lab(monkeypatch, tmp_path, faults="garbage:1", hosts=2)
     ran = run("audit", "-i", lab.inventory, "--no-db", "--format", "json")
-    (host,) = [h for h in json.loads(ran.out)["hosts"] if h["status"] == "error"]
+    (host,) = [h for h in json.loads(ran.stdout)["hosts"] if h["status"] == "error"]
     assert host["error"].startswith(
         "PowerShell printed its startup banner and no answer: it ran as an interactive shell "
         "instead of fleet's command; check the host's OpenSSH DefaultShell"
     )
-    assert "\x1b" not in ran.out and "Copyright" not in host["error"]
+    assert "\x1b" not in ran.stdout and "Copyright" not in host["error"]
     table = run("audit", "-i", lab.inventory, "--no-db")
-    assert "\x1b" not in table.out and "startup banner" in table.out
+    assert "\x1b" not in table.stdout and "startup banner" in table.stdout
 
 
 @pytest.mark.parametrize(
@@ -145,8 +145,8 @@ def test_a_dns_failure_says_cannot_resolve_name(no_such_names: None, tmp_path: P
         "      ansible_password: s3cret-pass\n"
     )
     ran = run("audit", "-i", inventory, "--no-db", "--format", "json", "--probe")
-    assert ran.code == 3, ran.err
-    hosts = {h["name"]: h for h in json.loads(ran.out)["hosts"]}
+    assert ran.exit_code == 3, ran.stderr
+    hosts = {h["name"]: h for h in json.loads(ran.stdout)["hosts"]}
     assert hosts["rds-x"]["error"] == (
         "cannot resolve rds-x.corp.example: name or service not known"
     )
@@ -168,7 +168,7 @@ def test_a_missing_known_hosts_file_is_one_error_up_front(
     lab = in_process_lab(monkeypatch, tmp_path, hosts=6)
     (tmp_path / "known_hosts").unlink()
     ran = run("audit", "-i", lab.inventory, "--no-db")
-    assert ran.code == 2 and lab.lab.connects == 0
+    assert ran.exit_code == 2 and lab.lab.connects == 0
     first = lab.hosts[0]
     assert ran.error_line == (
         f"fleet: error: known_hosts file {tmp_path / 'known_hosts'} does not exist, and 6 SSH "
@@ -176,4 +176,4 @@ def test_a_missing_known_hosts_file_is_one_error_up_front(
         f"(ssh-keyscan {first.address} >> {tmp_path / 'known_hosts'}), or point "
         "fleet_ssh_known_hosts at yours"
     )
-    assert ran.out == ""
+    assert ran.stdout == ""

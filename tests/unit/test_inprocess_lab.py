@@ -22,7 +22,6 @@ from fleet.audit import AuditHost, audit
 from fleet.lab.faults import FAULTS, parse_fault_spec
 from fleet.lab.inprocess import LabHosts
 from fleet.lab.model import LabConfig, LabHost, build_hosts
-from fleet.lab.truth import host_truth
 from fleet.playbook.loader import default_playbook
 from fleet.remediate.apply import ApplyOptions
 from fleet.remediate.fixes import FIXES
@@ -39,6 +38,8 @@ from fleet.transports.mock import MockTransport
 TAKE_TIME = ("slow", "slow_firewall", "hang")
 EVERY_FAULT = ",".join(f"{name}:2" for name in FAULTS if name not in TAKE_TIME)
 OPTIONS = RunOptions(concurrency=50, timeout=20, retries=1, retry_initial_wait=0.01)
+# The truth of an audit with the default playbook: the checks it does not run are ignored.
+CHECKS = default_playbook().check_ids
 
 
 def lab_hosts(spec: str, hosts: int, seed: int, tmp_path: Path) -> list[LabHost]:
@@ -93,7 +94,7 @@ def test_every_fault_audited_in_process_matches_the_truth(
     in_process(hosts)
     result = run_audit(hosts)
     got = {h.name: outcome(h) for h in result.hosts}
-    want = {h.name: host_truth(h.faults) for h in hosts}
+    want = LabHosts(hosts).expected(CHECKS)
     wrong = {n: {"audit": got[n], "truth": want[n]} for n in want if got.get(n) != want[n]}
     assert not wrong
     statuses = {h.status.value for h in result.hosts}
@@ -104,16 +105,14 @@ def test_a_host_that_never_answers_meets_the_deadline(in_process: Any, tmp_path:
     hosts = lab_hosts("hang:1", 2, 3, tmp_path)
     in_process(hosts)
     result = run_audit(hosts, RunOptions(timeout=1.0, retries=0))
-    assert {h.name: outcome(h) for h in result.hosts} == {
-        h.name: host_truth(h.faults) for h in hosts
-    }
+    assert {h.name: outcome(h) for h in result.hosts} == LabHosts(hosts).expected(CHECKS)
 
 
 def test_the_plan_addresses_exactly_the_failing_checks(in_process: Any, tmp_path: Path) -> None:
     hosts = lab_hosts(EVERY_FAULT, 80, 4, tmp_path)
     in_process(hosts)
     plan = asyncio.run(make_plan(targets(hosts), default_playbook(), OPTIONS))
-    truth = {h.name: host_truth(h.faults) for h in hosts}
+    truth = LabHosts(hosts).expected(CHECKS)
     unfinished = {n for n, t in truth.items() if t["status"] not in ("ok", "findings")}
     assert {u.host: u.status for u in plan.unplanned} == {n: truth[n]["status"] for n in unfinished}
     planned = {p.host: p for p in plan.hosts}

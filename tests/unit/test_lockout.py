@@ -26,8 +26,8 @@ WRONG = "not-the-lab-password"
 
 def audit_json(lab: Any, *args: str) -> tuple[int, dict[str, dict[str, Any]], str]:
     ran = run("audit", "-i", lab.inventory, "--no-db", "--format", "json", *args)
-    hosts = {h["name"]: h for h in json.loads(ran.out)["hosts"]}
-    return ran.code, hosts, ran.err
+    hosts = {h["name"]: h for h in json.loads(ran.stdout)["hosts"]}
+    return ran.exit_code, hosts, ran.stderr
 
 
 def wrong_password(lab: Any) -> Path:
@@ -109,19 +109,19 @@ def test_apply_drains_and_journals_hosts_not_tried(
     its live output all see the hosts not tried as auth_failed, and nothing was changed."""
     lab = in_process_lab(monkeypatch, tmp_path, faults="firewall_public:1.0", hosts=6)
     plan = tmp_path / "plan.json"
-    assert run("plan", "-i", lab.inventory, "-o", plan).code == 0
+    assert run("plan", "-i", lab.inventory, "-o", plan).exit_code == 0
     wrong_password(lab)
     before = lab.lab.connects
     ran = run("apply", plan, "--yes", "--db", tmp_path / "j.db", "--format", "json",
               "--no-retry-file")  # fmt: skip
-    assert ran.code == 3
+    assert ran.exit_code == 3
     assert lab.lab.connects - before == 3
-    outcomes = {h["host"]: h for h in json.loads(ran.out)["hosts"]}
+    outcomes = {h["host"]: h for h in json.loads(ran.stdout)["hosts"]}
     assert {h["status"] for h in outcomes.values()} == {"auth_failed"}
     assert sum(h["error"].startswith("not tried:") for h in outcomes.values()) == 3
-    run_id = json.loads(ran.out)["run_id"]
+    run_id = json.loads(ran.stdout)["run_id"]
     journal = json.loads(
-        run("journal", "--db", tmp_path / "j.db", "--run", run_id, "--format", "json").out
+        run("journal", "--db", tmp_path / "j.db", "--run", run_id, "--format", "json").stdout
     )
     assert {h["status"] for h in journal["hosts"]} == {"auth_failed"}
     assert journal["changes"] == [] or {c["status"] for c in journal["changes"]} == {"skipped"}

@@ -120,7 +120,7 @@ def test_apply_plans_with_the_audits_deadline_not_its_own(
     start = time.monotonic()
     ran = run("apply", "-i", lab.inventory, "--dry-run", "--plan-timeout", "1")
     assert time.monotonic() - start < 10  # the hung host held the plan 1 s, not 120
-    assert ran.code == 3 and "timeout" in ran.out
+    assert ran.exit_code == 3 and "timeout" in ran.stdout
     run("apply", "-i", lab.inventory, "--check", "--timeout", "300", "--plan-timeout", "2")
     assert seen == [1.0, 2.0]
     seen.clear()
