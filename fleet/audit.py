@@ -20,12 +20,10 @@ from typing import TYPE_CHECKING, Any
 from fleet.checks.evaluate import evaluate_host
 from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
-from fleet.playbook.custom import CustomCheck, evaluate_custom
+from fleet.lockout import guarded
 from fleet.playbook.model import Playbook
 from fleet.processor import LogHosts, Processor
 from fleet.results import (
-    CheckResult,
-    CheckStatus,
     HostResult,
     HostStatus,
     RunInfo,
@@ -60,12 +58,21 @@ class AuditHost:
         return HostRef(self.target.name, self.target.address, self.target.transport)
 
 
-async def _custom_result(session: Session, check: CustomCheck) -> CheckResult:
-    try:
-        document = await run_framed(session, check.script, {})
-    except (ScriptFailed, ProtocolError) as exc:
-        return CheckResult(id=check.id, status=CheckStatus.ERROR, message=exc.message)
-    return evaluate_custom(check, document)
+async def gather_host(session: Session, playbook: Playbook) -> HostFacts:
+    """Everything the playbook judges on one host: the gather round trip (its sections and
+    declared items), then each custom check's script, whose document joins the facts (its
+    expectations and its fix are judged and planned from it). Read-only."""
+    facts = await gather_facts(session, playbook.sections(), declared=playbook.declared_request())
+    documents: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for check in playbook.custom:
+        try:
+            documents[check.id] = await run_framed(session, check.script, {})
+        except (ScriptFailed, ProtocolError) as exc:
+            errors[check.id] = exc.message
+    if not documents and not errors:
+        return facts
+    return facts.model_copy(update={"custom": documents, "custom_errors": errors})
 
 
 async def audit_one(
@@ -73,17 +80,15 @@ async def audit_one(
 ) -> HostResult:
     """Gather (read-only, so retried on transient errors) and evaluate one host."""
 
-    async def attempt() -> tuple[HostFacts, list[CheckResult]]:
+    async def attempt() -> HostFacts:
         session = await transport.connect(host.target)
         try:
-            facts = await gather_facts(session, playbook.sections())
-            custom = [await _custom_result(session, c) for c in playbook.custom]
+            return await gather_host(session, playbook)
         finally:
             await session.close()
-        return facts, custom
 
-    facts, custom = await with_retries(attempt, options)
-    checks = [*evaluate_host(playbook, facts, host.overrides), *custom]
+    facts = await with_retries(attempt, options)
+    checks = evaluate_host(playbook, facts, host.overrides)
     return HostResult(
         name=host.target.name,
         address=host.target.address,
@@ -109,16 +114,19 @@ async def open_transports(
     options: RunOptions,
     given: Mapping[str, Transport] | None = None,
 ) -> AsyncIterator[Mapping[str, Transport]]:
-    """The run's transport per transport name, closed when the run ends. `given`: the
-    caller's own (tests: a `fleet.transports.mock` transport), used as they are and left
-    open, as httpx leaves a transport it was handed to its owner."""
+    """The run's transport per transport name, closed when the run ends, behind one guard
+    for the run's logons (fleet.lockout: a rejected credential is not tried host after host).
+    `given`: the caller's own (tests: a `fleet.transports.mock` transport), used as they are
+    and left open, as httpx leaves a transport it was handed to its owner."""
     if given is not None:
         missing = sorted({h.target.transport for h in hosts} - set(given))
         if missing:
             raise ValueError(f"no transport given for {', '.join(missing)}")
-        yield given
+        yield guarded(given, options.max_auth_failures)
         return
-    made = transports_for(hosts, options.concurrency, options.timeout)
+    made = guarded(
+        transports_for(hosts, options.concurrency, options.timeout), options.max_auth_failures
+    )
     try:
         yield made
     finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 import typer
 
 from fleet.cli.app import app
+from fleet.cli.options import FormatMovedOpt
 from fleet.errors import InputError
 from fleet.lab import daemon, files
 from fleet.lab.control import send_control
@@ -75,13 +76,16 @@ def set_cmd(
 ) -> None:
     """Change a host's faults while the lab runs (its state is rebuilt; truth.json follows),
     or reboot it: `fleet lab set HOST reboot` makes changes that wait for a reboot (TLS 1.2)
-    or a TermService restart (RDP security values) live, as a real reboot would."""
+    or a TermService restart (RDP security values) live and clears Windows' pending-restart
+    markers (the reboot_pending fault ends), as a real reboot would."""
     names = [f.removeprefix("fault=") for f in faults or []]
     if "reboot" in names:
         if clear or names != ["reboot"]:
             raise InputError("`reboot` stands alone: fleet lab set HOST reboot")
         send_control(lab_dir, {"op": "reboot", "host": host})
-        typer.echo(f"{host}: rebooted; changes that waited for a reboot are live")
+        typer.echo(
+            f"{host}: rebooted; changes that waited for a reboot are live, no restart pending"
+        )
         return
     if clear == bool(names):
         raise InputError("give either faults (NAME or fault=NAME ...), --clear or reboot")
@@ -98,7 +102,8 @@ def set_cmd(
 def log_cmd(
     lab_dir: Path = DirOpt,
     host: str | None = typer.Option(None, "--host", help="Only this host's scripts."),
-    fmt: str = typer.Option("text", "--format", "-f", help="text or json (one object a line)."),
+    fmt: str = typer.Option("text", "--format", help="text or json (one object a line)."),
+    _f: str | None = FormatMovedOpt,
 ) -> None:
     """Print what the lab's hosts received (DIR/received.jsonl): time, host, transport,
     script id and version, and the sha256 of its parameters (never the parameters)."""

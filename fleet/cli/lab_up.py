@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Literal
 import typer
 
 from fleet import logs
+from fleet.checks.cert_template import is_oid, valid_template
 from fleet.cli.lab_cmd import DirOpt, lab_app
 from fleet.errors import InputError
 from fleet.lab import daemon, files, kdc
 from fleet.lab.faults import FAULTS, SSH_ONLY, WINRM_ONLY, parse_fault_spec
 from fleet.lab.model import DEFAULT_PORT, LabConfig
 from fleet.limits import FDS_RESERVED, raise_nofile_limit
+
+NAME_RULE = "letters, digits, space . _ ( ) -"
 
 if TYPE_CHECKING:  # `up --detach` starts a child that serves; only the child needs the lab
     from fleet.lab.run import RunningLab
@@ -38,6 +41,8 @@ if TYPE_CHECKING:  # `up --detach` starts a child that serves; only the child ne
         "--faults mixed --detach\n\n"
         "  fleet lab up --dir lab --hosts 10 --transport winrm --winrm-auth kerberos "
         "--faults ntlm_disabled:2,cert_expired:1 --detach\n\n"
+        "  fleet lab up --dir lab --hosts 20 --ca-template RemoteDesktopServer "
+        "--faults cert_expired_ca:3,cert_pinned_expired:3,enroll_denied:1 --detach\n\n"
         f"Faults: mixed, {', '.join(FAULTS)}.\n\n"
         f"WinRM-only faults ({', '.join(WINRM_ONLY)}) land on WinRM hosts only: asking for "
         "them in an SSH lab is an error, `mixed` includes them only when the lab has WinRM "
@@ -91,6 +96,14 @@ def up_cmd(
         help="Seconds the lab KDC's clock runs off this machine's (libfaketime): past 300 "
         "every Kerberos host is auth_failed, as for an admin whose clock is off.",
     ),
+    ca_template: str | None = typer.Option(
+        None,
+        "--ca-template",
+        help="Give the lab's domain an enterprise CA issuing from this certificate template: "
+        "fix-cert-enroll (certreq -enroll) gets a real certificate from it, the template GPO "
+        "names it, and CA-issued certificates came from it.",
+        show_default="no enterprise CA: every enrollment fails",
+    ),
     start_timeout: float = typer.Option(
         60.0, "--start-timeout", min=1, help="With --detach: seconds to wait for readiness."
     ),
@@ -108,6 +121,8 @@ def up_cmd(
         raise InputError(f"--winrm-scheme must be http, https or mixed, got {winrm_scheme!r}")
     if winrm_auth not in _AUTHS:
         raise InputError(f"--winrm-auth must be ntlm, kerberos or mixed, got {winrm_auth!r}")
+    if ca_template is not None and (is_oid(ca_template) or not valid_template(ca_template)):
+        raise InputError(f"--ca-template: {ca_template!r} is not a template name ({NAME_RULE})")
     try:
         config = LabConfig(
             dir=lab_dir.absolute(),
@@ -123,6 +138,7 @@ def up_cmd(
             winrm_scheme=_SCHEMES[winrm_scheme],
             winrm_auth=_AUTHS[winrm_auth],
             kdc_clock_offset_s=kdc_clock_offset,
+            ca_template=ca_template,
         )
         _check_can_start(config)
     except InputError as exc:
@@ -139,6 +155,7 @@ def up_cmd(
             *("--winrm-auth", winrm_auth, "--kdc-clock-offset", str(kdc_clock_offset)),
             *("--log-level", log_level),
             *(("--rdp-port", str(rdp_port)) if rdp_port is not None else ()),
+            *(("--ca-template", ca_template) if ca_template is not None else ()),
         ]
         child = daemon.start_detached(config.dir, args, start_timeout)
         typer.echo(_summary(config, child.pid))

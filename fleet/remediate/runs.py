@@ -5,33 +5,28 @@ run_apply). Not a transport session: those are fleet.transports.base.Session."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from fleet.audit import AuditHost, audit, new_run_id, open_transports
 from fleet.checks.params import resolve_params
 from fleet.errors import InputError
+from fleet.inventory.sources import InventoryPaths, inventory_key, sources_sha256
 from fleet.playbook.model import Playbook
 from fleet.processor import Processor
 from fleet.remediate.apply import ApplyOptions, ApplyProcessor, ApplyRun, apply_plan
-from fleet.remediate.model import Plan
+from fleet.remediate.model import CUSTOM_FIX_ID, Plan
 from fleet.remediate.plan import plan_from_audit
 from fleet.results import HostResult
 from fleet.runner import RunOptions
 from fleet.store.journal import Journal, RunHeader
 from fleet.transports.base import Transport
+from fleet.waivers import HostMatcher, Waivers, apply_waivers, names_matcher
 
 
-def file_sha256(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
+def file_sha256(paths: InventoryPaths | None) -> str | None:
+    return None if paths is None else sources_sha256(paths)
 
 
 async def make_plan(
@@ -39,34 +34,41 @@ async def make_plan(
     playbook: Playbook,
     options: RunOptions,
     *,
-    inventory: Path | None = None,
+    inventory: InventoryPaths | None = None,
     only: Collection[str] | None = None,
     stop: asyncio.Event | None = None,
     processors: Sequence[Processor[HostResult, Any]] = (),
+    waivers: Waivers | None = None,
+    match: HostMatcher | None = None,
     transports: Mapping[str, Transport] | None = None,
 ) -> Plan:
     """Gather and evaluate every host (nothing changes on them), then plan from the facts.
-    `transports`: as for `audit` (tests)."""
+    `waivers` (host patterns resolved by `match`, else by name): a waived check is left
+    alone, and the plan says so. `transports`: as for `audit` (tests)."""
     result = await audit(
         hosts,
         playbook,
         options,
-        inventory=str(inventory) if inventory else None,
+        inventory=inventory_key(inventory) if inventory else None,
         command="plan",
         processors=processors,
         stop=stop,
         transports=transports,
     )
+    if waivers is not None:
+        names = [h.target.name for h in hosts]
+        result = apply_waivers(result, waivers, match or names_matcher(names))
     params = {h.target.name: resolve_params(playbook, h.overrides) for h in hosts}
-    return plan_from_audit(
+    plan = plan_from_audit(
         result.hosts,
         params,
         playbook=playbook.name,
         playbook_sha256=playbook.sha256,
-        inventory=str(inventory) if inventory else None,
+        inventory=inventory_key(inventory) if inventory else None,
         inventory_sha256=file_sha256(inventory),
         only=only,
     )
+    return plan.model_copy(update={"waivers": result.waivers}) if result.waivers else plan
 
 
 def check_plan_matches(plan: Plan, playbook: Playbook, hosts: Sequence[AuditHost]) -> None:
@@ -82,6 +84,14 @@ def check_plan_matches(plan: Plan, playbook: Playbook, hosts: Sequence[AuditHost
         raise InputError(
             f"the plan names hosts the inventory does not select: {', '.join(missing[:5])}"
         )
+    for change in plan.changes:
+        for call in (change.fix, change.undo):
+            custom = call is not None and CUSTOM_FIX_ID.fullmatch(call.script)
+            if custom and call is not None and playbook.fix_script(call.script) is None:
+                raise InputError(
+                    f"the plan runs {call.script}, which playbook {playbook.name!r} "
+                    "does not have: plan again"
+                )
 
 
 async def run_apply(
@@ -115,6 +125,9 @@ async def run_apply(
                 "max_fail_percent": options.max_fail_percent,
                 "concurrency": options.run.concurrency,
             },
+            waivers=[w.model_dump(mode="json") for w in options.waivers]
+            if options.waivers
+            else None,
         )
     )
     status, code = "interrupted", 3

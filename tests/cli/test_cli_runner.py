@@ -71,7 +71,11 @@ def test_a_call_leaves_no_logging_log_file_or_signal_handler_behind(tmp_path: Pa
     before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     log = tmp_path / "fleet.log"
     inventory = tmp_path / "inv.yml"
-    inventory.write_text("all:\n  hosts:\n    h1:\n      ansible_host: 127.0.0.1\n")
+    (tmp_path / "known_hosts").write_text("")  # never read: nothing is dialled
+    inventory.write_text(
+        "all:\n  vars:\n    fleet_ssh_known_hosts: known_hosts\n"
+        "  hosts:\n    h1:\n      ansible_host: 127.0.0.1\n"
+    )
     audited = run_cli(
         *("audit", "-i", str(inventory), "--no-db", "--log-level", "debug"),
         *("--log-file", str(log)),

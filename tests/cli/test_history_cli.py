@@ -54,7 +54,15 @@ def test_history_lists_each_host_in_each_run(db: tuple[Path, str]) -> None:
 def test_history_for_one_host_and_one_check(db: tuple[Path, str]) -> None:
     path, _ = db
     rows = json_out(
-        "history", "--db", str(path), "--host", "rdp-02", "--check", "cert.valid", "-f", "json"
+        "history",
+        "--db",
+        str(path),
+        "--host",
+        "rdp-02",
+        "--check",
+        "cert.valid",
+        "--format",
+        "json",
     )["history"]
     assert len(rows) == 2
     assert {r["host"] for r in rows} == {"rdp-02"}
@@ -66,10 +74,12 @@ def test_history_for_one_host_and_one_check(db: tuple[Path, str]) -> None:
 
 def test_since_keeps_only_recent_runs(db: tuple[Path, str]) -> None:
     path, recent = db
-    rows = json_out("history", "--db", str(path), "--since", "7d", "-f", "json")["history"]
+    rows = json_out("history", "--db", str(path), "--since", "7d", "--format", "json")["history"]
     assert rows and {r["run"] for r in rows} == {recent}
     day = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d")
-    runs = json_out("history", "runs", "--db", str(path), "--since", day, "-f", "json")["runs"]
+    runs = json_out("history", "runs", "--db", str(path), "--since", day, "--format", "json")[
+        "runs"
+    ]
     assert [r["id"] for r in runs] == [recent]
 
 
@@ -83,7 +93,7 @@ def test_runs_newest_first_and_prune_removes_old_runs(db: tuple[Path, str]) -> N
     assert "pruned 1 run" in pruned.stdout
     runs = json_out("history", "runs", "--db", str(path), "--format", "json")["runs"]
     assert [r["id"] for r in runs] == [recent]
-    rows = json_out("history", "--db", str(path), "-f", "json")["history"]
+    rows = json_out("history", "--db", str(path), "--format", "json")["history"]
     assert {r["run"] for r in rows} == {recent}
 
 

@@ -110,8 +110,12 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     (("audit", "--no-db", "-i", "@inv.ini", "--timeout", "nan"), "finite"),
     (("apply", "-i", "@inv.ini", "--max-fail-percent", "101"), "from 0 to 100"),
     (("apply", "-i", "@inv.ini", "--timeout", "0"), "--timeout must be"),
-    (("sweep", "-i", "@inv.ini", "--db", "@db", "-c", "0"), "--concurrency"),
-    (("history", "runs", "--db", "@db", "-n", "0"), "--limit must be at least 1"),
+    (("sweep", "-i", "@inv.ini", "--db", "@db", "-c", "0"), "-f/--forks must be at least 1"),
+    (("audit", "-i", "@inv.ini", "-f", "json"), "the output format is --format json"),
+    (("journal", "--db", "@db", "-f", "json"), "the output format is --format json"),
+    (("journal", "--db", "@db", "--limit", "5"), "use --last 5"),
+    (("history", "runs", "--db", "@db", "-n", "0"), "--last must be at least 1"),
+    (("history", "runs", "--db", "@db", "--limit", "3"), "use --last 3"),
     (("probe", "127.0.0.1", "--port", "70000"), "--port"),
     (("apply", "-i", "@inv.ini", "--serial", "ten", "--dry-run"), "--serial 'ten'"),
 ]
@@ -171,7 +175,7 @@ def test_a_1500_deep_children_chain_lists_and_graphs(tmp_path: Path) -> None:
     sections = [f"[g{i}:children]\ng{i + 1}\n" for i in reversed(range(1500))]
     inventory = tmp_path / "chain.ini"
     inventory.write_text("".join(sections) + "[g1500]\nh1 ansible_host=192.0.2.1\n")
-    listed = in_process("inventory", "list", "-i", str(inventory), "-f", "json")
+    listed = in_process("inventory", "list", "-i", str(inventory), "--format", "json")
     assert listed.returncode == 0, listed.stderr[-600:]
     assert '"g0"' in listed.stdout and '"g1500"' in listed.stdout
     graph = in_process("inventory", "graph", "-i", str(inventory))

@@ -112,5 +112,5 @@ def test_listing_20000_hosts_takes_seconds_not_minutes(tmp_path: Path) -> None:
     rows = table.stdout.splitlines()
     assert rows[0] == f"{inv} — 20000 hosts" and len(rows) == 2 + 20000
     assert rows[2].split() == ["h0-0", "127.0.0.0", "22", "ssh", "svc", "none", "site0"]
-    listed = fleet("inventory", "list", "-i", str(inv), "-f", "json", timeout=10)
+    listed = fleet("inventory", "list", "-i", str(inv), "--format", "json", timeout=10)
     assert len(json.loads(listed.stdout)["hosts"]) == 20000

@@ -32,7 +32,7 @@ def run_json(lab: InProcessLab | None, *args: str, code: int = 0) -> Any:
 
 
 def plan(lab: InProcessLab, out: Path, *extra: str) -> dict[str, Any]:
-    args = ("plan", "-i", str(lab.inventory_path), "-f", "json", "-o", str(out), *TIMEOUT)
+    args = ("plan", "-i", str(lab.inventory_path), "--format", "json", "-o", str(out), *TIMEOUT)
     doc: dict[str, Any] = run_json(lab, *args, *extra)
     assert json.loads(out.read_text())["hosts"] == doc["hosts"]  # saved = shown
     return doc
@@ -43,7 +43,9 @@ def apply(lab: InProcessLab, plan_file: Path, db: Path, *extra: str) -> CliResul
 
 
 def audit_failures(lab: InProcessLab) -> dict[str, set[str]]:
-    proc = fleet_in(lab, "audit", "-i", str(lab.inventory_path), "-f", "json", "--no-db", *TIMEOUT)
+    proc = fleet_in(
+        lab, "audit", "-i", str(lab.inventory_path), "--format", "json", "--no-db", *TIMEOUT
+    )
     assert proc.returncode in (0, 1), proc.stderr
     return {
         h["name"]: {c["id"] for c in h["checks"] if c["status"] in ("fail", "error")}
@@ -52,7 +54,9 @@ def audit_failures(lab: InProcessLab) -> dict[str, set[str]]:
 
 
 def journal(db: Path, run_id: str) -> dict[str, Any]:
-    doc: dict[str, Any] = run_json(None, "journal", "--db", str(db), "--run", run_id, "-f", "json")
+    doc: dict[str, Any] = run_json(
+        None, "journal", "--db", str(db), "--run", run_id, "--format", "json"
+    )
     return doc
 
 
@@ -122,7 +126,7 @@ def test_fix_noop_is_rolled_back_and_the_canary_stops_the_run(tmp_path: Path) ->
 
     # One fix_noop host: verification catches it, its changes are put back, exit 1.
     plan(lab, tmp_path / "one.json", "--limit", canaries[0])
-    proc = apply(lab, tmp_path / "one.json", db, "--yes", "-f", "json", "--allow-disruptive")
+    proc = apply(lab, tmp_path / "one.json", db, "--yes", "--format", "json", "--allow-disruptive")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     doc = json.loads(proc.stdout)
     (host,) = doc["hosts"]
@@ -140,7 +144,7 @@ def test_fix_noop_is_rolled_back_and_the_canary_stops_the_run(tmp_path: Path) ->
     # Two fix_noop hosts in the first batch of two: the canary stops the run.
     plan(lab, tmp_path / "all.json")
     proc = apply(
-        lab, tmp_path / "all.json", db, "--yes", "-f", "json", "--serial", "2",
+        lab, tmp_path / "all.json", db, "--yes", "--format", "json", "--serial", "2",
         "--max-fail-percent", "10", "--allow-disruptive",
     )  # fmt: skip
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -159,7 +163,7 @@ def test_fix_noop_is_rolled_back_and_the_canary_stops_the_run(tmp_path: Path) ->
     assert all(failures[n] == {"security.nla"} for n in order[2:])  # never touched
 
     # Refusals: one line on stderr, exit 2, nothing journaled.
-    runs_before = len(run_json(None, "journal", "--db", str(db), "-f", "json")["runs"])
+    runs_before = len(run_json(None, "journal", "--db", str(db), "--format", "json")["runs"])
     assert_one_line_error(apply(lab, tmp_path / "all.json", db), "--yes")
     later = datetime.now() + timedelta(hours=3)
     closed = f"{later:%H:%M}-{later + timedelta(minutes=1):%H:%M}"
@@ -171,7 +175,9 @@ def test_fix_noop_is_rolled_back_and_the_canary_stops_the_run(tmp_path: Path) ->
     assert_one_line_error(apply(lab, bad, db, "--yes"), str(bad))
     bad.write_text(json.dumps({"format": 1, "hosts": "rds-a-001"}))
     assert_one_line_error(apply(lab, bad, db, "--yes"), str(bad))
-    assert len(run_json(None, "journal", "--db", str(db), "-f", "json")["runs"]) == runs_before
+    assert (
+        len(run_json(None, "journal", "--db", str(db), "--format", "json")["runs"]) == runs_before
+    )
 
 
 def test_an_edited_plan_cannot_write_values_of_its_own(tmp_path: Path) -> None:
@@ -204,9 +210,9 @@ def test_a_plan_naming_a_host_twice_is_refused_and_each_fix_runs_once(tmp_path: 
         apply(lab, twice, db, "--yes"), str(twice), first["host"], "more than once"
     )
     assert lab.answering.received[since:] == []  # refused before any host was contacted
-    assert run_json(None, "journal", "--db", str(db), "-f", "json")["runs"] == []
+    assert run_json(None, "journal", "--db", str(db), "--format", "json")["runs"] == []
 
-    proc = apply(lab, tmp_path / "plan.json", db, "--yes", "-f", "json")
+    proc = apply(lab, tmp_path / "plan.json", db, "--yes", "--format", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     planned = Counter(
         (h["host"], c["fix"]["script"])
@@ -238,7 +244,7 @@ def test_apply_from_the_inventory_gives_every_host_a_status(tmp_path: Path) -> N
     # The hung host costs the deadline: short, as nothing else here waits.
     args = ("apply", "-i", str(lab.inventory_path), "--db", str(db), "--yes", "--timeout", "3")
 
-    proc = fleet_in(lab, *args, "-f", "json")
+    proc = fleet_in(lab, *args, "--format", "json")
     assert proc.returncode == 3, proc.stdout + proc.stderr
     doc = json.loads(proc.stdout)
     want = _expected(truth, fixed=False)
@@ -251,8 +257,9 @@ def test_apply_from_the_inventory_gives_every_host_a_status(tmp_path: Path) -> N
     )
     assert rows["run"]["exit_code"] == 3
 
-    # Text, with nothing left to apply: still every host, and still exit 3.
-    proc = fleet_in(lab, *args)
+    # Text, with nothing left to apply: every host with --show all (by default the
+    # unchanged ones fold into one line), and still exit 3.
+    proc = fleet_in(lab, *args, "--show", "all")
     assert proc.returncode == 3, proc.stdout + proc.stderr
     for name, status in _expected(truth, fixed=True).items():
         assert any(line.startswith(f"{name}: {status}") for line in proc.stdout.splitlines()), (

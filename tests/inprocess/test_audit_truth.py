@@ -35,8 +35,8 @@ EVERY_MIXED = ",".join(f"{n}:2" for n in FAULTS if n not in ("fix_noop", "ntlm_d
 
 def audit_json(lab: InProcessLab, *extra: str) -> tuple[int, dict[str, Any]]:
     proc = fleet_in(
-        lab, "audit", "-i", str(lab.inventory_path), "-f", "json", "--timeout", TIMEOUT, "--no-db",
-        *extra,
+        lab, "audit", "-i", str(lab.inventory_path), "--format", "json",
+        "--timeout", TIMEOUT, "--no-db", *extra,
     )  # fmt: skip
     assert proc.returncode in (0, 1, 3), proc.stderr
     assert "Traceback" not in proc.stderr

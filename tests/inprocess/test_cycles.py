@@ -7,7 +7,8 @@ the plan leaves blocked, the host's apply status and what still fails after are 
 written from docs/domain.md. Every state fault of the lab's table has a case of its own, so a
 new fault needs one (`test_every_state_fault_has_a_cycle`).
 
-A case (JSON): `faults` on one host, `seed` (the host's baseline: which certificate is bound,
+A case (JSON): `faults` on one host, `playbook` (a file of playbooks/; default: the default
+playbook), `seed` (the host's baseline: which certificate is bound,
 ...), optional `given` (facts of the lab host the case relies on, checked first), `params`
 (the host's fleet_check_params), `blocked` (checks whose change the plan blocks), `outcome`
 (the host's apply status; default `applied`, or `unchanged` with nothing to run), `changes`
@@ -28,7 +29,8 @@ import pytest
 from fleet.audit import AuditHost, audit
 from fleet.lab.faults import FAULTS, STATE_FAULTS
 from fleet.lab.inprocess import InProcessLab
-from fleet.playbook.loader import default_playbook
+from fleet.lab.truth import for_checks
+from fleet.playbook.loader import default_playbook, load_playbook
 from fleet.remediate.apply import ApplyOptions
 from fleet.remediate.runs import make_plan, run_apply
 from fleet.results import HostResult
@@ -41,10 +43,11 @@ from fleet.transports.mock import MockTransport
 from tests.support.labs import in_process_lab
 
 CASES = Path(__file__).parents[1] / "fixtures" / "cycles"
+PLAYBOOKS = Path(__file__).parents[2] / "playbooks"
 FILES = sorted(CASES.glob("*.json"))
 KEYS = {
-    "about", "faults", "seed", "given", "params", "blocked", "outcome", "changes", "remains",
-    "drift", "break_frame", "rollback",
+    "about", "faults", "seed", "playbook", "given", "params", "blocked", "outcome", "changes",
+    "remains", "drift", "break_frame", "rollback",
 }  # fmt: skip
 # Short: slow_firewall spends half the gather's deadline on its section, in every gather.
 RUN = RunOptions(concurrency=1, timeout=5, retries=0)
@@ -102,14 +105,16 @@ def test_cycle(path: Path, tmp_path: Path) -> None:
     target = AuditHost(
         Target(host.name, host.address, host.port, host.transport), case.get("params", {})
     )
-    playbook = default_playbook()
+    playbook = (
+        load_playbook(PLAYBOOKS / case["playbook"]) if "playbook" in case else default_playbook()
+    )
     transports = lab.transports()
 
     def run_audit() -> HostResult:
         (result,) = asyncio.run(audit([target], playbook, RUN, transports=transports)).hosts
         return result
 
-    truth = lab.truth["hosts"][host.name]
+    truth = for_checks(lab.truth["hosts"][host.name], playbook.check_ids)  # what this audit runs
     before = run_audit()
     assert before.status.value == truth["status"]
     assert failing(before) == set(truth["fail"])

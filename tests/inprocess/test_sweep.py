@@ -75,11 +75,13 @@ def test_sweep_twice_reports_exactly_new_and_resolved(tmp_path: Path) -> None:
     )
 
     # History shows both runs, and each host's failing checks in each.
-    runs = json.loads(run_cli("history", "runs", "--db", str(db), "-f", "json").stdout)["runs"]
-    assert [r["id"] for r in runs] == [second["run"]["id"], first["run"]["id"]]
-    rows = json.loads(run_cli("history", "--host", nla_host, "--db", str(db), "-f", "json").stdout)[
-        "history"
+    runs = json.loads(run_cli("history", "runs", "--db", str(db), "--format", "json").stdout)[
+        "runs"
     ]
+    assert [r["id"] for r in runs] == [second["run"]["id"], first["run"]["id"]]
+    rows = json.loads(
+        run_cli("history", "--host", nla_host, "--db", str(db), "--format", "json").stdout
+    )["history"]
     assert [(r["run"], sorted(r["failing"])) for r in rows] == [
         (first["run"]["id"], before[nla_host]["fail"]),
         (second["run"]["id"], after[nla_host]["fail"]),
@@ -118,19 +120,25 @@ def test_sweep_twice_reports_exactly_new_and_resolved(tmp_path: Path) -> None:
     assert "--from-db" in again["run"]["command"]
 
     # Not recorded: the history still has the three sweeps only.
-    runs = json.loads(run_cli("history", "runs", "--db", str(db), "-f", "json").stdout)["runs"]
+    runs = json.loads(run_cli("history", "runs", "--db", str(db), "--format", "json").stdout)[
+        "runs"
+    ]
     assert len(runs) == 3 and {r["command"] for r in runs} == {"sweep"}
 
 
 def test_audit_is_recorded_unless_no_db(tmp_path: Path) -> None:
     lab = in_process_lab(tmp_path / "lab", hosts=2, seed=22, faults="nla_off:1")
     db = tmp_path / "fleet.db"
-    proc = fleet_in(lab, "audit", "-i", str(lab.inventory_path), "--db", str(db), "-f", "json")
+    proc = fleet_in(
+        lab, "audit", "-i", str(lab.inventory_path), "--db", str(db), "--format", "json"
+    )
     assert proc.returncode == 1, proc.stderr
     run_id = json.loads(proc.stdout)["run"]["id"]
-    proc = fleet_in(lab, "audit", "-i", str(lab.inventory_path), "--no-db", "-f", "json")
+    proc = fleet_in(lab, "audit", "-i", str(lab.inventory_path), "--no-db", "--format", "json")
     assert proc.returncode == 1, proc.stderr
-    runs = json.loads(run_cli("history", "runs", "--db", str(db), "-f", "json").stdout)["runs"]
+    runs = json.loads(run_cli("history", "runs", "--db", str(db), "--format", "json").stdout)[
+        "runs"
+    ]
     assert [(r["id"], r["command"], r["exit_code"]) for r in runs] == [(run_id, "audit", 1)]
 
 
@@ -143,11 +151,26 @@ def test_a_store_failure_keeps_the_output_then_exits_2(tmp_path: Path) -> None:
     for command in ("audit", "sweep"):
         proc = fleet_in(
             lab,
-            *(command, "-i", str(lab.inventory_path), "--db", str(broken), "-f", "json"),
+            *(command, "-i", str(lab.inventory_path), "--db", str(broken), "--format", "json"),
             *("--report", f"junit:{tmp_path / command}.xml", "-o", str(report)),
         )
         assert proc.returncode == 2, proc.stderr
         assert_matches_truth(json.loads(report.read_text()), truth_hosts(lab))
         assert (tmp_path / f"{command}.xml").exists()
-        assert proc.stderr.startswith("fleet: error:") and "NOT recorded" in proc.stderr
+        # The run's summary event (JSON logs off a terminal) comes first, then the error.
+        *logged, error = proc.stderr.strip().splitlines()
+        assert error.startswith("fleet: error:") and "NOT recorded" in error
+        [summary] = [json.loads(line) for line in logged]
+        assert (summary["event"], summary["exit_code"], summary["recorded"]) == (
+            "run finished",
+            2,
+            False,
+        )
         assert "Traceback" not in proc.stderr
+
+
+def history_runs(db: Path) -> list[dict[str, Any]]:
+    runs: list[dict[str, Any]] = json.loads(
+        run_cli("history", "runs", "--db", str(db), "--format", "json").stdout
+    )["runs"]
+    return runs

@@ -13,13 +13,15 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fleet.lab.truth import for_checks
+from fleet.playbook.loader import default_playbook
 from tests.support.cli import CliResult, run_cli
 from tests.support.labs import assert_matches_truth, outcome
 
@@ -59,8 +61,14 @@ class Lab:
 
     @property
     def truth(self) -> dict[str, Any]:
+        """truth.json for an audit with the default playbook (rdp-health)."""
+        return self.truth_for(default_playbook().check_ids)
+
+    def truth_for(self, checks: Collection[str]) -> dict[str, Any]:
+        """truth.json for an audit that runs `checks`: the truth of the checks it does not
+        run is ignored (fleet.lab.truth.for_checks), as every comparison with it must."""
         hosts: dict[str, Any] = json.loads((self.dir / "truth.json").read_text())["hosts"]
-        return hosts
+        return {name: for_checks(t, checks) for name, t in hosts.items()}
 
 
 def _block() -> str:

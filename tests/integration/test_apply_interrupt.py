@@ -57,7 +57,7 @@ def test_first_signal_finishes_the_host_in_flight_and_starts_no_other(
     db = tmp_path / "j.db"
     proc = subprocess.Popen(
         [*FLEET, "apply", str(tmp_path / "plan.json"), "--db", str(db), "--yes",
-         "-c", "1", "--timeout", "20", "-f", "json"],
+         "-c", "1", "--timeout", "20", "--format", "json"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -79,7 +79,7 @@ def lab_faults(lab: Lab) -> dict[str, list[str]]:
 
 
 def plan(lab: Lab, out: Path, *extra: str) -> dict[str, Any]:
-    args = ("plan", "-i", str(lab.inventory), "-f", "json", "-o", str(out), *TIMEOUT, *extra)
+    args = ("plan", "-i", str(lab.inventory), "--format", "json", "-o", str(out), *TIMEOUT, *extra)
     doc: dict[str, Any] = run_json(*args)
     assert json.loads(out.read_text())["hosts"] == doc["hosts"]  # saved = shown
     return doc
@@ -92,7 +92,7 @@ def apply(
 
 
 def audit_failures(lab: Lab) -> dict[str, set[str]]:
-    proc = run("audit", "-i", str(lab.inventory), "-f", "json", *TIMEOUT)
+    proc = run("audit", "-i", str(lab.inventory), "--format", "json", *TIMEOUT)
     assert proc.returncode in (0, 1), proc.stderr
     return {
         h["name"]: {c["id"] for c in h["checks"] if c["status"] in ("fail", "error")}
@@ -101,7 +101,7 @@ def audit_failures(lab: Lab) -> dict[str, set[str]]:
 
 
 def journal(db: Path, run_id: str) -> dict[str, Any]:
-    doc: dict[str, Any] = run_json("journal", "--db", str(db), "--run", run_id, "-f", "json")
+    doc: dict[str, Any] = run_json("journal", "--db", str(db), "--run", run_id, "--format", "json")
     return doc
 
 
@@ -229,7 +229,7 @@ def test_apply_killed_or_aborted_mid_change_leaves_each_host_in_the_state_it_rea
     # SIGKILL: nothing after the kill is written; the run has no finish, its process is gone.
     plan(lab, tmp_path / "k.json", "--limit", ":".join(order[:2]))
     assert apply_until_in_flight(tmp_path / "k.json", db, order[0], signal.SIGKILL) < 0
-    (killed,) = run_json("journal", "--db", str(db), "-f", "json")["runs"]
+    (killed,) = run_json("journal", "--db", str(db), "--format", "json")["runs"]
     assert killed["status"] == "running" and killed["finished"] is None
     assert killed["state"] == "killed" and killed["exit_code"] is None
     rows = journal(db, killed["id"])
@@ -249,7 +249,7 @@ def test_apply_killed_or_aborted_mid_change_leaves_each_host_in_the_state_it_rea
     plan(lab, tmp_path / "a.json", "--limit", ":".join(order[2:]))
     code = apply_until_in_flight(tmp_path / "a.json", db, order[3], *[signal.SIGINT] * 2)
     assert code != 0
-    aborted = next(r for r in run_json("journal", "--db", str(db), "-f", "json")["runs"]
+    aborted = next(r for r in run_json("journal", "--db", str(db), "--format", "json")["runs"]
                    if r["id"] != killed["id"])  # fmt: skip
     assert (aborted["status"], aborted["exit_code"]) == ("interrupted", 3)
     assert aborted["finished"] and "aborted" in aborted["note"]

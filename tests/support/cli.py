@@ -15,6 +15,13 @@ What a process would do, done here too:
 `InProcessLab`'s) instead of SSH and WinRM: the run's transports are made by
 `fleet.audit.transports_for`, replaced here for the call.
 
+`run_fleet` / `run` are the same call with a terminal width (80 / 200 columns) and `Path`
+arguments; `InProcessLab(tmp, "nla_off:2", hosts=40)` (or `in_process_lab(monkeypatch, ...)`)
+builds lab hosts with their inventory (the lab's own shape, password file and all) and, while
+served, every run of the test reaches them through one `LabHosts` mock transport, which
+refuses a password other than the lab's, as `fleet lab up` does. `fleet.lab.inprocess.
+InProcessLab` (a whole lab's files, truth.json included) passes `transports=` instead.
+
 Keep real subprocesses for what only a process shows: the `fleet` entry point itself, signals,
 a hang that needs a kill (a FIFO, a device), runaway memory.
 """
@@ -23,21 +30,33 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
+import os
 import signal
 import sys
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
 from unittest import mock
 
+import pytest
 import structlog
 from typer.testing import CliRunner
 
 import fleet.audit
 from fleet.cli.app import main
+from fleet.lab import files
+from fleet.lab.faults import parse_fault_spec
+from fleet.lab.inprocess import LabHosts
+from fleet.lab.model import LabConfig, LabHost, build_hosts
+from fleet.secret import Secret
 from fleet.transports.base import Transport
+from fleet.transports.mock import MockTransport
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,23 @@ class CliResult:
     returncode: int
     stdout: str
     stderr: str
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """The JSON log events called `name` on stderr (logs are JSON off a terminal)."""
+        out = []
+        for line in self.stderr.splitlines():
+            if line.startswith("{"):
+                event = json.loads(line)
+                if event.get("event") == name:
+                    out.append(event)
+        return out
+
+    @property
+    def error_line(self) -> str:
+        """The one `fleet: error:` line (asserts there is exactly one)."""
+        lines = [ln for ln in self.stderr.splitlines() if ln.startswith("fleet: error:")]
+        assert len(lines) == 1, self.stderr
+        return lines[0]
 
 
 def run_cli(
@@ -69,6 +105,18 @@ def run_cli(
         sys.stderr.flush()
         stdout, stderr = out.getvalue(), err.getvalue()
     return CliResult(tuple(args), code, _text(stdout), _text(stderr))
+
+
+def run_fleet(
+    *args: str | Path, columns: int = 80, env: Mapping[str, str] | None = None
+) -> CliResult:
+    """`fleet ARGS...` in-process on a terminal `columns` wide."""
+    return run_cli(*(str(a) for a in args), env={"COLUMNS": str(columns), **(env or {})})
+
+
+def run(*args: str | Path, env: Mapping[str, str] | None = None) -> CliResult:
+    """`fleet ARGS` in this process, 200 columns wide (no table is cut)."""
+    return run_fleet(*args, columns=200, env=env)
 
 
 def _call_main() -> int:
@@ -133,3 +181,94 @@ def _close_log_file() -> None:
     if isinstance(getattr(getattr(stream, "buffer", None), "raw", None), io.FileIO):
         with contextlib.suppress(OSError, ValueError):
             stream.close()  # type: ignore[union-attr]
+
+
+class CliLab:
+    """Lab hosts answered in-process, with an inventory file naming them in `directory`."""
+
+    def __init__(
+        self,
+        directory: Path,
+        faults: str = "",
+        *,
+        hosts: int = 5,
+        seed: int = 7,
+        transport: Literal["ssh", "winrm", "mixed"] = "ssh",
+        inventory_vars: Mapping[str, Any] | None = None,
+        latency_s: float = 0.0,
+    ) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        config = LabConfig(
+            dir=directory,
+            hosts=hosts,
+            seed=seed,
+            faults=parse_fault_spec(faults),
+            transport=transport,
+        )
+        self.dir = directory
+        self.hosts: list[LabHost] = build_hosts(config, datetime.now(UTC))
+        for h in self.hosts:  # no socket is opened: the ports are what the inventory says
+            h.port = 5985 if h.transport == "winrm" else 22
+        password = files.load_or_create_password(directory)
+        (directory / files.KNOWN_HOSTS).write_text("")
+        os.chmod(directory / files.PASSWORD, 0o600)
+        vars_ = {
+            "fleet_transport": "ssh",
+            "fleet_ssh_known_hosts": files.KNOWN_HOSTS,
+            **(inventory_vars or {}),
+        }
+        winrm = {h.name: {"fleet_transport": "winrm"} for h in self.hosts if h.transport == "winrm"}
+        self.inventory: Path = files.write_inventory(directory, self.hosts, vars_, winrm)
+        self.lab = LabHosts(self.hosts, password=Secret(password.reveal()), latency_s=latency_s)
+        self.transport: MockTransport = self.lab.transport()
+
+    def host(self, name: str) -> LabHost:
+        return next(h for h in self.hosts if h.name == name)
+
+    def _transports(self, *_: Any, **__: Any) -> dict[str, MockTransport]:
+        return {"ssh": self.transport, "winrm": self.transport}
+
+    def serve(self, monkeypatch: pytest.MonkeyPatch) -> CliLab:
+        """Every run of this test reaches this lab (until monkeypatch undoes it)."""
+        # Audit, plan, apply and gather all open their transports in fleet.audit.
+        monkeypatch.setattr(fleet.audit, "transports_for", self._transports)
+        return self
+
+    @contextmanager
+    def serving(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliLab]:
+        """While inside: every run reaches this lab; on leaving, no session is left open."""
+        with monkeypatch.context() as patch:
+            yield self.serve(patch)
+        assert self.transport.open_sessions == 0, "a session was left open"
+
+    def fleet(self, *args: str, columns: int = 80) -> CliResult:
+        return run_fleet(*args, columns=columns)
+
+
+def in_process_lab(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    *,
+    faults: str = "",
+    hosts: int = 5,
+    seed: int = 1,
+    transport: Literal["ssh", "winrm", "mixed"] = "ssh",
+    inventory_vars: Mapping[str, Any] | None = None,
+    latency_s: float = 0.0,
+) -> CliLab:
+    """A lab of `hosts` with `faults` (the `fleet lab up --faults` syntax), its inventory
+    written to `tmp_path`, every fleet run in this test reaching it in-process."""
+    lab = CliLab(
+        tmp_path,
+        faults,
+        hosts=hosts,
+        seed=seed,
+        transport=transport,
+        inventory_vars=inventory_vars,
+        latency_s=latency_s,
+    )
+    return lab.serve(monkeypatch)
+
+
+def names(hosts: Sequence[LabHost]) -> list[str]:
+    return [h.name for h in hosts]

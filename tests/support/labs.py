@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
 from fleet.lab.faults import parse_fault_spec
 from fleet.lab.inprocess import InProcessLab
 from fleet.lab.model import LabConfig
+from fleet.lab.truth import for_checks
+from fleet.playbook.loader import default_playbook
 from tests.support.cli import CliResult, run_cli
 
 #: How late a `slow` host answers in-process: late, but well within the short deadlines
@@ -70,7 +73,9 @@ def fleet_in(lab: InProcessLab, *args: str, env: dict[str, str] | None = None) -
     return run_cli(*args, transports=lab.transports(), env=env)
 
 
-def truth_hosts(lab: InProcessLab) -> dict[str, Any]:
-    """truth.json's hosts, as the file says (written by the lab, not by fleet)."""
-    hosts: dict[str, Any] = json.loads(lab.truth_path.read_text())["hosts"]
-    return hosts
+def truth_hosts(lab: InProcessLab, checks: Collection[str] | None = None) -> dict[str, Any]:
+    """truth.json's hosts, as the file says (written by the lab, not by fleet), for an audit
+    running `checks` (by default the default playbook's: fleet.lab.truth.for_checks)."""
+    ran = default_playbook().check_ids if checks is None else checks
+    hosts = json.loads(lab.truth_path.read_text())["hosts"]
+    return {name: for_checks(t, ran) for name, t in hosts.items()}

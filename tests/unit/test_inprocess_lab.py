@@ -18,6 +18,7 @@ from fleet.audit import AuditHost, audit
 from fleet.lab.faults import FAULTS, parse_fault_spec
 from fleet.lab.inprocess import InProcessLab
 from fleet.lab.model import LabConfig, LabHost
+from fleet.lab.truth import for_checks
 from fleet.playbook.loader import default_playbook
 from fleet.remediate.apply import ApplyOptions
 from fleet.remediate.fixes import FIXES
@@ -34,6 +35,8 @@ from fleet.transports.mock import MockTransport
 TAKE_TIME = ("slow", "slow_firewall", "hang")
 EVERY_FAULT = ",".join(f"{name}:2" for name in FAULTS if name not in TAKE_TIME)
 OPTIONS = RunOptions(concurrency=50, timeout=20, retries=1, retry_initial_wait=0.01)
+# The truth of an audit with the default playbook: the checks it does not run are ignored.
+CHECKS = default_playbook().check_ids
 
 
 @pytest.fixture
@@ -79,8 +82,12 @@ def run_audit(
 
 
 def truth_of(lab: InProcessLab) -> dict[str, dict[str, Any]]:
-    """truth.json's hosts in `outcome`'s shape."""
-    return {n: {k: t[k] for k in ("status", "fail", "warn")} for n, t in lab.truth["hosts"].items()}
+    """truth.json's hosts in `outcome`'s shape, for the default playbook's checks."""
+    hosts = lab.truth["hosts"].items()
+    return {
+        n: {k: t[k] for k in ("status", "fail", "warn")}
+        for n, t in ((n, for_checks(t, CHECKS)) for n, t in hosts)
+    }
 
 
 @pytest.mark.parametrize("seed", [1, 2])
