@@ -69,12 +69,12 @@ def floor_cmd(path: Path) -> list[str]:
 def commands(path: Path) -> dict[str, list[str]]:
     inv = ["-i", str(path)]
     return {
-        "list_json": [*FLEET, "inventory", "list", *inv, "-f", "json"],
+        "list_json": [*FLEET, "inventory", "list", *inv, "--format", "json"],
         "list_table": [*FLEET, "inventory", "list", *inv],
-        "list_limit_h1": [*FLEET, "inventory", "list", *inv, "-l", "h1", "-f", "json"],
+        "list_limit_h1": [*FLEET, "inventory", "list", *inv, "-l", "h1", "--format", "json"],
         "audit_limit_h1": [
             *(*FLEET, "audit", *inv, "-l", "h1", "--no-db", "--timeout", "5"),
-            *("--log-level", "error", "-f", "json"),
+            *("--log-level", "error", "--format", "json"),
         ],
     }
 

@@ -1,6 +1,12 @@
 """`make bench`: fleet at fleet scale against the lab, beside the transport's floor.
-(BENCH_ONLY=ssh,winrm,kerberos,workers,scale,inventory,probe picks parts;
+(BENCH_ONLY=cpu,ssh,winrm,kerberos,workers,scale,inventory,probe picks parts;
 bench.inventory_bench: large inventories.)
+
+`cpu` measures fleet's CPU per host over SSH, over WinRM (NTLM, fleet's asyncio client), over
+WinRM with `fleet_winrm_client: pypsrp` (the previous client) and over WinRM with Kerberos,
+in one run: the labs run side by side and the audits take turns, round after round, so a
+busy machine weighs on every transport alike. The figure is the audit process's own CPU
+(user + system, from wait4) divided by the hosts, start-up included: what a run costs.
 
 For each concurrency C: the bare asyncssh loop (bench.bare_loop), then `fleet audit`, each a
 separate process against the same running lab (also a separate process, so the 2 cores are
@@ -15,6 +21,7 @@ import contextlib
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,8 +114,13 @@ def reached(audit: dict[str, Any]) -> int:
     return sum(1 for h in report["hosts"] if h["status"] in ("ok", "findings"))
 
 
+# Each lab on its own addresses and ephemeral ports, so labs of one run never collide.
+BASES = {"ssh": "127.20.0.1", "winrm": "127.21.0.1", "kerberos": "127.22.0.1"}
+
+
 def lab(lab_dir: Path, hosts: int, latency_ms: int, transport: str = "ssh", *extra: str) -> None:
     subprocess.run([*FLEET, "lab", "down", "--dir", str(lab_dir), "--quiet"], cwd=ROOT, check=False)
+    base = BASES["kerberos" if "kerberos" in extra else transport]
     subprocess.run(
         [
             *FLEET,
@@ -127,6 +139,12 @@ def lab(lab_dir: Path, hosts: int, latency_ms: int, transport: str = "ssh", *ext
             "--detach",
             "--transport",
             transport,
+            "--base-address",
+            base,
+            "--port",
+            "0",
+            "--start-timeout",
+            "900",  # a 1000-host Kerberos lab registers 3000 principals first
             *extra,
         ],
         cwd=ROOT,
@@ -158,6 +176,7 @@ def bench_audit(hosts: int, latency_ms: int, concurrencies: list[int]) -> list[d
                     "hosts_per_s": round(hosts / audit["seconds"], 1),
                     "peak_rss_mb": round(audit["peak_rss_mb"], 1),
                     "fleet_cpu_s": round(audit["cpu_s"], 2),
+                    "cpu_ms_per_host": round(audit["cpu_s"] * 1000 / hosts, 2),
                     "efficiency": round(bound / audit["seconds"], 3),
                     "ratio_to_floor": round(audit["seconds"] / floor["seconds"], 2),
                 }
@@ -173,19 +192,20 @@ def bench_audit(hosts: int, latency_ms: int, concurrencies: list[int]) -> list[d
 def bench_winrm(
     hosts: int, latency_ms: int, concurrencies: list[int], auth: str = "ntlm"
 ) -> list[dict[str, Any]]:
-    """WinRM: pypsrp on a bounded thread pool. A host costs 9 HTTP round trips here (blank
-    POST, two NTLM legs, Create, Receive, Command, Receive, Signal, Delete), each delayed by
-    the lab's latency, so the ideal bound is ceil(N/C) x 9 x latency. With `auth` kerberos
-    the lab runs its KDC and one Kerberos leg replaces NTLM's two (plus a service ticket per
-    host from the KDC, which the lab does not delay); `cpu_ms_per_host` is fleet's own CPU
-    (user + system) per host, the KDC's and the lab's not counted."""
+    """WinRM with fleet's asyncio client. A host costs 7 HTTP round trips here (two NTLM
+    legs, Create, Receive, Command, Receive, Delete), each delayed by the lab's latency, so
+    the ideal bound is ceil(N/C) x 7 x latency. With `auth` kerberos the lab runs its KDC and
+    one Kerberos leg replaces NTLM's two (plus a service ticket per host from the KDC, which
+    the lab does not delay); `cpu_ms_per_host` is fleet's own CPU (user + system) per host,
+    the KDC's and the lab's not counted."""
     lab_dir = OUT / f"lab-winrm-{auth}"
     lab(lab_dir, hosts, latency_ms, "winrm", "--winrm-auth", auth)
     rows = []
     try:
         for c in concurrencies:
             audit = run_measured(audit_cmd(lab_dir, c))
-            bound = math.ceil(hosts / c) * 9 * latency_ms / 1000
+            legs = 6 if auth == "kerberos" else 7
+            bound = math.ceil(hosts / c) * legs * latency_ms / 1000
             rows.append(
                 {
                     "auth": auth,
@@ -294,12 +314,94 @@ def bench_scale(hosts: int, latency_ms: int, concurrency: int) -> dict[str, Any]
     return row
 
 
+def pypsrp_inventory(lab_dir: Path) -> Path:
+    """The lab's inventory with the previous WinRM client (`fleet_winrm_client: pypsrp`)."""
+    text = (lab_dir / "inventory.yml").read_text()
+    marker = "    fleet_transport: winrm\n"
+    assert marker in text, "the lab's inventory no longer sets fleet_transport at the top"
+    path = lab_dir / "inventory-pypsrp.yml"
+    path.write_text(text.replace(marker, marker + "    fleet_winrm_client: pypsrp\n", 1))
+    return path
+
+
+def bench_cpu(hosts: int, latency_ms: int, concurrency: int, rounds: int) -> dict[str, Any]:
+    """fleet's CPU per host, SSH beside WinRM (and Kerberos), measured in one run."""
+    from fleet.lab.kdc import missing
+
+    kerberos = missing() is None
+    labs = {"ssh": OUT / "cpu-ssh", "winrm": OUT / "cpu-winrm"}
+    if kerberos:
+        labs["kerberos"] = OUT / "cpu-kerberos"
+    inventories = {
+        "ssh": labs["ssh"] / "inventory.yml",
+        "winrm": labs["winrm"] / "inventory.yml",
+        "winrm_pypsrp": labs["winrm"] / "inventory-pypsrp.yml",
+    }
+    if kerberos:
+        inventories["winrm_kerberos"] = labs["kerberos"] / "inventory.yml"
+    samples: dict[str, list[float]] = {name: [] for name in inventories}
+    try:
+        lab(labs["ssh"], hosts, latency_ms)
+        lab(labs["winrm"], hosts, latency_ms, "winrm", "--winrm-auth", "ntlm")
+        pypsrp_inventory(labs["winrm"])
+        if kerberos:
+            lab(labs["kerberos"], hosts, latency_ms, "winrm", "--winrm-auth", "kerberos")
+        for r in range(rounds):
+            for name, inventory in inventories.items():
+                if name == "winrm_pypsrp" and r > 0:
+                    continue  # one round for the old client: it is the slow one
+                cmd = audit_cmd(inventory.parent, concurrency)
+                cmd[cmd.index("-i") + 1] = str(inventory)
+                audit = run_measured(cmd)
+                ms = audit["cpu_s"] * 1000 / hosts
+                samples[name].append(ms)
+                print(
+                    json.dumps(
+                        {
+                            "round": r + 1,
+                            "transport": name,
+                            "cpu_ms_per_host": round(ms, 2),
+                            "seconds": round(audit["seconds"], 2),
+                            "reached": reached(audit),
+                            "exit": audit["exit"],
+                        }
+                    ),
+                    flush=True,
+                )
+                if audit["exit"] not in (0, 1):
+                    print(audit["stderr"], file=sys.stderr)
+    finally:
+        for lab_dir in labs.values():
+            subprocess.run([*FLEET, "lab", "down", "--dir", str(lab_dir)], cwd=ROOT, check=False)
+    median = {name: statistics.median(v) for name, v in samples.items() if v}
+    summary: dict[str, Any] = {
+        "hosts": hosts,
+        "latency_ms": latency_ms,
+        "concurrency": concurrency,
+        "rounds": rounds,
+        "cpu_ms_per_host": {name: round(v, 2) for name, v in median.items()},
+        "cpu_ms_per_host_min": {name: round(min(v), 2) for name, v in samples.items() if v},
+        "winrm_to_ssh": round(median["winrm"] / median["ssh"], 2),
+        "pypsrp_to_ssh": round(median["winrm_pypsrp"] / median["ssh"], 2),
+    }
+    if kerberos:
+        summary["kerberos_to_ssh"] = round(median["winrm_kerberos"] / median["ssh"], 2)
+    else:
+        summary["kerberos"] = f"skipped: {missing()}"
+    print(json.dumps(summary), flush=True)
+    return summary
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     hosts = int(os.environ.get("BENCH_HOSTS", "1000"))
     latency = int(os.environ.get("BENCH_LATENCY_MS", "100"))
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
     results: dict[str, Any] = {}
+    if not only or "cpu" in only:
+        print("== CPU per host: SSH beside WinRM (and Kerberos), one run", flush=True)
+        rounds = int(os.environ.get("BENCH_CPU_ROUNDS", "3"))
+        results["cpu_per_host"] = bench_cpu(hosts, latency, 200, rounds)
     if not only or "ssh" in only:
         print("== audit over SSH: fleet vs a bare asyncssh loop", flush=True)
         results["audit_ssh"] = bench_audit(hosts, latency, [50, 200, 500])

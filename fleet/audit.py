@@ -12,7 +12,8 @@ import asyncio
 import dataclasses
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -22,12 +23,10 @@ from fleet.cluster.credentials import Credentialed, WireTarget
 from fleet.cluster.work import ShardContext
 from fleet.facts import HostFacts
 from fleet.gather import gather_facts, run_framed
-from fleet.playbook.custom import CustomCheck, evaluate_custom
+from fleet.lockout import guarded
 from fleet.playbook.model import Playbook
 from fleet.processor import LogHosts, Processor
 from fleet.results import (
-    CheckResult,
-    CheckStatus,
     HostResult,
     HostStatus,
     RunInfo,
@@ -64,12 +63,21 @@ class AuditHost:
         return HostRef(self.target.name, self.target.address, self.target.transport)
 
 
-async def _custom_result(session: Session, check: CustomCheck) -> CheckResult:
-    try:
-        document = await run_framed(session, check.script, {})
-    except (ScriptFailed, ProtocolError) as exc:
-        return CheckResult(id=check.id, status=CheckStatus.ERROR, message=exc.message)
-    return evaluate_custom(check, document)
+async def gather_host(session: Session, playbook: Playbook) -> HostFacts:
+    """Everything the playbook judges on one host: the gather round trip (its sections and
+    declared items), then each custom check's script, whose document joins the facts (its
+    expectations and its fix are judged and planned from it). Read-only."""
+    facts = await gather_facts(session, playbook.sections(), declared=playbook.declared_request())
+    documents: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for check in playbook.custom:
+        try:
+            documents[check.id] = await run_framed(session, check.script, {})
+        except (ScriptFailed, ProtocolError) as exc:
+            errors[check.id] = exc.message
+    if not documents and not errors:
+        return facts
+    return facts.model_copy(update={"custom": documents, "custom_errors": errors})
 
 
 async def audit_one(
@@ -77,17 +85,15 @@ async def audit_one(
 ) -> HostResult:
     """Gather (read-only, so retried on transient errors) and evaluate one host."""
 
-    async def attempt() -> tuple[HostFacts, list[CheckResult]]:
+    async def attempt() -> HostFacts:
         session = await transport.connect(host.target)
         try:
-            facts = await gather_facts(session, playbook.sections())
-            custom = [await _custom_result(session, c) for c in playbook.custom]
+            return await gather_host(session, playbook)
         finally:
             await session.close()
-        return facts, custom
 
-    facts, custom = await with_retries(attempt, options)
-    checks = [*evaluate_host(playbook, facts, host.overrides), *custom]
+    facts = await with_retries(attempt, options)
+    checks = evaluate_host(playbook, facts, host.overrides)
     return HostResult(
         name=host.target.name,
         address=host.target.address,
@@ -105,6 +111,35 @@ def transports_for(
     return {
         name: make_transport(name, concurrency=concurrency, deadline_s=deadline_s) for name in names
     }
+
+
+@asynccontextmanager
+async def open_transports(
+    hosts: Sequence[AuditHost],
+    options: RunOptions,
+    given: Mapping[str, Transport] | None = None,
+    wires: Mapping[str, WireTarget] | None = None,
+) -> AsyncIterator[Mapping[str, Transport]]:
+    """The run's transport per transport name, closed when the run ends, behind one guard
+    for the run's logons (fleet.lockout: a rejected credential is not tried host after host).
+    `given`: the caller's own (tests: a `fleet.transports.mock` transport), used as they are
+    and left open, as httpx leaves a transport it was handed to its owner. `wires`: on a Dask
+    worker, each host's password is read from its travelled reference as it connects."""
+    if given is not None:
+        missing = sorted({h.target.transport for h in hosts} - set(given))
+        if missing:
+            raise ValueError(f"no transport given for {', '.join(missing)}")
+        made: dict[str, Transport] = dict(given)
+    else:
+        made = transports_for(hosts, options.concurrency, options.timeout)
+    if wires is not None:
+        made = {name: Credentialed(t, wires) for name, t in made.items()}
+    try:
+        yield guarded(made, options.max_auth_failures)
+    finally:
+        if given is None:
+            for transport in made.values():
+                await transport.aclose()
 
 
 def failed_result(run: HostRun[Any]) -> HostResult:
@@ -187,16 +222,24 @@ async def audit(
     stop: asyncio.Event | None = None,
     probe: AuditProbe | None = None,
     cluster: Cluster | None = None,
+    transports: Mapping[str, Transport] | None = None,
 ) -> RunResult:
     """`probe`: also probe each host's RDP listener beside its gather (`--probe`);
     `processors` watch hosts start and finish (fleet.processor); `cluster`: shard the hosts
     over its Dask workers (fleet.cluster), each running `audit_fan_out` for its shard, the
-    processors fed here from what they stream back."""
+    processors fed here from what they stream back; `transports`: by transport name, instead
+    of SSH and WinRM (tests; see `open_transports`)."""
     started = datetime.now(UTC)
     watchers = [LogHosts(_describe), *processors]
     if cluster is None:
         outcome = await audit_fan_out(
-            hosts, playbook, options, processors=watchers, stop=stop, probe=probe
+            hosts,
+            playbook,
+            options,
+            processors=watchers,
+            stop=stop,
+            probe=probe,
+            transports=transports,
         )
     else:
         by_name = {h.target.name: h for h in hosts}
@@ -240,18 +283,16 @@ async def audit_fan_out(
     stop: asyncio.Event | None = None,
     probe: AuditProbe | None = None,
     wires: Mapping[str, WireTarget] | None = None,
+    transports: Mapping[str, Transport] | None = None,
 ) -> Outcome[HostResult]:
     """Every host's audit job under the runner, in this process. `wires`: on a Dask worker,
     the hosts' targets as they travelled (each password is read here when its host is
-    connected to: fleet.cluster.credentials)."""
-    transports = transports_for(hosts, options.concurrency, options.timeout)
-    if wires is not None:
-        transports = {name: Credentialed(t, wires) for name, t in transports.items()}
-    jobs = {
-        h.target.name: HostAudit(h, transports[h.target.transport], playbook, options, probe)
-        for h in hosts
-    }
-    try:
+    connected to: fleet.cluster.credentials); `transports`: as for `audit`."""
+    async with open_transports(hosts, options, transports, wires) as by_name:
+        jobs = {
+            h.target.name: HostAudit(h, by_name[h.target.transport], playbook, options, probe)
+            for h in hosts
+        }
         return await run_jobs(
             [(h.ref, jobs[h.target.name]) for h in hosts],
             options,
@@ -259,9 +300,6 @@ async def audit_fan_out(
             on_failure=lambda run: jobs[run.ref.name].failed(run),
             stop=stop,
         )
-    finally:
-        for transport in transports.values():
-            await transport.aclose()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ of its own (docs/domain.md).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,6 +80,11 @@ class Certificate(FactModel):
     gathered (an older script) or unreadable. `key_readable`: whether NETWORK SERVICE
     (S-1-5-20, the account TermService runs as) may read its private key file; None: unknown
     (no key, key file not found, ACL unreadable, older script) - never a failure by itself.
+    `template_oid`: the template OID of its Certificate Template Information extension
+    (1.3.6.1.4.1.311.21.7, templates of version 2 and later); `template_name`: the name in its
+    Certificate Template Name extension (1.3.6.1.4.1.311.20.2, version 1 templates). Both None
+    when it has no such extension (a self-signed certificate, one from a standalone or public
+    CA) or when it was not gathered.
     """
 
     thumbprint: str
@@ -91,6 +96,8 @@ class Certificate(FactModel):
     has_private_key: bool
     eku: list[str] | None = None
     key_readable: bool | None = None
+    template_oid: str | None = None
+    template_name: str | None = None
 
 
 class CertFacts(FactModel):
@@ -100,13 +107,16 @@ class CertFacts(FactModel):
     `hash_type`: Win32_TSGeneralSetting.SSLCertificateSHA1HashType (0 not valid, 1 default
     self-signed, 2 default group policy enforced, 3 custom). `template_policy`: the "Server
     authentication certificate template" policy (`CertTemplateName` under
-    HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services), None when not set.
+    HKLM:\\SOFTWARE\\Policies\\Microsoft\\Windows NT\\Terminal Services), None when not set;
+    `template_policy_oid`: that template's OID as Active Directory knows it
+    (`msPKI-Cert-Template-OID` of the template object), None when not set or not found.
     """
 
     bound_thumbprint: str | None
     certificates: list[Certificate]
     hash_type: int | None = None
     template_policy: str | None = None
+    template_policy_oid: str | None = None
 
 
 class W32TimeConfig(FactModel):
@@ -239,6 +249,83 @@ class SessionFacts(FactModel):
     wts_error: str | None = None
 
 
+class DeclaredValue(FactModel):
+    """A registry value a playbook declares (fleet.checks.declared), as gather.ps1 reads it.
+
+    `kind`: its RegistryValueKind name (DWord, QWord, String, ExpandString, MultiString,
+    Binary, ...); None when the key or the value is absent. `value`: its data, DWORD and
+    QWORD as unsigned numbers, REG_EXPAND_SZ unexpanded, REG_MULTI_SZ a list, REG_BINARY hex;
+    `error`: why it could not be read (then the rest is None).
+    """
+
+    path: str
+    name: str
+    kind: str | None = None
+    value: int | str | list[str] | None = None
+    error: str | None = None
+
+
+class DeclaredService(FactModel):
+    """A service a playbook declares: `status` and `start_type` as the `services` section
+    reports them; both None when no service of that name is installed."""
+
+    name: str
+    status: str | None = None
+    start_type: str | None = None
+
+
+class DeclaredFacts(FactModel):
+    """What the playbook's declarative items name, read in the same round trip as the rest:
+    registry values, services, and firewall rules by ID from both rule stores (a rule absent
+    from a store is absent from the list; `FirewallRule.text` is its [MS-GPFAS] string)."""
+
+    registry: list[DeclaredValue] = Field(default_factory=list)
+    services: list[DeclaredService] = Field(default_factory=list)
+    firewall_rules: list[FirewallRule] = Field(default_factory=list)
+
+    def value(self, path: str, name: str) -> DeclaredValue | None:
+        """The value as gathered (registry paths and names are case-insensitive)."""
+        key = (path.casefold(), name.casefold())
+        return next(
+            (v for v in self.registry if (v.path.casefold(), v.name.casefold()) == key), None
+        )
+
+    def service(self, name: str) -> DeclaredService | None:
+        return next((s for s in self.services if s.name.casefold() == name.casefold()), None)
+
+    def rules(self, name: str) -> list[FirewallRule]:
+        return [r for r in self.firewall_rules if r.name.casefold() == name.casefold()]
+
+
+class RebootFacts(FactModel):
+    """Whether Windows waits for a restart, and how long ago it started.
+
+    The pending-restart markers Configuration Manager's "Pending system restart" check reads
+    (learn.microsoft.com/mem/configmgr/core/servers/deploy/install/list-of-prerequisite-checks
+    #pending-system-restart): `cbs_reboot_pending`, the key ...\\Component Based Servicing\\
+    RebootPending exists (servicing staged a package); `wu_reboot_required`, the key
+    ...\\WindowsUpdate\\Auto Update\\RebootRequired exists (Windows Update installed an
+    update); `pending_file_rename`, Session Manager's PendingFileRenameOperations lists renames
+    for the next boot (MoveFileEx MOVEFILE_DELAY_UNTIL_REBOOT). None of them says since when.
+    `uptime_s`: seconds since Win32_OperatingSystem.LastBootUpTime, measured on the host's
+    own clock (so its skew cancels out); None when unknown.
+    """
+
+    cbs_reboot_pending: bool
+    wu_reboot_required: bool
+    pending_file_rename: bool
+    uptime_s: int | None = None
+
+    @property
+    def markers(self) -> list[str]:
+        names = (
+            (self.cbs_reboot_pending, "Component Based Servicing RebootPending"),
+            (self.wu_reboot_required, "Windows Update RebootRequired"),
+            (self.pending_file_rename, "PendingFileRenameOperations"),
+        )
+        return [name for on, name in names if on]
+
+
 Section = Literal[
     "os",
     "services",
@@ -251,6 +338,8 @@ Section = Literal[
     "tls12",
     "credssp",
     "sessions",
+    "declared",
+    "reboot",
 ]
 SECTIONS: tuple[Section, ...] = get_args(Section)
 # Fields only older gather scripts emit (kept so their recorded frames still validate):
@@ -274,6 +363,8 @@ class Facts(FactModel):
     tls12: Tls12Facts | None = None
     credssp: CredSspFacts | None = None
     sessions: SessionFacts | None = None
+    declared: DeclaredFacts | None = None
+    reboot: RebootFacts | None = None
     errors: dict[str, str] = Field(default_factory=dict)  # section -> error message
 
     def service(self, name: str) -> ServiceState | None:
@@ -287,12 +378,16 @@ class HostFacts(FactModel):
     """Facts plus the orchestrator's clock around the round trip that gathered them.
 
     Checks evaluate against `received_utc` (not the wall clock), so stored facts re-evaluate
-    to the same result later.
+    to the same result later. `custom`: each custom check's document, by check id, as its
+    script answered (what its expectations judge and its fix is planned from);
+    `custom_errors`: why a custom script gave none.
     """
 
     facts: Facts
     sent_utc: datetime
     received_utc: datetime
+    custom: dict[str, Any] = Field(default_factory=dict)
+    custom_errors: dict[str, str] = Field(default_factory=dict)
 
     @property
     def rtt_s(self) -> float:

@@ -8,7 +8,7 @@ names the others in `errors` as timed out, instead of being cut off with nothing
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,12 +21,18 @@ from fleet.runner import RunOptions, time_left
 from fleet.scripts import Script, builtin_script
 from fleet.transports.base import FrameBroken, ScriptFailed, ScriptOutput, Session
 from fleet.transports.framing import FRAME_BEGIN, decode_body, frame_body
+from fleet.transports.hosttext import advice, clean_lines
 
 
 def script_failure(script: Script, out: ScriptOutput) -> str:
-    """A one-line reason from a script run that reported failure and answered nothing."""
-    first = next((line.strip() for line in (*out.errors, out.stderr) if line.strip()), "")
-    first = first.splitlines()[0] if first else "no output"
+    """A one-line reason from a script run that reported failure and answered nothing: advice
+    when the output says what went wrong (a banner, a missing shell), else its first error
+    line, printable (fleet.transports.hosttext)."""
+    hint = advice("\n".join((*out.errors, out.stderr, out.stdout)))
+    if hint is not None:
+        return f"{script.id} did not run: {hint}"
+    lines = [line for text in (*out.errors, out.stderr) for line in clean_lines(text)]
+    first = lines[0] if lines else "no output"
     return f"{script.id} script failed (exit {out.exit_status}): {first[:200]}"
 
 
@@ -85,13 +91,21 @@ def gather_budget(left_s: float | None) -> GatherBudget:
 
 
 async def gather_facts(
-    session: Session, sections: Iterable[Section], *, budget: GatherBudget | None = None
+    session: Session,
+    sections: Iterable[Section],
+    *,
+    budget: GatherBudget | None = None,
+    declared: Mapping[str, Any] | None = None,
 ) -> HostFacts:
-    """`budget`: by default from the time left before the current host's deadline."""
+    """`budget`: by default from the time left before the current host's deadline;
+    `declared`: what the `declared` section reads (fleet.checks.declared.declared_request),
+    sent as data like every other parameter."""
     script = builtin_script("gather")
     budget = budget or gather_budget(time_left())
     sent = datetime.now(UTC)
-    params = {"sections": sorted(set(sections)), **budget.params()}
+    params: dict[str, Any] = {"sections": sorted(set(sections)), **budget.params()}
+    if declared is not None:
+        params["declared"] = dict(declared)
     body = await run_frame_body(session, script, params)
     received = datetime.now(UTC)
     try:

@@ -34,9 +34,12 @@ def _drop_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
-def configure(level: str = "warning", fmt: str = "auto", file: str | None = None) -> None:
+def configure(level: str | None = None, fmt: str = "auto", file: str | None = None) -> None:
+    """`level` None: info for JSON logs (a scheduled run's log gets the run's one summary
+    event, fleet.cli.runlog), warning on a console (the terminal has the tables)."""
     stream = _open(file) if file else sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and (file is not None or not stream.isatty()))
+    level = level or ("info" if use_json else "warning")
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -24,7 +24,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fleet import __version__
-from fleet.audit import AuditHost, transports_for
+from fleet.audit import AuditHost, open_transports
 from fleet.errors import InputError, field_error
 from fleet.facts import SECTIONS, Facts, HostFacts
 from fleet.gather import run_frame_body
@@ -122,24 +122,22 @@ async def record_hosts(
     *,
     sections: Collection[str] = SECTIONS,
     stop: asyncio.Event | None = None,
+    transports: Mapping[str, Transport] | None = None,
 ) -> Outcome[RecordedFrame]:
     """Record every host under the runner (bound, deadlines, retries); a host that could not
-    be recorded is a failed run (its status and error), as in an audit."""
-    transports = transports_for(hosts, options.concurrency, options.timeout)
+    be recorded is a failed run (its status and error), as in an audit. `transports`: as for
+    `audit` (tests)."""
+    async with open_transports(hosts, options, transports) as by_name:
 
-    def job(host: AuditHost) -> HostJob[RecordedFrame]:
-        async def run() -> RecordedFrame:
-            return await record_one(host, transports[host.target.transport], sections, options)
+        def job(host: AuditHost) -> HostJob[RecordedFrame]:
+            async def run() -> RecordedFrame:
+                return await record_one(host, by_name[host.target.transport], sections, options)
 
-        return run
+            return run
 
-    try:
         return await run_jobs(
             [(h.ref, job(h)) for h in hosts],
             options,
             processors=[LogHosts(lambda _: ("ok", None))],
             stop=stop,
         )
-    finally:
-        for transport in transports.values():
-            await transport.aclose()

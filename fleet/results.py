@@ -5,11 +5,11 @@ The JSON shape is an external contract (docs/contracts.md): do not rename fields
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from fleet.facts import HostFacts
 
@@ -20,6 +20,9 @@ class CheckStatus(StrEnum):
     FAIL = "fail"
     ERROR = "error"
     SKIP = "skip"
+    # A fail or warn an admin accepted with a live waiver (fleet.waivers): reported, not
+    # counted toward exit 1, and left alone by the plan.
+    WAIVED = "waived"
 
 
 class HostStatus(StrEnum):
@@ -43,7 +46,22 @@ class ExitCode:
     UNFINISHED = 3
 
 
+class Waived(BaseModel):
+    """Why a check's result is `waived`: the waiver's words and the status it would have."""
+
+    model_config = ConfigDict(frozen=True)
+
+    was: Literal["fail", "warn"]
+    reason: str
+    owner: str
+    expires: date
+
+
 class CheckResult(BaseModel):
+    """One check on one host. `controls`: the benchmark control ids the playbook gives the
+    check (`{"cis": "18.10.57.3.9.1", "stig": "WN22-CC-000360"}`); `waiver`: set when the
+    status is `waived`. Both are left out of the JSON when empty (docs/contracts.md)."""
+
     model_config = ConfigDict(frozen=True)
 
     id: str
@@ -51,10 +69,25 @@ class CheckResult(BaseModel):
     message: str
     evidence: dict[str, Any] = Field(default_factory=dict)
     fix: str | None = None
+    controls: dict[str, str] = Field(default_factory=dict)
+    waiver: Waived | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.controls:
+            data.pop("controls", None)
+        if self.waiver is None:
+            data.pop("waiver", None)
+        return data
 
     @property
     def failed(self) -> bool:
         return self.status in (CheckStatus.FAIL, CheckStatus.ERROR)
+
+    def controls_text(self) -> str:
+        """`cis 18.10.57.3.9.1, stig WN22-CC-000360`, or "" without controls."""
+        return ", ".join(f"{k} {v}" for k, v in self.controls.items())
 
 
 class HostResult(BaseModel):
@@ -101,11 +134,37 @@ class RunInfo(BaseModel):
     interrupted: bool = False
 
 
+class WaiverNote(BaseModel):
+    """One waiver of a run's `--waivers` file and what became of it: `live` (it waived the
+    checks of `matched`, `host/check` pairs), `expired` (ignored) or `unmatched` (live, but
+    no check of this run failed or warned where it applies)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    check: str
+    hosts: str
+    reason: str
+    owner: str
+    expires: date
+    state: Literal["live", "expired", "unmatched"]
+    matched: list[str] = Field(default_factory=list)
+
+
 class RunResult(BaseModel):
+    """`waivers`: the run's waivers (`--waivers`), left out of the JSON when there are none."""
+
     model_config = ConfigDict(frozen=True)
 
     run: RunInfo
     hosts: list[HostResult]
+    waivers: list[WaiverNote] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _drop_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.waivers:
+            data.pop("waivers", None)
+        return data
 
     def exit_code(self, strict: bool = False) -> int:
         """3 wins over 1: any unfinished host, then any failing check (or warning if strict)."""
@@ -116,6 +175,17 @@ class RunResult(BaseModel):
         if strict and any(h.warned_checks for h in self.hosts):
             return ExitCode.FINDINGS
         return ExitCode.OK
+
+    def as_strict(self) -> RunResult:
+        """The run as `--strict` shows it: warnings fail it, so a reached host with a warning
+        is `findings`, not `ok` (the exit code says 1; no table or report may say ok)."""
+        hosts = [
+            h.model_copy(update={"status": HostStatus.FINDINGS})
+            if h.status is HostStatus.OK and h.warned_checks
+            else h
+            for h in self.hosts
+        ]
+        return self.model_copy(update={"hosts": hosts})
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {s.value: 0 for s in HostStatus}

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -51,6 +52,9 @@ class RunOptions:
     timeout: float = 30.0  # per-host deadline for all of that host's work, seconds
     retries: int = 2  # extra attempts for transient connection errors
     retry_initial_wait: float = 0.25
+    # Authentication failures with one credential (and no success) before the other hosts
+    # using it are not tried (fleet.lockout); 0: try every host.
+    max_auth_failures: int = 3
 
 
 @dataclass(frozen=True)
@@ -80,10 +84,11 @@ class HostRun(Generic[T]):
 HostJob = Callable[[], Awaitable[T]]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _HostClock:
-    deadline: float  # time.monotonic()
+    deadline: float  # time.monotonic(); moved on by the time spent `off_the_clock`
     timeout: float
+    scope: asyncio.Timeout | None = None  # the job's asyncio deadline
 
 
 # The host job running in this task: its deadline; None outside a job.
@@ -130,6 +135,27 @@ def failure(exc: Exception, ref: HostRef | None = None) -> tuple[HostStatus, str
     return HostStatus.ERROR, f"internal error: {type(exc).__name__}: {exc}"
 
 
+@asynccontextmanager
+async def off_the_clock() -> AsyncIterator[None]:
+    """Time spent inside does not count against the current host's deadline (and the deadline
+    cannot fire meanwhile): a host waiting for its turn at something the run shares (a
+    credential not yet known to work, fleet.lockout) has not started its own work yet."""
+    clock = _HOST_CLOCK.get()
+    if clock is None or clock.scope is None:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    when, start = clock.scope.when(), loop.time()
+    clock.scope.reschedule(None)
+    try:
+        yield
+    finally:
+        waited = loop.time() - start
+        clock.deadline += waited
+        if when is not None:
+            clock.scope.reschedule(when + waited)
+
+
 async def capture(ref: HostRef, step: Callable[[], Awaitable[T]]) -> HostRun[T]:
     """Run one step of a host's work with its errors as data (nornir's sub-task): a job that
     has more to do after a failing step (the probe beside a gather) keeps going with it.
@@ -168,11 +194,14 @@ async def _run_one(
     options: RunOptions,
     on_failure: Callable[[HostRun[T]], T] | None,
 ) -> HostRun[T]:
+    clock = _HostClock(time.monotonic() + options.timeout, options.timeout)
+
     async def within_deadline() -> T:
-        async with asyncio.timeout(options.timeout):
+        async with asyncio.timeout(options.timeout) as scope:
+            clock.scope = scope
             return await job()
 
-    token = _HOST_CLOCK.set(_HostClock(time.monotonic() + options.timeout, options.timeout))
+    token = _HOST_CLOCK.set(clock)
     try:
         run = await capture(ref, within_deadline)
         if run.failed and on_failure is not None:

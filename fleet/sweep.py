@@ -4,14 +4,14 @@ of a stored run's facts with another playbook (`fleet audit --from-db`), touchin
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from fleet.audit import new_run_id
-from fleet.checks.evaluate import evaluate_host
+from fleet.checks.evaluate import CUSTOM_SKIPPED, evaluate_host
+from fleet.inventory import sources
+from fleet.inventory.sources import InventoryPaths
 from fleet.playbook.model import Playbook
 from fleet.results import (
     CheckResult,
@@ -24,19 +24,17 @@ from fleet.results import (
 from fleet.store import Drift, Store, compare
 
 Overrides = Mapping[str, Mapping[str, Any]]
-CUSTOM_SKIPPED = "custom checks run a script on the host; not re-evaluated from stored facts"
+__all__ = ["CUSTOM_SKIPPED", "drift_since_previous", "reevaluate", "reevaluate_host"]
 
 
-def inventory_key(path: Path) -> str:
-    """How the store names an inventory: its absolute path, so `cd` does not split history."""
-    return str(path.absolute())
+def inventory_key(paths: InventoryPaths) -> str:
+    """How the store names an inventory: its absolute path (several sources: theirs, joined
+    by os.pathsep), so `cd` does not split history."""
+    return sources.inventory_key(paths)
 
 
-def file_sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
+def file_sha256(paths: InventoryPaths) -> str | None:
+    return sources.sources_sha256(paths)
 
 
 def drift_since_previous(store: Store, result: RunResult) -> Drift | None:
@@ -47,7 +45,16 @@ def drift_since_previous(store: Store, result: RunResult) -> Drift | None:
     if info.inventory is None or info.playbook_sha256 is None:
         return None
     previous = store.run_before(info.inventory, info.playbook_sha256, info.started, info.id)
-    return compare(previous, result) if previous is not None else None
+    if previous is None:
+        return None
+    drift = compare(previous, result)
+    since = store.failing_since(
+        info.inventory,
+        info.playbook_sha256,
+        info.started,
+        [(i.host, i.check) for i in drift.still_failing],
+    )
+    return drift.with_failing_since(since)
 
 
 def reevaluate_host(host: HostResult, playbook: Playbook, overrides: Overrides) -> HostResult:
@@ -62,13 +69,9 @@ def reevaluate_host(host: HostResult, playbook: Playbook, overrides: Overrides) 
     elif host.facts is None:
         return host
     else:
-        checks = [
-            *evaluate_host(playbook, host.facts, overrides),
-            *(
-                CheckResult(id=c.id, status=CheckStatus.SKIP, message=CUSTOM_SKIPPED)
-                for c in playbook.custom
-            ),
-        ]
+        # Custom checks are judged from their stored documents; runs stored without them
+        # (older fleets) skip them: their scripts need the host.
+        checks = evaluate_host(playbook, host.facts, overrides)
     return host.model_copy(update={"checks": checks, "status": host_status_from_checks(checks)})
 
 

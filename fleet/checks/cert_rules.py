@@ -21,7 +21,16 @@ Sources:
   and "if you select a specific certificate ..., that certificate will take precedence over
   this policy setting" (policy CSP ADMX_TerminalServer/TS_CERTIFICATE_TEMPLATE_POLICY,
   MicrosoftDocs/windows-itpro-docs windows/client-management/mdm/policy-csp-admx-terminalserver.md).
-  So binding a thumbprint under that policy pins it and ends renewal from the template.
+  So binding a thumbprint under that policy pins it and ends renewal from the template; the
+  binding is unpinned instead (the value deleted, SessionEnv and TermService restarted), and
+  Windows selects from the template. Win32_TSGeneralSetting keeps its values under
+  HKLM\\SYSTEM\\CurrentControlSet\\Control\\Terminal Server\\WinStations (its ClassContext,
+  win32-tsgeneralsetting.md).
+- Enrollment: `certreq -enroll -machine -q -policyserver * TEMPLATE`; "You can only renew valid
+  certificates. Expired certificates can't be renewed and must be replaced with a new
+  certificate" (certreq, MicrosoftDocs/windowsserverdocs
+  WindowsServerDocs/administration/windows-commands/certreq_1.md). Templates:
+  fleet.checks.cert_template.
 """
 
 from __future__ import annotations
@@ -31,6 +40,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from fleet.checks.cert_template import (
+    Enrollment,
+    configured,
+    describe,
+    from_template,
+    inferred,
+)
 from fleet.facts import CertFacts, Certificate
 
 SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
@@ -39,7 +55,7 @@ LISTENER_EKUS = {SERVER_AUTH: "Server Authentication", RD_AUTH: "Remote Desktop 
 NETWORK_SERVICE = "NETWORK SERVICE (S-1-5-20)"
 SELF_SIGNED_STORE = "Remote Desktop"
 HASH_TYPE_CUSTOM = 3  # SSLCertificateSHA1HashType: selected explicitly (pinned)
-NO_REPLACEMENT = "no replacement certificate: request one"
+NO_REPLACEMENT = "no replacement certificate"
 RDP_TCP = r"HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp"
 _NOT_HEX = re.compile(r"[^0-9A-Fa-f]")
 
@@ -124,60 +140,147 @@ def replacement(
     return max(candidates, key=lambda c: c.not_after, default=None)
 
 
-def template_blocked(facts: CertFacts) -> str:
-    """Why a certificate is not bound while the template policy rules, and what to do."""
-    head = (
-        f"certificate template policy {facts.template_policy!r} is configured: binding a "
-        "certificate by thumbprint would pin it, and a selected certificate takes precedence "
-        "over the template, so it would no longer be renewed from it"
+def template_certificate(
+    facts: CertFacts, bound: Certificate | None, hostname: str, now: datetime, good_until: datetime
+) -> Certificate | None:
+    """The certificate Windows would select under the template policy: the latest-expiring
+    usable one in LocalMachine\\My, issued to this host, known to come from that template."""
+    policy = facts.template_policy
+    if not policy:
+        return None
+    bound_thumb = normalize_thumbprint(bound.thumbprint) if bound is not None else ""
+    candidates = [
+        c
+        for c in facts.certificates
+        if c.store.lower() == "my"
+        and _for_host(c, hostname)
+        and c.has_private_key
+        and c.not_before <= now
+        and c.not_after > good_until
+        and eku_ok(c) is not False
+        and normalize_thumbprint(c.thumbprint) != bound_thumb
+        and from_template(c, policy, facts.template_policy_oid) is True
+    ]
+    return max(candidates, key=lambda c: c.not_after, default=None)
+
+
+def enrollment(
+    facts: CertFacts, bound: Certificate | None, template: str | None
+) -> Enrollment | None:
+    """The template a new certificate can be enrolled from, or None: the issue's "enrollment
+    policy reachable". Under the template policy, the policy's template (Windows selects only
+    certificates from it); otherwise the inventory's `template`, else the template the bound
+    certificate came from when that certificate is of the right kind (a listener EKU): a
+    template that issued a client-only certificate would issue another."""
+    policy = facts.template_policy
+    if policy:
+        return configured(policy, policy, facts.template_policy_oid, "policy")
+    if template:
+        return configured(template, None, None, "inventory")
+    if bound is not None and eku_ok(bound) is not False:
+        return inferred(bound)
+    return None
+
+
+def no_replacement(bound: Certificate) -> str:
+    """Why a CA-issued certificate cannot be replaced automatically, and what to do."""
+    where = describe(bound)
+    why = (
+        f"its template {where} issues no listener EKU"
+        if where and eku_ok(bound) is False
+        else "no template to enroll from (the bound certificate names none)"
     )
-    if facts.hash_type == HASH_TYPE_CUSTOM:
-        todo = (
-            "the binding is pinned already (SSLCertificateSHA1HashType 3, custom): unpin it "
-            f"(delete SSLCertificateSHA1Hash under {RDP_TCP}, then restart SessionEnv and "
-            "TermService, disruptive) so Windows selects or requests a certificate from the "
-            "template"
-        )
-    else:
-        todo = (
-            "Windows requests a certificate from the template itself and keeps the current "
-            "one until it is issued: check that the template is published and this host may "
-            "enroll for it"
-        )
-    return f"{head}; {todo}"
+    return (
+        f"{NO_REPLACEMENT}: nothing newer in LocalMachine\\My and {why}; set cert.valid's "
+        "template in fleet_check_params, or install a certificate"
+    )
+
+
+Action = Literal["grant", "bind", "unpin", "reselect", "enroll", "regenerate", "blocked"]
 
 
 @dataclass(frozen=True)
 class Remedy:
-    """What fixes the listener certificate.
+    """What fixes the listener certificate: the route (`action`), first that works.
 
-    regenerate: delete the self-signed one (or the dangling binding) and restart, so Windows
-    issues or selects another; grant: give NETWORK SERVICE Read on `cert`'s key; bind: bind
-    `cert` (granting Read on its key first when needed); blocked: nothing automatic, `reason`.
+    grant: give NETWORK SERVICE Read on `cert`'s key (the bound one). bind: bind `cert`, a newer
+    certificate (granting Read on its key first when needed). unpin / reselect (the template
+    policy is set): drop the binding (pinned by hand: `unpin`) and restart SessionEnv and
+    TermService so Windows selects `cert`, the template's latest certificate, after enrolling
+    one (`enroll`) when none is known. enroll: enroll a certificate from `enroll`'s template,
+    grant NETWORK SERVICE Read on its key, bind it. regenerate: delete the self-signed one (or
+    the dangling binding) and restart, so Windows issues or selects another. blocked: nothing
+    automatic, `reason`.
     """
 
-    action: Literal["regenerate", "grant", "bind", "blocked"]
+    action: Action
     bound: Certificate | None = None
     cert: Certificate | None = None
     reason: str | None = None
+    enroll: Enrollment | None = None
 
 
-def remedy(facts: CertFacts, hostname: str, now: datetime, warn: timedelta) -> Remedy:
-    """The fix for a listener certificate that does not pass (see the module's sources)."""
-    if not facts.bound_thumbprint:
-        return Remedy("regenerate")
-    bound = find_bound(facts.certificates, facts.bound_thumbprint)
+def _under_policy(
+    facts: CertFacts, bound: Certificate | None, hostname: str, now: datetime, good_until: datetime
+) -> Remedy:
+    usable = template_certificate(facts, bound, hostname, now, good_until)
+    enroll = None if usable is not None else enrollment(facts, bound, None)
+    if usable is None and enroll is None:  # a policy value certreq cannot be handed
+        reason = f"certificate template policy {facts.template_policy!r} is not a template name"
+        return Remedy("blocked", bound, reason=reason)
+    action: Action = "unpin" if facts.hash_type == HASH_TYPE_CUSTOM else "reselect"
+    return Remedy(action, bound, usable, enroll=enroll)
+
+
+def remedy(
+    facts: CertFacts,
+    hostname: str,
+    now: datetime,
+    warn: timedelta,
+    template: str | None = None,
+) -> Remedy:
+    """The fix for a listener certificate that does not pass (see the module's sources): the
+    first route that works. `template`: the inventory's enrollment template (CertParams).
+
+    The routes, in order: only the key ACL wrong → grant; self-signed → regenerate; the template
+    policy set → unpin/reselect (enrolling first when no certificate from the template is
+    usable); a newer valid certificate in My → bind; a template to enroll from → enroll; nothing
+    bound → regenerate; else blocked."""
+    good_until = now + warn
+    bound = find_bound(facts.certificates, facts.bound_thumbprint or "")
     if bound is not None and only_key_acl_wrong(bound, now):
         return Remedy("grant", bound, bound)  # pins nothing: fine under the template policy
     if bound is not None and is_self_signed_store(bound):
         return Remedy("regenerate", bound)
     if facts.template_policy:
-        if bound is None:  # a dangling binding: drop it and let Windows select from the template
-            return Remedy("regenerate")
-        return Remedy("blocked", bound, reason=template_blocked(facts))
-    new = replacement(facts, bound, hostname, now, now + warn)
+        return _under_policy(facts, bound, hostname, now, good_until)
+    if not facts.bound_thumbprint:
+        return Remedy("regenerate")
+    new = replacement(facts, bound, hostname, now, good_until)
     if new is not None:
         return Remedy("bind", bound, new)
+    enroll = enrollment(facts, bound, template)
+    if enroll is not None:
+        return Remedy("enroll", bound, enroll=enroll)
     if bound is None:  # bound to nothing that exists, nothing to bind: let Windows issue one
         return Remedy("regenerate")
-    return Remedy("blocked", bound, reason=NO_REPLACEMENT)
+    return Remedy("blocked", bound, reason=no_replacement(bound))
+
+
+def route(r: Remedy) -> str:
+    """The route in a few words, for reports and diagnose."""
+    template = r.enroll.describe() if r.enroll else None
+    selected = "from the template policy's template"
+    words = {
+        "grant": f"grant {NETWORK_SERVICE} Read on the key",
+        "bind": "bind a newer certificate from LocalMachine\\My",
+        "unpin": f"unpin the binding so Windows selects {selected}",
+        "reselect": f"restart so Windows selects {selected}",
+        "enroll": f"enroll from {template} and bind it",
+        "regenerate": "regenerate the self-signed certificate",
+        "blocked": f"blocked: {r.reason}",
+    }
+    text = words[r.action]
+    if r.action in ("unpin", "reselect") and template:
+        text = f"enroll from {template}, then {text}"
+    return text

@@ -1,6 +1,8 @@
 """A host's params for each built-in check: the params model's defaults ← the playbook's
 params ← the host's inventory var `fleet_check_params[check_id]`, validated into the check's
-own params model (what the check and its fix planner receive)."""
+own params model (what the check and its fix planner receive). A declared item is its own
+params (fleet.checks.declared.DeclaredItem), a custom check with a fix script has its fix's
+(fleet.playbook.custom.CustomFixParams): neither takes overrides."""
 
 from __future__ import annotations
 
@@ -43,15 +45,26 @@ def resolve_params(playbook: Playbook, overrides: Overrides) -> ParamsByCheck:
 
 def _resolve(playbook: Playbook, overrides: Overrides) -> dict[str, Params]:
     custom_ids = {c.id for c in playbook.custom}
+    declared_ids = {d.id for d in playbook.declared}
     for check_id, value in overrides.items():
-        if check_id not in CHECKS and check_id not in custom_ids:
-            hint = did_you_mean(check_id, [*CHECKS, *custom_ids])
+        if check_id not in CHECKS and check_id not in custom_ids | declared_ids:
+            hint = did_you_mean(check_id, [*CHECKS, *custom_ids, *declared_ids])
             raise InputError(f"fleet_check_params: unknown check '{check_id}'{hint}")
         if not isinstance(value, Mapping):
             raise InputError(f"fleet_check_params[{check_id}] must be a mapping of params")
         if check_id in custom_ids and value:
             raise InputError(f"fleet_check_params[{check_id}]: custom checks take no params")
-    resolved: dict[str, Params] = {}
+        if check_id in declared_ids and value:
+            raise InputError(
+                f"fleet_check_params[{check_id}]: declared items take no params "
+                "(the playbook says what they want)"
+            )
+    # Declared items are their own params; a custom check with a fix script has its fix's.
+    resolved: dict[str, Params] = {d.id: d for d in playbook.declared}
+    for check in playbook.custom:
+        fix = check.fix_params()
+        if fix is not None:
+            resolved[check.id] = fix
     for check_id, base in playbook.checks.items():
         model = CHECKS[check_id].params_model
         merged = {**base, **overrides.get(check_id, {})}

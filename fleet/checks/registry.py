@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from fleet.checks import cert, firewall, listener, security, sessions, time
+from fleet.checks import cert, firewall, listener, reboot, security, sessions, time
 from fleet.checks.base import CheckDef
 
 _ALL: tuple[CheckDef[Any], ...] = (
@@ -22,6 +22,7 @@ _ALL: tuple[CheckDef[Any], ...] = (
     security.TLS,
     security.CREDSSP,
     sessions.CHECK,
+    reboot.CHECK,
 )
 
 CHECKS: Mapping[str, CheckDef[Any]] = MappingProxyType({c.id: c for c in _ALL})

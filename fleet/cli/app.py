@@ -22,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 
 
@@ -41,13 +42,13 @@ def _root(
 
 
 def _register(argv: list[str]) -> None:
-    register(next((arg for arg in argv if not arg.startswith("-")), None))
+    register([arg for arg in argv if not arg.startswith("-")])
 
 
 def main() -> None:
     _register(sys.argv[1:])
     try:
-        app()
+        app(prog_name="fleet")  # also as `python -m fleet`: usage names the program
     except InputError as exc:
         typer.echo(f"fleet: error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -12,12 +12,14 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+import typer
 from rich.console import Console
 
 from fleet import logs
 from fleet.audit import AuditHost, audit
 from fleet.checks.params import resolve_params
 from fleet.cli.options import (
+    LOG_LEVELS,
     AskPassOpt,
     ConcurrencyOpt,
     FormatOpt,
@@ -26,6 +28,7 @@ from fleet.cli.options import (
     LogFileOpt,
     LogFormatOpt,
     LogLevelOpt,
+    MaxAuthFailuresOpt,
     OutputOpt,
     PlaybookOpt,
     ReportOpt,
@@ -34,20 +37,31 @@ from fleet.cli.options import (
     StrictOpt,
     TimeoutOpt,
     VerboseOpt,
+    WaiversOpt,
     WorkersOpt,
+    log_level_for,
 )
 from fleet.cli.progress import HostProgress
 from fleet.cluster.request import ClusterRequest, cluster_request, connected
 from fleet.cluster.spec import parse_cluster
 from fleet.errors import InputError
-from fleet.inventory import Inventory, resolve_targets
+from fleet.inventory import Inventory, load_inventory, resolve_targets
+from fleet.inventory.sources import InventoryPaths
 from fleet.limits import concurrency_cap, raise_nofile_limit
 from fleet.playbook.loader import default_playbook, load_playbook
 from fleet.playbook.model import Playbook
 from fleet.probe.audit_probe import AuditProbe
-from fleet.results import RunResult
+from fleet.results import RunResult, WaiverNote
 from fleet.runner import RunOptions
 from fleet.secret import Secret
+from fleet.waivers import (
+    Waivers,
+    apply_waivers,
+    describe,
+    inventory_matcher,
+    load_waivers,
+    names_matcher,
+)
 
 # The options are re-exported: commands spell them `common.InventoryOpt` & co.
 __all__ = [
@@ -59,6 +73,7 @@ __all__ = [
     "LogFileOpt",
     "LogFormatOpt",
     "LogLevelOpt",
+    "MaxAuthFailuresOpt",
     "OutputOpt",
     "PlaybookOpt",
     "ReportOpt",
@@ -67,6 +82,7 @@ __all__ = [
     "StrictOpt",
     "TimeoutOpt",
     "VerboseOpt",
+    "WaiversOpt",
     "WorkersOpt",
     "audit_hosts",
     "audit_with_progress",
@@ -76,7 +92,10 @@ __all__ = [
     "load_playbook_arg",
     "prompt_password",
     "run_async",
+    "say_waivers",
     "setup_logging",
+    "waive",
+    "waivers_arg",
 ]
 
 T = TypeVar("T")
@@ -84,12 +103,12 @@ T = TypeVar("T")
 err_console = Console(stderr=True)
 
 
-def setup_logging(level: str, fmt: str, file: Path | None) -> None:
+def setup_logging(level: str | None, fmt: str, file: Path | None, verbose: int = 0) -> None:
     if fmt not in ("auto", "json", "console"):
         raise InputError(f"--log-format must be auto, json or console, not {fmt!r}")
-    if level.lower() not in ("debug", "info", "warning", "error"):
+    if level is not None and level.lower() not in LOG_LEVELS:
         raise InputError(f"--log-level must be debug, info, warning or error, not {level!r}")
-    logs.configure(level=level, fmt=fmt, file=str(file) if file else None)
+    logs.configure(level=log_level_for(level, verbose), fmt=fmt, file=str(file) if file else None)
 
 
 def effective_concurrency(requested: int) -> int:
@@ -108,6 +127,36 @@ def load_playbook_arg(path: Path | None) -> Playbook:
     return load_playbook(path) if path else default_playbook()
 
 
+def waivers_arg(path: Path | None) -> Waivers | None:
+    """The --waivers file, read before any host is contacted (malformed: exit 2)."""
+    return load_waivers(path) if path is not None else None
+
+
+def say_waivers(notes: list[WaiverNote]) -> None:
+    """Each expired or unmatched waiver, once per run, on stderr."""
+    for line in describe(notes):
+        typer.echo(f"fleet: note: {line}", err=True)
+
+
+def waive(
+    result: RunResult, waivers: Waivers | None, inventory: Inventory | InventoryPaths | None
+) -> RunResult:
+    """`result` with its waivers applied (host patterns resolved in `inventory`; without one,
+    by host name) and said."""
+    if waivers is None:
+        return result
+    if inventory is not None and not isinstance(inventory, Inventory):
+        inventory = load_inventory(inventory)
+    match = (
+        inventory_matcher(inventory)
+        if inventory is not None
+        else names_matcher(h.name for h in result.hosts)
+    )
+    waived = apply_waivers(result, waivers, match)
+    say_waivers(waived.waivers)
+    return waived
+
+
 def prompt_password(ask: bool) -> Secret | None:
     if not ask:
         return None
@@ -117,7 +166,7 @@ def prompt_password(ask: bool) -> Secret | None:
 
 
 def audit_hosts(
-    inventory_path: Path, limit: str | None, playbook: Playbook, ask_pass: bool
+    inventory_path: InventoryPaths, limit: str | None, playbook: Playbook, ask_pass: bool
 ) -> tuple[Inventory, list[AuditHost]]:
     """The selected hosts' targets (fleet.inventory.resolve_targets), the CLI's part being
     the --ask-pass prompt."""
@@ -137,14 +186,16 @@ def cluster_for(
     hosts: list[AuditHost],
     *,
     ask_pass: bool,
-    log_level: str,
+    log_level: str | None,
 ) -> ClusterRequest | None:
     """`--workers`/`--scheduler` for these hosts (None: one process, as before). Checked
     before any host is contacted: the flags, each host's fleet_dask_resources, and that no
-    password would cross a tcp:// connection in clear."""
+    password would cross a tcp:// connection in clear. `log_level`: the workers' (None:
+    warning)."""
     spec = parse_cluster(workers, scheduler)
     targets = [h.target for h in hosts]
-    return cluster_request(spec, inventory, targets, ask_pass=ask_pass, log_level=log_level)
+    level = log_level or "warning"
+    return cluster_request(spec, inventory, targets, ask_pass=ask_pass, log_level=level)
 
 
 def audit_with_progress(
@@ -160,7 +211,14 @@ def audit_with_progress(
 ) -> RunResult:
     """Run the audit pipeline with a progress bar on a terminal and Ctrl-C handling
     (`cluster`: sharded over Dask workers, the progress fed from what they stream back)."""
-    progress = HostProgress(len(hosts), err_console, enabled=err_console.is_terminal, label=label)
+    progress = HostProgress(
+        len(hosts),
+        err_console,
+        enabled=err_console.is_terminal,
+        label=label,
+        concurrency=options.concurrency,
+        timeout=options.timeout,
+    )
 
     async def main(stop: asyncio.Event) -> RunResult:
         async with connected(cluster) as dask_cluster:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections import Counter
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from fleet.audit import AuditHost
 from fleet.cli import common
 from fleet.cli.app import app
 from fleet.cli.reports import write_atomically
+from fleet.cli.runlog import log_run
 from fleet.errors import InputError, field_error
 from fleet.inventory import resolve_targets
 from fleet.recorded import RecordedFrame, record_hosts
@@ -38,7 +40,7 @@ def gather_cmd(
         help="A host name or pattern (the --limit syntax: names, globs, groups, 'a:b', 'a:!b').",
         show_default=False,
     ),
-    inventory: Path = common.InventoryOpt,
+    inventory: list[Path] = common.InventoryOpt,
     output: str | None = typer.Option(
         None,
         "--output",
@@ -51,9 +53,11 @@ def gather_cmd(
     timeout: float = common.TimeoutOpt,
     retries: int = common.RetriesOpt,
     ask_pass: bool = common.AskPassOpt,
+    max_auth_failures: int = common.MaxAuthFailuresOpt,
+    verbose: int = common.VerboseOpt,
     log_format: str = common.LogFormatOpt,
     log_file: Path | None = common.LogFileOpt,
-    log_level: str = common.LogLevelOpt,
+    log_level: str | None = common.LogLevelOpt,
 ) -> None:
     """Save what each host answers to the gather script, raw, for a bug report.
 
@@ -64,12 +68,15 @@ def gather_cmd(
     Exit codes: 0 every host saved, 2 bad input, 3 a host could not be reached, authenticated
     or finished.
     """
-    common.setup_logging(log_level, log_format, log_file)
+    common.setup_logging(log_level, log_format, log_file, verbose)
     targets = _targets(inventory, hosts, ask_pass)
     folder = _output_folder(output, len(targets), hosts)
     out = Path(output) if output is not None else None
     options = RunOptions(
-        concurrency=common.effective_concurrency(concurrency), timeout=timeout, retries=retries
+        concurrency=common.effective_concurrency(concurrency),
+        timeout=timeout,
+        retries=retries,
+        max_auth_failures=max_auth_failures,
     )
 
     async def main(stop: asyncio.Event) -> Outcome[RecordedFrame]:
@@ -84,11 +91,17 @@ def gather_cmd(
             _save(recorded[name], _destination(out, folder, name))
     for run in failed:
         common.err_console.print(f"[red]{run.ref.name}[/]: {_failure(run)}", highlight=False)
-    if failed or outcome.interrupted or len(recorded) < len(targets):
-        raise typer.Exit(ExitCode.UNFINISHED)
+    unfinished = failed or outcome.interrupted or len(recorded) < len(targets)
+    code = ExitCode.UNFINISHED if unfinished else ExitCode.OK
+    statuses = Counter(r.status.value if r.status else "error" for r in failed)
+    log_run(
+        "gather", None, code, hosts={"saved": len(recorded), **statuses}, files=[("frames", out)]
+    )
+    if unfinished:
+        raise typer.Exit(code)
 
 
-def _targets(inventory: Path, pattern: str, ask_pass: bool) -> list[AuditHost]:
+def _targets(inventory: list[Path], pattern: str, ask_pass: bool) -> list[AuditHost]:
     """The matching hosts' connection targets. No check runs, so check parameter overrides
     are not resolved (an inventory made for another playbook is fine here)."""
     _, hosts = resolve_targets(

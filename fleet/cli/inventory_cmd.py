@@ -10,13 +10,14 @@ from typing import cast
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from fleet import logs
 from fleet.cli.app import app
-from fleet.cli.options import InventoryOpt, LimitOpt
+from fleet.cli.options import FormatMovedOpt, InventoryOpt, LimitOpt
+from fleet.cli.tables import Cell, Col, fit_table, layout
 from fleet.errors import InputError
 from fleet.inventory import Host, Inventory, connection_of, load_inventory, password_source
+from fleet.inventory.sources import describe
 
 inventory_app = typer.Typer(
     help="Show what an inventory resolves to (no host is contacted).", no_args_is_help=True
@@ -39,9 +40,10 @@ def _row(host: Host, ask_pass: bool) -> dict[str, object]:
 
 @inventory_app.command("list")
 def list_cmd(
-    inventory: Path = InventoryOpt,
+    inventory: list[Path] = InventoryOpt,
     limit: str | None = LimitOpt,
-    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+    _f: str | None = FormatMovedOpt,
     ask_pass: bool = typer.Option(
         False, "--ask-pass", "-k", help="Show 'prompt' for hosts that --ask-pass would serve."
     ),
@@ -57,10 +59,10 @@ def list_cmd(
     inv = load_inventory(inventory)
     rows = [_row(h, ask_pass) for h in inv.select(limit)]
     if fmt == "json":
-        sys.stdout.write(json_listing(str(inventory), rows))
+        sys.stdout.write(json_listing(describe(inventory), rows))
         return
-    title = f"{inventory} — {len(rows)} host{'' if len(rows) == 1 else 's'}"
-    cells = [
+    title = f"{describe(inventory)} — {len(rows)} host{'' if len(rows) == 1 else 's'}"
+    cells: list[list[Cell]] = [
         [
             *(str(row[c] or "-") for c in ("name", "address", "port", "transport", "user")),
             str(row["password"]),
@@ -68,33 +70,49 @@ def list_cmd(
         ]
         for row in rows
     ]
+    console = Console()
     if len(cells) > RICH_TABLE_MAX_ROWS:
-        sys.stdout.write(plain_table(title, _COLUMNS, cells))
+        sys.stdout.write(plain_table(title, COLUMNS, cells, console.width))
         return
-    table = Table(title=title)
-    for column in _COLUMNS[:-1]:
-        table.add_column(column, no_wrap=True)
-    table.add_column(_COLUMNS[-1], overflow="fold")
-    for line in cells:
-        table.add_row(*line)
-    Console().print(table)
+    console.print(fit_table(console, COLUMNS, cells, title=title))
 
 
-_COLUMNS = ("name", "address", "port", "transport", "user", "password", "groups")
+COLUMNS = (
+    Col("name"),
+    Col("address"),
+    Col("port", drop=1),
+    Col("transport"),
+    Col("user", drop=2),
+    Col("password", fold=True, drop=3),
+    Col("groups", wrap=True, drop=4),
+)
 #: rich measures every cell of a table to lay it out: 2000 rows took 1.5 s, 200 000 took
 #: minutes. Longer listings are printed as plain aligned columns, which cost one pass.
 RICH_TABLE_MAX_ROWS = 200
 
 
-def plain_table(title: str, columns: Sequence[str], rows: list[list[str]]) -> str:
-    """Columns padded to their widest cell, the last one unpadded; a title line first."""
-    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns[:-1])]
+def plain_table(title: str, columns: Sequence[Col], rows: list[list[Cell]], width: int) -> str:
+    """Columns padded to their widest cell, the last one unpadded; a title line first.
+    Columns that do not fit `width` are left out, least important first, and named."""
+    # Two spaces between columns: n columns cost 2n - 2 cells besides their content.
+    fitted = layout(width, columns, rows, wrap=False, gap=2, edges=-2)
+    keep = fitted.keep
+    cells = [[str(r[i]) for i in keep] for r in rows]
+    heads = [columns[i].header for i in keep]
+    widths = [max([len(h), *(len(r[k]) for r in cells)]) for k, h in enumerate(heads[:-1])]
 
-    def line(cells: Sequence[str]) -> str:
-        padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
-        return "  ".join([*padded, cells[-1]]).rstrip() + "\n"
+    def line(values: Sequence[str]) -> str:
+        padded = [cell.ljust(w) for cell, w in zip(values, widths, strict=False)]
+        return "  ".join([*padded, values[-1]]).rstrip() + "\n"
 
-    return title + "\n" + line(columns) + "".join(line(r) for r in rows)
+    note = fitted.note
+    return (
+        title
+        + "\n"
+        + line(heads)
+        + "".join(line(r) for r in cells)
+        + (f"({note})\n" if note else "")
+    )
 
 
 def json_listing(inventory: str, rows: list[dict[str, object]]) -> str:
@@ -109,7 +127,7 @@ def json_listing(inventory: str, rows: list[dict[str, object]]) -> str:
 
 
 @inventory_app.command("graph")
-def graph_cmd(inventory: Path = InventoryOpt, limit: str | None = LimitOpt) -> None:
+def graph_cmd(inventory: list[Path] = InventoryOpt, limit: str | None = LimitOpt) -> None:
     """Print groups and their hosts as a tree, like `ansible-inventory --graph`."""
     logs.configure()
     inv = load_inventory(inventory)

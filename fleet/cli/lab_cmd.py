@@ -2,28 +2,27 @@
 
 `down` with no lab running says so and exits 0, so it is safe in clean-up scripts.
 `status` exits 0 when the lab runs and 3 when it does not.
+
+`up` lives in fleet.cli.lab_up, imported only to run it or list it (fleet.cli.commands):
+down, status, set and log need a pid file, a signal, a socket or a file, not the lab's
+asyncssh, cryptography and fault table, so they start quickly (every test lab's teardown is
+a `fleet lab down`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Literal
 
 import typer
 
-from fleet import logs
 from fleet.cli.app import app
+from fleet.cli.options import FormatMovedOpt
 from fleet.errors import InputError
-from fleet.lab import daemon, files, kdc
+from fleet.lab import daemon, files
 from fleet.lab.control import send_control
-from fleet.lab.faults import FAULTS, SSH_ONLY, WINRM_ONLY, parse_fault_spec
-from fleet.lab.model import DEFAULT_PORT, LabConfig
 from fleet.lab.received import read_received
-from fleet.lab.run import RunningLab
-from fleet.limits import FDS_RESERVED, raise_nofile_limit
 
 lab_app = typer.Typer(
     help="Simulated Windows RDP hosts on loopback (real SSH), with seeded faults and a truth.",
@@ -35,195 +34,6 @@ DirOpt = typer.Option(..., "--dir", help="The lab directory (inventory, keys, tr
 FaultsArg = typer.Argument(
     None, help="Faults to carry from now on: NAME or fault=NAME; or `reboot`."
 )
-
-
-@lab_app.command(
-    "up",
-    epilog=(
-        "Examples:\n\n"
-        "  fleet lab up --dir demo-lab --hosts 25 --seed 7 --faults mixed --detach\n\n"
-        "  fleet lab up --dir lab --hosts 1000 --faults cert_expired:0.1,hang:0.02 "
-        "--latency-ms 100 --detach\n\n"
-        "  fleet lab up --dir lab --hosts 40 --transport mixed --winrm-scheme mixed "
-        "--faults mixed --detach\n\n"
-        "  fleet lab up --dir lab --hosts 10 --transport winrm --winrm-auth kerberos "
-        "--faults ntlm_disabled:2,cert_expired:1 --detach\n\n"
-        f"Faults: mixed, {', '.join(FAULTS)}.\n\n"
-        f"WinRM-only faults ({', '.join(WINRM_ONLY)}) land on WinRM hosts only: asking for "
-        "them in an SSH lab is an error, `mixed` includes them only when the lab has WinRM "
-        "hosts, and `fleet lab set` refuses them on an SSH host. A tls_untrusted host is "
-        "served over HTTPS whatever --winrm-scheme says. SSH-only faults "
-        f"({', '.join(SSH_ONLY)}) likewise land on SSH hosts only."
-    ),
-)
-def up_cmd(
-    lab_dir: Path = DirOpt,
-    hosts: int = typer.Option(10, "--hosts", min=1, help="Number of simulated hosts."),
-    seed: int = typer.Option(1, "--seed", help="Seed: same seed, same hosts and faults."),
-    faults: str = typer.Option(
-        "", "--faults", help="name:fraction,... | name:count,... | mixed (see below)."
-    ),
-    latency_ms: int = typer.Option(0, "--latency-ms", min=0, help="Delay every answer (WAN)."),
-    detach: bool = typer.Option(False, "--detach", help="Run in the background."),
-    base_address: str = typer.Option(
-        "127.20.0.1", "--base-address", help="First host address; hosts count up from it."
-    ),
-    port: int = typer.Option(
-        DEFAULT_PORT, "--port", min=0, max=65535, help="Port on every address; 0: ephemeral."
-    ),
-    rdp_port: int | None = typer.Option(
-        None,
-        "--rdp-port",
-        min=0,
-        max=65535,
-        help="RDP listener port on every address.",
-        show_default="3389; ephemeral with --port 0",
-    ),
-    transport: str = typer.Option(
-        "ssh", "--transport", help="ssh, winrm, or mixed (a seeded half of the hosts WinRM)."
-    ),
-    winrm_scheme: str = typer.Option(
-        "http",
-        "--winrm-scheme",
-        help="WinRM hosts: http (NTLM + message encryption), https (lab CA, its bundle in "
-        "the inventory's ca_trust_path) or mixed (a seeded half HTTPS).",
-    ),
-    winrm_auth: str = typer.Option(
-        "ntlm",
-        "--winrm-auth",
-        help="WinRM hosts: ntlm (no KDC), kerberos (a KDC for the lab's realm FLEET.LAB on "
-        "loopback: Debian's krb5kdc; the inventory uses Kerberos) or mixed (the realm for all, "
-        "Kerberos in the inventory of a seeded half).",
-    ),
-    kdc_clock_offset: int = typer.Option(
-        0,
-        "--kdc-clock-offset",
-        help="Seconds the lab KDC's clock runs off this machine's (libfaketime): past 300 "
-        "every Kerberos host is auth_failed, as for an admin whose clock is off.",
-    ),
-    start_timeout: float = typer.Option(
-        60.0, "--start-timeout", min=1, help="With --detach: seconds to wait for readiness."
-    ),
-    log_level: str = typer.Option("warning", "--log-level", help="Log level (to stderr)."),
-    ready_fd: int | None = typer.Option(None, "--ready-fd", hidden=True),
-) -> None:
-    """Start N simulated Windows RDP hosts on loopback; write DIR/inventory.yml and truth.json.
-
-    In the foreground it runs until Ctrl-C or SIGTERM; with --detach it returns once every
-    host listens. Stop it with `fleet lab down --dir DIR`.
-    """
-    if transport not in ("ssh", "winrm", "mixed"):
-        raise InputError(f"--transport must be ssh, winrm or mixed, got {transport!r}")
-    if winrm_scheme not in ("http", "https", "mixed"):
-        raise InputError(f"--winrm-scheme must be http, https or mixed, got {winrm_scheme!r}")
-    if winrm_auth not in _AUTHS:
-        raise InputError(f"--winrm-auth must be ntlm, kerberos or mixed, got {winrm_auth!r}")
-    try:
-        config = LabConfig(
-            dir=lab_dir.absolute(),
-            hosts=hosts,
-            seed=seed,
-            faults=parse_fault_spec(faults),
-            faults_text=faults,
-            latency_ms=latency_ms,
-            base_address=base_address,
-            port=port,
-            rdp_port=rdp_port,
-            transport=_TRANSPORTS[transport],
-            winrm_scheme=_SCHEMES[winrm_scheme],
-            winrm_auth=_AUTHS[winrm_auth],
-            kdc_clock_offset_s=kdc_clock_offset,
-        )
-        _check_can_start(config)
-    except InputError as exc:
-        if ready_fd is not None:
-            daemon.report_failure(ready_fd, exc.exit_code, str(exc))
-        raise
-    if detach:
-        config.dir.mkdir(parents=True, exist_ok=True)
-        args = [
-            *("--dir", str(config.dir), "--hosts", str(hosts), "--seed", str(seed)),
-            *("--faults", faults, "--latency-ms", str(latency_ms), "--port", str(port)),
-            *("--base-address", base_address, "--transport", transport),
-            *("--winrm-scheme", winrm_scheme),
-            *("--winrm-auth", winrm_auth, "--kdc-clock-offset", str(kdc_clock_offset)),
-            *("--log-level", log_level),
-            *(("--rdp-port", str(rdp_port)) if rdp_port is not None else ()),
-        ]
-        child = daemon.start_detached(config.dir, args, start_timeout)
-        typer.echo(_summary(config, child.pid))
-        return
-    logs.configure(log_level)
-    reported: list[bool] = []
-
-    def on_ready(lab: RunningLab) -> None:
-        reported.append(True)
-        if ready_fd is not None:
-            daemon.report_ready(ready_fd)(lab)
-        else:
-            typer.echo(_summary(config, None) + "\nCtrl-C stops it.")
-
-    try:
-        asyncio.run(daemon.serve(config, on_ready))
-    except InputError as exc:
-        if ready_fd is not None and not reported:
-            daemon.report_failure(ready_fd, exc.exit_code, str(exc))
-        raise
-
-
-_TRANSPORTS: dict[str, Literal["ssh", "winrm", "mixed"]] = {
-    "ssh": "ssh",
-    "winrm": "winrm",
-    "mixed": "mixed",
-}
-_SCHEMES: dict[str, Literal["http", "https", "mixed"]] = {
-    "http": "http",
-    "https": "https",
-    "mixed": "mixed",
-}
-_AUTHS: dict[str, Literal["ntlm", "kerberos", "mixed"]] = {
-    "ntlm": "ntlm",
-    "kerberos": "kerberos",
-    "mixed": "mixed",
-}
-
-
-def _check_can_start(config: LabConfig) -> None:
-    pid = daemon.running_pid(config.dir)
-    if pid is not None:
-        raise InputError(
-            f"a lab already runs in {config.dir} (pid {pid}); `fleet lab down --dir {config.dir}`"
-        )
-    if config.winrm_auth != "ntlm":
-        if config.transport == "ssh":
-            raise InputError("--winrm-auth kerberos|mixed needs WinRM hosts (--transport winrm)")
-        kdc.require(config.kdc_clock_offset_s)  # what to install, before anything starts
-    elif config.kdc_clock_offset_s:
-        raise InputError("--kdc-clock-offset needs a lab KDC: --winrm-auth kerberos or mixed")
-    # Two listening sockets per host (remoting, RDP) plus one per open connection.
-    needed = 3 * config.hosts + FDS_RESERVED
-    if raise_nofile_limit() < needed:
-        raise InputError(
-            f"{config.hosts} hosts need about {needed} open files; raise `ulimit -n` first"
-        )
-
-
-def _summary(config: LabConfig, pid: int | None) -> str:
-    truth = json.loads((config.dir / files.TRUTH).read_text())["hosts"]
-    counts = Counter(h["status"] for h in truth.values())
-    described = files.read_lab_json(config.dir) or {}
-    hosts = described.get("hosts") or []
-    first, last = (hosts[0], hosts[-1]) if hosts else ({}, {})
-    where = f"{first.get('address')} … {last.get('address')}" if hosts else "?"
-    ports = sorted({h["port"] for h in hosts})
-    port = str(ports[0]) if len(ports) == 1 else "per-host ports"
-    status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    return (
-        f"lab up{f' (pid {pid})' if pid else ''}: {len(truth)} {config.transport} hosts on "
-        f"{where} port {port}; truth: {status}\n"
-        f"inventory: {config.dir / files.INVENTORY}\n"
-        f"audit it:  fleet audit -i {config.dir / files.INVENTORY}"
-    )
 
 
 @lab_app.command("down")
@@ -266,13 +76,16 @@ def set_cmd(
 ) -> None:
     """Change a host's faults while the lab runs (its state is rebuilt; truth.json follows),
     or reboot it: `fleet lab set HOST reboot` makes changes that wait for a reboot (TLS 1.2)
-    or a TermService restart (RDP security values) live, as a real reboot would."""
+    or a TermService restart (RDP security values) live and clears Windows' pending-restart
+    markers (the reboot_pending fault ends), as a real reboot would."""
     names = [f.removeprefix("fault=") for f in faults or []]
     if "reboot" in names:
         if clear or names != ["reboot"]:
             raise InputError("`reboot` stands alone: fleet lab set HOST reboot")
         send_control(lab_dir, {"op": "reboot", "host": host})
-        typer.echo(f"{host}: rebooted; changes that waited for a reboot are live")
+        typer.echo(
+            f"{host}: rebooted; changes that waited for a reboot are live, no restart pending"
+        )
         return
     if clear == bool(names):
         raise InputError("give either faults (NAME or fault=NAME ...), --clear or reboot")
@@ -289,7 +102,8 @@ def set_cmd(
 def log_cmd(
     lab_dir: Path = DirOpt,
     host: str | None = typer.Option(None, "--host", help="Only this host's scripts."),
-    fmt: str = typer.Option("text", "--format", "-f", help="text or json (one object a line)."),
+    fmt: str = typer.Option("text", "--format", help="text or json (one object a line)."),
+    _f: str | None = FormatMovedOpt,
 ) -> None:
     """Print what the lab's hosts received (DIR/received.jsonl): time, host, transport,
     script id and version, and the sha256 of its parameters (never the parameters)."""

@@ -11,13 +11,17 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from fleet import logs
 from fleet.cli.app import app
 from fleet.cli.flags import in_range
+from fleet.cli.options import INVENTORY_HELP, LogLevelOpt, VerboseOpt, forks_opt, log_level_for
+from fleet.cli.runlog import audit_counts, log_run
+from fleet.cli.show import ShowOpt, rest_line, show_all
+from fleet.cli.tables import Cell, Col, fit_table
 from fleet.errors import InputError
+from fleet.inventory.sources import describe
 from fleet.limits import concurrency_cap, raise_nofile_limit
 from fleet.probe.client import ProbeOptions, probe_many
 from fleet.probe.findings import answer_label, probe_host_result, request_label
@@ -59,12 +63,12 @@ def parse_host_port(item: str, default_port: int) -> tuple[str, int]:
 
 
 def _targets(
-    hosts: list[str], inventory: Path | None, limit: str | None, port: int
+    hosts: list[str], inventory: list[Path] | None, limit: str | None, port: int
 ) -> list[tuple[str, str, int]]:
     """(name, address, port) for every host asked for."""
-    if hosts and inventory is not None:
+    if hosts and inventory:
         raise InputError("give HOST arguments or -i INVENTORY, not both")
-    if inventory is None:
+    if not inventory:
         if limit is not None:
             raise InputError("--limit needs -i INVENTORY")
         if not hosts:
@@ -85,12 +89,14 @@ def _targets(
     return targets
 
 
-def _row(host: HostResult, probe: ProbeResult) -> list[Text | str]:
+def _row(host: HostResult, probe: ProbeResult) -> list[Cell]:
     answers = Text()
     for a in probe.attempts:
         if answers:
             answers.append("\n")
-        answers.append(f"{request_label(a.requested)} → {answer_label(a)}")
+        # MS-RDPBCGR's failure codes (HYBRID_REQUIRED_BY_SERVER) as words, so they wrap
+        # in a narrow column; the JSON keeps the codes.
+        answers.append(f"{request_label(a.requested)} → {answer_label(a).replace('_', ' ')}")
     tls = probe.tls
     tls_text = ""
     if tls is not None:
@@ -120,19 +126,35 @@ def _row(host: HostResult, probe: ProbeResult) -> list[Text | str]:
     ]
 
 
-def render_table(console: Console, run: RunResult, probes: list[ProbeResult]) -> None:
-    table = Table(title="RDP probe", title_justify="left")
-    for column in ("host", "address", "status", "negotiation", "TLS / certificate", "findings"):
-        table.add_column(column, no_wrap=column in ("host", "address", "status"))
-    for host, probe in zip(run.hosts, probes, strict=True):
-        table.add_row(*_row(host, probe))
-    console.print(table)
+COLUMNS = (
+    Col("host"),
+    Col("address", drop=3),
+    Col("status"),
+    Col("negotiation", wrap=True, drop=1),
+    Col("TLS / certificate", wrap=True, fold=True, drop=2),
+    Col("findings", wrap=True, fold=True, want=24),
+)
+
+
+def render_table(
+    console: Console, run: RunResult, probes: list[ProbeResult], *, everything: bool = False
+) -> None:
+    """The hosts with findings or errors (`everything`: all), a line for the rest, counts."""
+    pairs = list(zip(run.hosts, probes, strict=True))
+    listed = [(h, p) for h, p in pairs if everything or h.status is not HostStatus.OK]
+    hidden = len(pairs) - len(listed)
+    if listed:
+        rows = [_row(host, probe) for host, probe in listed]
+        title = "RDP probe" if not hidden else "RDP probe: hosts with findings or errors"
+        console.print(fit_table(console, COLUMNS, rows, title=title))
+    if hidden:
+        console.print(rest_line(hidden, "ok, no findings", more=bool(listed)))
     counts = ", ".join(f"{n} {s}" for s, n in run.counts().items() if n)
     console.print(f"{len(run.hosts)} host(s): {counts}  → exit {run.exit_code()}")
 
 
 _HostsArg = typer.Argument(None, help="HOST[:PORT] ... ([IPv6]:PORT for IPv6).")
-_InventoryOpt = typer.Option(None, "-i", "--inventory", help="Inventory file.")
+_InventoryOpt = typer.Option(None, "-i", "--inventory", help=INVENTORY_HELP)
 _LimitOpt = typer.Option(None, "-l", "--limit", help="Host pattern (with -i).")
 _OutputOpt = typer.Option(None, "--output", "-o", help="Write JSON to this file.")
 
@@ -147,7 +169,7 @@ _OutputOpt = typer.Option(None, "--output", "-o", help="Write JSON to this file.
 )
 def probe_cmd(
     hosts: list[str] = _HostsArg,
-    inventory: Path | None = _InventoryOpt,
+    inventory: list[Path] | None = _InventoryOpt,
     limit: str | None = _LimitOpt,
     port: int = typer.Option(
         DEFAULT_PORT,
@@ -155,9 +177,7 @@ def probe_cmd(
         callback=in_range("--port", 1, 65535),
         help="Port when none is given (or rdp_port).",
     ),
-    concurrency: int = typer.Option(
-        200, "--concurrency", "-c", callback=in_range("--concurrency", 1), help="Hosts at once."
-    ),
+    concurrency: int = forks_opt(200, "Hosts probed at once."),
     timeout: float = typer.Option(
         10.0,
         "--timeout",
@@ -165,9 +185,11 @@ def probe_cmd(
         callback=in_range("--timeout", 0.1, unit=" s"),
         help="Per-host deadline in seconds (each step ≤ 5 s).",
     ),
-    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
     output: Path | None = _OutputOpt,
-    log_level: str = typer.Option("warning", "--log-level", help="debug, info, warning, error."),
+    show: str = ShowOpt,
+    log_level: str | None = LogLevelOpt,
+    verbose: int = VerboseOpt,
 ) -> None:
     """Probe RDP listeners without credentials: offered protocols, TLS, certificate, NLA.
 
@@ -177,9 +199,10 @@ def probe_cmd(
         raise InputError(f"--format must be table or json, not {fmt!r}")
     if output is not None and fmt != "json":
         raise InputError("--output needs --format json")
-    if log_level.lower() not in ("debug", "info", "warning", "error"):
+    everything = show_all(show)
+    if log_level is not None and log_level.lower() not in ("debug", "info", "warning", "error"):
         raise InputError(f"--log-level must be debug, info, warning or error, not {log_level!r}")
-    logs.configure(level=log_level)
+    logs.configure(level=log_level_for(log_level, verbose))
     targets = _targets(hosts or [], inventory, limit, port)
     cap = concurrency_cap(raise_nofile_limit())
     options = ProbeOptions(step_timeout=min(5.0, timeout), deadline=timeout)
@@ -193,7 +216,7 @@ def probe_cmd(
             command="probe",
             started=started,
             finished=datetime.now(UTC),
-            inventory=str(inventory) if inventory else None,
+            inventory=describe(inventory) if inventory else None,
             hosts_total=len(targets),
         ),
         hosts=[
@@ -212,5 +235,7 @@ def probe_cmd(
             except OSError as exc:
                 raise InputError(f"cannot write {output}: {exc.strerror}") from None
     else:
-        render_table(Console(), run, probes)
+        render_table(Console(), run, probes, everything=everything)
+    files = [("json", output)] if fmt == "json" else []
+    log_run("probe", run.run.id, run.exit_code(), **audit_counts(run), files=files)
     raise typer.Exit(run.exit_code())

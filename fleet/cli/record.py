@@ -18,11 +18,13 @@ from pathlib import Path
 import typer
 
 from fleet.checks.params import resolve_params
+from fleet.cli.options import INVENTORY_HELP
 from fleet.errors import InputError
 from fleet.inventory import select_overrides
+from fleet.inventory.sources import InventoryPaths
 from fleet.playbook.model import Playbook
 from fleet.results import RunResult
-from fleet.store import Drift, SecretInStoreError, Store, StoreBusy
+from fleet.store import Drift, SecretInStoreError, Store, StoreBusy, TrendPoint, trend
 from fleet.store.db import is_busy
 from fleet.sweep import drift_since_previous, file_sha256, inventory_key, reevaluate
 
@@ -76,7 +78,7 @@ class Recorder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def drift(self, result: RunResult, inventory: Path | None) -> Drift | None:
+    def drift(self, result: RunResult, inventory: InventoryPaths | None) -> Drift | None:
         """Drift since the previous run of the same inventory and playbook (a read: it does
         not wait for a writer). None when there is none, or it cannot be read: then the
         record fails too, and says why, after the reports."""
@@ -87,10 +89,20 @@ class Recorder:
         except sqlite3.Error:
             return None
 
+    def trend(self, result: RunResult, inventory: InventoryPaths | None) -> list[TrendPoint] | None:
+        """Compliance over the last runs of this inventory and playbook and this one (a
+        read, like `drift`); None when the database cannot be read."""
+        if self.store is None:
+            return None
+        try:
+            return trend(self.store, stored_form(result, inventory))
+        except sqlite3.Error:
+            return None
+
     def record(
         self,
         result: RunResult,
-        inventory: Path | None,
+        inventory: InventoryPaths | None,
         *,
         wait: float = RECORD_WAIT_S,
         note: Callable[[str], None] = _note,
@@ -113,7 +125,9 @@ class Recorder:
                 path=str(self.db) if self.db else None,
             ) from None
 
-    def _record(self, result: RunResult, inventory: Path | None, *, wait: float) -> RunResult:
+    def _record(
+        self, result: RunResult, inventory: InventoryPaths | None, *, wait: float
+    ) -> RunResult:
         deadline = time.monotonic() + wait  # opening and writing share the wait
         if self.store is None:
             try:
@@ -140,7 +154,7 @@ def maybe_open(db: Path | None, no_db: bool) -> Recorder | None:
     return Recorder(db)
 
 
-def stored_form(result: RunResult, inventory: Path | None) -> RunResult:
+def stored_form(result: RunResult, inventory: InventoryPaths | None) -> RunResult:
     """The run as the store keeps it: the inventory named by its absolute path."""
     if inventory is None:
         return result
@@ -149,7 +163,7 @@ def stored_form(result: RunResult, inventory: Path | None) -> RunResult:
 
 
 def _record_in(
-    store: Store, result: RunResult, inventory: Path | None, *, wait: float
+    store: Store, result: RunResult, inventory: InventoryPaths | None, *, wait: float
 ) -> RunResult:
     """Record `result`; return it as stored. Raises _Busy past `wait`, RecordError on any
     other store failure."""
@@ -174,7 +188,7 @@ def _not_recorded(store: Store, exc: Exception) -> RecordError:
 
 
 def record_after(
-    recorder: Recorder | None, result: RunResult, inventory: Path | None
+    recorder: Recorder | None, result: RunResult, inventory: InventoryPaths | None
 ) -> RecordError | None:
     """Record (unless --no-db) and close the database; a failure is returned, not raised,
     so the caller fails after its reports."""
@@ -192,7 +206,7 @@ OptionalInventoryOpt = typer.Option(
     None,
     "-i",
     "--inventory",
-    help="Inventory file (Ansible-style YAML or INI); with --from-db only for overrides.",
+    help=f"{INVENTORY_HELP} With --from-db only for overrides.",
 )
 FromDbOpt = typer.Option(
     None,
@@ -207,7 +221,7 @@ def from_db(
     playbook: Playbook,
     *,
     db: Path | None,
-    inventory: Path | None,
+    inventory: InventoryPaths | None,
     limit: str | None,
 ) -> RunResult:
     """A recorded run re-evaluated with `playbook`; overrides (and --limit) from `inventory`."""

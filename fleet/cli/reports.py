@@ -15,6 +15,7 @@ from fleet.fileio import write_private
 from fleet.report import REPORT_FORMATS, render
 from fleet.results import RunResult
 from fleet.store.drift import Drift
+from fleet.store.trend import TrendPoint
 
 FORMATS = ("table", *REPORT_FORMATS)
 
@@ -52,19 +53,25 @@ def emit(
     result: RunResult,
     requests: list[ReportRequest],
     *,
-    verbose: bool,
+    verbose: int,
     strict: bool,
     drift: Drift | None = None,
     after_table: Callable[[Console], None] | None = None,
+    everything: bool = False,
+    trend: list[TrendPoint] | None = None,
 ) -> None:
-    """Print the table (when asked for) and write every requested report, with `drift`."""
+    """Print the table (when asked for; `everything`: every host, not only those that need
+    attention) and write every requested report, with `drift` and the `trend` of the last
+    runs (html). Under `strict`, a host with warnings is shown as `findings` everywhere."""
+    if strict:
+        result = result.as_strict()
     for req in requests:
         if req.format == "table":
-            render_audit(console, result, verbose=verbose, strict=strict)
+            render_audit(console, result, verbose=verbose, strict=strict, everything=everything)
             if after_table:
                 after_table(console)
             continue
-        text = render(req.format, result, drift=drift)
+        text = render(req.format, result, drift=drift, trend=trend)
         if req.path is None:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             continue

@@ -1,4 +1,5 @@
-"""`load_inventory(path)`: read the file, pick YAML or INI, resolve into an `Inventory`."""
+"""`load_inventory(paths)`: read each source (YAML, INI or a script), resolve into one
+`Inventory`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import gc
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from fleet.errors import InputError
@@ -15,6 +17,8 @@ from fleet.inventory.ini_format import parse_ini
 from fleet.inventory.model import Inventory
 from fleet.inventory.raw import InventoryBuilder
 from fleet.inventory.resolve import resolve
+from fleet.inventory.script import parse_script_json, run_script
+from fleet.inventory.sources import InventoryPaths, Source, as_paths, expand, var_dirs
 from fleet.inventory.yaml_format import parse_yaml
 from fleet.logs import get_logger
 
@@ -26,16 +30,47 @@ _INI_SUFFIXES = (".ini", ".cfg", ".hosts")
 _YAML_START = re.compile(r"^(---|\{|[A-Za-z0-9_.\-]+\s*:(\s|$))")
 
 
-def load_inventory(path: Path) -> Inventory:
-    where = str(path)
-    if not path.exists():
-        raise InputError("inventory file not found", path=where)
-    if path.is_dir():
-        raise InputError("is a folder; pass the inventory file itself", path=where)
-    text = read_text_input(path, "inventory")
-    inventory = parse_inventory(text, path)
+def load_inventory(paths: InventoryPaths) -> Inventory:
+    """One inventory from every source given (`-i` repeated, a folder, a script), merged in
+    order as Ansible merges them (fleet.inventory.sources)."""
+    given = as_paths(paths)
+    if not given:
+        raise InputError("-i/--inventory is required")
+    sources = expand(given)
+    if len(sources) == 1 and len(given) == 1 and sources[0].kind == "file":
+        path = sources[0].path
+        inventory = parse_inventory(_read(path), path)
+    else:
+        builder = InventoryBuilder(str(sources[0].path))
+        with _collector_paused():
+            for source in sources:
+                builder.path = str(source.path)
+                _parse_source(source, builder)
+            inventory = resolve(builder, given[0], var_dirs(given))
+        inventory = replace(inventory, sources=given)
     _warn_inline_passwords(inventory)
     return inventory
+
+
+def _parse_source(source: Source, builder: InventoryBuilder) -> None:
+    if source.kind == "script":
+        parse_script_json(run_script(source.path), builder)
+        return
+    text = _read(source.path)
+    if looks_like_yaml(text, source.path):
+        parse_yaml(text, builder)
+    else:
+        parse_ini(text, builder)
+
+
+def _read(path: Path) -> str:
+    text = read_text_input(path, "inventory")
+    if text.startswith("#!"):
+        raise InputError(
+            "looks like an inventory script but is not executable: chmod +x it to run it",
+            path=str(path),
+        )
+    return text
 
 
 def parse_inventory(text: str, path: Path) -> Inventory:

@@ -36,9 +36,10 @@ class Group:
 
 @dataclass(frozen=True)
 class Inventory:
-    path: Path
+    path: Path  # the first source
     hosts: dict[str, Host]
     groups: dict[str, Group]
+    sources: tuple[Path, ...] = ()  # every `-i` given, in order (merged)
 
     def select(self, limit: str | None) -> list[Host]:
         """Hosts matching an Ansible host pattern (all hosts when None), in inventory order.

@@ -4,19 +4,29 @@
 name, a host name, a glob (`web*`) or `~regex`. Unions are taken first, then intersections,
 then exclusions, as Ansible does. A term that matches nothing is an error (an excluded typo
 must not quietly include the host it meant to exclude), and so is an empty result.
+
+`@FILE` (a comma-separated part of its own, so a path may hold `:`) stands for the host
+names in FILE, one a line, as Ansible's `--limit @file` (InventoryManager.subset): what a
+failed apply's retry file holds (fleet.remediate.retry).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fleet.errors import InputError
+from fleet.fileio import FileRefused, read_regular
 from fleet.inventory.names import is_ip
 
 if TYPE_CHECKING:
     from fleet.inventory.model import Host, Inventory
+
+
+#: A host-name file for `--limit @FILE` holds names, not a fleet: anything bigger is wrong.
+MAX_LIMIT_FILE = 16 * 1024 * 1024
 
 
 def split_pattern(limit: str) -> list[str]:
@@ -25,12 +35,36 @@ def split_pattern(limit: str) -> list[str]:
         part = part.strip()
         if not part:
             continue
+        if part.startswith("@"):
+            terms.extend(limit_file_names(part[1:]))
+            continue
         # An IPv6 address is one term, not a string of ':'-separated ones.
         if is_ip(part.lstrip("&!")):
             terms.append(part)
             continue
         terms.extend(t.strip() for t in part.split(":") if t.strip())
     return terms
+
+
+def limit_file_names(path_text: str) -> list[str]:
+    """The host names of `--limit @FILE`: one a line, blank lines and surrounding spaces
+    ignored. A missing, unreadable or empty file is an error, never "no limit"."""
+    where = f"--limit @{path_text}"
+    path = Path(path_text).expanduser()
+    if not path_text:
+        raise InputError(f"{where}: give a file of host names after the @")
+    if path.is_dir():
+        raise InputError(f"{where}: {path} is a folder, not a file of host names")
+    try:
+        data = read_regular(path, limit=MAX_LIMIT_FILE)
+    except FileRefused as exc:
+        reason = "no such file" if not path.exists() else exc.reason
+        raise InputError(f"{where}: {reason}") from None
+    names = [line.strip() for line in data.decode("utf-8", errors="replace").splitlines()]
+    names = [name for name in names if name]
+    if not names:
+        raise InputError(f"{where}: the file names no host")
+    return names
 
 
 def select_hosts(inventory: Inventory, limit: str | None) -> list[Host]:

@@ -9,7 +9,7 @@ not merge.
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -25,7 +25,11 @@ from fleet.inventory.varsdirs import VarsDir
 _KNOWN = frozenset(KnownVars.model_fields)
 
 
-def resolve(builder: InventoryBuilder, path: Path) -> Inventory:
+def resolve(
+    builder: InventoryBuilder, path: Path, var_dirs: Sequence[Path] | None = None
+) -> Inventory:
+    """`var_dirs`: where group_vars/ and host_vars/ are read, later winning (default: beside
+    `path`); a host's relative paths resolve from the folder of the source that defines it."""
     groups = builder.groups
     builder.group(UNGROUPED, Origin(builder.path))
     for group in groups.values():
@@ -38,9 +42,10 @@ def resolve(builder: InventoryBuilder, path: Path) -> Inventory:
     parents = _parents(groups)
     depth = _depths(groups, parents)
 
-    base = path.parent
-    group_dir, host_dir = VarsDir(base / "group_vars"), VarsDir(base / "host_vars")
-    group_vars = {name: _with_file(g.vars, group_dir, name) for name, g in groups.items()}
+    folders = list(var_dirs) if var_dirs is not None else [path.parent]
+    group_dirs = [VarsDir(f / "group_vars") for f in folders]
+    host_dirs = [VarsDir(f / "host_vars") for f in folders]
+    group_vars = {name: _with_file(g.vars, group_dirs, name) for name, g in groups.items()}
 
     direct: dict[str, set[str]] = {name: set() for name in builder.hosts}
     for group in groups.values():
@@ -59,11 +64,12 @@ def resolve(builder: InventoryBuilder, path: Path) -> Inventory:
             layer = layers[key] = _layer(name, key, parents, depth, group_vars)
         if layer.groups == (UNGROUPED,):
             groups[UNGROUPED].add_host(name)
-        own = _with_file(raw.vars, host_dir, name)
-        hosts[name] = _host(name, raw.origin, layer, own, base)
+        own = _with_file(raw.vars, host_dirs, name)
+        hosts[name] = _host(name, raw.origin, layer, own, Path(raw.origin.path).parent)
 
     return Inventory(
         path=path,
+        sources=(path,),
         hosts=hosts,
         groups={name: _group(g, group_vars[name], parents[name]) for name, g in groups.items()},
     )
@@ -160,10 +166,11 @@ def _ancestors(names: set[str], parents: dict[str, list[str]]) -> set[str]:
     return seen
 
 
-def _with_file(inline: RawVars, folder: VarsDir, name: str) -> RawVars:
+def _with_file(inline: RawVars, folders: Sequence[VarsDir], name: str) -> RawVars:
     out = RawVars(dict(inline.values), dict(inline.origins))
-    for key, value, origin in folder.vars_for(name):
-        out.set(key, value, origin)
+    for folder in folders:
+        for key, value, origin in folder.vars_for(name):
+            out.set(key, value, origin)
     return out
 
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fleet.errors import InputError
 from fleet.inventory.loader import load_inventory
 from fleet.inventory.model import Host, Inventory
+from fleet.inventory.sources import InventoryPaths
 from fleet.inventory.targets import check_params, target_for
 from fleet.secret import Secret
 from fleet.transports.base import Target
-from fleet.transports.registry import validate_target
+from fleet.transports.registry import validate_run, validate_target
 
 Overrides = dict[str, dict[str, Any]]
 #: Raises InputError when a host's overrides do not fit the playbook (its param resolution).
@@ -47,7 +47,7 @@ def host_overrides(host: Host, check: OverridesCheck) -> Overrides:
 
 
 def select_overrides(
-    inventory_path: Path, limit: str | None, check: OverridesCheck
+    inventory_path: InventoryPaths, limit: str | None, check: OverridesCheck
 ) -> dict[str, Overrides]:
     """Host name → its checked overrides, for the selected hosts (nothing is connected to)."""
     selected = load_inventory(inventory_path).select(limit)
@@ -55,7 +55,7 @@ def select_overrides(
 
 
 def resolve_targets(
-    inventory_path: Path,
+    inventory_path: InventoryPaths,
     limit: str | None,
     *,
     check: OverridesCheck | None,
@@ -76,4 +76,5 @@ def resolve_targets(
         target = target_for(host, ask_pass=password)
         validate_target(target)
         hosts.append(HostTarget(target=target, overrides=overrides))
+    validate_run([h.target for h in hosts])
     return inventory, hosts

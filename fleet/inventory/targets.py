@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.errors import InputError
-from fleet.inventory.credentials import password_for, resolve_path
+from fleet.inventory.credentials import password_for, password_source, resolve_path
 from fleet.inventory.hostvars import KnownVars, validate_known
 from fleet.inventory.model import Host
 from fleet.secret import Secret
@@ -97,7 +97,9 @@ def target_for(host: Host, *, ask_pass: Secret | None = None) -> Target:
     `ask_pass` (the `--ask-pass` prompt) is used for hosts with no other source.
     """
     target = connection_of(host)
-    return replace(target, password=password_for(host, target.username, ask_pass=ask_pass))
+    password = password_for(host, target.username, ask_pass=ask_pass)
+    source = password_source(host, ask_pass=ask_pass is not None).describe()
+    return replace(target, password=password, credential=source)
 
 
 def collect_options(host: Host, transport: str) -> dict[str, Any]:

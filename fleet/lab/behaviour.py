@@ -72,11 +72,13 @@ async def command_reply(
     *,
     latency_s: float = 0.0,
     wait_closed: Callable[[], Awaitable[object]] | None = None,
+    slow_s: tuple[float, float] = SLOW_SECONDS,
 ) -> ScriptReply:
     """The reply to one invocation, after `latency_s`.
 
     `hang` waits on `wait_closed` (the client giving up) or forever; `drop` raises
-    DropConnection; `garbage` answers noise with exit 0; `slow` answers after a few seconds.
+    DropConnection; `garbage` answers noise with exit 0; `slow` answers after a few seconds
+    (`slow_s`: between these; an in-process lab may make them fewer, with a shorter deadline).
     A reply the script takes time to produce (`ScriptReply.delay_s`) comes that much later.
     """
     fault = host.transport_fault
@@ -93,7 +95,7 @@ async def command_reply(
     if fault == "garbage":
         return ScriptReply(GARBAGE, None, 0)
     if fault == "slow":
-        await asyncio.sleep(host_rng(0, host.name, "slow").uniform(*SLOW_SECONDS))
+        await asyncio.sleep(host_rng(0, host.name, "slow").uniform(*slow_s))
     return await delayed(responder.answer(host, script_text, params_json))
 
 

@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from fleet.errors import InputError
 from fleet.lab import files
-from fleet.logs import get_logger
 
 if TYPE_CHECKING:
     from fleet.lab.run import RunningLab
 
-log = get_logger(__name__)
 _MAX_UNIX_PATH = 100  # sun_path is 108 bytes on Linux, less elsewhere
 
 
@@ -34,7 +32,11 @@ class ControlServer:
 
     async def start(self) -> None:
         if len(os.fsencode(self.path.absolute())) > _MAX_UNIX_PATH:
-            log.warning("lab dir path too long for a unix socket; no control channel")
+            from fleet.logs import get_logger  # the server's side only: `lab set` needs none
+
+            get_logger(__name__).warning(
+                "lab dir path too long for a unix socket; no control channel"
+            )
             return
         self.path.unlink(missing_ok=True)
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))

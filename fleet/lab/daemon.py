@@ -18,12 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fleet.errors import InputError
 from fleet.lab import files
 from fleet.lab.kdc import stop_leftover
-from fleet.lab.model import LabConfig
-from fleet.lab.run import RunningLab, run_lab
+
+if TYPE_CHECKING:  # `lab down` and `lab status` need a pid file, not the lab (asyncssh...)
+    from fleet.lab.model import LabConfig
+    from fleet.lab.run import RunningLab
 
 READY = "ready"
 
@@ -46,7 +49,17 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Exited, not yet reaped by its parent: gone, though signal 0 still finds it. A detached
+    lab's parent is init, which may reap it seconds later (`lab down` waited for that)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc: signal 0 is all there is
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]  # the name in (...) may hold spaces
 
 
 def _looks_like_lab(pid: int) -> bool:
@@ -60,6 +73,8 @@ def _looks_like_lab(pid: int) -> bool:
 
 async def serve(config: LabConfig, on_ready: Callable[[RunningLab], None]) -> None:
     """Run the lab until SIGINT/SIGTERM; the pid file exists exactly while it runs."""
+    from fleet.lab.run import run_lab
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -15,13 +15,18 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from fleet.checks.cert_rules import SERVER_AUTH
 from fleet.errors import InputError
 from fleet.facts import Certificate, NetProfile, W32TimeConfig
+from fleet.lab import registry
 from fleet.lab.firewall import RDP_TCP_RULE, LabRule
 from fleet.lab.state import (
     CLIENT_AUTH,
+    DOMAIN,
     HASH_CUSTOM,
     ISSUING_CA,
+    RDP_TEMPLATE,
+    WORKSTATION_TEMPLATE,
     HostState,
     SimSession,
     host_rng,
@@ -66,6 +71,22 @@ FAULTS: dict[str, Fault] = {
             fail=("cert.valid",),
             help="bound certificate has Client Authentication only (no Server/RD Authentication)",
         ),
+        _F(
+            "cert_expired_ca",
+            fail=("cert.valid",),
+            help="a CA-issued certificate bound by hand, expired, no newer one in My",
+        ),
+        _F(
+            "cert_pinned_expired",
+            fail=("cert.valid",),
+            help="the certificate template GPO is set, but an expired certificate is pinned",
+        ),
+        _F(
+            "enroll_denied",
+            fail=("cert.valid",),
+            help="as cert_expired_ca, from the lab's template, and the CA refuses this host "
+            "(CERTSRV_E_TEMPLATE_DENIED)",
+        ),
         _F("clock_skew", fail=("time.skew",), help="host clock off by 10-60 minutes"),
         _F("cmos_clock", fail=("time.source",), help="w32tm source 'Local CMOS Clock'"),
         # Healthy roles (no finding of their own): with clock_skew their fix needs ntp_peers.
@@ -107,7 +128,18 @@ FAULTS: dict[str, Fault] = {
         _F("low_encryption", fail=("security.encryption",), help="MinEncryptionLevel 1 or 2"),
         _F("tls12_disabled", fail=("security.tls",), help="SCHANNEL TLS 1.2 server disabled"),
         _F("credssp_vulnerable", fail=("security.credssp",), help="AllowEncryptionOracle 2"),
-        _F("stale_sessions", fail=("sessions.stale",), help="a session disconnected 9h-3d ago"),
+        # Nothing ends it: the host has no disconnected-session limit (CIS 18.10.57.3.10.2).
+        _F(
+            "stale_sessions",
+            fail=("sessions.stale", "rdp.disconnected_limit"),
+            help="a session disconnected 9h-3d ago; no MaxDisconnectionTime policy ends it",
+        ),
+        _F(
+            "reboot_pending",
+            warn=("host.reboot_pending",),
+            help="Windows Update installed an update and waits for a restart (RebootRequired, "
+            "Component Based Servicing RebootPending, PendingFileRenameOperations)",
+        ),
         _F("rdp_disabled", fail=("rdp.listener",), help="fDenyTSConnections 1"),
         _F(
             "policy_deny_connections",
@@ -126,6 +158,39 @@ FAULTS: dict[str, Fault] = {
             "w32tm text; fails nothing",
         ),
         _F("fix_noop", help="fix scripts report success but change nothing (fleet.lab.fixes)"),
+        # The RDP values of the CIS / STIG baselines (playbooks/baseline-*-rdp.yml): the
+        # hardening GPO does not set one of them on this host (under HKLM:\SOFTWARE\Policies
+        # \Microsoft\Windows NT\Terminal Services, absent: Windows' default applies).
+        _F(
+            "password_saving_allowed",
+            fail=("rdp.password_saving",),
+            help="policy DisablePasswordSaving not set: the client may save passwords",
+        ),
+        _F(
+            "drive_redirection_allowed",
+            fail=("rdp.drive_redirection",),
+            help="policy fDisableCdm not set: client drives are redirected",
+        ),
+        _F(
+            "password_prompt_off",
+            fail=("rdp.prompt_password",),
+            help="policy fPromptForPassword not set: no password prompt at connection",
+        ),
+        _F(
+            "rpc_unencrypted",
+            fail=("rdp.rpc_encryption",),
+            help="policy fEncryptRPCTraffic not set: unsecured RPC is allowed",
+        ),
+        _F(
+            "no_disconnect_limit",
+            fail=("rdp.disconnected_limit",),
+            help="policy MaxDisconnectionTime not set: disconnected sessions never end",
+        ),
+        _F(
+            "no_idle_limit",
+            fail=("rdp.idle_limit",),
+            help="policy MaxIdleTime not set: idle sessions are never disconnected",
+        ),
         # Not a transport fault: it changes no outcome, so it can sit beside state faults.
         _F(
             "oem_output",
@@ -169,7 +234,18 @@ WINRM_ONLY = tuple(n for n, f in FAULTS.items() if f.winrm_only)
 SSH_ONLY = tuple(n for n, f in FAULTS.items() if f.ssh_only)
 # Faults that change the same facts cannot share a host.
 _EXCLUSIVE = (
-    frozenset({"cert_expired", "cert_expiring", "cert_missing", "cert_key_acl", "cert_wrong_eku"}),
+    frozenset(
+        {
+            "cert_expired",
+            "cert_expiring",
+            "cert_missing",
+            "cert_key_acl",
+            "cert_wrong_eku",
+            "cert_expired_ca",
+            "cert_pinned_expired",
+            "enroll_denied",
+        }
+    ),
     frozenset({"workgroup_host", "pdc_emulator"}),
     # A stopped trigger-start W32Time is judged by its weekly task, which cannot tell a
     # CMOS or unreachable source: a workgroup host does not carry those.
@@ -177,13 +253,18 @@ _EXCLUSIVE = (
     frozenset({"workgroup_host", "time_policy"}),
 )
 # Faults `mixed` leaves out: fix_noop changes no audit outcome, only what an apply achieves;
-# ntlm_disabled is asked for by name (its point is a lab with a KDC: --winrm-auth kerberos).
-_NOT_MIXED = frozenset({"fix_noop", "ntlm_disabled"})
+# ntlm_disabled is asked for by name (its point is a lab with a KDC: --winrm-auth kerberos);
+# the enrollment faults are asked for by name, with `--ca-template` (their point is an
+# enterprise CA; and a mixed lab's cert faults already need distinct hosts: they all change
+# the bound certificate).
+ENROLLMENT_FAULTS = frozenset({"cert_expired_ca", "cert_pinned_expired", "enroll_denied"})
+# reboot_pending (a warning) came later, and `mixed` keeps the hosts it always had.
+_NOT_MIXED = frozenset({"fix_noop", "ntlm_disabled", "reboot_pending"}) | ENROLLMENT_FAULTS
 # `mixed`: share of hosts per fault (at least one host each).
 _MIXED_STATE_RATE = 0.02
 _MIXED_TRANSPORT_RATE = 0.01
 _MIXED_POOL_RATE = 0.15  # state faults land on this share of hosts, several per host
-_MIXED_PER_HOST = 4  # at most this many faults with an outcome per pool host, on average
+_MIXED_PER_HOST = 5  # at most this many faults with an outcome per pool host, on average
 SLOW_SECONDS = (3.0, 5.0)
 
 
@@ -396,6 +477,8 @@ def _cert_wrong_eku(s: HostState, rng: random.Random, now: datetime) -> None:
             "has_private_key": True,
             "eku": [CLIENT_AUTH],
             "key_readable": True,
+            "template_oid": s.pki.oid(WORKSTATION_TEMPLATE),
+            "template_name": None,
         }
     )
     s.cert = s.cert.model_copy(
@@ -405,6 +488,71 @@ def _cert_wrong_eku(s: HostState, rng: random.Random, now: datetime) -> None:
             "hash_type": HASH_CUSTOM,  # selected explicitly
         }
     )
+
+
+def _ca_cert(
+    s: HostState, rng: random.Random, not_after: datetime, template: str | None
+) -> Certificate:
+    """A certificate the domain's CA issued to this host (Client + Server Authentication, as
+    the Computer template's), from `template` (a name the domain's AD knows, or None)."""
+    fqdn = f"{s.hostname.lower()}.{DOMAIN}"
+    return Certificate(
+        thumbprint=thumbprint(rng),
+        store="My",
+        subject=f"CN={fqdn}",
+        issuer=ISSUING_CA,
+        not_before=not_after - timedelta(days=365),
+        not_after=not_after,
+        has_private_key=True,
+        eku=[CLIENT_AUTH, SERVER_AUTH],
+        key_readable=True,
+        template_oid=s.pki.oid(template),
+    )
+
+
+def _pin_expired(s: HostState, rng: random.Random, now: datetime, template: str | None) -> None:
+    """Bind by hand (hash type 3) a certificate from `template` that expired 1-90 days ago; no
+    other certificate in My could replace it (its predecessors are older still)."""
+    ago = timedelta(days=rng.randint(1, 90), hours=rng.randint(0, 23))
+    expired = _ca_cert(s, rng, now - ago, template)
+    kept = [c for c in s.cert.certificates if c.store != "My" or c.not_after < expired.not_after]
+    s.cert = s.cert.model_copy(
+        update={
+            "bound_thumbprint": expired.thumbprint,
+            "certificates": [*kept, expired],
+            "hash_type": HASH_CUSTOM,
+        }
+    )
+
+
+def _cert_expired_ca(s: HostState, rng: random.Random, now: datetime) -> None:
+    """A CA-issued certificate bound by hand has expired and nothing newer is in My: only an
+    enrollment replaces it, and only where a template is known (the lab's `--ca-template`:
+    the certificate came from it; without it, from no template)."""
+    s.cert = s.cert.model_copy(update={"template_policy": None})
+    _pin_expired(s, rng, now, s.pki.issuing)
+
+
+def _cert_pinned_expired(s: HostState, rng: random.Random, now: datetime) -> None:
+    """The certificate template GPO is set, but an expired certificate from the template is
+    pinned (selected by hand, hash type 3), so Windows never selects or requests another.
+    Half of these hosts have a newer certificate from the template in My already (certificate
+    autoenrollment renewed it): unpinning alone lets Windows select it."""
+    template = s.pki.gpo_template
+    s.cert = s.cert.model_copy(update={"template_policy": template})
+    _pin_expired(s, rng, now, template)
+    if rng.random() < 0.5:
+        issued = now - timedelta(days=rng.randint(1, 30))
+        newer = _ca_cert(s, rng, issued + timedelta(days=365), template)
+        s.cert = s.cert.model_copy(update={"certificates": [*s.cert.certificates, newer]})
+
+
+def _enroll_denied(s: HostState, rng: random.Random, now: datetime) -> None:
+    """As cert_expired_ca, from the lab's template (the CA's, else RDP_TEMPLATE), and the CA
+    refuses this host's enrollment."""
+    s.cert = s.cert.model_copy(update={"template_policy": None})
+    _pin_expired(s, rng, now, s.pki.issuing or RDP_TEMPLATE)
+    s.pki.denied = True
 
 
 def _clock_skew(s: HostState, rng: random.Random, now: datetime) -> None:
@@ -512,6 +660,26 @@ def _stale_sessions(s: HostState, rng: random.Random, now: datetime) -> None:
     idle = timedelta(hours=rng.randint(9, 72), minutes=rng.randint(0, 59))
     user = f"CONTOSO\\user{rng.randint(100, 999)}"
     s.sessions = [*s.sessions, SimSession(4, user, "Disconnected", idle_since=now - idle)]
+    _no_disconnect_limit(s, rng, now)  # with the 1-minute limit Windows would have ended it
+
+
+def _no_disconnect_limit(s: HostState, rng: random.Random, now: datetime) -> None:
+    s.rdp_policy = s.rdp_policy.model_copy(update={"max_disconnection_time": None})
+
+
+def _unset_policy(name: str) -> Mutator:
+    """The GPO does not set this value of the baseline (fleet.lab.state.CIS_RDP_POLICY)."""
+
+    def mutate(s: HostState, rng: random.Random, now: datetime) -> None:
+        s.registry.pop(registry.key(registry.TS_POLICY, name), None)
+
+    return mutate
+
+
+def _reboot_pending(s: HostState, rng: random.Random, now: datetime) -> None:
+    """An update installed since the last boot: servicing and Windows Update wait for a
+    restart, and its files are queued for renaming at boot (some updates queue none)."""
+    s.reboot_markers = frozenset({"cbs", "wu"} | ({"rename"} if rng.random() < 0.5 else set()))
 
 
 def _termservice_stopped(s: HostState, rng: random.Random, now: datetime) -> None:
@@ -550,6 +718,9 @@ MUTATORS: Mapping[str, Mutator] = {
     "cert_missing": _cert_missing,
     "cert_key_acl": _cert_key_acl,
     "cert_wrong_eku": _cert_wrong_eku,
+    "cert_expired_ca": _cert_expired_ca,
+    "cert_pinned_expired": _cert_pinned_expired,
+    "enroll_denied": _enroll_denied,
     "clock_skew": _clock_skew,
     "cmos_clock": _cmos_clock,
     "workgroup_host": _workgroup_host,
@@ -567,12 +738,19 @@ MUTATORS: Mapping[str, Mutator] = {
     "tls12_disabled": _tls12_disabled,
     "credssp_vulnerable": _credssp_vulnerable,
     "stale_sessions": _stale_sessions,
+    "reboot_pending": _reboot_pending,
     "rdp_disabled": _local(deny_ts_connections=1),
     "termservice_stopped": _termservice_stopped,
     "policy_override": _policy_override,
     "policy_deny_connections": _policy_deny_connections,
     "non_english": _non_english,
     "oem_output": _oem_output,
+    "password_saving_allowed": _unset_policy("DisablePasswordSaving"),
+    "drive_redirection_allowed": _unset_policy("fDisableCdm"),
+    "password_prompt_off": _unset_policy("fPromptForPassword"),
+    "rpc_unencrypted": _unset_policy("fEncryptRPCTraffic"),
+    "no_disconnect_limit": _no_disconnect_limit,
+    "no_idle_limit": _unset_policy("MaxIdleTime"),
 }
 
 

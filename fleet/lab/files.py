@@ -12,12 +12,12 @@ import secrets
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from fleet.lab.model import LAB_USER, LabHost
 from fleet.secret import Secret
+
+if TYPE_CHECKING:  # `lab down` reads a pid file: it needs none of the lab's model
+    from fleet.lab.model import LabHost
 
 INVENTORY = "inventory.yml"
 KNOWN_HOSTS = "known_hosts"
@@ -66,6 +66,8 @@ def inventory(
     """Ansible-shaped inventory: each host defined once in a site+role leaf group, with
     `site_a`/`site_b` and role groups (`rdsh`, `jump`) as parents of those leaves.
     `host_vars`: extra vars per host name (e.g. `rdp_port`)."""
+    from fleet.lab.model import LAB_USER
+
     leaves: dict[str, dict[str, Any]] = {}
     for h in hosts:
         extra = (host_vars or {}).get(h.name, {})
@@ -103,6 +105,8 @@ def write_inventory(
     transport_vars: Mapping[str, Any],
     host_vars: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
+    import yaml
+
     path = lab_dir / INVENTORY
     header = "# Written by `fleet lab up`; regenerated on every start.\n"
     body = yaml.safe_dump(

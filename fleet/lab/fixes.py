@@ -23,7 +23,7 @@ from typing import Any
 
 from fleet.checks.cert_rules import RD_AUTH, SERVER_AUTH
 from fleet.facts import Certificate
-from fleet.lab import w32time
+from fleet.lab import registry, w32time
 from fleet.lab.firewall import PROFILES, LabRule
 from fleet.lab.model import LabHost
 from fleet.lab.rdp_certs import realize
@@ -39,39 +39,17 @@ from fleet.lab.state import (
 )
 
 FIX_NOOP = "fix_noop"
-RDP_TCP = r"HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp"
-TS_POLICY = r"HKLM:\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services"
-TLS12_SERVER = (
-    r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols"
-    r"\TLS 1.2\Server"
-)
-# Registry values the lab models: (key, value name) -> (state section, field).
-REGISTRY: Mapping[tuple[str, str], tuple[str, str]] = {
-    (r"HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server", "fDenyTSConnections"): (
-        "rdp",
-        "deny_ts_connections",
-    ),
-    (RDP_TCP, "PortNumber"): ("rdp", "port_number"),
-    (RDP_TCP, "SecurityLayer"): ("rdp", "security_layer"),
-    (RDP_TCP, "UserAuthentication"): ("rdp", "user_authentication"),
-    (RDP_TCP, "MinEncryptionLevel"): ("rdp", "min_encryption_level"),
-    (TLS12_SERVER, "Enabled"): ("tls12", "enabled"),
-    (TLS12_SERVER, "DisabledByDefault"): ("tls12", "disabled_by_default"),
-    (TS_POLICY, "SecurityLayer"): ("rdp_policy", "security_layer"),
-    (TS_POLICY, "UserAuthentication"): ("rdp_policy", "user_authentication"),
-    (TS_POLICY, "MinEncryptionLevel"): ("rdp_policy", "min_encryption_level"),
-    (
-        r"HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\CredSSP\Parameters",
-        "AllowEncryptionOracle",
-    ): ("credssp", "allow_encryption_oracle"),
-}
-POLICY_PREFIX = "HKLM:\\SOFTWARE\\Policies\\"
+BINDING = "Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash"
+# Registry values the lab models are fleet.lab.registry's; these names stay importable here.
+RDP_TCP, TS_POLICY, TLS12_SERVER = registry.RDP_TCP, registry.TS_POLICY, registry.TLS12_SERVER
+POLICY_PREFIX = registry.POLICY_PREFIX
 # Values Windows reads only when TermService starts, or only at boot (SCHANNEL: a service
 # reacquires its credential handle on restart, fleet plans a reboot: tls-registry-settings.md).
 AT_TERMSERVICE_START = frozenset(
     {(RDP_TCP, "SecurityLayer"), (RDP_TCP, "UserAuthentication"), (RDP_TCP, "MinEncryptionLevel")}
 )
 AT_BOOT = frozenset({(TLS12_SERVER, "Enabled"), (TLS12_SERVER, "DisabledByDefault")})
+_HELD = {registry.key(k, n) for k, n in AT_TERMSERVICE_START | AT_BOOT}
 
 
 def _change(target: str, before: Any, after: Any) -> dict[str, Any]:
@@ -89,23 +67,39 @@ def _need(params: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -
     return value
 
 
+def _registry_data(reg_type: str, value: Any) -> Any:
+    """fix-registry.ps1 v2's checks of `value` against `type` (null: remove the value)."""
+    if value is None:
+        return None
+    if reg_type in ("dword", "qword"):
+        limit = 2**32 - 1 if reg_type == "dword" else 2**64 - 1
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+            raise HandlerError(f"fix.registry: a {reg_type} is a number from 0 to {limit}")
+    elif reg_type == "multi_string":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise HandlerError("fix.registry: a multi_string is a list of strings")
+    elif not isinstance(value, str):
+        raise HandlerError(f"fix.registry: a {reg_type} is a string")
+    return value
+
+
 def fix_registry(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    """fix-registry.ps1 v2: one value of any type fleet writes (DWORD by default), null
+    removes it; answers the value (and kind) before and after."""
     path, name = _need(params, "path", str), _need(params, "name", str)
-    value = params.get("value")
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise HandlerError("Cannot process argument 'value': expected an integer or null.")
-    where = REGISTRY.get((path, name))
-    if where is None:
-        raise HandlerError(f"fleet lab: registry value {path}\\{name} is not simulated")
+    reg_type = params.get("type", "dword")
+    if reg_type not in registry.KINDS:
+        raise HandlerError(f"fix.registry: unknown type '{reg_type}'")
+    if not path.upper().startswith("HKLM:\\"):
+        raise HandlerError(f"fix.registry only writes under HKLM:\\, not '{path}'")
+    value = _registry_data(reg_type, params.get("value"))
+    if registry.modelled(path, name) is not None and value is not None and reg_type != "dword":
+        raise HandlerError(f"fleet lab: {path}\\{name} is simulated as a DWORD")
     state = host.state
-    if path.startswith(POLICY_PREFIX) and state.gpo_rdp_policy is None:
-        state.gpo_rdp_policy = state.rdp_policy  # the GPO's value returns at the next refresh
-    if (path, name) in AT_TERMSERVICE_START | AT_BOOT:
+    if registry.key(path, name) in _HELD:
         state.hold()
-    section, field = where
-    model = getattr(state, section)
-    before = getattr(model, field)
-    setattr(state, section, model.model_copy(update={field: value}))
+    _, before = registry.read(state, path, name)
+    registry.write(state, path, name, reg_type, value)
     return _change(f"{path}\\{name}", before, value)
 
 
@@ -161,29 +155,33 @@ def _service(state: HostState, name: str) -> Any:
 
 
 def fix_service(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    """fix-service.ps1 v3: set a start type and/or bring a service to Running or Stopped;
+    everything is validated before anything changes (a Disabled service cannot start)."""
     name = _need(params, "name", str)
-    if params.get("action") != "start":
-        raise HandlerError(f"fix.service: unsupported action '{params.get('action')}'")
-    wanted = params.get("start_type")
-    if wanted and wanted not in ("Automatic", "Manual"):
+    status, wanted = params.get("status"), params.get("start_type")
+    if status not in (None, "Running", "Stopped"):
+        raise HandlerError(f"fix.service: status must be Running or Stopped, not '{status}'")
+    if wanted not in (None, "Automatic", "Manual", "Disabled"):
         raise HandlerError(
-            "fix.service: start_type must be Automatic or Manual to start the service, "
-            f"not '{wanted}'"
+            f"fix.service: start_type must be Automatic, Manual or Disabled, not '{wanted}'"
         )
+    if status is None and wanted is None:
+        raise HandlerError("fix.service: give status, start_type or both")
     svc = _service(host.state, name)
     # The script reads Win32_Service.StartMode when StartType is empty (.NET < 4.6.1), so it
     # always reports a start type: the state's, as gather reports it.
     before = f"{svc.status} ({svc.start_type})"
     start_type = wanted or svc.start_type
-    if start_type.lower() == "disabled":
+    if status == "Running" and svc.status != "Running" and start_type.lower() == "disabled":
         raise HandlerError(
             f"Service '{name}' cannot be started due to the following error: "
             "Cannot start service on computer '.'."
         )
-    host.state.set_service(name, status="Running", start_type=start_type)
-    if name.lower() == "termservice" and svc.status.lower() != "running":
+    new_status = status or svc.status
+    host.state.set_service(name, status=new_status, start_type=start_type)
+    if name.lower() == "termservice" and new_status == "Running" and svc.status != "Running":
         host.state.termservice_started()  # a start reads RDP-Tcp as a restart does
-    return _change(f"service {name}", before, f"Running ({start_type})")
+    return _change(f"service {name}", before, f"{new_status} ({start_type})")
 
 
 def _rule_view(rule: LabRule) -> dict[str, Any]:
@@ -305,7 +303,7 @@ def fix_cert_bind(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
     if before != thumb:
         update["hash_type"] = HASH_CUSTOM
     state.cert = state.cert.model_copy(update=update)
-    binding = _change("Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash", before, thumb)
+    binding = _change(BINDING, before, thumb)
     return {"changes": [*changes, *binding["changes"]]}
 
 
@@ -330,11 +328,23 @@ def fix_cert_key_acl(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]
     return {"changes": [_key_change(thumb, before, read)]}
 
 
+def _from_policy_template(state: HostState, cert: Certificate) -> bool:
+    """`cert` came from the policy's template: its Certificate Template Information names the
+    template's OID as the domain's AD knows it, or its version 1 name is the template's."""
+    policy = state.cert.template_policy or ""
+    oid = state.pki.oid(policy)
+    if cert.template_oid is not None:
+        return oid is not None and cert.template_oid == oid
+    return cert.template_name is not None and cert.template_name.casefold() == policy.casefold()
+
+
 def _template_cert(state: HostState, now: datetime) -> Certificate | None:
-    """The certificate the template policy selects: the latest-expiring valid one in My with a
-    listener EKU and the host's name (policy CSP ADMX_TerminalServer /
-    TS_CERTIFICATE_TEMPLATE_POLICY). The lab has no CA: with none, Windows keeps (here:
-    issues) a self-signed one meanwhile."""
+    """The certificate the template policy selects: of the certificates "created by using the
+    specified certificate template", "the certificate that will expire latest and that matches
+    the current name of the RD Session Host server" (policy CSP ADMX_TerminalServer /
+    TS_CERTIFICATE_TEMPLATE_POLICY), valid and with a listener EKU and its key. With none,
+    Windows requests one and keeps the current one meanwhile; the lab issues a self-signed one
+    instead (it does not model that request)."""
     subject = f"cn={state.hostname}.{DOMAIN}".lower()
     found = [
         c
@@ -344,6 +354,7 @@ def _template_cert(state: HostState, now: datetime) -> Certificate | None:
         and c.has_private_key
         and c.not_before <= now < c.not_after
         and set(c.eku or ()) & {SERVER_AUTH, RD_AUTH}
+        and _from_policy_template(state, c)
     ]
     return max(found, key=lambda c: c.not_after, default=None)
 
@@ -404,6 +415,27 @@ def fix_cert_regenerate(host: LabHost, params: dict[str, Any]) -> Mapping[str, A
     return _change(f"Cert:\\LocalMachine\\Remote Desktop\\{thumb}", before, _bound(state))
 
 
+def fix_cert_unpin(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
+    """fix-cert-unpin.ps1: with the certificate template policy set, drop the binding while the
+    planned thumbprint is still bound and restart, so Windows selects from the template."""
+    thumb = params.get("thumbprint")
+    if thumb is not None and not isinstance(thumb, str):
+        raise HandlerError("Cannot process argument 'thumbprint': expected a string or null.")
+    state = host.state
+    if not state.cert.template_policy:
+        raise HandlerError(
+            'the "Server authentication certificate template" policy (CertTemplateName) is not '
+            "set: unpinning would give the listener a self-signed certificate"
+        )
+    before = _bound(state)
+    if before == (thumb or "").upper():
+        state.cert = state.cert.model_copy(update={"bound_thumbprint": None})
+        state.set_service("TermService", status="Running")
+        _restart_termservice(host, datetime.now(UTC))
+        realize(state)
+    return _change(BINDING, before, _bound(state))
+
+
 def planned_user(session_user: str, planned: str) -> bool:
     """fix-logoff.ps1's rule: DOMAIN\\name must match in full; a bare name (from quser, which
     prints no domain) matches the user name part. Case-insensitive, as PowerShell's -eq."""
@@ -435,7 +467,7 @@ def fix_service_restart(host: LabHost, params: dict[str, Any]) -> Mapping[str, A
 def reboot(host: LabHost, now: datetime) -> None:
     """`fleet lab set HOST reboot`: sessions end, Group Policy applies, everything waiting for
     a restart or a reboot (TermService's values, SCHANNEL's) is live."""
-    host.state.reboot()
+    host.state.reboot(now)
     _restart_termservice(host, now)
     realize(host.state)
 
@@ -490,13 +522,15 @@ _HANDLERS: Mapping[str, Callable[[LabHost, dict[str, Any]], Mapping[str, Any]]] 
     "fix.cert_bind": fix_cert_bind,
     "fix.cert_key_acl": fix_cert_key_acl,
     "fix.cert_regenerate": fix_cert_regenerate,
+    "fix.cert_unpin": fix_cert_unpin,
     "fix.logoff": fix_logoff,
     "fix.w32time": fix_w32time,
 }
 # Scripts past version 1 (their `# fleet-version:`): the lab answers exactly that version.
 _VERSIONS: Mapping[str, int] = {
+    "fix.registry": 2,
     "fix.logoff": 2,
-    "fix.service": 2,
+    "fix.service": 3,
     "fix.cert_bind": 2,
     "fix.firewall_rule": 2,
     "fix.w32time": 2,

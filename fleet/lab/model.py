@@ -42,6 +42,9 @@ class LabConfig:
     winrm_auth: Literal["ntlm", "kerberos", "mixed"] = "ntlm"
     # Seconds the lab KDC's clock runs off the machine's (libfaketime); 0: the same clock.
     kdc_clock_offset_s: int = 0
+    # The certificate template an enterprise CA of the lab's domain issues from (None: no
+    # enterprise CA; fleet.lab.state.LabPki).
+    ca_template: str | None = None
 
     @property
     def effective_rdp_port(self) -> int:
@@ -124,7 +127,9 @@ def build_hosts(config: LabConfig, now: datetime | None = None) -> list[LabHost]
     auths = host_auths(config.winrm_auth, sorted(schemes), assigned, config.seed)
     hosts = []
     for (name, site, role), address in zip(names, addresses, strict=True):
-        host = make_host(name, site, role, address, assigned[name], config.seed, now)
+        host = make_host(
+            name, site, role, address, assigned[name], config.seed, now, config.ca_template
+        )
         if name in schemes:
             host.transport, host.scheme, host.auth = "winrm", schemes[name], auths[name]
         hosts.append(host)
@@ -139,7 +144,8 @@ def make_host(
     faults: tuple[str, ...],
     seed: int,
     now: datetime,
+    ca_template: str | None = None,
 ) -> LabHost:
-    state = baseline(name, seed, now)
+    state = baseline(name, seed, now, ca_template)
     apply_faults(state, faults, seed=seed, name=name, now=now)
     return LabHost(name=name, address=address, site=site, role=role, state=state, faults=faults)

@@ -85,6 +85,9 @@ class _SshEndpoint(SshEndpoint):
         files.write_atomic(lab_dir / files.KNOWN_HOSTS, text)
 
 
+REBOOT_PENDING = "reboot_pending"  # the fault a reboot ends (fleet.lab.faults)
+
+
 def _make_endpoint(config: LabConfig, ctx: EndpointContext) -> Endpoint:
     if config.transport == "ssh":
         return _SshEndpoint(ctx)
@@ -167,7 +170,14 @@ class RunningLab:
         order = list(FAULTS)
         wanted = tuple(sorted(wanted, key=order.index))
         fresh = make_host(
-            host.name, host.site, host.role, host.address, wanted, self.config.seed, self.started
+            host.name,
+            host.site,
+            host.role,
+            host.address,
+            wanted,
+            self.config.seed,
+            self.started,
+            self.config.ca_template,
         )
         host.state, host.faults = fresh.state, fresh.faults
         if self.rdp is not None:
@@ -177,9 +187,14 @@ class RunningLab:
 
     def reboot(self, name: str) -> LabHost:
         """Reboot a host (`fleet lab set HOST reboot`): values that wait for a reboot or a
-        TermService restart become live; its faults and truth.json stay as they are."""
+        TermService restart become live and Windows' pending-restart markers are gone. Its
+        faults and truth.json stay as they are, except `reboot_pending`, which a reboot
+        ends."""
         host = self.host(name)
         reboot(host, datetime.now(UTC))
+        if REBOOT_PENDING in host.faults:
+            host.faults = tuple(f for f in host.faults if f != REBOOT_PENDING)
+            self._write_truth()
         if self.rdp is not None:
             self.rdp.changed(host)
         return host
@@ -203,6 +218,7 @@ class RunningLab:
             "latency_ms": c.latency_ms,
             "winrm_auth": c.winrm_auth,
             "kdc_clock_offset_s": c.kdc_clock_offset_s,
+            "ca_template": c.ca_template,
             "base_address": c.base_address,
             "port": c.port,
             "hosts": [

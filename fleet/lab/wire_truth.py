@@ -31,6 +31,9 @@ FILTERED = frozenset({"rdp_rule_disabled", "gpo_block_rule", "rdp_port_custom"})
 NO_CERT_READ = frozenset({"security_layer_rdp", "policy_override", "cert_missing"})
 PROBE_FAIL: Mapping[str, tuple[str, ...]] = {
     "cert_expired": ("probe.cert",),
+    "cert_expired_ca": ("probe.cert",),
+    "cert_pinned_expired": ("probe.cert",),
+    "enroll_denied": ("probe.cert",),
     "cert_missing": ("probe.tls", "probe.nla"),  # SSL_CERT_NOT_ON_SERVER: nothing selected
     "security_layer_rdp": ("probe.tls", "probe.nla"),
     "policy_override": ("probe.tls", "probe.nla"),

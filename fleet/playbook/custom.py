@@ -3,25 +3,36 @@
 A field is a dotted path into the document (`a.b`, list items by index: `disks.0.size`).
 A missing field fails `exists` and makes any other expectation an `error` (the script did
 not return what the playbook expects, which is not the host's fault); a null value fails
-the comparisons instead, since null usually means "not set".
+the comparisons instead, since null usually means "not set", and says so: the playbook's
+own message describes a wrong value ("smaller than 4 GB"), which a null is not.
+
+A custom check may name a fix (`fix: {script, desired}`), a script with a contract: it
+receives `{"desired": {field: value}}` as its ParamsJson, changes only what differs,
+answers `{"changes": [{target, before, after, changed}]}` and is idempotent. Its plan is
+computed from the check's document and the desired values (fleet.remediate.fixes.custom),
+never by running it; its undo is the same contract run with the values seen before (the fix
+script itself unless `undo:` names another).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fleet.checks.base import Params
 from fleet.results import CheckResult, CheckStatus
 from fleet.scripts import Script
 
 Op = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "exists", "matches"]
-_MISSING = object()
+MISSING = object()  # what `lookup` returns for a field the document lacks
 _ORDER = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_OP_TEXT = {**_ORDER, "eq": "=", "ne": "!=", "in": "one of", "not_in": "none of", "matches": "~"}
 
 
 class Expectation(BaseModel):
@@ -55,20 +66,62 @@ class Expectation(BaseModel):
         return self
 
 
+FIELD_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+
+
+class CustomFixParams(Params):
+    """A custom check's fix, as its planner receives it (the scripts by their ids; the
+    playbook holds the scripts themselves)."""
+
+    check_id: str
+    title: str
+    script: str
+    undo: str | None
+    desired: dict[str, Any]
+    disruptive: bool = False
+    reboot_required: bool = False
+
+
+@dataclass(frozen=True)
+class CustomFix:
+    """A loaded `fix:` mapping: the scripts and the values they are planned from."""
+
+    script: Script
+    undo: Script | None  # None: not reversible
+    desired: Mapping[str, Any]
+    disruptive: bool = False
+    reboot_required: bool = False
+
+
 @dataclass(frozen=True)
 class CustomCheck:
     id: str
     title: str
     script: Script
     expect: Sequence[Expectation]
-    fix: str | None = None
+    fix: str | None = None  # the hint of a check without a fix script
+    fixer: CustomFix | None = None
+    controls: Mapping[str, str] = dc_field(default_factory=dict)
+
+    def fix_params(self) -> CustomFixParams | None:
+        if self.fixer is None:
+            return None
+        return CustomFixParams(
+            check_id=self.id,
+            title=self.title,
+            script=self.fixer.script.id,
+            undo=self.fixer.undo.id if self.fixer.undo else None,
+            desired=dict(self.fixer.desired),
+            disruptive=self.fixer.disruptive,
+            reboot_required=self.fixer.reboot_required,
+        )
 
 
 def _orderable(value: Any) -> bool:
     return isinstance(value, int | float | str) and not isinstance(value, bool)
 
 
-def _same(a: Any, b: Any) -> bool:
+def same(a: Any, b: Any) -> bool:
     """Equality without Python's True == 1."""
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
@@ -83,7 +136,7 @@ def lookup(document: Any, field: str) -> Any:
         elif isinstance(node, list) and part.isascii() and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return _MISSING
+            return MISSING
     return node
 
 
@@ -102,11 +155,11 @@ def judge(exp: Expectation, document: Any) -> _Outcome:
     unmet = CheckStatus.FAIL if exp.severity == "fail" else CheckStatus.WARN
     if exp.op == "exists":
         want = exp.value if isinstance(exp.value, bool) else True
-        if (actual is not _MISSING) == want:
+        if (actual is not MISSING) == want:
             return _Outcome(CheckStatus.PASS, "")
         text = f"{exp.field} is missing" if want else f"{exp.field} should not be present"
         return _Outcome(unmet, exp.message or text)
-    if actual is _MISSING:
+    if actual is MISSING:
         return _Outcome(
             CheckStatus.ERROR, f"field '{exp.field}' is missing from the script's result"
         )
@@ -118,19 +171,21 @@ def judge(exp: Expectation, document: Any) -> _Outcome:
         )
     if met:
         return _Outcome(CheckStatus.PASS, "")
-    text = f"{exp.field} is {_show(actual)}, expected {exp.op} {_show(exp.value)}"
-    return _Outcome(unmet, exp.message or text)
+    wanted = f"{_OP_TEXT.get(exp.op, exp.op)} {_show(exp.value)}"
+    if actual is None:
+        return _Outcome(unmet, f"{exp.field} is not set (expected {wanted})")
+    return _Outcome(unmet, exp.message or f"{exp.field} is {_show(actual)}, expected {wanted}")
 
 
 def _compare(exp: Expectation, actual: Any) -> bool | None:
     """Whether the expectation holds; None when the values cannot be compared."""
     value = exp.value
     if exp.op == "eq":
-        return _same(actual, value)
+        return same(actual, value)
     if exp.op == "ne":
-        return not _same(actual, value)
+        return not same(actual, value)
     if exp.op in ("in", "not_in"):
-        inside = any(_same(actual, v) for v in value)
+        inside = any(same(actual, v) for v in value)
         return inside if exp.op == "in" else not inside
     if actual is None:
         return False  # null means "not set": it meets no ordering and matches no pattern
@@ -163,8 +218,8 @@ def evaluate_custom(check: CustomCheck, document: Any) -> CheckResult:
     outcomes = [judge(exp, document) for exp in check.expect]
     fields = {exp.field: lookup(document, exp.field) for exp in check.expect}
     evidence: dict[str, Any] = {
-        "fields": {k: v for k, v in fields.items() if v is not _MISSING},
-        "missing": [k for k, v in fields.items() if v is _MISSING],
+        "fields": {k: v for k, v in fields.items() if v is not MISSING},
+        "missing": [k for k, v in fields.items() if v is MISSING],
     }
     worst = max((o.status for o in outcomes), key=_RANK.__getitem__, default=CheckStatus.PASS)
     if worst is CheckStatus.PASS:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import socket
 import ssl
 import time
 import warnings
@@ -35,6 +36,7 @@ from fleet.probe.negotiation import (
     parse_connection_confirm,
     tpkt_length,
 )
+from fleet.transports.base import resolve_reason
 
 log = structlog.get_logger(__name__)
 
@@ -93,6 +95,10 @@ async def _connect(
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), step_s)
     except TimeoutError:
         raise _Stop(ProbeError.TIMEOUT, f"TCP connect timed out after {step_s:g}s") from None
+    except socket.gaierror as exc:
+        raise _Stop(
+            ProbeError.UNREACHABLE, f"cannot resolve {host}: {resolve_reason(exc)}"
+        ) from None
     except OSError as exc:
         raise _Stop(ProbeError.UNREACHABLE, f"TCP connect failed: {_os_reason(exc)}") from None
     return reader, writer, time.monotonic() - start

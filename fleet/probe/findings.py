@@ -100,9 +100,30 @@ def _reachable(result: ProbeResult) -> CheckResult:
     )
 
 
+def _no_certificate(result: ProbeResult) -> bool:
+    """The server refused TLS with SSL_CERT_NOT_ON_SERVER: its configuration allows TLS, but it
+    has no certificate to use (MS-RDPBCGR 2.2.1.2.2)."""
+    return any(
+        a.outcome is Outcome.FAILURE and a.failure_name == "SSL_CERT_NOT_ON_SERVER"
+        for a in result.attempts
+    )
+
+
+NO_CERT_FIX = "bind a valid listener certificate (see cert.valid)"
+
+
 def _tls(result: ProbeResult, offer: Offer) -> CheckResult:
     evidence: dict[str, Any] = {"answers": offered_evidence(result)["answers"]}
     tls = result.tls
+    if (not offer.tls or tls is None) and _no_certificate(result):
+        return CheckResult(
+            id="probe.tls",
+            status=CheckStatus.FAIL,
+            message="no TLS: the server allows it but has no certificate to offer "
+            "(SSL_CERT_NOT_ON_SERVER)",
+            evidence=evidence,
+            fix=NO_CERT_FIX,
+        )
     if not offer.tls or tls is None:
         return CheckResult(
             id="probe.tls",
@@ -147,6 +168,15 @@ def _tls(result: ProbeResult, offer: Offer) -> CheckResult:
 def _nla(result: ProbeResult, offer: Offer) -> CheckResult:
     evidence: dict[str, Any] = {"answers": offered_evidence(result)["answers"]}
     fix = "set UserAuthentication=1 (see security.nla)"
+    if not offer.nla and _no_certificate(result):
+        return CheckResult(
+            id="probe.nla",
+            status=CheckStatus.FAIL,
+            message="NLA (CredSSP) not offered: it runs inside TLS, for which the server has no "
+            "certificate (SSL_CERT_NOT_ON_SERVER)",
+            evidence=evidence,
+            fix=NO_CERT_FIX,
+        )
     if not offer.nla:
         return CheckResult(
             id="probe.nla",

@@ -16,7 +16,10 @@ RDP security values are live only after the TermService restart planned with the
 restart is one step a deadline or Ctrl-C cannot cut in two (TermService stopped, not yet
 started), after it the RDP port is probed (`WireVerify`: the negotiation must match the new
 configuration, or the changes fail), and a rollback restarts TermService again so the
-restored values are live too.
+restored values are live too. After a certificate change the port is probed as well: the
+certificate a client sees must be the one now bound, and valid, or the certificate changes
+fail and are rolled back. An undo may take what its fix reported (`Change.undo_after_param`:
+the certificate an enrollment created, known only once it ran).
 """
 
 from __future__ import annotations
@@ -29,14 +32,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from fleet import audit as audit_stage
-from fleet.audit import AuditHost
+from fleet.audit import AuditHost, gather_host, open_transports
 from fleet.checks.evaluate import evaluate_host
 from fleet.checks.params import resolve_params
-from fleet.cluster.credentials import Credentialed, WireTarget
+from fleet.cluster.credentials import WireTarget
 from fleet.cluster.work import ShardContext
 from fleet.facts import HostFacts
-from fleet.gather import gather_facts, run_framed
+from fleet.gather import run_framed
 from fleet.playbook.model import Playbook
 from fleet.processor import LogHosts, NotRecorded, Processor, Processors
 from fleet.remediate.batches import BatchReport, run_batches, split
@@ -53,8 +55,8 @@ from fleet.remediate.outcome import (
 )
 from fleet.remediate.plan import fingerprint, plan_changes
 from fleet.remediate.window import Window
-from fleet.remediate.wire import WIRE_CHECKS, WireVerify
-from fleet.results import CheckStatus
+from fleet.remediate.wire import CERT_CHECK, WIRE_CHECKS, WireVerify
+from fleet.results import CheckStatus, WaiverNote
 from fleet.runner import HostJob, HostRun, Outcome, RunOptions, run_jobs, with_retries
 from fleet.scripts import Script, builtin_script
 from fleet.store.journal import Journal
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
     from fleet.cluster.coordinator import Cluster
 
 NOT_STARTED = "not started: the run was stopped"
+CERTIFICATE_SKIPPED = "not started: an earlier certificate change on this host failed"
 
 
 @dataclass(frozen=True)
@@ -82,14 +85,23 @@ class ApplyOptions:
     max_fail_percent: float | None = None
     window: Window | None = None
     wire: WireVerify | None = None  # probe the RDP port after a TermService restart
+    # (host, check id) -> why its changes are skipped: a live waiver (fleet.waivers) of a
+    # check a saved plan still addresses; `waivers`: every waiver's note, for the journal.
+    waived: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    waivers: tuple[WaiverNote, ...] = ()
 
 
 # A TermService restart cut off by the deadline or Ctrl-C gets this long to finish first.
 RESTART_GRACE_S = 90.0
 
 
-def fix_script(script_id: str) -> Script:
-    """`fix.registry` → playbooks/scripts/fix-registry.ps1 (checked against its header)."""
+def fix_script(script_id: str, playbook: Playbook | None = None) -> Script:
+    """`fix.registry` → playbooks/scripts/fix-registry.ps1 (checked against its header); a
+    custom check's fix or undo script from `playbook` (checked before apply starts:
+    fleet.remediate.runs.check_plan_matches)."""
+    custom = playbook.fix_script(script_id) if playbook is not None else None
+    if custom is not None:
+        return custom
     script = builtin_script(script_id.replace(".", "-").replace("_", "-"))
     if script.id != script_id:  # pragma: no cover - a packaging error
         raise RuntimeError(f"script file for {script_id} declares {script.id}")
@@ -120,6 +132,7 @@ def _essence(change: Change) -> tuple[object, ...]:
         change.disruptive,
         change.fix,
         change.undo,
+        change.undo_after_param,
     )
 
 
@@ -201,7 +214,7 @@ class HostApply:
         async def connect_and_gather() -> tuple[Session, HostFacts]:
             session = await transport.connect(self.host.target)
             try:
-                return session, await gather_facts(session, self.playbook.sections())
+                return session, await gather_host(session, self.playbook)
             except BaseException:
                 await session.close()
                 raise
@@ -243,14 +256,29 @@ class HostApply:
     async def _apply_changes(self, session: Session) -> None:
         for co in self.changes:
             c = co.change
+            waived = self.options.waived.get((self.plan.host, c.check_id))
             if c.blocked:
                 self._settle(co, ChangeStatus.SKIPPED, f"blocked: {c.blocked}")
+            elif waived is not None:
+                self._settle(co, ChangeStatus.SKIPPED, f"waived: {waived}")
+            elif c.kind == "certificate" and self._certificate_failed():
+                self._settle(co, ChangeStatus.SKIPPED, CERTIFICATE_SKIPPED)
             elif c.disruptive and not self.options.allow_disruptive:
                 self._settle(co, ChangeStatus.SKIPPED, DISRUPTIVE_SKIPPED)
             elif self.stop.is_set() and not (is_restart(c) and self._values_wait()):
                 self._settle(co, ChangeStatus.SKIPPED, NOT_STARTED)
             elif c.fix is not None:
                 await self._run_fix(session, co, c.fix)
+
+    def _certificate_failed(self) -> bool:
+        """A host's certificate changes build on each other (the key grant for the certificate
+        to bind, the enrollment the restart selects from): after one failed, or may not have
+        run, the rest would bind or select what is not there."""
+        return any(
+            co.change.kind == "certificate"
+            and co.status in (ChangeStatus.FAILED, ChangeStatus.UNKNOWN)
+            for co in self.changes
+        )
 
     def _values_wait(self) -> bool:
         """Security values written that only the planned TermService restart makes live: a
@@ -263,7 +291,7 @@ class HostApply:
         )
 
     async def _run_fix(self, session: Session, co: ChangeOutcome, call: ScriptCall) -> None:
-        script = fix_script(call.script)
+        script = fix_script(call.script, self.playbook)
         co.before, co.after = co.change.before, co.change.after
         await self._started(co, "running")  # journaled before the script may run
         try:
@@ -315,7 +343,7 @@ class HostApply:
             raise
 
     async def _verify(self, session: Session) -> None:
-        facts = await gather_facts(session, self.playbook.sections())
+        facts = await gather_host(session, self.playbook)
         results = {r.id: r for r in evaluate_host(self.playbook, facts, self.host.overrides)}
         by_check: dict[str, list[ChangeOutcome]] = {}
         for co in self.changes:
@@ -329,6 +357,7 @@ class HostApply:
                 for co in outcomes:
                     self._settle(co, ChangeStatus.FAILED, f"verification: {check_id} still fails")
         await self._verify_wire(facts)
+        await self._verify_certificate_wire(facts)
 
     async def _verify_wire(self, facts: HostFacts) -> None:
         """After a TermService restart that made new SecurityLayer/UserAuthentication values
@@ -347,6 +376,33 @@ class HostApply:
         for co in [*wired, *restarted]:
             self._settle(co, ChangeStatus.FAILED, f"verification on the wire: {result.message}")
 
+    async def _verify_certificate_wire(self, facts: HostFacts) -> None:
+        """After a certificate change: a client must see the bound certificate, valid."""
+        applied = [
+            co
+            for co in self.changes
+            if co.status is ChangeStatus.APPLIED and co.change.check_id == CERT_CHECK
+        ]
+        wire = self.options.wire
+        if wire is None or not applied:
+            return
+        target = self.host.target
+        found = await wire.certificate(target.name, target.address, facts)
+        if found is None or found.status is not CheckStatus.FAIL:
+            return
+        self.still_failing.append(found.id)
+        for co in applied:
+            self._settle(co, ChangeStatus.FAILED, f"verification on the wire: {found.message}")
+
+    def _undo_params(self, co: ChangeOutcome, undo: ScriptCall) -> dict[str, Any]:
+        """The undo's params; `undo_after_param` takes what the fix reported it made (None when
+        its answer was never read)."""
+        params = dict(undo.params)
+        name = co.change.undo_after_param
+        if name is not None:
+            params[name] = co.after if co.ran else None
+        return params
+
     async def _rollback(self, session: Session) -> None:
         """Put back every change that ran, or may have (its answer broke: `unknown`): an undo
         writes the value seen before, which is right whether or not the fix ran."""
@@ -355,11 +411,11 @@ class HostApply:
             undo = co.change.undo
             if undo is None:
                 continue
-            script = fix_script(undo.script)
+            script = fix_script(undo.script, self.playbook)
             why = co.error or "another change on this host failed"
             await self._started(co, f"rolling back ({why})")
             try:
-                await run_framed(session, script, undo.params)
+                await run_framed(session, script, self._undo_params(co, undo))
             except ScriptFailed as exc:
                 self._settle(co, ChangeStatus.FAILED, f"{why}; rollback failed: {exc.message}")
                 continue
@@ -505,21 +561,17 @@ class ApplyShard:
     async def __call__(self, ctx: ShardContext[HostOutcome]) -> Outcome[HostOutcome]:
         hosts = {wire.target.name: AuditHost(wire.target, ov) for wire, ov in self.hosts}
         wires = {wire.target.name: wire for wire, _ in self.hosts}
-        made = audit_stage.transports_for(
-            list(hosts.values()), self.options.run.concurrency, self.options.run.timeout
-        )
-        transports = {name: Credentialed(t, wires) for name, t in made.items()}
         appliers = {
             p.host: HostApply(
                 p, hosts[p.host], self.playbook, self.options, ctx.stop, self.batch, ctx.processors
             )
             for p in self.plans
         }
-        jobs = [
-            (hosts[p.host].ref, _job(appliers[p.host], transports[hosts[p.host].target.transport]))
-            for p in self.plans
-        ]
-        try:
+        async with open_transports(list(hosts.values()), self.options.run, None, wires) as made:
+            jobs = [
+                (hosts[p.host].ref, _job(appliers[p.host], made[hosts[p.host].target.transport]))
+                for p in self.plans
+            ]
             return await run_jobs(
                 jobs,
                 self.options.run,
@@ -528,9 +580,6 @@ class ApplyShard:
                 stop=ctx.stop,
                 drain=True,
             )
-        finally:
-            for transport in transports.values():
-                await transport.aclose()
 
 
 async def apply_plan(

@@ -51,6 +51,6 @@ class JournalRows(Processor[HostOutcome, ChangeOutcome]):
             self._run_id,
             ChangeRow(
                 host.name, co.seq, c.check_id, c.kind, c.target,
-                co.before, co.after, co.status.value, co.error,
+                co.before, co.after, co.status.value, co.error, c.reboot_required,
             ),
         )  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -25,12 +26,18 @@ from pydantic import (
 
 from fleet.errors import InputError, field_error
 from fleet.fileio import read_text_input, write_private
+from fleet.results import WaiverNote
 from fleet.scripts import ScriptError, builtin_script
 
 PLAN_FORMAT = 1
 _FIX_ID = re.compile(r"fix\.[a-z0-9_]+")
+# A custom check's fix or undo script (fleet.playbook.custom): it lives beside the playbook,
+# so apply resolves it there and refuses a plan whose playbook has no such script.
+CUSTOM_FIX_ID = re.compile(r"custom\.[a-z0-9][a-z0-9_.-]*\.(fix|undo)")
 
-Kind = Literal["registry", "service", "firewall", "netprofile", "certificate", "session", "w32time"]
+Kind = Literal[
+    "registry", "service", "firewall", "netprofile", "certificate", "session", "w32time", "custom"
+]
 Op = Literal["~", "+", "-"]  # modify, add, remove (how the diff shows it)
 
 
@@ -49,6 +56,8 @@ class ScriptCall(PlanModel):
     def _shipped_fix(cls, value: str) -> str:
         # A plan file is input: an id that names no shipped fix script is refused at load
         # (exit 2), not discovered mid-apply with the change left `unknown`.
+        if CUSTOM_FIX_ID.fullmatch(value):
+            return value  # checked against the playbook before apply (check_plan_matches)
         if not _FIX_ID.fullmatch(value):
             raise ValueError("not a fix script id (fix.NAME)")
         try:
@@ -75,6 +84,9 @@ class Change(PlanModel):
     blocked: str | None = None  # why this cannot be applied (shown, never run)
     fix: ScriptCall | None = None  # None only when blocked
     undo: ScriptCall | None = None  # how to put it back; None = not reversible
+    # The undo's param that takes what the fix reported as `after`: what a fix creates (an
+    # enrolled certificate's thumbprint) is known only once it ran.
+    undo_after_param: str | None = None
 
     @property
     def reversible(self) -> bool:
@@ -85,6 +97,17 @@ class Change(PlanModel):
         return self.blocked is None and self.fix is not None
 
 
+class Unfixed(PlanModel):
+    """A failing check the plan has no change for: no automated fix exists (a custom check,
+    a missing service fleet cannot install) or it could not be evaluated. Shown so a plan
+    never reads as "nothing to do" while a check still fails; `hint` is what to do by hand."""
+
+    check_id: str
+    status: str  # fail | error
+    message: str
+    hint: str | None = None
+
+
 class HostPlan(PlanModel):
     host: str
     address: str = ""
@@ -92,6 +115,7 @@ class HostPlan(PlanModel):
     fingerprint: str
     checks: list[str] = Field(default_factory=list)  # failing checks this plan addresses
     changes: list[Change] = Field(default_factory=list)
+    unfixed: list[Unfixed] = Field(default_factory=list)  # failing, and no change for them
 
     @property
     def runnable(self) -> list[Change]:
@@ -115,6 +139,9 @@ class Plan(PlanModel):
     inventory_sha256: str | None = None
     hosts: list[HostPlan] = Field(default_factory=list)
     unplanned: list[UnplannedHost] = Field(default_factory=list)
+    # The waivers the plan was made with (fleet.waivers): a live one's `matched` host/check
+    # pairs are failing checks the plan leaves alone.
+    waivers: list[WaiverNote] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _each_host_once(self) -> Plan:
@@ -132,6 +159,21 @@ class Plan(PlanModel):
         return [c for h in self.hosts for c in h.changes]
 
     @property
+    def host_names(self) -> list[str]:
+        return [h.host for h in self.hosts] + [u.host for u in self.unplanned]
+
+    def subset(self, names: Collection[str]) -> Plan:
+        """This plan for the hosts among `names` only: each keeps its reviewed changes and
+        fingerprint; a name the plan lacks adds nothing (a subset only narrows)."""
+        keep = set(names)
+        return self.model_copy(
+            update={
+                "hosts": [h for h in self.hosts if h.host in keep],
+                "unplanned": [u for u in self.unplanned if u.host in keep],
+            }
+        )
+
+    @property
     def is_empty(self) -> bool:
         return not self.changes
 
@@ -146,10 +188,13 @@ class Plan(PlanModel):
             "reboot_required": sum(1 for c in changes if c.reboot_required and not c.blocked),
             "blocked": sum(1 for c in changes if c.blocked),
             "unplanned_hosts": len(self.unplanned),
+            "unfixed": sum(len(h.unfixed) for h in self.hosts),
         }
 
     def to_json(self) -> str:
         doc = self.model_dump(mode="json")
+        if not self.waivers:
+            del doc["waivers"]  # present for a plan made with --waivers
         doc["summary"] = self.summary()
         return json.dumps(doc, indent=2, sort_keys=False) + "\n"
 

@@ -15,38 +15,52 @@ from typing import Any
 
 from fleet.checks.params import ParamsByCheck
 from fleet.facts import HostFacts
-from fleet.remediate.fixes import FIXES, Ctx
+from fleet.remediate.fixes import Ctx, FixDef, fix_for
 from fleet.remediate.fixes.base import is_restart
-from fleet.remediate.model import Change, HostPlan, Plan, UnplannedHost
+from fleet.remediate.model import Change, HostPlan, Plan, Unfixed, UnplannedHost
 from fleet.results import CheckResult, CheckStatus, HostResult
+
+
+def _fix(check_id: str, params: ParamsByCheck) -> FixDef[Any]:
+    fix = fix_for(check_id, params.get(check_id))
+    if fix is None:  # a plan names only checks with a planner (fixable_failures)
+        raise KeyError(f"no fix planner for {check_id}")
+    return fix
 
 
 def _ctx(host: str, check_id: str, facts: HostFacts, params: ParamsByCheck) -> Ctx[Any]:
     """The context of `check_id`'s planner: its check's resolved params (the defaults for a
-    check the mapping leaves out)."""
-    return FIXES[check_id].ctx(host, facts, params.get(check_id))
+    built-in check the mapping leaves out)."""
+    return _fix(check_id, params).ctx(host, facts, params.get(check_id))
 
 
 def fixable_failures(
-    results: Iterable[CheckResult], only: Collection[str] | None = None
+    results: Iterable[CheckResult],
+    params: ParamsByCheck,
+    only: Collection[str] | None = None,
 ) -> list[str]:
-    """Ids of failing checks that have a fix, in result order (`only` narrows them)."""
+    """Ids of failing checks that have a fix, in result order (`only` narrows them). A
+    waived check is not failing: the plan leaves it alone."""
     return [
         r.id
         for r in results
-        if r.status is CheckStatus.FAIL and r.id in FIXES and (not only or r.id in only)
+        if r.status is CheckStatus.FAIL
+        and fix_for(r.id, params.get(r.id)) is not None
+        and (not only or r.id in only)
     ]
 
 
 def fingerprint(
     host: str, facts: HostFacts, check_ids: Iterable[str], params: ParamsByCheck
 ) -> str:
-    deps = {cid: FIXES[cid].depends(_ctx(host, cid, facts, params)) for cid in sorted(check_ids)}
+    deps = {
+        cid: _fix(cid, params).depends(_ctx(host, cid, facts, params)) for cid in sorted(check_ids)
+    }
     canonical = json.dumps(deps, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _ordered(check_ids: Iterable[str]) -> list[str]:
+def _ordered(check_ids: Iterable[str], params: ParamsByCheck) -> list[str]:
     """`check_ids` in their order, except that a check comes after the ones its fix names in
     `FixDef.after` (the NLA fix after the layer fix after the encryption fix)."""
     ids = list(dict.fromkeys(check_ids))
@@ -55,7 +69,7 @@ def _ordered(check_ids: Iterable[str]) -> list[str]:
     def place(cid: str, path: frozenset[str]) -> None:
         if cid in out:
             return
-        for dep in FIXES[cid].after:
+        for dep in _fix(cid, params).after:
             if dep in ids and dep not in path:
                 place(dep, path | {cid})
         out.append(cid)
@@ -73,8 +87,8 @@ def plan_changes(
     planner made it. The TermService restart runs last, when every value it makes live is in."""
     changes: list[Change] = []
     seen: set[tuple[str, str]] = set()
-    for cid in _ordered(check_ids):
-        for change in FIXES[cid].plan(_ctx(host, cid, facts, params)):
+    for cid in _ordered(check_ids, params):
+        for change in _fix(cid, params).plan(_ctx(host, cid, facts, params)):
             key = (change.kind, change.target)
             if key not in seen:
                 seen.add(key)
@@ -92,11 +106,12 @@ def plan_host(
     transport: str = "",
     only: Collection[str] | None = None,
 ) -> HostPlan:
-    failing = fixable_failures(results, only)
+    results = list(results)
+    failing = fixable_failures(results, params, only)
     changes = plan_changes(host, facts, failing, params)
     # A check is addressed when its planner called for a change, even one kept under another
     # check (the NLA fix's SecurityLayer, planned by the layer fix).
-    checks = [cid for cid in failing if FIXES[cid].plan(_ctx(host, cid, facts, params))]
+    checks = [cid for cid in failing if _fix(cid, params).plan(_ctx(host, cid, facts, params))]
     return HostPlan(
         host=host,
         address=address,
@@ -104,7 +119,20 @@ def plan_host(
         fingerprint=fingerprint(host, facts, checks, params),
         checks=checks,
         changes=changes,
+        unfixed=unfixed(results, checks, only),
     )
+
+
+def unfixed(
+    results: Iterable[CheckResult], addressed: Collection[str], only: Collection[str] | None
+) -> list[Unfixed]:
+    """Failing (or unevaluated) checks the plan has no change for, custom checks included:
+    a plan must say that they stay failing after apply."""
+    return [
+        Unfixed(check_id=r.id, status=r.status.value, message=r.message, hint=r.fix)
+        for r in results
+        if r.failed and r.id not in addressed and (not only or r.id in only)
+    ]
 
 
 def plan_from_audit(

@@ -5,36 +5,32 @@ run_apply). Not a transport session: those are fleet.transports.base.Session."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fleet.audit import AuditHost, audit, new_run_id, transports_for
+from fleet.audit import AuditHost, audit, new_run_id, open_transports
 from fleet.checks.params import resolve_params
 from fleet.errors import InputError
+from fleet.inventory.sources import InventoryPaths, inventory_key, sources_sha256
 from fleet.playbook.model import Playbook
 from fleet.processor import Processor
 from fleet.remediate.apply import ApplyOptions, ApplyProcessor, ApplyRun, apply_plan
-from fleet.remediate.model import Plan
+from fleet.remediate.model import CUSTOM_FIX_ID, Plan
 from fleet.remediate.outcome import ChangeStatus
 from fleet.remediate.plan import plan_from_audit
 from fleet.results import HostResult
 from fleet.runner import RunOptions
 from fleet.store.journal import Journal, RunHeader
+from fleet.transports.base import Transport
+from fleet.waivers import HostMatcher, Waivers, apply_waivers, names_matcher
 
 if TYPE_CHECKING:
     from fleet.cluster.coordinator import Cluster
 
 
-def file_sha256(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
+def file_sha256(paths: InventoryPaths | None) -> str | None:
+    return None if paths is None else sources_sha256(paths)
 
 
 async def make_plan(
@@ -42,34 +38,44 @@ async def make_plan(
     playbook: Playbook,
     options: RunOptions,
     *,
-    inventory: Path | None = None,
+    inventory: InventoryPaths | None = None,
     only: Collection[str] | None = None,
     stop: asyncio.Event | None = None,
     processors: Sequence[Processor[HostResult, Any]] = (),
+    waivers: Waivers | None = None,
+    match: HostMatcher | None = None,
+    transports: Mapping[str, Transport] | None = None,
     cluster: Cluster | None = None,
 ) -> Plan:
-    """Gather and evaluate every host (nothing changes on them), then plan from the facts
-    (`cluster`: the gather sharded over its Dask workers)."""
+    """Gather and evaluate every host (nothing changes on them), then plan from the facts.
+    `waivers` (host patterns resolved by `match`, else by name): a waived check is left
+    alone, and the plan says so. `transports`: as for `audit` (tests); `cluster`: the
+    gather sharded over its Dask workers."""
     result = await audit(
         hosts,
         playbook,
         options,
-        inventory=str(inventory) if inventory else None,
+        inventory=inventory_key(inventory) if inventory else None,
         command="plan",
         processors=processors,
         stop=stop,
+        transports=transports,
         cluster=cluster,
     )
+    if waivers is not None:
+        names = [h.target.name for h in hosts]
+        result = apply_waivers(result, waivers, match or names_matcher(names))
     params = {h.target.name: resolve_params(playbook, h.overrides) for h in hosts}
-    return plan_from_audit(
+    plan = plan_from_audit(
         result.hosts,
         params,
         playbook=playbook.name,
         playbook_sha256=playbook.sha256,
-        inventory=str(inventory) if inventory else None,
+        inventory=inventory_key(inventory) if inventory else None,
         inventory_sha256=file_sha256(inventory),
         only=only,
     )
+    return plan.model_copy(update={"waivers": result.waivers}) if result.waivers else plan
 
 
 def check_plan_matches(plan: Plan, playbook: Playbook, hosts: Sequence[AuditHost]) -> None:
@@ -85,6 +91,14 @@ def check_plan_matches(plan: Plan, playbook: Playbook, hosts: Sequence[AuditHost
         raise InputError(
             f"the plan names hosts the inventory does not select: {', '.join(missing[:5])}"
         )
+    for change in plan.changes:
+        for call in (change.fix, change.undo):
+            custom = call is not None and CUSTOM_FIX_ID.fullmatch(call.script)
+            if custom and call is not None and playbook.fix_script(call.script) is None:
+                raise InputError(
+                    f"the plan runs {call.script}, which playbook {playbook.name!r} "
+                    "does not have: plan again"
+                )
 
 
 async def run_apply(
@@ -97,10 +111,12 @@ async def run_apply(
     stop: asyncio.Event,
     processors: Sequence[ApplyProcessor] = (),
     clock: Callable[[], datetime] = datetime.now,
+    transports: Mapping[str, Transport] | None = None,
     cluster: Cluster | None = None,
 ) -> tuple[str, ApplyRun]:
-    """Apply `plan` and journal it; returns the journal run id and what happened. With
-    `cluster`, its Dask workers contact the hosts and this process alone journals."""
+    """Apply `plan` and journal it; returns the journal run id and what happened.
+    `transports`: as for `audit` (tests). With `cluster`, its Dask workers contact the
+    hosts and this process alone journals."""
     run_id = new_run_id(datetime.now(UTC))
     journal.start_run(
         RunHeader(
@@ -119,29 +135,31 @@ async def run_apply(
                 "concurrency": options.run.concurrency,
                 "cluster": cluster.spec.describe() if cluster is not None else None,
             },
+            waivers=[w.model_dump(mode="json") for w in options.waivers]
+            if options.waivers
+            else None,
         )
-    )
-    transports = (
-        transports_for(hosts, options.run.concurrency, options.run.timeout)
-        if cluster is None
-        else {}
     )
     status, code = "interrupted", 3
     note_text: str | None = "crashed or was killed"
     try:
-        run = await apply_plan(
-            plan,
-            {h.target.name: h for h in hosts},
-            playbook,
-            transports,
-            journal,
-            run_id,
-            options,
-            stop=stop,
-            processors=processors,
-            clock=clock,
-            cluster=cluster,
-        )
+        # With a cluster the workers open their own transports; here none is needed.
+        async with open_transports(
+            hosts if cluster is None else [], options.run, transports
+        ) as by_name:
+            run = await apply_plan(
+                plan,
+                {h.target.name: h for h in hosts},
+                playbook,
+                by_name,
+                journal,
+                run_id,
+                options,
+                stop=stop,
+                processors=processors,
+                clock=clock,
+                cluster=cluster,
+            )
         code = run.exit_code
         status = (
             "interrupted" if stop.is_set() else ("stopped" if run.report.stopped else "finished")
@@ -157,8 +175,6 @@ async def run_apply(
         note_text = f"crashed: {type(exc).__name__}"
         raise
     finally:
-        for transport in transports.values():
-            await transport.aclose()
         journal.settle_hosts(run_id)
         journal.finish_run(run_id, status, code, note_text)
 

@@ -11,7 +11,8 @@ import hashlib
 
 CSS = """
 :root{--bg:#f5f6f8;--card:#fff;--ink:#1d2330;--muted:#5f6b7a;--line:#e2e6ec;
---pass:#1f9d55;--warn:#d08700;--fail:#d0342c;--error:#8e44ad;--skip:#8a94a3;--accent:#2557d6}
+--pass:#1f9d55;--warn:#d08700;--fail:#d0342c;--error:#8e44ad;--skip:#8a94a3;--accent:#2557d6;
+--waived:#1f8a99}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--ink);
 font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -40,11 +41,12 @@ color:#fff;background:var(--skip);white-space:nowrap}
 .pill.pass,.pill.ok{background:var(--pass)}.pill.warn{background:var(--warn)}
 .pill.fail,.pill.findings{background:var(--fail)}
 .pill.error,.pill.unreachable,.pill.auth_failed,.pill.timeout{background:var(--error)}
+.pill.waived{background:var(--waived)}.controls{color:var(--muted);font-size:12px}
 .stack{display:flex;height:12px;border-radius:3px;overflow:hidden;background:var(--line);
 min-width:180px}
 .stack i{display:block}.stack .pass{background:var(--pass)}.stack .warn{background:var(--warn)}
 .stack .fail{background:var(--fail)}.stack .error{background:var(--error)}
-.stack .skip{background:var(--skip)}
+.stack .skip{background:var(--skip)}.stack .waived{background:var(--waived)}
 .toolbar{display:flex;gap:10px;align-items:center;margin-bottom:10px}
 .toolbar input,.toolbar select{font:inherit;padding:5px 8px;border:1px solid var(--line);
 border-radius:5px}
@@ -66,7 +68,22 @@ details .body{padding:0 12px 10px}
 pre{margin:0;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
 white-space:pre-wrap;word-break:break-word;background:#f7f8fa;padding:6px 8px;border-radius:4px}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#eef2fb;
-padding:1px 5px;border-radius:3px;word-break:break-word}
+padding:1px 5px;border-radius:3px}
+code.fix{overflow-wrap:anywhere}
+.id,.name,.pill{white-space:nowrap}
+.scroll{overflow-x:auto}
+.headline{font-size:16px;margin:0 0 12px}
+details.check>summary{cursor:pointer;list-style-position:outside}
+details.check .title{color:var(--muted);margin-left:6px}
+details.check .desc{margin:6px 0;max-width:70ch}
+.check-hosts{max-height:320px;overflow-y:auto;margin:4px 0 8px;padding-left:18px}
+.check-hosts li{margin:2px 0}
+.button{border:1px solid var(--line);border-radius:5px;padding:5px 10px;background:#fff}
+.chart-note{margin:0 0 6px;font-size:12.5px}
+svg.trend{max-width:100%;height:auto}
+svg .not-assessed{fill:var(--error);stroke:var(--error)}
+svg g.run.current text.value{font-weight:700;fill:var(--ink)}
+#check-filter:not(:empty){background:#eef2fb;border-radius:5px;padding:4px 8px;cursor:pointer}
 .muted{color:var(--muted)}.drift h3{font-size:13px;margin:12px 0 6px}
 .drift .new{color:var(--fail)}.drift .resolved{color:var(--pass)}
 footer{color:var(--muted);font-size:12px;padding:0 32px 24px}
@@ -85,7 +102,8 @@ JS = """
   var filter = document.getElementById("host-filter");
   var status = document.getElementById("status-filter");
   var count = document.getElementById("host-count");
-  var sortKey = "severity", sortDir = 1;
+  var checkNote = document.getElementById("check-filter");
+  var sortKey = "severity", sortDir = 1, check = "";
 
   function value(row, key) {
     var v = row.getAttribute("data-" + key) || "";
@@ -97,7 +115,9 @@ JS = """
     rows.forEach(function (row) {
       var ok = (!q || row.getAttribute("data-search").indexOf(q) !== -1) &&
                (!s || row.getAttribute("data-status") === s ||
-                (s === "unfinished" && row.getAttribute("data-unfinished") === "1"));
+                (s === "unfinished" && row.getAttribute("data-unfinished") === "1")) &&
+               (!check || (row.getAttribute("data-checks") || "").split(" ")
+                 .indexOf(check) !== -1);
       row.hidden = !ok;
       if (ok) { shown += 1; }
     });
@@ -115,6 +135,7 @@ JS = """
     });
     count.textContent = "Showing " + shown + " of " + rows.length + " hosts";
     count.setAttribute("data-shown", String(shown));
+    checkNote.textContent = check ? "not passing " + check + " \u00d7" : "";
   }
   function fromHash() {
     var params = new URLSearchParams(location.hash.replace(/^#/, ""));
@@ -124,6 +145,10 @@ JS = """
       var key = params.get("sort");
       sortDir = key.charAt(0) === "-" ? -1 : 1;
       sortKey = key.replace(/^-/, "");
+    }
+    if (params.has("check")) {
+      check = params.get("check");
+      table.scrollIntoView();
     }
   }
   Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
@@ -135,8 +160,13 @@ JS = """
       apply();
     });
   });
+  checkNote.title = "click to show every host again";
+  checkNote.addEventListener("click", function () { check = ""; apply(); });
   filter.addEventListener("input", apply);
   status.addEventListener("change", apply);
+  window.addEventListener("hashchange", function () {
+    if (location.hash.indexOf("=") !== -1) { fromHash(); apply(); }
+  });
   fromHash();
   apply();
   document.body.setAttribute("data-js", "ready");

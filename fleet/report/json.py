@@ -19,5 +19,8 @@ def render(result: RunResult, *, drift: Drift | None = None) -> str:
     if drift is None:
         return result.model_dump_json(indent=2) + "\n"
     return (
-        _WithDrift(run=result.run, hosts=result.hosts, drift=drift).model_dump_json(indent=2) + "\n"
+        _WithDrift(
+            run=result.run, hosts=result.hosts, waivers=result.waivers, drift=drift
+        ).model_dump_json(indent=2)
+        + "\n"
     )

@@ -3,7 +3,9 @@
 Valid against both schemas CI tools use (Jenkins xunit's junit-10.xsd and the stricter
 Ant/"windyroad" JUnit.xsd): every testsuite has properties, system-out and system-err, a
 timezone-less UTC timestamp, and `package`/`id`; <testsuites> carries no attributes.
-fail → <failure>, error → <error>, skip → <skipped>; warn passes (noted in system-out).
+fail → <failure>, error → <error>, skip → <skipped>, waived → <skipped> with the waiver's
+reason; warn passes (noted in system-out). A check's benchmark control ids are a suite
+property (`controls.<check id>`) and start its failure, error or skipped message.
 An unfinished host is one testcase `connection` with an <error>.
 Text from hosts is untrusted: characters XML 1.0 cannot carry are dropped.
 """
@@ -32,8 +34,12 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return element
 
 
+def _message(check: CheckResult) -> str:
+    return f"[{check.controls_text()}] {check.message}" if check.controls else check.message
+
+
 def _body(check: CheckResult) -> str:
-    parts = [check.message]
+    parts = [_message(check)]
     if check.evidence:
         parts.append("evidence: " + json.dumps(check.evidence, indent=2, default=str))
     if check.fix:
@@ -44,11 +50,11 @@ def _body(check: CheckResult) -> str:
 def _testcase(suite: ET.Element, host: str, check: CheckResult) -> None:
     case = _sub(suite, "testcase", classname=host, name=check.id, time="0")
     if check.status is CheckStatus.FAIL:
-        _sub(case, "failure", _body(check), type="fail", message=check.message)
+        _sub(case, "failure", _body(check), type="fail", message=_message(check))
     elif check.status is CheckStatus.ERROR:
-        _sub(case, "error", _body(check), type="error", message=check.message)
-    elif check.status is CheckStatus.SKIP:
-        _sub(case, "skipped", message=check.message)
+        _sub(case, "error", _body(check), type="error", message=_message(check))
+    elif check.status in (CheckStatus.SKIP, CheckStatus.WAIVED):
+        _sub(case, "skipped", message=_message(check))
 
 
 def _suite(parent: ET.Element, index: int, host: HostResult, result: RunResult) -> None:
@@ -58,7 +64,7 @@ def _suite(parent: ET.Element, index: int, host: HostResult, result: RunResult) 
         "tests": 1 if unfinished else len(checks),
         "failures": sum(c.status is CheckStatus.FAIL for c in checks),
         "errors": 1 if unfinished else sum(c.status is CheckStatus.ERROR for c in checks),
-        "skipped": sum(c.status is CheckStatus.SKIP for c in checks),
+        "skipped": sum(c.status in (CheckStatus.SKIP, CheckStatus.WAIVED) for c in checks),
     }
     started = result.run.started.replace(microsecond=0, tzinfo=None)
     suite = _sub(
@@ -80,6 +86,9 @@ def _suite(parent: ET.Element, index: int, host: HostResult, result: RunResult) 
         ("status", host.status.value),
     ):
         _sub(props, "property", name=name, value=value)
+    for check in checks:
+        if check.controls:
+            _sub(props, "property", name=f"controls.{check.id}", value=check.controls_text())
     if unfinished:
         case = _sub(suite, "testcase", classname=host.name, name="connection", time="0")
         message = host.error or host.status.value

@@ -47,10 +47,15 @@ def render(result: RunResult, *, drift: Drift | None = None) -> str:
             check_ids.setdefault(check.id, None)
     failing = {c: 0 for c in check_ids}
     warning = {c: 0 for c in check_ids}
+    waived = {c: 0 for c in check_ids}
+    controls: dict[tuple[str, str], str] = {}
     for host in result.hosts:
         for check in host.checks:
             failing[check.id] += int(check.failed)
             warning[check.id] += int(check.status.value == "warn")
+            waived[check.id] += int(check.status.value == "waived")
+            for framework, control in check.controls.items():
+                controls.setdefault((check.id, framework), control)
     cert = [(h.name, cert_days_left(h, at)) for h in result.hosts]
     clock = [(h.name, clock_offset_s(h)) for h in result.hosts]
     counts = result.counts()
@@ -65,6 +70,20 @@ def render(result: RunResult, *, drift: Drift | None = None) -> str:
         "Hosts on which the check warned in the last run.",
         (({"check": c}, n) for c, n in warning.items()),
     )
+    lines += _family(
+        "fleet_check_waived_hosts",
+        "Hosts on which a live waiver accepted the check's failure or warning in the last run.",
+        (({"check": c}, n) for c, n in waived.items()),
+    )
+    if controls:
+        lines += _family(
+            "fleet_check_control_info",
+            "1 for each benchmark control id the playbook gives a check (CIS, STIG, ...).",
+            (
+                ({"check": c, "framework": f, "control": v}, 1)
+                for (c, f), v in sorted(controls.items())
+            ),
+        )
     lines += _family(
         "fleet_host_status",
         "1 for the host's status in the last run, 0 for the other statuses.",

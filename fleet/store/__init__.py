@@ -6,6 +6,7 @@ from fleet.store.db import default_path
 from fleet.store.drift import Drift, DriftItem, HostChange, compare
 from fleet.store.journal import ApplyRunRow, Journal
 from fleet.store.store import AuditRunRow, HistoryRow, Store, StoreBusy
+from fleet.store.trend import TrendPoint, trend
 
 __all__ = [
     "ApplyRunRow",
@@ -18,6 +19,8 @@ __all__ = [
     "SecretInStoreError",
     "Store",
     "StoreBusy",
+    "TrendPoint",
     "compare",
     "default_path",
+    "trend",
 ]

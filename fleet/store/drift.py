@@ -1,7 +1,8 @@
 """What changed between two runs of the same inventory and playbook.
 
 A check "fails" when its status is fail or error (CheckResult.failed). A failure is only
-called resolved when the host was reached now and the check ran and did not fail: a host
+called resolved when the host was reached now and the check ran and did not fail (a waived
+check still fails on the host: a waiver accepts it, it does not resolve it): a host
 that could not be reached tells us nothing, so its earlier failures are neither resolved
 nor still failing (it appears under `newly_unreachable` instead).
 """
@@ -23,6 +24,10 @@ class DriftItem(BaseModel):
     status: CheckStatus  # now
     previous_status: CheckStatus | None  # None: the check had no result before
     message: str  # now (for resolved, the message now, i.e. why it passes)
+    # A failure: when its streak began (the start of the first run of this inventory and
+    # playbook from which it failed in every run that checked it); None for resolved items
+    # and when not known.
+    failing_since: datetime | None = None
 
 
 class HostChange(BaseModel):
@@ -58,6 +63,17 @@ class Drift(BaseModel):
             or self.hosts_removed
         )
 
+    def with_failing_since(self, since: dict[tuple[str, str], datetime]) -> Drift:
+        """Still-failing items dated by `since` (from the store); a pair it lacks failed in
+        the previous run at least."""
+        still = [
+            i.model_copy(
+                update={"failing_since": since.get((i.host, i.check), self.previous_started)}
+            )
+            for i in self.still_failing
+        ]
+        return self.model_copy(update={"still_failing": still})
+
 
 def _checks(host: HostResult | None) -> dict[str, CheckResult]:
     return {c.id: c for c in host.checks} if host else {}
@@ -81,17 +97,19 @@ def compare(previous: RunResult, current: RunResult) -> Drift:
         old_checks = _checks(old)
         for check in host.checks:
             prior = old_checks.get(check.id)
+            was_failing = prior is not None and prior.failed
             item = DriftItem(
                 host=name,
                 check=check.id,
                 status=check.status,
                 previous_status=prior.status if prior else None,
                 message=check.message,
+                failing_since=current.run.started if check.failed and not was_failing else None,
             )
-            was_failing = prior is not None and prior.failed
             if check.failed:
                 (still if was_failing else new_failures).append(item)
-            elif was_failing and check.status is not CheckStatus.SKIP:
+            elif was_failing and check.status not in (CheckStatus.SKIP, CheckStatus.WAIVED):
+                # Skipped or waived says nothing about the host being fixed.
                 resolved.append(item)
     return Drift(
         previous_run=previous.run.id,

@@ -34,6 +34,14 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _loads(text: str | None) -> Any:
+    return json.loads(text or "null")
+
+
+def _flag(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
 def local_user() -> str:
     try:
         return getpass.getuser()
@@ -53,6 +61,8 @@ class RunHeader:
     options: dict[str, Any] = field(default_factory=dict)
     user: str = field(default_factory=local_user)
     process: ProcessId = field(default_factory=ProcessId.current)
+    # The run's waivers (fleet.waivers, as RunResult.waivers notes in JSON); None: none given.
+    waivers: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,27 @@ class ChangeRow:
     after: Any
     status: str
     error: str | None
+    reboot_required: bool | None = None  # None: not known (a row of an older fleet)
+
+
+@dataclass(frozen=True)
+class HostChangeRow:
+    """One change on one host, with the run that made it (`fleet journal --host`): what
+    changed, when (`updated`: when its outcome was recorded), by which run and user."""
+
+    run_id: str
+    run_started: str
+    user: str
+    updated: str
+    seq: int
+    check_id: str
+    kind: str
+    target: str
+    before: Any
+    after: Any
+    status: str
+    error: str | None
+    reboot_required: bool | None = None  # None: journaled before fleet recorded it
 
 
 @dataclass(frozen=True)
@@ -98,6 +129,7 @@ class ApplyRunRow:
     machine: str | None = None  # the process that ran it (NULL for runs before schema 3)
     pid: int | None = None
     process_started: str | None = None
+    waivers: list[dict[str, Any]] | None = None  # NULL: no waivers (or before schema 4)
 
     @property
     def state(self) -> str:
@@ -152,7 +184,8 @@ class Journal:
         self._write(
             "INSERT INTO apply_runs (id, started, user, inventory, inventory_sha256, playbook,"
             " playbook_sha256, plan_created, change_window, options, status, machine, pid,"
-            " process_started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+            " process_started, waivers)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
             (
                 header.id,
                 _now(),
@@ -167,6 +200,7 @@ class Journal:
                 header.process.machine,
                 header.process.pid,
                 started.isoformat() if (started := header.process.started) else None,
+                _json(header.waivers) if header.waivers is not None else None,
             ),
         )
 
@@ -211,7 +245,8 @@ class Journal:
             raise ValueError(f"unknown change status {row.status!r}")
         self._write(
             "INSERT INTO apply_changes (run_id, host, seq, check_id, kind, target, before,"
-            " after, status, error, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " after, status, error, updated, reboot_required)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (run_id, host, seq) DO UPDATE SET before = excluded.before,"
             " after = excluded.after, status = excluded.status, error = excluded.error,"
             " updated = excluded.updated",
@@ -227,6 +262,7 @@ class Journal:
                 row.status,
                 row.error,
                 _now(),
+                None if row.reboot_required is None else int(row.reboot_required),
             ),
         )
 
@@ -255,7 +291,7 @@ class Journal:
         r = self._conn.execute(
             "SELECT id, started, finished, user, inventory, inventory_sha256, playbook,"
             " playbook_sha256, change_window, status, exit_code, note, machine, pid,"
-            " process_started FROM apply_runs WHERE id = ?",
+            " process_started, waivers FROM apply_runs WHERE id = ?",
             (run_id,),
         ).fetchone()
         counts = dict(
@@ -265,10 +301,11 @@ class Journal:
             ).fetchall()
         )
         (rid, started, finished, user, inv, inv_sha, pb, pb_sha, window, status, code, note,
-         machine, pid, process_started) = r  # fmt: skip
+         machine, pid, process_started, waivers) = r  # fmt: skip
         return ApplyRunRow(
             rid, started, finished, user, inv, inv_sha, pb, pb_sha, window, status, code, note,
             counts=counts, machine=machine, pid=pid, process_started=process_started,
+            waivers=json.loads(waivers) if waivers else None,
         )  # fmt: skip
 
     def hosts(self, run_id: str) -> list[ApplyHostRow]:
@@ -279,13 +316,79 @@ class Journal:
         ).fetchall()
         return [ApplyHostRow(*r) for r in rows]
 
+    def has_host(self, host: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM apply_hosts WHERE host = ? UNION ALL"
+            " SELECT 1 FROM apply_changes WHERE host = ? LIMIT 1",
+            (host, host),
+        ).fetchone()
+        return row is not None
+
+    def host_changes(
+        self, host: str, *, since: str | None = None, status: str | None = None
+    ) -> list[HostChangeRow]:
+        """Every change journaled for `host`, oldest first (optionally since an ISO time, or
+        only those of one status)."""
+        sql = (
+            "SELECT c.run_id, r.started, r.user, c.updated, c.seq, c.check_id, c.kind, c.target,"
+            " c.before, c.after, c.status, c.error, c.reboot_required FROM apply_changes c"
+            " JOIN apply_runs r ON r.id = c.run_id WHERE c.host = ?"
+        )
+        args: list[Any] = [host]
+        if since is not None:
+            sql += " AND c.updated >= ?"
+            args.append(since)
+        if status is not None:
+            sql += " AND c.status = ?"
+            args.append(status)
+        sql += " ORDER BY c.updated, c.run_id, c.seq"
+        return [
+            HostChangeRow(
+                run_id=r[0],
+                run_started=r[1],
+                user=r[2],
+                updated=r[3],
+                seq=r[4],
+                check_id=r[5],
+                kind=r[6],
+                target=r[7],
+                before=_loads(r[8]),
+                after=_loads(r[9]),
+                status=r[10],
+                error=r[11],
+                reboot_required=_flag(r[12]),
+            )
+            for r in self._conn.execute(sql, args)
+        ]
+
+    def host_runs(self, host: str) -> list[tuple[ApplyRunRow, ApplyHostRow]]:
+        """The apply runs that had `host` in their plan, oldest first, with how it ended there
+        (drifted, unreachable, ...: a run can concern a host without changing it)."""
+        rows = self._conn.execute(
+            "SELECT h.run_id, h.batch, h.status, h.error FROM apply_hosts h"
+            " JOIN apply_runs r ON r.id = h.run_id WHERE h.host = ? ORDER BY r.started",
+            (host,),
+        ).fetchall()
+        return [(self.run(r[0]), ApplyHostRow(host, r[1], r[2], r[3])) for r in rows]
+
     def changes(self, run_id: str) -> list[ChangeRow]:
         rows = self._conn.execute(
-            "SELECT host, seq, check_id, kind, target, before, after, status, error"
-            " FROM apply_changes WHERE run_id = ? ORDER BY host, seq",
+            "SELECT host, seq, check_id, kind, target, before, after, status, error,"
+            " reboot_required FROM apply_changes WHERE run_id = ? ORDER BY host, seq",
             (self.resolve(run_id),),
         ).fetchall()
         return [
-            ChangeRow(h, s, c, k, t, json.loads(b or "null"), json.loads(a or "null"), st, e)
-            for h, s, c, k, t, b, a, st, e in rows
+            ChangeRow(
+                host=r[0],
+                seq=r[1],
+                check_id=r[2],
+                kind=r[3],
+                target=r[4],
+                before=_loads(r[5]),
+                after=_loads(r[6]),
+                status=r[7],
+                error=r[8],
+                reboot_required=_flag(r[9]),
+            )
+            for r in rows
         ]

@@ -130,10 +130,26 @@ ALTER TABLE apply_runs ADD COLUMN pid INTEGER;
 ALTER TABLE apply_runs ADD COLUMN process_started TEXT;
 """
 
+# The waivers a run was given (`--waivers`, fleet.waivers): JSON, a list of
+# {check, hosts, reason, owner, expires, state, matched}. Runs without waivers keep NULL.
+WAIVERS_V4 = """
+ALTER TABLE runs ADD COLUMN waivers TEXT;
+ALTER TABLE apply_runs ADD COLUMN waivers TEXT;
+"""
+# Whether a journaled change takes effect only at the next reboot (the plan's
+# reboot_required), so an audit can say a host waits for a reboot and since when (the
+# host.reboot_pending check); and the journal by host. NULL in rows of older runs: unknown.
+JOURNAL_REBOOT_V5 = """
+ALTER TABLE apply_changes ADD COLUMN reboot_required INTEGER;
+CREATE INDEX apply_changes_host ON apply_changes (host, updated);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "runs, hosts, facts, check results", RUNS_V1),
     Migration(2, "remediation journal", JOURNAL_V2),
     Migration(3, "apply runs record their process", JOURNAL_PROCESS_V3),
+    Migration(4, "runs record their waivers", WAIVERS_V4),
+    Migration(5, "changes record whether they need a reboot", JOURNAL_REBOOT_V5),
 ]
 
 

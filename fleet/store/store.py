@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from fleet.results import (
     HostStatus,
     RunInfo,
     RunResult,
+    WaiverNote,
 )
 from fleet.store import codec
 from fleet.store.db import (
@@ -150,7 +152,12 @@ class Store:
 
         def write() -> None:
             with immediate(self._conn) as conn:
-                conn.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows.run)
+                conn.execute(
+                    "INSERT INTO runs (id, command, started, finished, inventory,"
+                    " inventory_sha256, playbook, playbook_sha256, hosts_total, interrupted,"
+                    " exit_code, counts, waivers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows.run,
+                )
                 conn.executemany("INSERT INTO hosts VALUES (?,?,?,?,?,?,?,?)", rows.hosts)
                 conn.executemany("INSERT INTO facts VALUES (?,?,?)", rows.facts)
                 conn.executemany("INSERT INTO check_results VALUES (?,?,?,?,?,?,?,?)", rows.checks)
@@ -200,7 +207,7 @@ class Store:
         conn = self._conn
         r = conn.execute(
             "SELECT id, command, started, finished, inventory, playbook, playbook_sha256,"
-            " hosts_total, interrupted FROM runs WHERE id = ?",
+            " hosts_total, interrupted, waivers FROM runs WHERE id = ?",
             (run_id,),
         ).fetchone()
         info = RunInfo(
@@ -253,7 +260,8 @@ class Store:
                 (run_id,),
             )
         ]
-        return RunResult(run=info, hosts=hosts)
+        waivers = [WaiverNote.model_validate(w) for w in codec.loads(r[9])] if r[9] else []
+        return RunResult(run=info, hosts=hosts, waivers=waivers)
 
     def previous_run(
         self, inventory: str, playbook_sha256: str, before_run_id: str
@@ -316,6 +324,20 @@ class Store:
             for r in self._conn.execute(sql, params)
         ]
 
+    def runs_of(
+        self, inventory: str, playbook_sha256: str, *, before: datetime, limit: int
+    ) -> list[AuditRunRow]:
+        """The latest `limit` runs of one inventory and playbook started before `before`,
+        newest first (the trend an HTML report draws)."""
+        sql = (
+            "SELECT id, command, started, finished, inventory, inventory_sha256, playbook,"
+            " playbook_sha256, exit_code, counts FROM runs"
+            " WHERE inventory = ? AND playbook_sha256 = ? AND started < ?"
+            " ORDER BY started DESC, rowid DESC LIMIT ?"
+        )
+        params = (inventory, playbook_sha256, to_text(before), limit)
+        return [_run_row(r) for r in self._conn.execute(sql, params)]
+
     def history(
         self,
         host: str | None = None,
@@ -362,6 +384,83 @@ class Store:
             for r in self._conn.execute(sql, params)
         ]
 
+    def failing_since(
+        self,
+        inventory: str,
+        playbook_sha256: str,
+        before: datetime,
+        pairs: Iterable[tuple[str, str]],
+    ) -> dict[tuple[str, str], datetime]:
+        """For each (host, check) pair: the start of the earliest run, among the runs of this
+        inventory and playbook before `before`, from which the check has failed (or errored)
+        in every run that has a result for it. A run where the host was not reached, or the
+        check did not run, says nothing either way and does not end the streak. A pair that
+        never failed in those runs is left out."""
+        pending = set(pairs)
+        since: dict[tuple[str, str], datetime] = {}
+        runs = self._conn.execute(
+            "SELECT id, started FROM runs WHERE inventory = ? AND playbook_sha256 = ?"
+            " AND started < ? ORDER BY started DESC, rowid DESC",
+            (inventory, playbook_sha256, to_text(before)),
+        ).fetchall()
+        for run_id, started in runs:  # newest first, until every streak has ended
+            if not pending:
+                break
+            statuses = self._statuses(run_id, sorted({host for host, _ in pending}))
+            for pair in list(pending):
+                status = statuses.get(pair)
+                if status is None:
+                    continue
+                if status in ("fail", "error"):
+                    since[pair] = from_text(started)
+                else:
+                    pending.discard(pair)
+        return since
+
+    def _statuses(self, run_id: str, hosts: list[str]) -> dict[tuple[str, str], str]:
+        out: dict[tuple[str, str], str] = {}
+        for i in range(0, len(hosts), _IN_CHUNK):  # SQLite caps the variables of a statement
+            chunk = hosts[i : i + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))  # placeholders only: the names are bound
+            sql = f"SELECT host, check_id, status FROM check_results WHERE run_id = ? AND host IN ({marks})"  # noqa: S608, E501
+            for host, check_id, status in self._conn.execute(sql, (run_id, *chunk)):
+                out[(host, check_id)] = status
+        return out
+
+    def host_names(self) -> list[str]:
+        """Every host name any recorded run has (for "did you mean")."""
+        return [r[0] for r in self._conn.execute("SELECT DISTINCT name FROM hosts ORDER BY name")]
+
+    def has_host(self, name: str) -> bool:
+        return (
+            self._conn.execute("SELECT 1 FROM hosts WHERE name = ? LIMIT 1", (name,)).fetchone()
+            is not None
+        )
+
+    def has_check(self, check_id: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM check_results WHERE check_id = ? LIMIT 1", (check_id,)
+        ).fetchone()
+        return row is not None
+
+
+_IN_CHUNK = 500
+
+
+def _run_row(r: Any) -> AuditRunRow:
+    return AuditRunRow(
+        id=r[0],
+        command=r[1],
+        started=from_text(r[2]),
+        finished=from_text(r[3]) if r[3] else None,
+        inventory=r[4],
+        inventory_sha256=r[5],
+        playbook=r[6],
+        playbook_sha256=r[7],
+        exit_code=r[8],
+        counts=codec.loads(r[9]),
+    )
+
 
 def _facts(stored: HostFacts | str | None) -> HostFacts | None:
     return stored if isinstance(stored, HostFacts) else None
@@ -402,6 +501,9 @@ def _rows(result: RunResult, inventory_sha256: str | None) -> _Rows:
         int(info.interrupted),
         result.exit_code(),
         codec.dumps(_counts(result), "counts"),
+        codec.dumps([w.model_dump(mode="json") for w in result.waivers], "waivers")
+        if result.waivers
+        else None,
     )
     hosts: list[tuple[Any, ...]] = []
     facts: list[tuple[str, str, str]] = []

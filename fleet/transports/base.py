@@ -13,12 +13,14 @@ JSON, two frames; whether it did its work is unknown).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fleet.scripts import Script
 from fleet.secret import Secret
+from fleet.transports.hosttext import one_line
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class Target:
     username: str | None = None
     password: Secret | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Where the password comes from (`env:VAR`, `file:PATH`, `keyring:SERVICE`, `inline`,
+    # `prompt`, `none`), never its value: how a run tells its credentials apart.
+    credential: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,11 +73,13 @@ class Transport(Protocol):
 
 
 class TransportError(Exception):
-    """A connection-level failure. The message must never contain a secret."""
+    """A connection-level failure. The message must never contain a secret; it is kept to one
+    printable line (a server's words may carry escape codes: fleet.transports.hosttext)."""
 
     transient: bool = False
 
     def __init__(self, message: str) -> None:
+        message = one_line(message)
         super().__init__(message)
         self.message = message
 
@@ -83,6 +90,26 @@ class Unreachable(TransportError):
     transient = True
 
 
+class NameNotResolved(Unreachable):
+    """The host's name did not resolve. Not worth a retry unless the resolver said "try
+    again" (EAI_AGAIN)."""
+
+    transient = False
+
+    @classmethod
+    def of(cls, name: str, exc: socket.gaierror) -> NameNotResolved:
+        err = cls(f"cannot resolve {name}: {resolve_reason(exc)}")
+        err.transient = exc.errno == socket.EAI_AGAIN
+        return err
+
+
+def resolve_reason(exc: socket.gaierror) -> str:
+    """getaddrinfo's words, not "[Errno -2]" (its codes are not errno values: os.strerror
+    reads -2 as "Unknown error")."""
+    text = exc.strerror or (exc.args[-1] if exc.args else "") or "name not found"
+    return str(text)[:1].lower() + str(text)[1:]
+
+
 class ConnectTimeout(TransportError):
     """The connection or a reply did not come in time."""
 
@@ -91,6 +118,10 @@ class ConnectTimeout(TransportError):
 
 class AuthFailed(TransportError):
     """The host refused the credentials."""
+
+    # False where the credential is not what failed (the host's service principal, a clock):
+    # such a failure does not count towards the credential's lockout limit (fleet.lockout).
+    blames_credential = True
 
 
 class HostKeyNotVerified(TransportError):
@@ -129,6 +160,7 @@ class ScriptFailed(Exception):
     Data about the script, not the connection (never retried); `output` is what it printed."""
 
     def __init__(self, message: str, output: ScriptOutput) -> None:
+        message = one_line(message)
         super().__init__(message)
         self.message = message
         self.output = output

@@ -34,6 +34,7 @@ from functools import lru_cache
 from typing import Any
 
 from fleet.transports.base import FrameBroken
+from fleet.transports.hosttext import advice, clean_lines
 
 FRAME_BEGIN = "<<FLEET-JSON>>"
 FRAME_END = "<<FLEET-END>>"
@@ -122,7 +123,7 @@ def frame_body(output: str) -> str:
     """The JSON text of the one frame in a script's output. Raises FrameBroken."""
     start = output.find(FRAME_BEGIN)
     if start < 0:
-        raise FrameBroken(f"no result frame in the output ({_excerpt(output)})")
+        raise FrameBroken(advice(output) or f"no result frame in the output ({_excerpt(output)})")
     end = output.find(FRAME_END, start)
     if end < 0:
         raise FrameBroken("result frame is not terminated (output cut short?)")
@@ -144,7 +145,8 @@ def decode_body(body: str) -> Any:
 
 
 def _excerpt(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
+    """The start of what a host printed, as one printable line (fleet.transports.hosttext)."""
+    text = " ".join(clean_lines(text))
     if not text:
         return "empty output"
     return repr(text[:limit] + ("…" if len(text) > limit else ""))

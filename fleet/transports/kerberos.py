@@ -24,6 +24,7 @@ Credential delegation is off unless `negotiate_delegate` / `fleet_kerberos_deleg
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.util
 import ipaddress
 import os
@@ -121,8 +122,10 @@ class KerberosPlan:
         return f"{self.service}/{self.hostname}"
 
 
+@functools.cache
 def available() -> bool:
-    """python-gssapi and pykrb5 (the `kerberos` extra) are importable."""
+    """python-gssapi and pykrb5 (the `kerberos` extra) are importable. Cached: asked for
+    every negotiate host, and a module that is not imported yet costs a sys.path scan."""
     return all(importlib.util.find_spec(m) is not None for m in ("gssapi", "krb5"))
 
 
@@ -413,15 +416,30 @@ _warned: set[str] = set()
 _warned_lock = threading.Lock()
 
 
-def wsman_auth(target: Target, auth: str, tickets: Tickets) -> dict[str, Any]:
-    """The authentication arguments of pypsrp's `WSMan` for one host (the hook where the
-    WinRM transport chooses how a host authenticates). Runs on the host's worker thread."""
+@dataclass(frozen=True)
+class AuthSpec:
+    """How one host authenticates: the pyspnego (or Basic / certificate) arguments both WinRM
+    clients build their security context from. `username` is a user name, or pyspnego
+    credential objects (Kerberos caches, then a password for NTLM fallback)."""
+
+    protocol: str  # ntlm | negotiate | kerberos | credssp | basic | certificate
+    username: Any
+    password: str | None = field(default=None, repr=False)
+    hostname: str | None = None  # the SPN's host; None: the address
+    service: str = DEFAULT_SERVICE
+    delegate: bool = False
+
+
+def auth_spec(target: Target, auth: str, tickets: Tickets) -> AuthSpec:
+    """The authentication of one host (the hook where WinRM chooses how a host
+    authenticates). Blocking for a Kerberos host (the run's TGT may be fetched here)."""
     password = target.password.reveal() if target.password is not None else None
-    plain: dict[str, Any] = {"auth": auth, "username": target.username, "password": password}
+    plain = AuthSpec(auth, target.username, password)
     plan = kerberos_plan(target, auth)
     if plan is None:
         if auth == "negotiate" and available():
-            plain["auth"] = "ntlm"  # no Kerberos identity: no AS-REQ to a realm nobody named
+            # No Kerberos identity: no AS-REQ to a realm nobody named.
+            return AuthSpec("ntlm", target.username, password)
         return plain
     try:
         creds = tickets.credentials(plan, target.password)
@@ -429,19 +447,37 @@ def wsman_auth(target: Target, auth: str, tickets: Tickets) -> dict[str, Any]:
         if not plan.ntlm_fallback:
             raise
         _warn_once(plan, err)
-        return {**plain, "auth": "ntlm"}
+        return AuthSpec("ntlm", target.username, password)
     if plan.ntlm_fallback:
         import spnego
 
         creds = [*creds, spnego.Password(username=target.username or "", password=password or "")]
-    return {
-        "auth": "kerberos" if auth == "kerberos" else "negotiate",
-        "username": creds,
-        "password": None,
-        "negotiate_delegate": plan.delegate,
-        "negotiate_hostname_override": plan.hostname,
-        "negotiate_service": plan.service,
+    return AuthSpec(
+        "kerberos" if auth == "kerberos" else "negotiate",
+        creds,
+        None,
+        hostname=plan.hostname,
+        service=plan.service,
+        delegate=plan.delegate,
+    )
+
+
+def wsman_auth(target: Target, auth: str, tickets: Tickets) -> dict[str, Any]:
+    """`auth_spec` as the authentication arguments of pypsrp's `WSMan`. Runs on the host's
+    worker thread."""
+    spec = auth_spec(target, auth, tickets)
+    kwargs: dict[str, Any] = {
+        "auth": spec.protocol,
+        "username": spec.username,
+        "password": spec.password,
     }
+    if spec.hostname is not None:
+        kwargs.update(
+            negotiate_delegate=spec.delegate,
+            negotiate_hostname_override=spec.hostname,
+            negotiate_service=spec.service,
+        )
+    return kwargs
 
 
 def _warn_once(plan: KerberosPlan, err: TransportError) -> None:

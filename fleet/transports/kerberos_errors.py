@@ -49,11 +49,11 @@ class UnknownPrincipal(KerberosAuthFailed):
 
 
 class UnknownServicePrincipal(KerberosAuthFailed):
-    pass
+    blames_credential = False  # the host's name (SPN), not the user's secret
 
 
 class ClockSkew(KerberosAuthFailed):
-    pass
+    blames_credential = False  # this machine's clock, not the user's secret
 
 
 class KdcUnreachable(Unreachable):

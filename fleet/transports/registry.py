@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fleet.errors import InputError
 from fleet.transports.base import Target, Transport
 
@@ -21,6 +23,15 @@ def validate_target(target: Target) -> None:
         winrm_options(target)
     else:
         raise InputError(f"host {target.name}: unknown transport {target.transport!r}")
+
+
+def validate_run(targets: Sequence[Target]) -> None:
+    """What the run's hosts share and must have, checked once (after `validate_target` for
+    each): the known_hosts files of its SSH hosts."""
+    if any(t.transport == "ssh" for t in targets):
+        from fleet.transports.ssh import check_known_hosts
+
+        check_known_hosts(targets)
 
 
 def make_transport(name: str, *, concurrency: int, deadline_s: float | None = None) -> Transport:

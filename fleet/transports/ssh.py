@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping
+import socket
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from fleet.transports.base import (
     ConnectionLost,
     ConnectTimeout,
     HostKeyNotVerified,
+    NameNotResolved,
     ProtocolError,
     ScriptOutput,
     Target,
@@ -78,17 +80,99 @@ def _default_known_hosts() -> Path:
     return Path.home() / ".ssh" / "known_hosts"
 
 
-def _host_key_message(target: Target, known: asyncssh.SSHKnownHosts | None) -> str:
-    """Unknown and changed host keys are different news: a changed one may be an attack."""
+def check_known_hosts(targets: Sequence[Target]) -> None:
+    """Every known_hosts file the run's SSH hosts are checked against can be read: one error
+    up front (exit 2) naming the file and how to fill it, not the same error on every host."""
+    users: dict[Path, list[Target]] = {}
+    seen: dict[tuple[str, str], Path | None] = {}
+    for target in targets:
+        if target.transport != "ssh":
+            continue
+        raw = (
+            repr(target.options.get("known_hosts")),
+            repr(target.options.get("host_key_checking")),
+        )
+        if raw not in seen:  # a few distinct settings for thousands of hosts
+            opts = ssh_options(target)
+            seen[raw] = (
+                (opts.known_hosts or _default_known_hosts()) if opts.host_key_checking else None
+            )
+        path = seen[raw]
+        if path is not None:
+            users.setdefault(path, []).append(target)
+    for path, hosts in users.items():
+        try:
+            _known_hosts(path)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                why = "does not exist"
+            else:
+                why = f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+            first = hosts[0]
+            port = "" if first.port == 22 else f"-p {first.port} "
+            raise InputError(
+                f"known_hosts file {path} {why}, and {len(hosts)} SSH host(s) are checked "
+                f"against it: add their keys after checking each fingerprint (ssh-keyscan "
+                f"{port}{first.address} >> {path}), or point fleet_ssh_known_hosts at yours"
+            ) from None
+
+
+# Where Windows' OpenSSH server keeps its host keys (sshd_config's HostKey default,
+# __PROGRAMDATA__/ssh/ssh_host_<type>_key: "OpenSSH Server configuration for Windows",
+# https://learn.microsoft.com/windows-server/administration/openssh/openssh-server-configuration):
+# on the host, `ssh-keygen -lf` of the .pub file prints the fingerprint to compare.
+_KEY_ON_HOST = "ssh-keygen -lf $env:ProgramData\\ssh\\ssh_host_{kind}_key.pub"
+# ssh-keyscan's -t names for an SSH key algorithm.
+_KEYSCAN_TYPES = {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa", "ssh-dss": "dsa"}
+
+
+def _keyscan_type(algorithm: str) -> str:
+    if algorithm.startswith("ecdsa-"):
+        return "ecdsa"
+    return _KEYSCAN_TYPES.get(algorithm, algorithm.removeprefix("ssh-"))
+
+
+async def _presented_key(target: Target, within_s: float) -> asyncssh.SSHKey | None:
+    """The host key the server presents (a fresh handshake that stops at the key: nothing is
+    authenticated), to show its fingerprint; None if it cannot be had."""
+    try:
+        async with asyncio.timeout(within_s):
+            return await asyncssh.get_server_host_key(target.address, target.port, config=None)
+    except (OSError, asyncssh.Error, TimeoutError):
+        return None
+
+
+def _host_key_message(
+    target: Target,
+    known: asyncssh.SSHKnownHosts | None,
+    path: Path | None,
+    key: asyncssh.SSHKey | None,
+) -> str:
+    """Unknown and changed host keys are different news: a changed one may be an attack. Both
+    show the key presented and how to check it on the host; an unknown one, the ssh-keyscan
+    line that adds it."""
+    where = f"{target.address}:{target.port}"
+    file = str(path) if path is not None else "known_hosts"
     trusted = known.match(target.address, target.address, target.port)[0] if known else ()
+    algorithm = key.get_algorithm() if key is not None else ""
+    kind = _keyscan_type(algorithm) if key is not None else "ed25519"
+    check = f"on the host: {_KEY_ON_HOST.format(kind=kind)}"
+    presents = (
+        f"it presents {algorithm} {key.get_fingerprint('sha256')}"
+        if key is not None
+        else "its key could not be read for a fingerprint"
+    )
+    entry = target.address if target.port == 22 else f"[{target.address}]:{target.port}"
     if trusted:
         return (
-            f"HOST KEY CHANGED for {target.address}:{target.port}: known_hosts has another key "
-            "(a man in the middle, or a reinstalled host); verify it before replacing the entry"
+            f"HOST KEY CHANGED for {where}: {presents}, not the key {file} holds (a man in the "
+            f"middle, or a reinstalled host); compare it with the host's own ({check}) before "
+            f"replacing the entry: ssh-keygen -R '{entry}' -f {file}"
         )
+    port = "" if target.port == 22 else f"-p {target.port} "
     return (
-        f"host key of {target.address}:{target.port} is not in known_hosts; "
-        "verify its fingerprint, then add it"
+        f"host key of {where} is not in {file}: {presents}; compare it with the host's own "
+        f"({check}), then add it: ssh-keyscan {port}-t {kind} {target.address} >> {file}"
     )
 
 
@@ -172,11 +256,16 @@ class SshTransport:
         except asyncssh.PermissionDenied:
             raise AuthFailed(f"authentication failed for user {target.username!r}") from None
         except asyncssh.HostKeyNotVerifiable:
-            raise HostKeyNotVerified(_host_key_message(target, known_hosts)) from None
+            presented = await _presented_key(target, opts.connect_timeout)
+            path = opts.known_hosts or _default_known_hosts()
+            message = _host_key_message(target, known_hosts, path, presented)
+            raise HostKeyNotVerified(message) from None
         except TimeoutError:
             raise ConnectTimeout(f"no SSH handshake within {opts.connect_timeout:g}s") from None
         except ConnectionRefusedError:
             raise Unreachable(f"connection refused on {target.address}:{target.port}") from None
+        except socket.gaierror as exc:
+            raise NameNotResolved.of(target.address, exc) from None
         except asyncssh.ConnectionLost as exc:
             raise ConnectionLost(f"connection lost during handshake: {exc.reason}") from None
         except asyncssh.DisconnectError as exc:

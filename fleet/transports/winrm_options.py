@@ -25,6 +25,9 @@ from fleet.transports.base import Target
 from fleet.transports.kerberos import check_usable as check_kerberos
 
 Auth = Literal["negotiate", "ntlm", "kerberos", "credssp", "basic", "certificate"]
+# Which WinRM client runs a host: fleet's asyncio client (psrpcore + httpcore + pyspnego), or
+# pypsrp on worker threads (the previous one, kept for a release; CredSSP always uses it).
+Client = Literal["async", "pypsrp"]
 HTTP_PORT, HTTPS_PORT = 5985, 5986
 
 # Ansible's pywinrm transport names mapped onto pypsrp's auth names.
@@ -39,6 +42,7 @@ _EXTRAS = {
 class WinRMOptions(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
+    client: Client = "async"
     scheme: Literal["http", "https"] | None = Field(
         default=None, validation_alias=AliasChoices("scheme", "protocol")
     )
@@ -81,7 +85,7 @@ class WinRMOptions(BaseModel):
             return _AUTH_ALIASES.get(value, value)
         return value
 
-    @field_validator("scheme", "message_encryption", mode="before")
+    @field_validator("client", "scheme", "message_encryption", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -117,13 +121,25 @@ class WinRMOptions(BaseModel):
     def port_for(self, port: int) -> int:
         return port or (HTTPS_PORT if self.use_tls(port) else HTTP_PORT)
 
+    def encrypts(self, port: int) -> bool:
+        """Whether messages are sealed with the auth context (pypsrp's rule: `auto` seals
+        over HTTP, never over HTTPS; Basic and certificate auth cannot seal)."""
+        if self.message_encryption == "never" or self.auth in ("basic", "certificate"):
+            return False
+        return self.message_encryption == "always" or not self.use_tls(port)
+
+    @property
+    def uses_pypsrp(self) -> bool:
+        """CredSSP goes to pypsrp: its TLS-in-HTTP exchange is not in the asyncio client."""
+        return self.client == "pypsrp" or self.auth == "credssp"
+
 
 def fit_to_deadline(opts: WinRMOptions, deadline_s: float | None) -> WinRMOptions:
     """Timeouts the inventory left at their defaults, shrunk to the run's per-host deadline.
 
-    A pypsrp call on a worker thread cannot be cancelled; it ends only when its own timeout
-    fires. Past the deadline the host is already reported (timeout), so a request that may
-    wait longer than the deadline only keeps a thread and a socket busy for nothing.
+    A request that may wait longer than the deadline only keeps a socket busy (and, with the
+    pypsrp client, a worker thread: its calls cannot be cancelled, they end only when their
+    own timeout fires) after the host is already reported (timeout).
     Explicit inventory values are kept as they are.
     """
     if deadline_s is None:
@@ -171,6 +187,13 @@ def _check_usable(target: Target, opts: WinRMOptions) -> None:
     for path in (opts.ca_trust_path, opts.certificate_pem, opts.certificate_key_pem):
         if path is not None and not path.is_file():
             raise InputError(f"host {target.name}: WinRM file not found: {path}")
+    if opts.proxy is not None and not opts.uses_pypsrp:
+        scheme = opts.proxy.split("://", 1)[0].lower() if "://" in opts.proxy else ""
+        if scheme != "http":
+            raise InputError(
+                f"host {target.name}: WinRM proxy must be an http:// URL (the proxy's own "
+                "scheme; https targets are tunnelled through it with CONNECT)"
+            )
     extra = _EXTRAS.get(opts.auth)
     if extra is not None and importlib.util.find_spec(extra[0]) is None:
         raise InputError(

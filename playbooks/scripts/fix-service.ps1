@@ -1,18 +1,28 @@
 # fleet-script: fix.service
-# fleet-version: 2
-# Starts a service (setting its start type first when asked, e.g. Disabled -> Manual).
-# Idempotent: a running service with the right start type is left alone. Reports
+# fleet-version: 3
+# Brings one service to a start type and/or a status. Params: {"name", "start_type"?:
+# Automatic | Manual | Disabled, "status"?: Running | Stopped}. Everything is validated before
+# anything changes; then the start type (so Disabled -> Manual comes before a start), then
+# Start-Service or Stop-Service, each only where it differs. Idempotent. Reports
 # "Status (StartType)" before and after, with the start type names gather.ps1 reports.
+# Stop-Service without -Force: a service that running services depend on is not stopped (the
+# change fails) rather than taking its dependents down with it.
+#   Set-Service -StartupType, Start-Service / Stop-Service -InputObject (no wildcards):
+#   MicrosoftDocs/PowerShell-Docs reference/5.1/Microsoft.PowerShell.Management/
 param([Parameter(Mandatory)][string]$ParamsJson)
 # fleet-include: prologue
 $p = $ParamsJson | ConvertFrom-Json
 $name = [string]$p.name
 $wanted = [string]$p.start_type
-# Validate everything before changing anything (this used to run after Set-Service).
-if ($p.action -ne 'start') { throw "fix.service: unsupported action '$($p.action)'" }
-if ($wanted -and @('Automatic', 'Manual') -notcontains $wanted) {
-    throw "fix.service: start_type must be Automatic or Manual to start the service, not '$wanted'"
+$status = [string]$p.status
+if (-not $name) { throw 'fix.service: a service name is required' }
+if ($status -and @('Running', 'Stopped') -cnotcontains $status) {
+    throw "fix.service: status must be Running or Stopped, not '$status'"
 }
+if ($wanted -and @('Automatic', 'Manual', 'Disabled') -cnotcontains $wanted) {
+    throw "fix.service: start_type must be Automatic, Manual or Disabled, not '$wanted'"
+}
+if (-not $status -and -not $wanted) { throw 'fix.service: give status, start_type or both' }
 
 function Get-StartType($service) {
     # ServiceController.StartType exists from .NET Framework 4.6.1 on; on stock Server 2012 R2
@@ -34,10 +44,16 @@ function Get-StartType($service) {
 $svc = Get-Service -Name ([Management.Automation.WildcardPattern]::Escape($name))
 $beforeType = Get-StartType $svc
 $before = "$($svc.Status) ($beforeType)"
+$type = $beforeType
+if ($wanted) { $type = $wanted }
+if ($status -eq 'Running' -and [string]$svc.Status -ne 'Running' -and $type -eq 'Disabled') {
+    throw "fix.service: '$($svc.Name)' is Disabled and cannot be started"
+}
 if ($wanted -and ($beforeType -ne $wanted)) {
     Set-Service -Name $svc.Name -StartupType $wanted
 }
-if ($svc.Status -ne 'Running') { Start-Service -Name $svc.Name }
+if ($status -eq 'Running' -and [string]$svc.Status -ne 'Running') { Start-Service -InputObject $svc }
+if ($status -eq 'Stopped' -and [string]$svc.Status -ne 'Stopped') { Stop-Service -InputObject $svc }
 $svc = Get-Service -Name ([Management.Automation.WildcardPattern]::Escape($svc.Name))
 $after = "$($svc.Status) ($(Get-StartType $svc))"
 $change = @{ target = "service $name"; before = $before; after = $after; changed = ($before -ne $after) }

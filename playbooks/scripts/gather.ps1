@@ -38,6 +38,9 @@ $FirewallPolicyKey = 'HKLM:\SOFTWARE\Policies\Microsoft\WindowsFirewall'
 $LocalRuleStore = 'HKLM:\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\FirewallRules'
 $W32TimeKey = 'HKLM:\SYSTEM\CurrentControlSet\Services\W32Time'
 $W32TimePolicyKey = 'HKLM:\SOFTWARE\Policies\Microsoft\W32Time'
+$CbsKey = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing'
+$WindowsUpdateKey = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update'
+$SessionManagerKey = 'HKLM:\SYSTEM\CurrentControlSet\Control\Session Manager'
 
 function Get-RegDword {
     # A registry value as [int], or $null when the key or the value is absent.
@@ -126,21 +129,10 @@ function Get-ForestRoot {
     catch { return $null }
 }
 
-# Listener certificate helpers: Get-MachineCert, Get-CertKeyFile, Test-NetworkServiceRead.
+# Listener certificate helpers: Get-MachineCert, Get-CertKeyFile, Test-NetworkServiceRead,
+# Get-EkuOids; Get-CertTemplateId, Find-AdTemplate.
 # fleet-include: certkey
-
-function Get-EkuOids {
-    # The OIDs of the certificate's Enhanced Key Usage extension (2.5.29.37), as an array ([]
-    # when it has none), or $null when it cannot be read. OIDs, never the friendly names: those
-    # are localized.
-    param($Cert)
-    try {
-        $ext = @($Cert.Extensions | Where-Object { $_.Oid.Value -eq '2.5.29.37' }) | Select-Object -First 1
-        if ($null -eq $ext) { return , @() }
-        $eku = New-Object System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension -ArgumentList @($ext, $ext.Critical)
-        return , @(foreach ($oid in $eku.EnhancedKeyUsages) { [string]$oid.Value })
-    } catch { return $null }
-}
+# fleet-include: certtemplate
 
 function Get-KeyReadable {
     # Whether NETWORK SERVICE may read the certificate's private key: $true / $false, or $null
@@ -151,6 +143,61 @@ function Get-KeyReadable {
         if ($null -eq $file) { return $null }
         return [bool](Test-NetworkServiceRead $file)
     } catch { return $null }
+}
+
+function Get-DeclaredValue {
+    # One registry value a playbook declares (fleet/checks/declared.py), read as the built-in
+    # sections read theirs: RegistryKey.GetValue takes the name literally and, with
+    # DoNotExpandEnvironmentNames, leaves REG_EXPAND_SZ as written; GetValueKind names its type
+    # (learn.microsoft.com/dotnet/api/microsoft.win32.registrykey.getvaluekind). DWORD and
+    # QWORD unsigned (.NET reads them signed), REG_MULTI_SZ a list, REG_BINARY hex. A value that
+    # cannot be read (access denied) is reported with why; the others are still read.
+    param([string]$Path, [string]$Name)
+    $kind = $null
+    $value = $null
+    $problem = $null
+    try {
+        if (-not $Path.StartsWith('HKLM:\')) { throw "only values under HKLM:\ are read, not '$Path'" }
+        if (Test-Path -LiteralPath $Path) {
+            $key = Get-Item -LiteralPath $Path
+            $raw = $key.GetValue($Name, $null, 'DoNotExpandEnvironmentNames')
+            if ($null -ne $raw) {
+                $kind = [string]$key.GetValueKind($Name)
+                switch ($kind) {
+                    'DWord' { $value = [BitConverter]::ToUInt32([BitConverter]::GetBytes([int]$raw), 0) }
+                    'QWord' { $value = [BitConverter]::ToUInt64([BitConverter]::GetBytes([long]$raw), 0) }
+                    'MultiString' { $value = @([string[]]$raw) }
+                    'Binary' { $value = [BitConverter]::ToString([byte[]]$raw) -replace '-', '' }
+                    default { $value = [string]$raw }
+                }
+            }
+        }
+    }
+    catch {
+        $problem = [string]$_.Exception.Message
+        $kind = $null
+        $value = $null
+    }
+    [ordered]@{ path = $Path; name = $Name; kind = $kind; value = $value; error = $problem }
+}
+
+function Get-DeclaredService {
+    # A service by its exact name (Get-Service -Name takes wildcards: escaped), status and start
+    # type as the services section reports them; both $null when it is not installed.
+    param([string]$Name)
+    $svc = Get-Service -Name ([Management.Automation.WildcardPattern]::Escape($Name)) -ErrorAction SilentlyContinue
+    if ($null -eq $svc) { return [ordered]@{ name = $Name; status = $null; start_type = $null } }
+    $startType = [string]$svc.StartType
+    if (-not $startType) {
+        # ServiceController.StartType needs .NET Framework 4.6.1: Win32_Service.StartMode instead
+        # (Auto = Automatic, learn.microsoft.com/windows/win32/cimwin32prov/win32-service),
+        # matched by name in PowerShell: a declared name never becomes WQL text.
+        $wmi = @(Get-CimInstance -ClassName Win32_Service | Where-Object { $_.Name -eq $svc.Name })
+        $mode = ''
+        if ($wmi.Count -gt 0) { $mode = [string]$wmi[0].StartMode }
+        if ($mode -eq 'Auto') { $startType = 'Automatic' } else { $startType = $mode }
+    }
+    [ordered]@{ name = $Name; status = [string]$svc.Status; start_type = $startType }
 }
 
 # Sessions from the WTS API: locale independent, unlike quser. Compiled once per process.
@@ -354,14 +401,19 @@ $Gatherers = [ordered]@{
         # windows/client-management/mdm/policy-csp-admx-terminalserver.md): a certificate
         # selected explicitly takes precedence over it.
         $template = $null
+        $templateOid = $null
         if (Test-Path -LiteralPath $RdpPolicyKey) {
             $template = [string](Get-Item -LiteralPath $RdpPolicyKey).GetValue('CertTemplateName')
             if (-not $template) { $template = $null }
         }
+        # Certificates name their template by OID (version 2+): the policy's name is looked up
+        # in Active Directory so fleet can tell which certificates come from it.
+        if ($template) { $templateOid = Find-AdTemplate -Name $template }
         $certificates = @(foreach ($store in @('Remote Desktop', 'My')) {
                 $path = "Cert:\LocalMachine\$store"
                 if (-not (Test-Path -LiteralPath $path)) { continue }
                 foreach ($c in @(Get-ChildItem -LiteralPath $path)) {
+                    $templateId = Get-CertTemplateId $c
                     [ordered]@{
                         thumbprint      = [string]$c.Thumbprint
                         store           = $store
@@ -372,14 +424,17 @@ $Gatherers = [ordered]@{
                         has_private_key = [bool]$c.HasPrivateKey
                         eku             = Get-EkuOids $c
                         key_readable    = Get-KeyReadable $c
+                        template_oid    = $templateId.template_oid
+                        template_name   = $templateId.template_name
                     }
                 }
             })
         [ordered]@{
-            bound_thumbprint = $bound
-            certificates     = $certificates
-            hash_type        = $hashType
-            template_policy  = $template
+            bound_thumbprint    = $bound
+            certificates        = $certificates
+            hash_type           = $hashType
+            template_policy     = $template
+            template_policy_oid = $templateOid
         }
     }
     time             = {
@@ -546,6 +601,56 @@ $Gatherers = [ordered]@{
             [ordered]@{ source = 'quser'; items = @(); quser_text = Invoke-NativeText 'quser.exe' @(); wts_error = $why }
         }
     }
+    declared         = {
+        # What the playbook's declarative items name (fleet/checks/declared.py): registry
+        # values, services, and firewall rules by ID from the same two registry stores the
+        # firewall section reads ([MS-GPFAS] 2.2.2.19 strings, parsed by fleet/checks/fwrules.py).
+        # The names arrive in the parameter document ("declared"), never as script text.
+        param([string]$RequestJson)
+        $request = $null
+        if ($RequestJson) { $request = (ConvertFrom-Json -InputObject $RequestJson).declared }
+        $values = @(foreach ($item in @($request.registry | Where-Object { $_ })) {
+                Get-DeclaredValue ([string]$item.path) ([string]$item.name)
+            })
+        $services = @(foreach ($name in @($request.services | Where-Object { $_ })) {
+                Get-DeclaredService ([string]$name)
+            })
+        $rules = @(foreach ($name in @($request.firewall_rules | Where-Object { $_ })) {
+                foreach ($store in @('Local', 'GroupPolicy')) {
+                    $path = $LocalRuleStore
+                    if ($store -eq 'GroupPolicy') { $path = "$FirewallPolicyKey\FirewallRules" }
+                    if (-not (Test-Path -LiteralPath $path)) { continue }
+                    $text = (Get-Item -LiteralPath $path).GetValue([string]$name)
+                    if ($null -ne $text) { [ordered]@{ store = $store; name = [string]$name; text = [string]$text } }
+                }
+            })
+        [ordered]@{ registry = $values; services = $services; firewall_rules = $rules }
+    }
+    reboot           = {
+        # Is a restart pending? The markers Configuration Manager's prerequisite check reads
+        # ("Pending system restart", https://learn.microsoft.com/mem/configmgr/core/servers/deploy/install/list-of-prerequisite-checks#pending-system-restart):
+        # the RebootPending key of Component Based Servicing, the RebootRequired key of Windows
+        # Update, and Session Manager's PendingFileRenameOperations (REG_MULTI_SZ: the renames
+        # MoveFileEx MOVEFILE_DELAY_UNTIL_REBOOT queues for the next boot,
+        # https://learn.microsoft.com/windows/win32/api/winbase/nf-winbase-movefileexa).
+        # None records when it was set. The uptime (Win32_OperatingSystem.LastBootUpTime, "Date
+        # and time the operating system was last restarted": learn.microsoft.com/windows/win32/cimwin32prov/win32-operatingsystem)
+        # tells fleet whether a change it applied came after the last boot; both ends are this
+        # host's clock, so its skew cancels out. A DateTime, never text: nothing localized.
+        $renames = (Get-Item -LiteralPath $SessionManagerKey).GetValue('PendingFileRenameOperations')
+        $uptime = $null
+        try {
+            $boot = (Get-CimInstance -ClassName Win32_OperatingSystem).LastBootUpTime
+            if ($null -ne $boot) { $uptime = [long]([DateTime]::UtcNow - $boot.ToUniversalTime()).TotalSeconds }
+        }
+        catch { $null = $_ }  # unknown: fleet then relies on the markers alone
+        [ordered]@{
+            cbs_reboot_pending  = (Test-Path -LiteralPath "$CbsKey\RebootPending")
+            wu_reboot_required  = (Test-Path -LiteralPath "$WindowsUpdateKey\RebootRequired")
+            pending_file_rename = ($null -ne $renames -and @($renames).Count -gt 0)
+            uptime_s            = $uptime
+        }
+    }
 }
 $ListSections = @('services', 'network_profiles')
 }
@@ -608,8 +713,10 @@ foreach ($name in ($requested | Select-Object -Unique)) {
                 $worker = [powershell]::Create()
                 $worker.Runspace = [runspacefactory]::CreateRunspace()
                 $worker.Runspace.Open()
-                # What the worker runs: the library, then the section named by its argument.
-                $sectionScript = $SectionLibrary.ToString() + "`n" + '& $Gatherers[$args[0]]'
+                # What the worker runs: the library, then the section named by its first
+                # argument, given the parameter document as its own (the declared section
+                # reads what it names from it; the others take nothing).
+                $sectionScript = $SectionLibrary.ToString() + "`n" + '& $Gatherers[$args[0]] $args[1]'
             }
             catch {
                 $useWorker = $false  # no runspaces here: run the sections inline
@@ -619,7 +726,7 @@ foreach ($name in ($requested | Select-Object -Unique)) {
         if ($useWorker) {
             $wait = [Math]::Min($left, $sectionBudgetS)
             $worker.Commands.Clear()
-            [void]$worker.AddScript($sectionScript).AddArgument($name)
+            [void]$worker.AddScript($sectionScript).AddArgument($name).AddArgument($ParamsJson)
             $running = $worker.BeginInvoke()
             if (-not $running.AsyncWaitHandle.WaitOne([TimeSpan]::FromSeconds($wait))) {
                 [void]$worker.BeginStop($null, $null)
@@ -629,7 +736,7 @@ foreach ($name in ($requested | Select-Object -Unique)) {
             $output = @($worker.EndInvoke($running))
         }
         else {
-            $output = @(& $Gatherers[$name])
+            $output = @(& $Gatherers[$name] $ParamsJson)
         }
         # A list section stays a list with one element or none.
         if ($ListSections -contains $name) { $facts[$name] = $output }

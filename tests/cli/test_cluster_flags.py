@@ -29,11 +29,12 @@ def fleet(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
     texts = {
-        "inv.ini": "[g]\nh1 ansible_host=127.0.0.1 ansible_port=9\n",
+        "inv.ini": "[g]\nh1 ansible_host=127.0.0.1 ansible_port=9 fleet_ssh_known_hosts=kh\n",
         "inline.yml": "all:\n  hosts:\n    h1: {ansible_host: 127.0.0.1, ansible_port: 9,"
-        " ansible_password: hunter2-secret}\n",
+        " ansible_password: hunter2-secret, fleet_ssh_known_hosts: kh}\n",
         "pinned.yml": "all:\n  hosts:\n    h1: {ansible_host: 127.0.0.1, ansible_port: 9,"
-        " fleet_dask_resources: site_b=0}\n",
+        " fleet_dask_resources: site_b=0, fleet_ssh_known_hosts: kh}\n",
+        "kh": "",  # SSH host keys: never read, nothing is dialled
     }
     out = {}
     for name, text in texts.items():

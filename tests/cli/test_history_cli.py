@@ -1,12 +1,9 @@
 """`fleet history` (hosts by run, --host/--check/--since, runs, prune) on a real database,
-through the CLI as a user runs it; bad input is one line and exit 2."""
+through the CLI's entry point in-process (tests.support.cli); bad input is one line and exit 2."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,18 +14,13 @@ from fleet.cli.history_cmd import parse_since
 from fleet.errors import InputError
 from fleet.store import Store
 from tests.fixtures.sample_runs import sample_run
+from tests.support.cli import CliResult, run_cli
 
 OLD_ID = "20260302T060000Z-00000001"
 
 
-def fleet(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fleet", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+def fleet(*args: str) -> CliResult:
+    return run_cli(*args, env={"COLUMNS": "200"})
 
 
 @pytest.fixture
@@ -62,7 +54,15 @@ def test_history_lists_each_host_in_each_run(db: tuple[Path, str]) -> None:
 def test_history_for_one_host_and_one_check(db: tuple[Path, str]) -> None:
     path, _ = db
     rows = json_out(
-        "history", "--db", str(path), "--host", "rdp-02", "--check", "cert.valid", "-f", "json"
+        "history",
+        "--db",
+        str(path),
+        "--host",
+        "rdp-02",
+        "--check",
+        "cert.valid",
+        "--format",
+        "json",
     )["history"]
     assert len(rows) == 2
     assert {r["host"] for r in rows} == {"rdp-02"}
@@ -74,10 +74,12 @@ def test_history_for_one_host_and_one_check(db: tuple[Path, str]) -> None:
 
 def test_since_keeps_only_recent_runs(db: tuple[Path, str]) -> None:
     path, recent = db
-    rows = json_out("history", "--db", str(path), "--since", "7d", "-f", "json")["history"]
+    rows = json_out("history", "--db", str(path), "--since", "7d", "--format", "json")["history"]
     assert rows and {r["run"] for r in rows} == {recent}
     day = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d")
-    runs = json_out("history", "runs", "--db", str(path), "--since", day, "-f", "json")["runs"]
+    runs = json_out("history", "runs", "--db", str(path), "--since", day, "--format", "json")[
+        "runs"
+    ]
     assert [r["id"] for r in runs] == [recent]
 
 
@@ -91,7 +93,7 @@ def test_runs_newest_first_and_prune_removes_old_runs(db: tuple[Path, str]) -> N
     assert "pruned 1 run" in pruned.stdout
     runs = json_out("history", "runs", "--db", str(path), "--format", "json")["runs"]
     assert [r["id"] for r in runs] == [recent]
-    rows = json_out("history", "--db", str(path), "-f", "json")["history"]
+    rows = json_out("history", "--db", str(path), "--format", "json")["history"]
     assert {r["run"] for r in rows} == {recent}
 
 

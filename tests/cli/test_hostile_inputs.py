@@ -3,8 +3,12 @@
 blank value that quietly widens the run to every host or every hour.
 
 No host listens at the inventory's address: a case that got past its input check would try
-to reach it (and exit 3), so the exit code tells the check ran first. The cases run side by
-side; each is a separate process under a timeout.
+to reach it (and exit 3), so the exit code tells the check ran first.
+
+The cases that hung, spun or recursed without bound in old code (`PROCESS`: a FIFO, a
+device, an alias bomb, JSON nested 100 000 deep) are real `fleet` processes under a timeout,
+side by side, so a regression is killed instead of taking the test run with it; the others
+run the entry point in-process (tests.support.cli), with hosts refusing every connection.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from pathlib import Path
 import pytest
 
 from fleet.store.migrations import MIGRATIONS
+from fleet.transports.base import Target, Unreachable
+from fleet.transports.mock import MockTransport
+from tests.support.cli import CliResult, run_cli
 
 #: Per case, generous for 2 shared cores: the old code hung or spun for minutes on these.
 CASE_TIMEOUT = 30
@@ -68,17 +75,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
-CASES: list[tuple[tuple[str, ...], str]] = [
-    # 3: tracebacks
+# Cases that must be a process under a timeout (a regression hangs, spins or overflows).
+PROCESS: list[tuple[tuple[str, ...], str]] = [
     (("apply", "@plan-deep.json", "-i", "@inv.ini", "-y"), "nested too deep"),
-    (("apply", "@plan-bigint.json", "-i", "@inv.ini", "-y"), "too many digits"),
-    (("history", "--db", "@newer.db"), f"versions 1 to {len(MIGRATIONS)}"),
-    (("journal", "--db", "@newer.db"), "from a newer fleet"),
-    (("history", "--db", "@db", "--since", "99999999999d"), "outside the years 1 to 9999"),
-    (("history", "--db", "@db", "--since", "0001-01-01T00:00:00+14:00"), "outside the years"),
-    (("history", "runs", "--db", "@db", "--since", "9" * 5000 + "d"), "--since"),
-    (("history", "prune", "--db", "@db", "--keep-days", "99999999999"), "--keep-days"),
-    # 4: hangs and runaway memory
     (("audit", "--no-db", "-i", "@inv.ini", "-p", "@pb-bomb.yml"), "alias bomb"),
     (("audit", "--no-db", "-i", "@inv-bomb.yml"), "alias bomb"),
     (("inventory", "list", "-i", "@inv-bomb.yml"), "alias bomb"),
@@ -87,6 +86,18 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     (("apply", "@fifo", "-i", "@inv.ini", "-y"), "cannot read plan: not a regular file"),
     (("inventory", "list", "-i", "/dev/zero"), "a character device"),
     (("audit", "--no-db", "-i", "@inv.ini", "-p", "/dev/zero"), "a character device"),
+]
+
+CASES: list[tuple[tuple[str, ...], str]] = [
+    # 3: tracebacks
+    (("apply", "@plan-bigint.json", "-i", "@inv.ini", "-y"), "too many digits"),
+    (("history", "--db", "@newer.db"), f"versions 1 to {len(MIGRATIONS)}"),
+    (("journal", "--db", "@newer.db"), "from a newer fleet"),
+    (("history", "--db", "@db", "--since", "99999999999d"), "outside the years 1 to 9999"),
+    (("history", "--db", "@db", "--since", "0001-01-01T00:00:00+14:00"), "outside the years"),
+    (("history", "runs", "--db", "@db", "--since", "9" * 5000 + "d"), "--since"),
+    (("history", "prune", "--db", "@db", "--keep-days", "99999999999"), "--keep-days"),
+    # 4: hangs and runaway memory: PROCESS
     # 5: blank values must not widen the scope
     (("audit", "--no-db", "-i", "@inv.ini", "--limit", ""), "--limit '' is empty"),
     (("plan", "-i", "@inv.ini", "-l", " "), "is empty"),
@@ -99,17 +110,40 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     (("audit", "--no-db", "-i", "@inv.ini", "--timeout", "nan"), "finite"),
     (("apply", "-i", "@inv.ini", "--max-fail-percent", "101"), "from 0 to 100"),
     (("apply", "-i", "@inv.ini", "--timeout", "0"), "--timeout must be"),
-    (("sweep", "-i", "@inv.ini", "--db", "@db", "-c", "0"), "--concurrency"),
-    (("history", "runs", "--db", "@db", "-n", "0"), "--limit must be at least 1"),
+    (("sweep", "-i", "@inv.ini", "--db", "@db", "-c", "0"), "-f/--forks must be at least 1"),
+    (("audit", "-i", "@inv.ini", "-f", "json"), "the output format is --format json"),
+    (("journal", "--db", "@db", "-f", "json"), "the output format is --format json"),
+    (("journal", "--db", "@db", "--limit", "5"), "use --last 5"),
+    (("history", "runs", "--db", "@db", "-n", "0"), "--last must be at least 1"),
+    (("history", "runs", "--db", "@db", "--limit", "3"), "use --last 3"),
     (("probe", "127.0.0.1", "--port", "70000"), "--port"),
     (("apply", "-i", "@inv.ini", "--serial", "ten", "--dry-run"), "--serial 'ten'"),
 ]
 
 
-def problem(args: tuple[str, ...], says: str, files: dict[str, Path]) -> str | None:
+def _refuse(target: Target) -> None:
+    raise Unreachable(f"nothing listens on {target.address}:{target.port}")
+
+
+def _no_answer(*_: object) -> dict[str, object]:
+    raise AssertionError("no host may be reached")
+
+
+NOBODY = MockTransport(_no_answer, on_connect=_refuse)
+
+
+def in_process(*args: str) -> CliResult:
+    return run_cli(*args, env={"COLUMNS": "200"}, transports={"ssh": NOBODY, "winrm": NOBODY})
+
+
+def problem(
+    args: tuple[str, ...], says: str, files: dict[str, Path], *, process: bool = False
+) -> str | None:
     argv = [str(files[a[1:]]) if a.startswith("@") else a for a in args]
     try:
-        proc = fleet(*argv)
+        proc: CliResult | subprocess.CompletedProcess[str] = (
+            fleet(*argv) if process else in_process(*argv)
+        )
     except subprocess.TimeoutExpired:
         return f"{args}: still running after {CASE_TIMEOUT} s"
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -123,10 +157,15 @@ def problem(args: tuple[str, ...], says: str, files: dict[str, Path]) -> str | N
 
 
 @pytest.mark.timeout(300)
-def test_each_case_is_one_line_exit_2_in_seconds(files: dict[str, Path]) -> None:
+def test_each_case_that_could_hang_is_one_line_exit_2_in_seconds(files: dict[str, Path]) -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
-        found = pool.map(lambda case: problem(*case, files), CASES)
+        found = pool.map(lambda case: problem(*case, files, process=True), PROCESS)
         problems = [p for p in found if p]
+    assert not problems, "\n".join(problems)
+
+
+def test_each_case_is_one_line_exit_2(files: dict[str, Path]) -> None:
+    problems = [p for p in (problem(*case, files) for case in CASES) if p]
     assert not problems, "\n".join(problems)
 
 
@@ -136,9 +175,9 @@ def test_a_1500_deep_children_chain_lists_and_graphs(tmp_path: Path) -> None:
     sections = [f"[g{i}:children]\ng{i + 1}\n" for i in reversed(range(1500))]
     inventory = tmp_path / "chain.ini"
     inventory.write_text("".join(sections) + "[g1500]\nh1 ansible_host=192.0.2.1\n")
-    listed = fleet("inventory", "list", "-i", str(inventory), "-f", "json")
+    listed = in_process("inventory", "list", "-i", str(inventory), "--format", "json")
     assert listed.returncode == 0, listed.stderr[-600:]
     assert '"g0"' in listed.stdout and '"g1500"' in listed.stdout
-    graph = fleet("inventory", "graph", "-i", str(inventory))
+    graph = in_process("inventory", "graph", "-i", str(inventory))
     assert graph.returncode == 0, graph.stderr[-600:]
     assert graph.stdout.splitlines()[-1].endswith("|--h1")

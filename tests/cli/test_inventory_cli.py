@@ -1,32 +1,28 @@
-"""`fleet inventory list|graph` through the real entry point: output, exit codes, one-line
-errors with no traceback, and no password on screen."""
+"""`fleet inventory list|graph` through the entry point (in-process, tests.support.cli):
+output, exit codes, one-line errors with no traceback, and no password on screen."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import time
 from pathlib import Path
+
+from tests.support.cli import CliResult, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "inventory" / "example.yml"
 
 
-def fleet(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fleet", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        timeout=timeout,
-    )
+def fleet(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> CliResult:
+    """`fleet ARGS`, which must finish within `timeout` seconds."""
+    start = time.monotonic()
+    proc = run_cli(*args, env={"COLUMNS": "200", **(env or {})})
+    took = time.monotonic() - start
+    assert took < timeout, f"{args}: {took:.1f} s"
+    return proc
 
 
-def assert_input_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+def assert_input_error(proc: CliResult, *needles: str) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -116,5 +112,5 @@ def test_listing_20000_hosts_takes_seconds_not_minutes(tmp_path: Path) -> None:
     rows = table.stdout.splitlines()
     assert rows[0] == f"{inv} — 20000 hosts" and len(rows) == 2 + 20000
     assert rows[2].split() == ["h0-0", "127.0.0.0", "22", "ssh", "svc", "none", "site0"]
-    listed = fleet("inventory", "list", "-i", str(inv), "-f", "json", timeout=10)
+    listed = fleet("inventory", "list", "-i", str(inv), "--format", "json", timeout=10)
     assert len(json.loads(listed.stdout)["hosts"]) == 20000

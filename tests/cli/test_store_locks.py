@@ -56,8 +56,8 @@ def db(tmp_path: Path) -> Path:
 def test_history_and_journal_read_while_another_process_writes(db: Path) -> None:
     with write_locked(db):
         start = time.monotonic()
-        history = fleet("history", "runs", "--db", str(db), "-f", "json", timeout=20)
-        journal = fleet("journal", "--db", str(db), "-f", "json", timeout=20)
+        history = fleet("history", "runs", "--db", str(db), "--format", "json", timeout=20)
+        journal = fleet("journal", "--db", str(db), "--format", "json", timeout=20)
         took = time.monotonic() - start
     assert history.returncode == 0, history.stderr
     assert [r["id"] for r in json.loads(history.stdout)["runs"]] == [sample_run().run.id]

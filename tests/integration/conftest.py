@@ -1,7 +1,9 @@
 """Labs for integration tests: real `fleet lab up --detach` processes on loopback.
 
 Each lab gets its own 127.x.y.0/24 block and ephemeral ports, so tests (and engineers running
-them side by side) never collide. Everything goes through the CLI, as an admin would.
+them side by side) never collide. Everything goes through the CLI, as an admin would: `lab up`
+and `lab down` through its entry point in-process (tests.support.cli; the lab itself is the
+detached process `lab up` starts), what a test examines through `fleet()`, a real process.
 """
 
 from __future__ import annotations
@@ -11,17 +13,35 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fleet.lab.truth import for_checks
+from fleet.playbook.loader import default_playbook
+from tests.support.cli import CliResult, run_cli
+from tests.support.labs import assert_matches_truth, outcome
+
+__all__ = [
+    "FLEET",
+    "Lab",
+    "assert_matches_truth",
+    "cli",
+    "fleet",
+    "outcome",
+    "start_lab",
+    "stop_lab",
+]
+
 FLEET = [sys.executable, "-m", "fleet"]
 
 
 def fleet(*args: str, timeout: float = 180, env: dict[str, str] | None = None) -> Any:
+    """`fleet ARGS` as a real process: for what only a process shows (the entry point, signals,
+    everything a run writes to its file descriptors); `cli` otherwise."""
     return subprocess.run(
         [*FLEET, *args],
         capture_output=True,
@@ -41,8 +61,14 @@ class Lab:
 
     @property
     def truth(self) -> dict[str, Any]:
+        """truth.json for an audit with the default playbook (rdp-health)."""
+        return self.truth_for(default_playbook().check_ids)
+
+    def truth_for(self, checks: Collection[str]) -> dict[str, Any]:
+        """truth.json for an audit that runs `checks`: the truth of the checks it does not
+        run is ignored (fleet.lab.truth.for_checks), as every comparison with it must."""
         hosts: dict[str, Any] = json.loads((self.dir / "truth.json").read_text())["hosts"]
-        return hosts
+        return {name: for_checks(t, checks) for name, t in hosts.items()}
 
 
 def _block() -> str:
@@ -52,7 +78,7 @@ def _block() -> str:
 def start_lab(tmp: Path, *args: str) -> Lab:
     lab_dir = tmp / "lab"
     for _ in range(3):  # a random block may (rarely) be busy: try another
-        proc = fleet(
+        proc = run_cli(
             "lab",
             "up",
             "--dir",
@@ -69,6 +95,17 @@ def start_lab(tmp: Path, *args: str) -> Lab:
     raise AssertionError(f"lab did not start: {proc.stderr}")
 
 
+def cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
+    """`fleet ARGS` through the entry point in this process (tests.support.cli), over the real
+    wire to the lab's process: the same run without a second's worth of imports per call."""
+    return run_cli(*args, env=env)
+
+
+def stop_lab(lab: Lab) -> None:
+    """`fleet lab down` (through the entry point in-process: the lab is its own process)."""
+    run_cli("lab", "down", "--dir", str(lab.dir))
+
+
 @pytest.fixture
 def lab_factory(tmp_path: Path) -> Iterator[Any]:
     started: list[Lab] = []
@@ -80,24 +117,4 @@ def lab_factory(tmp_path: Path) -> Iterator[Any]:
 
     yield make
     for lab in started:
-        fleet("lab", "down", "--dir", str(lab.dir))
-
-
-def outcome(host: dict[str, Any]) -> dict[str, Any]:
-    """A host of the audit JSON reduced to truth.json's shape."""
-    return {
-        "status": host["status"],
-        "fail": sorted(c["id"] for c in host["checks"] if c["status"] in ("fail", "error")),
-        "warn": sorted(c["id"] for c in host["checks"] if c["status"] == "warn"),
-    }
-
-
-def assert_matches_truth(report: dict[str, Any], truth: dict[str, Any]) -> None:
-    got = {h["name"]: outcome(h) for h in report["hosts"]}
-    want = {
-        name: {"status": t["status"], "fail": sorted(t["fail"]), "warn": sorted(t["warn"])}
-        for name, t in truth.items()
-    }
-    assert got.keys() == want.keys()
-    wrong = {n: {"audit": got[n], "truth": want[n]} for n in got if got[n] != want[n]}
-    assert not wrong, json.dumps(wrong, indent=1)
+        stop_lab(lab)

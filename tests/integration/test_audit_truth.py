@@ -1,5 +1,9 @@
-"""`fleet audit --format json` against a lab must match its truth.json, host by host and
-check by check, for several seeds and every fault; exit codes per docs/contracts.md."""
+"""`fleet audit --format json` against a lab over real SSH must match its truth.json, host by
+host and check by check, for a mixed lab and every fault (the transport faults only a wire
+shows: hang, drop, garbage, slow, oem_output); no password reaches any output.
+
+More seeds, exit codes, --limit and the table are tested in-process
+(tests/inprocess/test_audit_truth.py): what they add is fleet's logic, not the wire's."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pytest
 
 from fleet.lab.faults import FAULTS
 
-from .conftest import assert_matches_truth, fleet
+from .conftest import assert_matches_truth, cli, fleet
 
 pytestmark = pytest.mark.integration
 
@@ -21,15 +25,14 @@ EVERY_FAULT = ",".join(
 
 
 def audit_json(inventory: str, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-    proc = fleet("audit", "-i", inventory, "--format", "json", "--timeout", "8", *extra)
+    proc = cli("audit", "-i", inventory, "--format", "json", "--timeout", "8", *extra)
     assert proc.returncode in (0, 1, 3), proc.stderr
     assert "Traceback" not in proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_mixed_lab_matches_truth(lab_factory, seed: int) -> None:  # type: ignore[no-untyped-def]
-    lab = lab_factory("--hosts", "30", "--seed", str(seed), "--faults", "mixed")
+def test_mixed_lab_matches_truth(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("--hosts", "30", "--seed", "1", "--faults", "mixed")
     code, report = audit_json(str(lab.inventory))
     assert_matches_truth(report, lab.truth)
     unfinished = {"unreachable", "auth_failed", "timeout", "error"}
@@ -43,31 +46,6 @@ def test_every_fault_matches_truth(lab_factory) -> None:  # type: ignore[no-unty
     statuses = {h["status"] for h in report["hosts"]}
     assert statuses == {"ok", "findings", "unreachable", "auth_failed", "timeout", "error"}
     assert code == 3
-
-
-def test_healthy_lab_exits_0_and_findings_exit_1(lab_factory) -> None:  # type: ignore[no-untyped-def]
-    healthy = lab_factory("--hosts", "5", "--seed", "4", name="healthy")
-    code, report = audit_json(str(healthy.inventory))
-    assert code == 0
-    assert all(h["status"] == "ok" for h in report["hosts"])
-
-    faulty = lab_factory("--hosts", "5", "--seed", "4", "--faults", "nla_off:1", name="faulty")
-    code, report = audit_json(str(faulty.inventory))
-    assert code == 1
-    assert_matches_truth(report, faulty.truth)
-
-
-def test_limit_selects_hosts_and_table_output(lab_factory) -> None:  # type: ignore[no-untyped-def]
-    lab = lab_factory("--hosts", "6", "--seed", "5", "--faults", "cert_expired:1")
-    first, second = sorted(lab.truth)[:2]
-    _, report = audit_json(str(lab.inventory), "--limit", f"{first}:{second}")
-    assert sorted(h["name"] for h in report["hosts"]) == [first, second]
-
-    proc = fleet("audit", "-i", str(lab.inventory), "-v")
-    assert proc.returncode == 1, proc.stderr
-    expired = next(n for n, t in lab.truth.items() if "cert.valid" in t["fail"])
-    assert expired in proc.stdout
-    assert "evidence:" in proc.stdout and "fix:" in proc.stdout
 
 
 def test_password_never_reaches_output_or_logs(lab_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ import pytest
 
 from fleet.scripts import playbooks_dir
 
-from .conftest import fleet
+from .conftest import cli
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +17,9 @@ pytestmark = pytest.mark.integration
 def test_example_custom_playbook_runs_on_the_lab(lab_factory) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory("--hosts", "12", "--seed", "9")
     playbook = playbooks_dir() / "example-custom.yml"
-    proc = fleet("audit", "-i", str(lab.inventory), "-p", str(playbook), "-f", "json", "--no-db")
+    proc = cli(
+        "audit", "-i", str(lab.inventory), "-p", str(playbook), "--format", "json", "--no-db"
+    )
     assert proc.returncode in (0, 1), proc.stderr
     seen = set()
     for host in json.loads(proc.stdout)["hosts"]:

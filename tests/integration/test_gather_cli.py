@@ -12,7 +12,7 @@ import pytest
 from fleet.checks.registry import CHECKS
 from fleet.recorded import load_host_facts
 
-from .conftest import fleet
+from .conftest import cli
 
 pytestmark = pytest.mark.integration
 
@@ -39,17 +39,17 @@ def test_gather_saves_each_hosts_frame(lab_factory: Any, tmp_path: Path) -> None
     up = sorted(n for n in truth if n != down)
     inv = str(lab.inventory)
 
-    one = fleet("gather", up[0], "-i", inv, "-o", str(tmp_path / "one.json"))
+    one = cli("gather", up[0], "-i", inv, "-o", str(tmp_path / "one.json"))
     assert one.returncode == 0, one.stderr
     saved = json.loads((tmp_path / "one.json").read_text())
     assert saved["host"] == up[0] and saved["transport"] == "ssh"
     assert saved["frame"]["script_version"] >= 2 and saved["sent_utc"] <= saved["received_utc"]
 
-    piped = fleet("gather", up[0], "-i", inv)
+    piped = cli("gather", up[0], "-i", inv)
     assert piped.returncode == 0 and json.loads(piped.stdout)["host"] == up[0]
 
     folder = tmp_path / "frames"
-    every = fleet("gather", "all", "-i", inv, "-o", str(folder), "--timeout", "5", "--retries", "0")
+    every = cli("gather", "all", "-i", inv, "-o", str(folder), "--timeout", "5", "--retries", "0")
     assert every.returncode == 3, every.stderr
     assert down in every.stderr and "unreachable" in every.stderr
     assert sorted(p.stem for p in folder.glob("*.json")) == up
@@ -59,5 +59,5 @@ def test_gather_saves_each_hosts_frame(lab_factory: Any, tmp_path: Path) -> None
 
     password = (lab.dir / "lab-password").read_text().strip()
     assert all(password not in p.read_text() for p in folder.glob("*.json"))
-    several = fleet("gather", "all", "-i", inv)
+    several = cli("gather", "all", "-i", inv)
     assert several.returncode == 2 and "give -o FOLDER" in several.stderr

@@ -3,18 +3,23 @@ reads the DOM after the inline script ran and keeps a screenshot in the test's t
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 import shutil
 import subprocess
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
 from fleet.report import html
-from fleet.results import HostStatus
-from fleet.store import compare
+from fleet.results import HostStatus, RunResult
+from fleet.store import TrendPoint, compare
 from tests.fixtures.sample_runs import HOSTILE, STARTED, reached, sample_run
 
 CHROMIUM = next(
@@ -155,3 +160,182 @@ def test_hostile_text_stays_text(tmp_path: Path) -> None:
     )
     assert HOSTILE.replace("\x1b", "")[:8] == "<script>"
     assert not re.search(r"https?://", source)  # self-contained: no network references
+
+
+# -- issue 12: the report for auditors -------------------------------------------------
+
+LONG = "rds-frankfurt-site-a-0001.corp.example.net"
+
+
+def _page(tmp_path: Path, result: RunResult, **kwargs: Any) -> Path:
+    page = tmp_path / "report.html"
+    page.write_text(html.render(result, **kwargs), encoding="utf-8")
+    return page
+
+
+def _probe(tmp_path: Path, page: Path, script: str, *flags: str) -> Any:
+    """Load `page` with `script` run after the report's own (the CSP, which allows only
+    the report's script, is taken out of this copy) and return what the script put in
+    body[data-probe] (JSON)."""
+    source = page.read_text(encoding="utf-8")
+    source = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", source)
+    source = source.replace("</body>", f"<script>{script}</script></body>")
+    probed = tmp_path / "probed.html"
+    probed.write_text(source, encoding="utf-8")
+    dom = _Dom()
+    dom.feed(_chromium(tmp_path, probed.as_uri(), "--dump-dom", *flags))
+    return json.loads(dom.body.get("data-probe") or "null")
+
+
+def test_the_headline_counts_every_host_and_the_unreached_as_not_assessed(
+    tmp_path: Path,
+) -> None:
+    run = sample_run()  # 10 hosts: 2 ok, 4 with findings, 4 not reached
+    text = _probe(
+        tmp_path,
+        _page(tmp_path, run),
+        'document.body.setAttribute("data-probe", JSON.stringify('
+        'document.getElementById("headline").textContent));',
+    )
+    assert text.startswith("2 of 10 hosts compliant (20%)")
+    assert "4 with findings, 4 not assessed" in text
+
+
+def test_the_trend_draws_compliance_of_all_hosts_run_by_run(tmp_path: Path) -> None:
+    run = sample_run()
+    earlier = [
+        TrendPoint(f"2026030{d}T060000Z-0000000{d}", STARTED - timedelta(days=3 - d), 10, ok, 1, 1)
+        for d, ok in ((1, 8), (2, 5))
+    ]
+    bars = _probe(
+        tmp_path,
+        _page(tmp_path, run, trend=[*earlier, TrendPoint.of_run(run)]),
+        'document.body.setAttribute("data-probe", JSON.stringify(Array.prototype.map.call('
+        'document.querySelectorAll("#trend g.run"), function (g) { return ['
+        'g.getAttribute("data-run"), g.getAttribute("data-percent"), '
+        'g.classList.contains("current"), g.getBoundingClientRect().height > 50]; })));',
+    )
+    assert bars == [
+        [earlier[0].run_id, "80.0", False, True],
+        [earlier[1].run_id, "50.0", False, True],
+        [run.run.id, "20.0", True, True],
+    ]
+
+
+def test_clicking_a_check_shows_what_it_verifies_and_its_failing_hosts(tmp_path: Path) -> None:
+    run = sample_run()
+    shown = _probe(
+        tmp_path,
+        _page(tmp_path, run),
+        'var row = document.querySelector("#compliance tr[data-check=\\"time.skew\\"]");'
+        'var details = row.querySelector("details");'
+        'var before = details.querySelector("ul").checkVisibility();'
+        'details.querySelector("summary").click();'
+        'document.body.setAttribute("data-probe", JSON.stringify({before: before, '
+        'open: details.open, desc: details.querySelector(".desc").textContent, '
+        'hosts: Array.prototype.filter.call(details.querySelectorAll("li a.name"), '
+        "function (a) { return a.checkVisibility(); })"
+        ".map(function (a) { return a.textContent; })}));",
+    )
+    assert shown["before"] is False and shown["open"] is True  # hidden until the click
+    assert "Kerberos" in shown["desc"]
+    skew = [
+        h
+        for h in run.hosts
+        if any(c.id == "time.skew" and c.status.value != "pass" for c in h.checks)
+    ]
+    assert shown["hosts"] == ["rdp-03", "rdp-04"] == sorted(h.name for h in skew)
+
+
+def test_a_check_link_filters_the_hosts_table(tmp_path: Path) -> None:
+    run = sample_run()
+    dom = _dom(tmp_path, _page(tmp_path, run), "#check=cert.valid")
+    shown = {r["data-name"] for r in dom.rows if "hidden" not in r}
+    assert shown == {"rdp-02", "rdp-03"}  # expired, and expiring in 12 days
+
+
+def test_the_csv_export_is_the_host_by_check_matrix(tmp_path: Path) -> None:
+    run = sample_run()
+    formula = '=HYPERLINK("http://x.invalid","y")'
+    hosts = [run.hosts[0].model_copy(update={"name": formula}), *run.hosts[1:]]
+    run = run.model_copy(update={"hosts": hosts})
+    link = _probe(
+        tmp_path,
+        _page(tmp_path, run),
+        'var a = document.getElementById("csv");'
+        'document.body.setAttribute("data-probe", JSON.stringify({href: a.getAttribute("href"),'
+        ' download: a.getAttribute("download")}));',
+    )
+    assert link["download"] == f"fleet-{run.run.id}.csv"
+    prefix = "data:text/csv;charset=utf-8,"
+    assert link["href"].startswith(prefix)
+    rows = list(csv.reader(io.StringIO(unquote(link["href"][len(prefix) :]))))
+    checks = ["rdp.listener", "cert.valid", "time.skew", "firewall.profile", "security.nla"]
+    assert rows[0] == ["host", "address", "transport", "status", "error", *checks]
+    assert len(rows) == 1 + len(run.hosts)
+    by_host = {r[0]: r for r in rows[1:]}
+    assert by_host["rdp-02"][4:] == ["", "pass", "fail", "pass", "pass", "pass"]
+    assert by_host["rdp-07"][3:] == ["unreachable", "connection refused (127.0.10.7:22)"] + [""] * 5
+    assert "'" + formula in by_host  # a spreadsheet shows it as text, never runs it
+
+
+def _many(n: int) -> RunResult:
+    hosts = [
+        reached(
+            f"rds-{i:04d}",
+            cert_days=(i * 37) % 800 - 40,
+            offset_s=((i * 13) % 700 - 350) / (1 if i % 9 == 0 else 50),
+            at=STARTED,
+            index=i % 250,
+        )
+        for i in range(n)
+    ]
+    info = sample_run().run.model_copy(update={"hosts_total": n})
+    return RunResult(run=info, hosts=hosts)
+
+
+def test_charts_show_the_worst_hosts_and_everyone_as_a_distribution(tmp_path: Path) -> None:
+    run = _many(400)
+    charts = _probe(
+        tmp_path,
+        _page(tmp_path, run),
+        'document.body.setAttribute("data-probe", JSON.stringify(["cert-chart", "clock-chart"]'
+        ".map(function (id) { var s = document.getElementById(id);"
+        " return {height: s.getBoundingClientRect().height,"
+        ' rows: s.querySelectorAll("svg:not(.distribution) text.label").length,'
+        ' buckets: Array.prototype.map.call(s.querySelectorAll("[data-hosts]"),'
+        ' function (r) { return +r.getAttribute("data-hosts"); })}; })));',
+        "--window-size=1400,1000",
+    )
+    for chart in charts:
+        assert chart["rows"] == 15
+        assert sum(chart["buckets"]) == 400
+        assert chart["height"] < 1200  # was one 24-px row per host: 9,600 px
+
+
+def test_check_ids_and_host_names_never_wrap_mid_word(tmp_path: Path) -> None:
+    run = sample_run()
+    hosts = [
+        h.model_copy(update={"name": LONG.replace("0001", f"{i:04d}")}) if i < 6 else h
+        for i, h in enumerate(run.hosts)
+    ]
+    page = _page(tmp_path, run.model_copy(update={"hosts": hosts}))
+    selectors = [
+        "#hosts tbody td:first-child a",
+        "#compliance tbody td:first-child code",
+        "#evidence td:nth-child(2) code",
+        "#evidence summary .host",
+        "#hosts tbody td:nth-child(7) code",
+        "#compliance li a",
+    ]
+    wrapped = _probe(
+        tmp_path,
+        page,
+        'document.querySelectorAll("details").forEach(function (d) { d.open = true; });'
+        f"var sel = {json.dumps(selectors)}, out = [];"
+        "sel.forEach(function (s) { document.querySelectorAll(s).forEach(function (el) {"
+        " if (el.getClientRects().length > 1) { out.push(s + ': ' + el.textContent); } }); });"
+        'document.body.setAttribute("data-probe", JSON.stringify(out));',
+        "--window-size=520,2000",
+    )
+    assert wrapped == []

@@ -24,7 +24,7 @@ import pytest
 
 from fleet.lab.kdc import find_tool, fqdn, missing
 
-from .conftest import Lab, assert_matches_truth, fleet, outcome, start_lab
+from .conftest import Lab, assert_matches_truth, fleet, outcome, start_lab, stop_lab
 
 REASON = missing()
 pytestmark = [
@@ -46,7 +46,7 @@ def klab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         *("--transport", "winrm", "--winrm-auth", "kerberos", "--winrm-scheme", "mixed"),
     )
     yield lab
-    fleet("lab", "down", "--dir", str(lab.dir))
+    stop_lab(lab)
 
 
 def lab_hosts(lab: Lab) -> dict[str, dict[str, Any]]:
@@ -130,8 +130,13 @@ def test_a_wrong_password_is_asked_once_and_said_plainly(klab: Lab) -> None:
     before = len(kdc_log(klab))
     code, report, text = audit(klab, inventory, env={"FLEET_TEST_KRB_PASSWORD": wrong})
     assert code == 3 and _statuses(report) == {"auth_failed"}
-    for host in report["hosts"]:
-        assert "refused the password of 'labadmin@FLEET.LAB'" in host["error"], host
+    # The first hosts say why; after three (--max-auth-failures) the others are not tried,
+    # naming the principal and where its password came from (fleet.lockout).
+    said = [h["error"] for h in report["hosts"]]
+    refused = [e for e in said if "refused the password of 'labadmin@FLEET.LAB'" in e]
+    not_tried = [e for e in said if e.startswith("not tried: 3 hosts rejected Kerberos principal")]
+    assert len(refused) == 3 and len(refused) + len(not_tried) == len(said), said
+    assert all("'labadmin@FLEET.LAB' with the password from env:FLEET_TEST" in e for e in not_tried)
     assert wrong not in text
     # One failed pre-authentication for the whole run: no lockout by fan-out.
     assert kdc_log(klab)[before:].count("PREAUTH_FAILED") == 1
@@ -141,8 +146,10 @@ def test_an_unknown_user_is_named_with_its_realm(klab: Lab) -> None:
     inventory = variant(klab, "nobody", (r"ansible_user: labadmin", "ansible_user: nobody"))
     code, report, _ = audit(klab, inventory)
     assert code == 3 and _statuses(report) == {"auth_failed"}
-    for host in report["hosts"]:
-        assert "does not know the user 'nobody@FLEET.LAB'" in host["error"], host
+    said = [h["error"] for h in report["hosts"]]  # after three, the others are not tried
+    told = [e for e in said if "does not know the user 'nobody@FLEET.LAB'" in e]
+    not_tried = [e for e in said if e.startswith("not tried: 3 hosts rejected Kerberos principal")]
+    assert len(told) == 3 and len(told) + len(not_tried) == len(said), said
 
 
 def test_an_unknown_service_principal_says_how_to_name_the_host(klab: Lab) -> None:
@@ -374,6 +381,6 @@ def test_plan_and_apply_converge_over_kerberos(lab_factory: Any, tmp_path: Path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     code, report, _ = audit(lab)
     assert code == 0, [outcome(h) for h in report["hosts"]]
-    again = fleet("plan", "-i", str(lab.inventory), "-f", "json", "--timeout", "20")
+    again = fleet("plan", "-i", str(lab.inventory), "--format", "json", "--timeout", "20")
     assert again.returncode == 0, again.stderr
     assert [c for h in json.loads(again.stdout)["hosts"] for c in h["changes"]] == []

@@ -1,5 +1,6 @@
 """The lab's RDP listeners, through the CLI: the bound certificate on the wire, per-host
-ports in the inventory, state changes on the next probe."""
+ports in the inventory, state changes on the next probe. The CLI runs in-process
+(`cli`), the lab in its own process: every probe crosses a real socket."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import Lab, fleet
+from tests.integration.conftest import Lab, cli
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +22,7 @@ def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def probe(lab: Lab, *args: str) -> dict[str, dict[str, Any]]:
-    proc = fleet("probe", "-i", str(lab.inventory), "--format", "json", "-t", "6", *args)
+    proc = cli("probe", "-i", str(lab.inventory), "--format", "json", "-t", "6", *args)
     assert proc.returncode in (0, 1, 3), proc.stderr
     return by_name(json.loads(proc.stdout))
 
@@ -37,7 +38,7 @@ def test_wire_shows_the_bound_certificate_and_its_expiry(lab_factory: Any) -> No
     ]
     assert len(ports) == 4 and all(isinstance(p, int) and p > 0 for p in ports)
 
-    audit = fleet("audit", "-i", str(lab.inventory), "--no-db", "--format", "json")
+    audit = cli("audit", "-i", str(lab.inventory), "--no-db", "--format", "json")
     assert audit.returncode == 1, audit.stderr
     gathered = by_name(json.loads(audit.stdout))
     wire = probe(lab)
@@ -69,11 +70,11 @@ def test_state_changes_show_on_the_next_probe(lab_factory: Any) -> None:
         ("termservice_stopped", {"probe.reachable": "fail"}),
         ("policy_override", {"probe.tls": "fail"}),  # the listener is back
     ):
-        proc = fleet("lab", "set", name, faults, "--dir", str(lab.dir))
+        proc = cli("lab", "set", name, faults, "--dir", str(lab.dir))
         assert proc.returncode == 0, proc.stderr
         got = one()
         assert {k: got[k]["status"] for k in want} == want, faults
-    fleet("lab", "set", name, "--clear", "--dir", str(lab.dir))
+    cli("lab", "set", name, "--clear", "--dir", str(lab.dir))
     assert one()["_host"]["status"] == "ok"
 
 
@@ -82,6 +83,6 @@ def test_a_fix_reopens_the_listener(lab_factory: Any, tmp_path: Path) -> None:
     name = next(n for n, t in lab.truth.items() if "rdp.listener" in t["fail"])
     assert probe(lab, "-l", name)[name]["_host"]["status"] == "unreachable"
     env = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_STATE_HOME": str(tmp_path / "state")}
-    proc = fleet("apply", "-i", str(lab.inventory), "-l", name, "--yes", env=env)
+    proc = cli("apply", "-i", str(lab.inventory), "-l", name, "--yes", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert probe(lab, "-l", name)[name]["_host"]["status"] == "ok"

@@ -21,7 +21,7 @@ def loopback() -> str:
     return f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
 
-async def fleet(*args: str) -> tuple[int, str, str]:
+async def fleet(*args: str, columns: int = 200) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -30,7 +30,7 @@ async def fleet(*args: str) -> tuple[int, str, str]:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        env={"COLUMNS": str(columns), "PATH": "/usr/bin:/bin"},
     )
     out, err = await proc.communicate()
     assert proc.returncode is not None
@@ -83,6 +83,22 @@ async def test_unreachable_host_wins_with_exit_3(lab: dict[str, tuple[str, int]]
     code, out, _ = await fleet(f"{address}:{port}", f"{loopback()}:1", "--timeout", "3")
     assert code == 3
     assert "unreachable" in out and "ok" in out
+
+
+async def test_the_table_lists_findings_and_reads_at_80_columns(
+    lab: dict[str, tuple[str, int]],
+) -> None:
+    good, bad = (f"{a}:{p}" for a, p in lab.values())
+    code, out, err = await fleet(good, bad, columns=80)
+    assert code == 1, err
+    assert bad in out and good not in out  # the healthy host is counted, not listed
+    assert "… and 1 more host ok, no findings (--show all lists them)" in out
+    code, out, _ = await fleet(good, bad, "--show", "all", columns=80)
+    assert good in out and bad in out
+    for line in out.splitlines():
+        assert len(line) <= 80, line
+        assert "…" not in line, line  # cells wrap or their column goes: never "ro…"
+    assert "HYBRID REQUIRED" in out or "not shown at this width" in out
 
 
 @pytest.mark.parametrize("bad", ["host:99999", "[::1", "h:"])

@@ -13,7 +13,7 @@ import pytest
 from fleet.lab.faults import assign_faults, parse_fault_spec
 from fleet.lab.model import host_names
 from fleet.lab.wire_truth import DOWN_BY_CONFIG
-from tests.integration.conftest import fleet, outcome
+from tests.integration.conftest import cli, outcome
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def test_probe_and_audit_probe_match_truth(lab_factory: Any, start: int) -> None
     present = {f for h in lab_json["hosts"] for f in h["faults"]}
     assert wire_faults <= present  # the lab really exercises the wire
 
-    probed = fleet("probe", "-i", str(lab.inventory), "--format", "json", "-t", "6")
+    probed = cli("probe", "-i", str(lab.inventory), "--format", "json", "-t", "6")
     assert probed.returncode == 3, probed.stderr  # unreachable/hang hosts
     got = {h["name"]: outcome(h) for h in json.loads(probed.stdout)["hosts"]}
     want = {
@@ -66,7 +66,7 @@ def test_probe_and_audit_probe_match_truth(lab_factory: Any, start: int) -> None
     wrong = {n: {"probe": got[n], "truth": want[n]} for n in want if got.get(n) != want[n]}
     assert not wrong, json.dumps(wrong, indent=1)
 
-    audited = fleet(
+    audited = cli(
         "audit", "-i", str(lab.inventory), "--probe", "--no-db", "--format", "json", "-t", "8"
     )
     assert audited.returncode == 3, audited.stderr
@@ -79,6 +79,6 @@ def test_probe_and_audit_probe_match_truth(lab_factory: Any, start: int) -> None
 
 def test_audit_without_probe_is_unchanged(lab_factory: Any) -> None:
     lab = lab_factory("--hosts", "6", "--faults", "nla_off:1,rdp_rule_disabled:1")
-    proc = fleet("audit", "-i", str(lab.inventory), "--no-db", "--format", "json")
+    proc = cli("audit", "-i", str(lab.inventory), "--no-db", "--format", "json")
     ids = {c["id"] for h in json.loads(proc.stdout)["hosts"] for c in h["checks"]}
     assert not {i for i in ids if i.startswith(("probe.", "cross."))}

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from keyring.backend import KeyringBackend
 
-from tests.integration.conftest import FLEET, Lab, fleet, start_lab
+from tests.integration.conftest import FLEET, Lab, fleet, start_lab, stop_lab
 
 # Quotes, $(...), backticks, ';' and non-ASCII: also a splicing probe on the way to the host.
 PASSWORD = "Zq7Leak-'\"$(whoami)`id`;é-Marker9"
@@ -48,7 +48,7 @@ def start_seeded_lab(root: Path, transport: str) -> Lab:
 def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = start_seeded_lab(tmp_path_factory.mktemp(f"sec-{request.param}"), request.param)
     yield lab
-    fleet("lab", "down", "--dir", str(lab.dir))
+    stop_lab(lab)
 
 
 def variant(lab: Lab, name: str, **set_vars: object) -> Path:
@@ -77,7 +77,7 @@ def assert_no_password(where: Path, *texts: str) -> None:
 def audit_everything(inventory: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     out.mkdir(parents=True, exist_ok=True)
     proc: subprocess.CompletedProcess[str] = fleet(
-        "audit", "-i", str(inventory), "-v", "-f", "json", "-o", str(out / "audit.json"),
+        "audit", "-i", str(inventory), "-v", "--format", "json", "-o", str(out / "audit.json"),
         "--report", f"junit:{out / 'audit.xml'}", "--report", f"prom:{out / 'audit.prom'}",
         "--report", f"html:{out / 'audit.html'}", "--db", str(out / "runs.db"),
         "--log-level", "debug", "--log-file", str(out / "fleet.log"), "--timeout", "15",
@@ -101,17 +101,17 @@ def test_file_source_audit_plan_apply_journal(lab: Lab, tmp_path: Path) -> None:
     texts += [proc.stdout, proc.stderr]
     common = ["--log-level", "debug", "--timeout", "15"]
     plan = fleet(
-        "plan", "-i", str(lab.inventory), "-o", str(out / "plan.json"), "-f", "json",
+        "plan", "-i", str(lab.inventory), "-o", str(out / "plan.json"), "--format", "json",
         "--log-file", str(out / "plan.log"), *common,
     )  # fmt: skip
     assert (out / "plan.json").is_file(), plan.stderr
     applied = fleet(
-        "apply", str(out / "plan.json"), "-i", str(lab.inventory), "-y", "-f", "json",
+        "apply", str(out / "plan.json"), "-i", str(lab.inventory), "-y", "--format", "json",
         "--allow-disruptive",  # the NLA fix goes live with a TermService restart
         "--db", str(out / "journal.db"), "--log-file", str(out / "apply.log"), *common,
     )  # fmt: skip
     assert '"applied"' in applied.stdout, applied.stdout + applied.stderr
-    journal = fleet("journal", "--db", str(out / "journal.db"), "-f", "json")
+    journal = fleet("journal", "--db", str(out / "journal.db"), "--format", "json")
     history = fleet("history", "--db", str(out / "runs.db"))
     texts += [plan.stdout, plan.stderr, applied.stdout, applied.stderr]
     texts += [journal.stdout, journal.stderr, history.stdout, history.stderr]
@@ -130,7 +130,7 @@ def test_env_source(lab: Lab, tmp_path: Path) -> None:
 
 def audit_everything_args(inventory: Path, out: Path) -> list[str]:
     return [
-        "audit", "-i", str(inventory), "-f", "json", "-o", str(out / "audit.json"),
+        "audit", "-i", str(inventory), "--format", "json", "-o", str(out / "audit.json"),
         "--report", f"html:{out / 'audit.html'}", "--db", str(out / "runs.db"),
         "--log-level", "debug", "--log-file", str(out / "fleet.log"), "--timeout", "15",
     ]  # fmt: skip
@@ -142,7 +142,7 @@ def test_inline_source_and_inventory_list(lab: Lab, tmp_path: Path) -> None:
     proc = audit_everything(inventory, out)
     assert_audited_with_password(proc, out)
     assert "plain-text passwords" in (out / "fleet.log").read_text()  # warned about
-    listed = fleet("inventory", "list", "-i", str(inventory), "-f", "json")
+    listed = fleet("inventory", "list", "-i", str(inventory), "--format", "json")
     assert listed.returncode == 0, listed.stderr
     assert {h["password"] for h in json.loads(listed.stdout)["hosts"]} == {"inline"}
     table = fleet("inventory", "list", "-i", str(inventory))

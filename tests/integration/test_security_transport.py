@@ -18,14 +18,14 @@ from fleet.scripts import builtin_script
 from fleet.transports.framing import parse_frame
 from fleet.transports.ssh import SshTransport
 from fleet.transports.winrm import WinRMTransport
-from tests.integration.conftest import Lab, fleet, start_lab
+from tests.integration.conftest import Lab, fleet, start_lab, stop_lab
 
 
 @pytest.fixture(scope="module")
 def ssh_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = start_lab(tmp_path_factory.mktemp("sec-ssh"), "--hosts", "2")
     yield lab
-    fleet("lab", "down", "--dir", str(lab.dir))
+    stop_lab(lab)
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +35,14 @@ def https_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         *("--hosts", "2", "--transport", "winrm", "--winrm-scheme", "https"),
     )
     yield lab
-    fleet("lab", "down", "--dir", str(lab.dir))
+    stop_lab(lab)
 
 
 @pytest.fixture(scope="module")
 def http_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = start_lab(tmp_path_factory.mktemp("sec-http"), *("--hosts", "1", "--transport", "winrm"))
     yield lab
-    fleet("lab", "down", "--dir", str(lab.dir))
+    stop_lab(lab)
 
 
 def variant(lab: Lab, name: str, drop: tuple[str, ...] = (), **set_vars: Any) -> Path:
@@ -56,7 +56,7 @@ def variant(lab: Lab, name: str, drop: tuple[str, ...] = (), **set_vars: Any) ->
 
 
 def audit(inventory: Path) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
-    proc = fleet("audit", "-i", str(inventory), "-f", "json", "--no-db", "--timeout", "15")
+    proc = fleet("audit", "-i", str(inventory), "--format", "json", "--no-db", "--timeout", "15")
     hosts = json.loads(proc.stdout)["hosts"] if proc.stdout.strip() else []
     return proc, hosts
 
@@ -85,10 +85,30 @@ def test_ssh_lab_inventory_verifies_against_its_known_hosts(ssh_lab: Lab) -> Non
     assert "host key checking is OFF" not in proc.stderr
 
 
-def test_ssh_unknown_host_key_is_refused(ssh_lab: Lab) -> None:
-    (ssh_lab.dir / "known_hosts-empty").write_text("")
+def lab_fingerprint(lab: Lab) -> str:
+    key = asyncssh.read_private_key(str(lab.dir / "ssh_host_ed25519_key"))
+    return f"ssh-ed25519 {key.get_fingerprint('sha256')}"
+
+
+def test_ssh_unknown_host_key_is_refused_with_its_fingerprint(ssh_lab: Lab) -> None:
+    """The error shows the key the host presents and the ssh-keyscan line that adds it; that
+    line, run as printed, makes the next audit work."""
+    empty = ssh_lab.dir / "known_hosts-empty"
+    empty.write_text("")
     inventory = variant(ssh_lab, "unknown", fleet_ssh_known_hosts="known_hosts-empty")
-    assert_all_refused(inventory, "is not in known_hosts")
+    assert_all_refused(inventory, f"is not in {empty}: it presents {lab_fingerprint(ssh_lab)}")
+    _, hosts = audit(inventory)
+    for host in hosts:
+        assert "ssh-keygen -lf $env:ProgramData\\ssh\\ssh_host_ed25519_key.pub" in host["error"]
+        line = host["error"].split("then add it: ", 1)[1]
+        command, target = line.split(" >> ")
+        assert Path(target) == empty and command.startswith("ssh-keyscan -p ")
+        scanned = subprocess.run(command.split(), capture_output=True, text=True, timeout=30)
+        assert scanned.returncode == 0, scanned.stderr
+        with empty.open("a") as f:
+            f.write(scanned.stdout)
+    proc, hosts = audit(inventory)
+    assert proc.returncode == 0 and {h["status"] for h in hosts} == {"ok"}, hosts
 
 
 def test_ssh_changed_host_key_is_refused(ssh_lab: Lab) -> None:
@@ -97,12 +117,17 @@ def test_ssh_changed_host_key_is_refused(ssh_lab: Lab) -> None:
     changed = "".join(f"{line.split()[0]} {other}\n" for line in lines if line.strip())
     (ssh_lab.dir / "known_hosts-changed").write_text(changed)
     inventory = variant(ssh_lab, "changed", fleet_ssh_known_hosts="known_hosts-changed")
-    assert_all_refused(inventory, "HOST KEY CHANGED")
+    assert_all_refused(inventory, "HOST KEY CHANGED for 127.")
+    assert_all_refused(inventory, f": it presents {lab_fingerprint(ssh_lab)}, not the key")
+    assert_all_refused(inventory, "before replacing the entry: ssh-keygen -R '[127.")
 
 
-def test_ssh_missing_known_hosts_file_is_refused(ssh_lab: Lab) -> None:
+def test_ssh_missing_known_hosts_file_is_one_error_up_front(ssh_lab: Lab) -> None:
     inventory = variant(ssh_lab, "missing", fleet_ssh_known_hosts="no-such-known-hosts")
-    assert_all_refused(inventory, "cannot read known_hosts")
+    proc, hosts = audit(inventory)
+    assert proc.returncode == 2 and not hosts
+    assert proc.stderr.count("fleet: error:") == 1
+    assert "no-such-known-hosts does not exist, and 2 SSH host(s)" in proc.stderr
 
 
 def test_ssh_host_key_checking_off_works_and_warns_every_run(ssh_lab: Lab) -> None:

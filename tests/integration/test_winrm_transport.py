@@ -1,4 +1,5 @@
-"""fleet's WinRM transport against the lab endpoint: results, reuse, and typed failures."""
+"""fleet's WinRM transport against the lab endpoint: results, reuse, and typed failures, for
+both clients (the asyncio default and `fleet_winrm_client: pypsrp`), and what each sends."""
 
 from __future__ import annotations
 
@@ -61,6 +62,17 @@ def loopback() -> str:
     return f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
 
 
+CLIENTS = ("async", "pypsrp")
+_CLIENT = {"name": CLIENTS[0]}
+
+
+@pytest.fixture(autouse=True, params=CLIENTS)
+def client(request: pytest.FixtureRequest) -> str:
+    """Every test runs with each client; `target()` asks for the current one."""
+    _CLIENT["name"] = str(request.param)
+    return _CLIENT["name"]
+
+
 def target(ep: WinRMEndpoint, password: str = PASSWORD, **options: Any) -> Target:
     return Target(
         name="rdp-01",
@@ -69,8 +81,13 @@ def target(ep: WinRMEndpoint, password: str = PASSWORD, **options: Any) -> Targe
         transport="winrm",
         username=USER,
         password=Secret(password),
-        options={"scheme": "http", **options},
+        options={"scheme": "http", "client": _CLIENT["name"], **options},
     )
+
+
+def threads_for(client: str, pypsrp_threads: int) -> int:
+    """The asyncio client runs no threads; pypsrp one per open host, up to the bound."""
+    return pypsrp_threads if client == "pypsrp" else 0
 
 
 async def lab(recorder: Recorder | None = None, **kwargs: Any) -> WinRMEndpoint:
@@ -83,7 +100,7 @@ def winrm_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("fleet-winrm-")]
 
 
-async def test_runs_reuse_one_runspace_pool_and_pass_params_as_data() -> None:
+async def test_runs_reuse_one_runspace_pool_and_pass_params_as_data(client: str) -> None:
     recorder = Recorder()
     ep = await lab(recorder)
     transport = WinRMTransport(max_workers=4)
@@ -100,7 +117,7 @@ async def test_runs_reuse_one_runspace_pool_and_pass_params_as_data() -> None:
     assert parse_frame(first.stdout) == {"n": 1, "params": params}
     assert parse_frame(second.stdout) == {"n": 2, "params": {"again": True}}
     assert not first.had_errors
-    assert transport.threads == 1
+    assert transport.threads == threads_for(client, 1)
     assert winrm_threads() == []
     assert ep.open_shells == 0  # closed on the server too
 
@@ -247,7 +264,7 @@ async def test_cancelled_run_leaks_no_thread() -> None:
     assert winrm_threads() == []
 
 
-async def test_concurrent_hosts_are_bounded_by_max_workers() -> None:
+async def test_concurrent_hosts_are_bounded_by_max_workers(client: str) -> None:
     endpoints = [await lab() for _ in range(6)]
     transport = WinRMTransport(max_workers=3)
     try:
@@ -259,7 +276,7 @@ async def test_concurrent_hosts_are_bounded_by_max_workers() -> None:
         for ep in endpoints:
             await ep.close()
     assert [parse_frame(o.stdout)["params"]["i"] for o in outs] == list(range(6))
-    assert transport.threads == 3
+    assert transport.threads == threads_for(client, 3)
 
 
 async def test_slow_host_still_answers_within_timeouts() -> None:
@@ -288,5 +305,118 @@ async def test_cancelled_connect_closes_what_it_opened() -> None:
         await transport.aclose()  # waits for the worker, which deletes the shell
         assert ep.open_shells == 0
         assert winrm_threads() == []
+    finally:
+        await ep.close()
+
+
+# What each client puts on the wire for one host that runs one script (NTLM over HTTP with
+# message encryption): pypsrp sends a blank POST to learn the schemes, then the two NTLM legs,
+# and a Signal before the Delete; the asyncio client starts with the first leg and lets the
+# Delete end the command with the shell.
+WIRE = {
+    "async": {"401": 1, "auth": 1, "Create": 1, "Receive": 2, "Command": 1, "Delete": 1},
+    "pypsrp": {
+        "401": 2,
+        "auth": 1,
+        "Create": 1,
+        "Receive": 2,
+        "Command": 1,
+        "Signal": 1,
+        "Delete": 1,
+    },
+}
+
+
+async def test_requests_on_the_wire_for_one_script(client: str) -> None:
+    ep = await lab()
+    transport = WinRMTransport(max_workers=1)
+    try:
+        session = await transport.connect(target(ep))
+        await session.run(SCRIPT, {})
+        await session.close()
+    finally:
+        await transport.aclose()
+        await ep.close()
+    assert ep.requests == WIRE[client]
+    assert sum(ep.requests.values()) == (7 if client == "async" else 9)
+
+
+async def test_a_finished_command_is_released_before_the_next_script(client: str) -> None:
+    ep = await lab()
+    transport = WinRMTransport(max_workers=1)
+    try:
+        session = await transport.connect(target(ep))
+        for _ in range(3):
+            await session.run(SCRIPT, {})
+        await session.close()
+    finally:
+        await transport.aclose()
+        await ep.close()
+    # Three commands: two Signals between them (and pypsrp's after the last).
+    assert ep.requests["Command"] == 3
+    assert ep.requests["Signal"] == (2 if client == "async" else 3)
+    assert ep.open_shells == 0
+
+
+async def test_a_script_larger_than_an_envelope_is_sent_in_fragments() -> None:
+    recorder = Recorder()
+    ep = await lab(recorder)
+    transport = WinRMTransport(max_workers=1)
+    # 60 KB of script in 32 KiB envelopes: the pipeline's first fragment goes with the
+    # Command, the rest with Send (MS-PSRP 2.2.4 fragments, MS-WSMV 3.1.4.13 Send).
+    big = parse_script(
+        "# fleet-script: probe\n# fleet-version: 1\nparam($ParamsJson)\n"
+        + "".join(f"# line {i} {'x' * 50}\n" for i in range(1000))
+        + "'probe'\n"
+    )
+    try:
+        session = await transport.connect(target(ep, max_envelope_size=32768))
+        out = await session.run(big, {"big": True})
+        await session.close()
+    finally:
+        await transport.aclose()
+        await ep.close()
+    assert recorder.calls == [(big.text, '{"big":true}')]
+    assert parse_frame(out.stdout)["params"] == {"big": True}
+    assert ep.requests["Send"] >= 2
+
+
+async def test_a_dropped_idle_connection_is_authenticated_again(client: str) -> None:
+    if client == "pypsrp":
+        pytest.skip("pypsrp keeps its context in requests' session; the asyncio client's test")
+    recorder = Recorder()
+    ep = await lab(recorder)
+    transport = WinRMTransport(max_workers=1)
+    try:
+        session = await transport.connect(target(ep))
+        await session.run(SCRIPT, {"n": 1})
+        # The host closes the idle keep-alive connection (HTTP.sys' idle timeout): the next
+        # request goes out on a new connection, authenticated first (no POST is resent).
+        assert ep._http is not None
+        await ep._http.close_connections()
+        await asyncio.sleep(0.2)  # the client has seen the FIN by the time it sends again
+        out = await session.run(SCRIPT, {"n": 2})
+        await session.close()
+    finally:
+        await transport.aclose()
+        await ep.close()
+    assert parse_frame(out.stdout)["params"] == {"n": 2}
+    assert ep.requests["401"] == 2  # the first NTLM leg on each connection
+    assert ep.open_shells == 0
+
+
+async def test_a_close_cut_short_still_deletes_the_shell() -> None:
+    ep = await lab(faults=EndpointFaults(slow_s=0.3))
+    transport = WinRMTransport(max_workers=1)
+    try:
+        session = await transport.connect(target(ep, **FAST))
+        await session.run(SCRIPT, {})
+        closing = asyncio.create_task(session.close())
+        await asyncio.sleep(0.1)  # the Delete is on its way (the host answers in 0.3 s)
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        await transport.aclose()  # waits for the delete that finishes in the background
+        assert ep.open_shells == 0
     finally:
         await ep.close()

@@ -304,6 +304,64 @@ def code_from_data(src: Source) -> list[str]:
     return found
 
 
+# --- certreq's output is localized text ----------------------------------------------------
+# certreq prints its results and errors as text in the host's display language (the certreq
+# reference shows no machine-readable output: MicrosoftDocs/windowsserverdocs
+# WindowsServerDocs/administration/windows-commands/certreq_1.md). A script reads its exit code
+# and finds what it made by facts that do not depend on the language (the certificate store);
+# its text may travel raw (into an error), never be matched.
+_TEXT_TESTS = {
+    "-match", "-notmatch", "-cmatch", "-cnotmatch", "-imatch", "-inotmatch",
+    "-like", "-notlike", "-clike", "-cnotlike", "-ilike", "-inotlike",
+    "-split", "-csplit", "-isplit",
+}  # fmt: skip
+_TEXT_COMMANDS = {"select-string", "convertfrom-string", "convertfrom-stringdata"}
+_TEXT_METHODS = {"contains", "startswith", "endswith", "indexof", "split", "substring"}
+
+
+def _tainted(src: Source, marker: str) -> set[str]:
+    """Variables assigned (directly or through other variables) from code naming `marker`."""
+    tainted: set[str] = set()
+    while True:
+        more = {
+            name
+            for name, values in src.assigned.items()
+            if name not in tainted
+            and any(marker in _text(v).lower() or set(_variables(v)) & tainted for v in values)
+        }
+        if not more:
+            return tainted
+        tainted |= more
+
+
+def certreq_text(src: Source) -> list[str]:
+    """certreq's output never reaches a text match (-match, -like, -split, Select-String,
+    .Contains(), ...): only its exit code and the certificate store say what happened."""
+    tainted = _tainted(src, "certreq")
+    if not tainted:
+        return []
+    found = []
+
+    def uses(node: Node) -> bool:
+        return bool(set(_variables(node)) & tainted) or "certreq" in _text(node).lower()
+
+    for node in walk(src.tree.root_node):
+        if node.type == "comparison_expression":
+            op = next((c for c in node.children if c.type == "comparison_operator"), None)
+            if op is not None and _text(op).lower() in _TEXT_TESTS and uses(node):
+                found.append(f"{_pos(node)}: certreq-text: {_text(op)} on certreq's output")
+        elif node.type == "invocation_expression" and _member(node) in _TEXT_METHODS:
+            target = node.children[0]
+            if uses(target):
+                found.append(f"{_pos(node)}: certreq-text: .{_member(node)}() on certreq's output")
+    for cmd, name in _commands(src.tree):
+        if name in _TEXT_COMMANDS:
+            pipeline = cmd.parent if cmd.parent is not None else cmd
+            if uses(pipeline):
+                found.append(f"{_pos(cmd)}: certreq-text: {name} on certreq's output")
+    return found
+
+
 RULES: tuple[Rule, ...] = (
     pinvoke_unicode,
     start_type_fallback,
@@ -312,6 +370,7 @@ RULES: tuple[Rule, ...] = (
     json_depth,
     ps7_cmdlets,
     code_from_data,
+    certreq_text,
 )
 
 

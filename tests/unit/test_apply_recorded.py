@@ -51,8 +51,7 @@ def test_a_change_not_recorded_never_reaches_the_host(
         return await lab.handler(target, script, params)
 
     transport = MockTransport(handler, on_connect=lab.connect)
-    for module in (fleet.audit, fleet.remediate.runs):
-        monkeypatch.setattr(module, "transports_for", lambda *a, **k: {"ssh": transport})
+    monkeypatch.setattr(fleet.audit, "transports_for", lambda *a, **k: {"ssh": transport})
     targets = [AuditHost(Target(h.name, h.address, h.port, h.transport)) for h in hosts]
     playbook = default_playbook()
     plan = asyncio.run(make_plan(targets, playbook, OPTIONS))

@@ -26,7 +26,14 @@ def cert_section(gather: str) -> str:
     return gather[start : gather.index("    time             = {", start)]
 
 
-CERT_SCRIPTS = ["gather", "fix-cert-bind", "fix-cert-key-acl", "fix-cert-regenerate"]
+CERT_SCRIPTS = [
+    "gather",
+    "fix-cert-bind",
+    "fix-cert-key-acl",
+    "fix-cert-regenerate",
+    "fix-cert-enroll",
+    "fix-cert-unpin",
+]
 
 
 @pytest.mark.parametrize("name", CERT_SCRIPTS)
@@ -90,3 +97,72 @@ def test_regenerate_deletes_the_certificate_with_its_key() -> None:
     text = code("fix-cert-regenerate")
     assert "Remove-Item -Path $old -DeleteKey" in text
     assert "-cmatch '^[0-9A-F]{40}$'" in text  # -Path takes wildcards: only a bare thumbprint
+
+
+def test_templates_are_read_by_extension_oid_and_decoded_by_certenroll() -> None:
+    for name in ("gather", "fix-cert-enroll"):
+        text = code(name)
+        # By OID, never by the localized extension name ("Certificate Template Information").
+        assert "$ext.Oid.Value -eq '1.3.6.1.4.1.311.21.7'" in text
+        assert "$ext.Oid.Value -eq '1.3.6.1.4.1.311.20.2'" in text
+        assert "New-Object -ComObject X509Enrollment.CX509ExtensionTemplate\n" in text
+        assert "New-Object -ComObject X509Enrollment.CX509ExtensionTemplateName" in text
+        assert "$decoder.InitializeDecode(1, [Convert]::ToBase64String($ext.RawData))" in text
+        # AD: the wanted name is compared, never put into an LDAP path or filter.
+        assert "$searcher.Filter = '(objectClass=pKICertificateTemplate)'" in text
+        assert "$cn -eq $Name" in text and "$templateOid -eq $Oid" in text
+        assert "$searcher.ClientTimeout = [TimeSpan]::FromSeconds(5)" in text
+    section = cert_section(code("gather"))
+    assert "template_oid    = $templateId.template_oid" in section
+    assert "template_policy_oid = $templateOid" in section
+    assert "if ($template) { $templateOid = Find-AdTemplate -Name $template }" in section
+
+
+def test_enroll_runs_certreq_as_documented_and_reads_only_its_exit_code() -> None:
+    text = code("fix-cert-enroll")
+    # The command line, each argument its own array element (never spliced text).
+    assert "$arguments = @('-enroll', '-machine', '-q', '-policyserver', '*', $Template)" in text
+    assert "& $command @arguments 2>&1" in text
+    assert "code = $global:LASTEXITCODE" in text
+    assert "if ($result.code -ne 0) {" in text
+    # The text goes into the error as it is: no test of its words anywhere.
+    assert text.count("$result.text") == 2 and all(
+        "throw (" in line for line in text.splitlines() if "$result.text" in line
+    )
+    # Never a renewal of the expired one (certreq: expired certificates cannot be renewed).
+    assert "renew" not in text.lower()
+
+
+def test_enroll_finds_the_new_certificate_by_store_template_and_notbefore() -> None:
+    text = code("fix-cert-enroll")
+    assert "$known = Get-MyThumbprints" in text  # before certreq runs
+    assert text.index("$known = Get-MyThumbprints") < text.index("Invoke-CertreqEnroll $request")
+    assert "$known -notcontains [string]$_.Thumbprint -and $_.HasPrivateKey" in text
+    assert "(Test-FromTemplate $_ $template $templateOid -AnyUnknown)" in text
+    assert "Sort-Object -Property NotBefore -Descending" in text
+    assert "if ($TemplateOid) { return ($id.template_oid -eq $TemplateOid) }" in text
+
+
+def test_enroll_grants_the_key_binds_and_cleans_up_what_it_enrolled() -> None:
+    text = code("fix-cert-enroll")
+    grant = text.index("Grant-NetworkServiceRead $file")
+    assert text.index("(Test-ListenerEku $cert)") < grant < text.index("Set-Bound $thumb")
+    # A failure after the CA issued removes that certificate with its key.
+    assert "if ($enrolled) {\n            Remove-MyCert $thumb" in text
+    assert "Remove-Item -Path $path -DeleteKey" in text
+    assert "$Thumbprint -cnotmatch '^[0-9A-F]{40}$'" in text
+    # The undo never removes a certificate that is bound.
+    assert "if ($present -and (Get-Bound) -ne $thumb) { Remove-MyCert $thumb }" in text
+    # A template argument certreq would read as an option is refused.
+    name = "'^([A-Za-z0-9][A-Za-z0-9 ._()-]{0,62}[A-Za-z0-9._()-]|[A-Za-z0-9])$'"
+    assert f"$namePattern = {name}" in text
+
+
+def test_unpin_deletes_the_selection_only_under_the_template_policy() -> None:
+    text = code("fix-cert-unpin")
+    policy = text.index("GetValue('CertTemplateName')")
+    delete = text.index("Remove-ItemProperty -LiteralPath $rdpTcp -Name SSLCertificateSHA1Hash")
+    assert policy < delete
+    assert "if ($before -eq $thumb) {" in text  # only while the planned one is still bound
+    assert text.index("Restart-Service -Name SessionEnv -Force") > delete
+    assert "Restart-Service -Name TermService -Force" in text

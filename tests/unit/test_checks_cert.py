@@ -87,22 +87,36 @@ def test_key_acl_hint_grants_and_wrong_eku_hint_binds_a_usable_one() -> None:
     assert grant.startswith(f"private key of {'BB' * 20}: NETWORK SERVICE (S-1-5-20) Read → ")
     assert bind.startswith("Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash → CA-issued")
     assert bind.endswith("(BBBBBBBB…)")
-    assert run(host(wrong, also_wrong)).fix == "blocked: no replacement certificate: request one"
+    blocked = run(host(wrong, also_wrong)).fix
+    assert blocked is not None and blocked.startswith("blocked: no replacement certificate: ")
 
 
-def test_template_policy_blocks_pinning_and_says_what_to_do() -> None:
+TEMPLATE_OID = "1.3.6.1.4.1.311.21.8.1.2.3"
+
+
+def test_template_policy_never_pins_it_unpins_or_reselects() -> None:
     expired = cert("AA", not_after=NOW - timedelta(days=1), eku=[RD_AUTH])
-    newer = cert("BB", eku=[RD_AUTH])
-    by_policy = run(host(expired, newer, template_policy="RDSAuth", hash_type=2))
+    newer = cert("BB", eku=[RD_AUTH], template_oid=TEMPLATE_OID)
+    policy = {"template_policy": "RDSAuth", "template_policy_oid": TEMPLATE_OID}
+    by_policy = run(host(expired, newer, hash_type=2, **policy))
     assert by_policy.fix is not None
     assert by_policy.fix.startswith(
-        "blocked: certificate template policy 'RDSAuth' is configured: binding a certificate "
-        "by thumbprint would pin it"
+        "Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash → not pinned: Windows selects "
+        "CA-issued CN=RDS01.corp.example"
     )
-    assert "template is published and this host may enroll" in by_policy.fix
+    assert by_policy.fix.endswith("(disruptive)")
     assert by_policy.evidence["template_policy"] == "RDSAuth"
-    pinned = run(host(expired, newer, template_policy="RDSAuth", hash_type=3))
-    assert pinned.fix is not None and "unpin it" in pinned.fix
+    assert by_policy.evidence["pinned"] is False
+    assert by_policy.evidence["route"].startswith("restart so Windows selects")
+    pinned = run(host(expired, newer, hash_type=3, **policy))
+    assert pinned.evidence["pinned"] is True
+    assert pinned.evidence["route"].startswith("unpin the binding")
+    # Nothing from the template known to be usable: enroll from it first.
+    alone = run(host(expired, hash_type=3, **policy))
+    assert alone.evidence["route"].startswith("enroll from template 'RDSAuth' (the GPO")
+    assert alone.fix is not None and alone.fix.startswith(
+        "Cert:\\LocalMachine\\My (template RDSAuth) → a new certificate enrolled from template"
+    )
     # Granting a key's Read pins nothing: still the fix under the policy.
     grant = run(host(cert("AA", key_readable=False), template_policy="RDSAuth", hash_type=2))
     assert grant.fix is not None and grant.fix.startswith(f"private key of {'AA' * 20}")
@@ -135,6 +149,19 @@ AGREE: list[tuple[str, HostFacts]] = [
     ("bound missing", host(cert("BB"), bound="EE" * 20)),
     ("wrong EKU", host(cert("AA", eku=[CLIENT_AUTH]), cert("BB"))),
     ("key ACL", host(cert("AA", key_readable=False))),
+    # The routes of the enrollment: from the template the expired one came from; unpin under
+    # the template policy (with an enrollment first when nothing from it is usable).
+    ("enroll", host(cert("AA", not_after=NOW - timedelta(days=1), template_oid=TEMPLATE_OID))),
+    (
+        "unpin and enroll",
+        host(
+            cert("AA", not_after=NOW - timedelta(days=1), template_oid=TEMPLATE_OID),
+            template_policy="RDSAuth",
+            template_policy_oid=TEMPLATE_OID,
+            hash_type=3,
+        ),
+    ),
+    ("blocked", host(cert("AA", not_after=NOW - timedelta(days=1)))),
 ]
 
 

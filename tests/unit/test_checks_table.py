@@ -338,6 +338,36 @@ CASES: list[tuple[str, str, dict[str, Any], CheckStatus, str]] = [
     ),
     ("policy missing", "security.nla", {"facts.rdp_policy": None}, ERROR, "rdp_policy"),
     ("sessions w/o policy", "sessions.stale", {"facts.rdp_policy": None}, PASS, ""),
+    # host.reboot_pending: Windows' markers (the journal's part: test_reboot_pending.py)
+    ("no marker", "host.reboot_pending", {}, PASS, "no reboot pending; last boot"),
+    (
+        "cbs",
+        "host.reboot_pending",
+        {"facts.reboot.cbs_reboot_pending": True},
+        WARN,
+        "Windows: Component Based Servicing RebootPending",
+    ),
+    (
+        "wu",
+        "host.reboot_pending",
+        {"facts.reboot.wu_reboot_required": True},
+        WARN,
+        "Windows Update RebootRequired",
+    ),
+    (
+        "renames",
+        "host.reboot_pending",
+        {"facts.reboot.pending_file_rename": True, "facts.reboot.uptime_s": None},
+        WARN,
+        "PendingFileRenameOperations; the host records no time); last boot unknown",
+    ),
+    (
+        "reboot failed",
+        "host.reboot_pending",
+        {"facts.errors": {"reboot": "Access is denied"}},
+        ERROR,
+        "Access is denied",
+    ),
 ]
 
 
@@ -419,7 +449,18 @@ def test_ca_cert_fix_names_a_newer_certificate_to_bind() -> None:
     host = variant({"facts.cert.bound_thumbprint": "AA" * 20, "facts.cert.certificates": [ca_old]})
     res = run("cert.valid", host)
     assert res.status is WARN
-    assert res.fix == "blocked: no replacement certificate: request one"
+    assert res.fix == (
+        "blocked: no replacement certificate: nothing newer in LocalMachine\\My and no "
+        "template to enroll from (the bound certificate names none); set cert.valid's template "
+        "in fleet_check_params, or install a certificate"
+    )
+    assert res.evidence["route"] == f"blocked: {res.fix.removeprefix('blocked: ')}"
+    # A template to enroll from (the inventory's): the hint enrolls and binds instead.
+    res = run("cert.valid", host, template="RemoteDesktopServer")
+    assert res.fix is not None and res.fix.startswith(
+        "Win32_TSGeneralSetting(RDP-Tcp).SSLCertificateSHA1Hash → a new certificate enrolled "
+        "from template 'RemoteDesktopServer' (the inventory's cert.valid template)"
+    )
     host = variant(
         {"facts.cert.bound_thumbprint": "AA" * 20, "facts.cert.certificates": [ca_old, ca_new]}
     )

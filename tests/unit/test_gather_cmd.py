@@ -22,7 +22,10 @@ INVENTORY = """all:
 
 def test_targets_need_no_playbook(tmp_path: Path) -> None:
     # Check params for a custom check the shipped playbook does not know: gather runs no check.
-    (tmp_path / "inv.yml").write_text(INVENTORY)
+    (tmp_path / "inv.yml").write_text(
+        INVENTORY.replace("  vars:\n", "  vars:\n    fleet_ssh_known_hosts: known_hosts\n")
+    )
+    (tmp_path / "known_hosts").write_text("")
     targets = _targets(tmp_path / "inv.yml", "rds-a-00*", ask_pass=False)
     assert [t.target.name for t in targets] == ["rds-a-001", "rds-a-002"]
     with pytest.raises(InputError, match="matches no host"):

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleet.cli.inventory_cmd import json_listing, plain_table
+from fleet.cli.tables import Col
 from fleet.errors import InputError
 from fleet.inventory import load_inventory
 from fleet.inventory.ini_format import parse_value
@@ -102,9 +103,8 @@ def test_a_secret_group_var_is_masked_for_every_host(tmp_path: Path) -> None:
 
 
 def test_plain_table_pads_every_column_but_the_last() -> None:
-    text = plain_table(
-        "T", ("name", "port", "groups"), [["h1", "22", "a, b"], ["host-2", "-", "c"]]
-    )
+    columns = (Col("name"), Col("port"), Col("groups", wrap=True))
+    text = plain_table("T", columns, [["h1", "22", "a, b"], ["host-2", "-", "c"]], 80)
     assert text.splitlines() == [
         "T",
         "name    port  groups",

@@ -30,9 +30,13 @@ other:
 
 
 @pytest.fixture
-def inventory(tmp_path: Path) -> Path:
+def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "inv.yml"
     path.write_text(INVENTORY)
+    # The SSH hosts are checked against ~/.ssh/known_hosts, which must exist (up front).
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "known_hosts").write_text("")
+    monkeypatch.setenv("HOME", str(tmp_path))
     return path
 
 

@@ -115,26 +115,33 @@ def test_wrong_eku_binds_the_previous_certificate_when_it_is_valid() -> None:
     assert host.state.cert.bound_thumbprint == wrong
 
 
-def test_wrong_eku_without_a_candidate_or_under_the_template_is_blocked() -> None:
+def test_wrong_eku_without_a_candidate_is_blocked_and_under_the_template_unpinned() -> None:
     (alone,) = planned(find(("cert_wrong_eku",), self_signed))
-    assert alone.blocked == NO_REPLACEMENT
-    (ruled,) = planned(find(("cert_wrong_eku",), templated))
-    assert ruled.blocked is not None and ruled.blocked.startswith(
-        "certificate template policy 'RemoteDesktopComputer' is configured:"
-    )
-    assert "unpin it" in ruled.blocked  # the wrong one was selected by hand (hash type 3)
+    assert alone.blocked is not None and alone.blocked.startswith(NO_REPLACEMENT)
+    assert "issues no listener EKU" in alone.blocked  # its template is a client-only one
+    host = find(("cert_wrong_eku",), templated)
+    (unpin,) = planned(host)  # the previous certificate from the template is still there
+    assert unpin.fix is not None and unpin.fix.script == "fix.cert_unpin"
+    run(host, unpin.fix)
+    cert = host.state.cert
+    assert cert.hash_type == HASH_GROUP_POLICY
+    assert audit(host).status is CheckStatus.PASS
+    assert unpin.undo is not None
+    run(host, unpin.undo)  # the rollback pins the wrong one again
+    assert host.state.cert.hash_type == HASH_CUSTOM
 
 
 def test_dangling_binding_under_the_template_lets_windows_select_from_it() -> None:
     host = find(("cert_missing",), templated)
     (change,) = planned(host)
-    assert change.fix is not None and change.fix.script == "fix.cert_regenerate"
+    assert change.fix is not None and change.fix.script == "fix.cert_unpin"
     run(host, change.fix)
     cert = host.state.cert
     bound = next(c for c in cert.certificates if c.thumbprint == cert.bound_thumbprint)
     assert bound.store == "My" and RD_AUTH in (bound.eku or [])
     assert cert.hash_type == HASH_GROUP_POLICY
     assert audit(host).status is CheckStatus.PASS
+    assert run(host, change.fix)["changes"][0]["changed"] is False  # idempotent
 
 
 def test_bind_grants_the_key_first_unless_told_not_to() -> None:

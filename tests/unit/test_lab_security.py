@@ -79,7 +79,7 @@ def test_a_raw_registry_write_of_a_security_value_is_not_live_either() -> None:
     h = host("nla_off")
     run(h, "fix-registry", path=RDP_TCP, name="UserAuthentication", value=1)
     assert wire(h)[1] == 0
-    run(h, "fix-service", name="TermService", action="start")  # running already: no restart
+    run(h, "fix-service", name="TermService", status="Running")  # running already: no restart
     assert wire(h)[1] == 0
     run(h, "fix-service-restart", name="TermService")
     assert wire(h)[1] == 1
@@ -89,7 +89,7 @@ def test_a_stopped_termservice_that_starts_runs_the_configured_values() -> None:
     h = host("nla_off", "termservice_stopped")
     run(h, "fix-rdp-security", setting="UserAuthentication", value=1)
     assert wire(h)[1] == 0
-    run(h, "fix-service", name="TermService", action="start")
+    run(h, "fix-service", name="TermService", status="Running")
     assert wire(h)[1] == 1
 
 
@@ -162,3 +162,20 @@ def running_lab(h: LabHost) -> RunningLab:
 def test_reboot_of_an_unknown_host_is_a_clear_error() -> None:
     answer = ControlServer(running_lab(host())).handle(b'{"op": "reboot", "host": "nope"}')
     assert answer == {"ok": False, "error": "no host 'nope' in this lab"}
+
+
+def test_a_reboot_ends_the_reboot_pending_fault_and_its_truth(tmp_path: Path) -> None:
+    h = host("reboot_pending")
+
+    def reboot_facts() -> Any:
+        return Facts.model_validate(run(h, "gather", sections=["reboot"])).reboot
+
+    before = reboot_facts()
+    assert before is not None and before.cbs_reboot_pending and before.wu_reboot_required
+    lab = RunningLab(config=LabConfig(dir=tmp_path), hosts=[h], password=Secret("x"), started=NOW)
+    answer = ControlServer(lab).handle(json.dumps({"op": "reboot", "host": h.name}).encode())
+    assert answer["ok"] and "reboot_pending" not in answer["faults"]
+    after = reboot_facts()
+    assert after is not None and after.markers == [] and (after.uptime_s or 0) < 60
+    truth = json.loads((tmp_path / "truth.json").read_text())["hosts"][h.name]
+    assert truth["warn"] == [] and truth["status"] == "ok"

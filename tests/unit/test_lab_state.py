@@ -24,6 +24,8 @@ from fleet.lab.state import (
     render,
     timed_render,
 )
+from fleet.playbook.loader import load_playbook
+from fleet.scripts import playbooks_dir
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NAMES = [n for n, _, _ in host_names(60)]
@@ -35,6 +37,9 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "cert_missing": ("cert.bound_thumbprint",),
     "cert_key_acl": ("cert.certificates.",),
     "cert_wrong_eku": ("cert.",),
+    "cert_expired_ca": ("cert.",),
+    "cert_pinned_expired": ("cert.",),
+    "enroll_denied": ("cert.",),  # and the CA's answer (state, not a fact)
     # The host's clock reads differently (quser's logon times too), idle times do not.
     "clock_skew": ("time.utc_now", "time.status_text", "sessions.quser_text"),
     "cmos_clock": ("time.source", "time.status_text"),
@@ -54,7 +59,16 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "low_encryption": ("rdp.min_encryption_level",),
     "tls12_disabled": ("tls12.",),
     "credssp_vulnerable": ("credssp.allow_encryption_oracle",),
-    "stale_sessions": ("sessions.items.", "sessions.quser_text"),
+    # The stale session, and no limit that would have ended it (declared.registry.5: the CIS
+    # playbook's MaxDisconnectionTime).
+    "stale_sessions": (
+        "sessions.items.",
+        "sessions.quser_text",
+        "rdp_policy.max_disconnection_time",
+        "declared.registry.5.",
+    ),
+    # Windows' restart markers, not the boot time.
+    "reboot_pending": ("reboot.cbs_reboot_pending", "reboot.wu_reboot_required", "reboot.pending"),
     "rdp_disabled": ("rdp.deny_ts_connections",),
     "termservice_stopped": ("services.0.status",),
     "policy_override": ("rdp_policy.security_layer",),
@@ -63,7 +77,16 @@ CHANGES: dict[str, tuple[str, ...]] = {
     "non_english": ("sessions.", "time."),
     # A localized host: of the gathered facts, only its texts (quser, w32tm) follow its culture.
     "oem_output": ("sessions.quser_text", "time."),
+    # The baselines' policy values, in the order the CIS playbook declares them (REQUEST).
+    "password_saving_allowed": ("declared.registry.0.",),
+    "drive_redirection_allowed": ("declared.registry.1.",),
+    "password_prompt_off": ("declared.registry.2.",),
+    "rpc_unencrypted": ("declared.registry.3.",),
+    "no_idle_limit": ("declared.registry.4.",),
+    "no_disconnect_limit": ("rdp_policy.max_disconnection_time", "declared.registry.5."),
 }
+# What the `declared` section reads for these tests: the CIS baseline's values.
+REQUEST = load_playbook(playbooks_dir() / "baseline-cis-rdp.yml").declared_request()
 # Faults whose texts a host may not send at all (a WTS host sends no quser text): those may
 # change nothing on one host, but must change something on some.
 NOT_ON_EVERY_HOST = frozenset({"non_english", "oem_output"})
@@ -72,7 +95,9 @@ NOT_ON_EVERY_HOST = frozenset({"non_english", "oem_output"})
 def answer(state: HostState) -> dict[str, Any]:
     """Every section, as the gather handler answers under fleet's default budget."""
     budget = gather_budget(None)
-    return timed_render(state, list(SECTIONS), budget.deadline_s, budget.section_budget_s, NOW)[0]
+    return timed_render(
+        state, list(SECTIONS), budget.deadline_s, budget.section_budget_s, NOW, REQUEST
+    )[0]
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -90,7 +115,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def facts_of(state: HostState, sections: list[str] | None = None) -> Facts:
-    return Facts.model_validate(render(state, sections or list(SECTIONS), NOW))
+    wanted = list(SECTIONS) if sections is None else sections  # [] asks for no section
+    return Facts.model_validate(render(state, wanted, NOW))
 
 
 def bound_cert(facts: Facts) -> Any:
@@ -243,6 +269,37 @@ def test_cert_faults_mean_what_they_say() -> None:
         bound = bound_cert(wrong)
         assert bound.eku == [CLIENT_AUTH] and bound.store == "My" and bound.not_after > NOW
         assert wrong.cert is not None and wrong.cert.hash_type == 3  # selected by hand
+
+
+def test_enrollment_faults_mean_what_they_say() -> None:
+    """Without --ca-template the hand-bound certificate names no template, and no CA issues;
+    with it, the expired certificate came from the lab's template; the pinned one under the
+    template policy is from the policy's template; nothing newer is usable unless said."""
+    for name in NAMES[:20]:
+        for ca in (None, "RdpServer"):
+            state = baseline(name, 4, NOW, ca)
+            apply_faults(state, ["cert_expired_ca"], seed=4, name=name, now=NOW)
+            facts = facts_of(state).cert
+            assert facts is not None and facts.template_policy is None and facts.hash_type == 3
+            bound = bound_cert(facts_of(state))
+            assert bound.store == "My" and bound.not_after < NOW and bound.eku
+            assert bound.template_oid == (state.pki.oid(ca) if ca else None)
+            mine = [c for c in facts.certificates if c.store == "My"]
+            assert all(c.not_after <= bound.not_after for c in mine)  # nothing newer
+
+            state = baseline(name, 4, NOW, ca)
+            apply_faults(state, ["cert_pinned_expired"], seed=4, name=name, now=NOW)
+            facts = facts_of(state).cert
+            assert facts is not None and facts.hash_type == 3
+            assert facts.template_policy == (ca or RDP_TEMPLATE)
+            assert facts.template_policy_oid == state.pki.oid(ca or RDP_TEMPLATE)
+            pinned = bound_cert(facts_of(state))
+            assert pinned.not_after < NOW and pinned.template_oid == facts.template_policy_oid
+
+            state = baseline(name, 4, NOW, ca)
+            apply_faults(state, ["enroll_denied"], seed=4, name=name, now=NOW)
+            assert state.pki.denied and state.pki.issuing == ca
+            assert bound_cert(facts_of(state)).template_oid == state.pki.oid(ca or RDP_TEMPLATE)
 
 
 def test_time_and_state_faults_mean_what_they_say() -> None:

@@ -21,8 +21,8 @@ def units(names: str) -> set[str]:
 
 # A top-level unit (package or module under fleet/) → the units it must never import.
 ABOVE_TRANSPORTS = units(
-    "audit checks cli diagnose facts gather inventory lab playbook probe recorded remediate "
-    "report runner store sweep"
+    "audit checks cli diagnose facts gather inventory lab lockout playbook probe recorded "
+    "remediate report runner store sweep"
 )
 FORBIDDEN: dict[str, set[str]] = {
     # The lowest seam: scripts, secrets, errors, logs, nothing of the stages above it.
@@ -36,7 +36,12 @@ FORBIDDEN: dict[str, set[str]] = {
         "sweep transports"
     ),
     "checks": units("audit cli inventory lab remediate runner store transports"),
-    "runner": units("audit checks cli inventory lab playbook remediate store"),
+    "runner": units("audit checks cli inventory lab lockout playbook remediate store"),
+    # Beside the runner: it wraps transports for a run, whatever the run is.
+    "lockout": units(
+        "audit checks cli diagnose facts gather inventory lab playbook probe recorded "
+        "remediate report store sweep"
+    ),
     "facts": units("audit checks cli lab playbook remediate store transports"),
     "results": units("audit checks cli lab playbook remediate store transports"),
     # Scale-out is generic: a command hands it its shard's work (fleet.cluster.work).

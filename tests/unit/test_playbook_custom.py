@@ -68,7 +68,32 @@ def test_null_fails_comparisons() -> None:
         check({"field": "initial_mb", "op": "ge", "value": 4096}), {"initial_mb": None}
     )
     assert res.status is FAIL
-    assert res.message == "initial_mb is null, expected ge 4096"
+    assert res.message == "initial_mb is not set (expected >= 4096)"
+
+
+def test_null_says_not_set_rather_than_the_message_for_a_wrong_value() -> None:
+    # example-custom.yml: "initial page file is smaller than 4 GB" is wrong for a page file
+    # Windows manages (no size set at all).
+    res = evaluate_custom(
+        check(
+            {"field": "automatic_managed", "op": "eq", "value": False, "message": "managed"},
+            {
+                "field": "initial_mb",
+                "op": "ge",
+                "value": 4096,
+                "severity": "warn",
+                "message": "initial page file is smaller than 4 GB",
+            },
+        ),
+        {"automatic_managed": True, "initial_mb": None},
+    )
+    assert res.status is FAIL
+    assert res.message == "managed; initial_mb is not set (expected >= 4096)"
+    small = evaluate_custom(
+        check({"field": "initial_mb", "op": "ge", "value": 4096, "message": "too small"}),
+        {"initial_mb": 1024},
+    )
+    assert small.message == "too small"
 
 
 def test_missing_field_error_is_clear() -> None:
@@ -87,7 +112,7 @@ def test_worst_status_wins_and_messages_join() -> None:
         {"automatic_managed": True, "initial_mb": 1024},
     )
     assert res.status is FAIL
-    assert res.message == "managed; initial_mb is 1024, expected ge 8192"
+    assert res.message == "managed; initial_mb is 1024, expected >= 8192"
     assert res.evidence["fields"] == {"automatic_managed": True, "initial_mb": 1024}
 
 

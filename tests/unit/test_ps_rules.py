@@ -13,6 +13,7 @@ from tests.support.ps_rules import (
     RULES,
     Rule,
     Source,
+    certreq_text,
     check,
     code_from_data,
     culture_conversion,
@@ -135,6 +136,30 @@ CASES: list[tuple[Rule, str, str, str]] = [
         "$b = $ExecutionContext.InvokeCommand.NewScriptBlock($ParamsJson)\n",
         "code-from-data: $ExecutionContext.InvokeCommand.NewScriptBlock on data",
         "$b = { Get-Service }\n",
+    ),
+]
+CASES += [
+    (
+        certreq_text,
+        "$out = certreq.exe -enroll -machine -q WebServer\n"
+        "if ($out -match 'Installed') { $ok = $true }\n",
+        "2:5: certreq-text: -match on certreq's output",
+        "$null = certreq.exe -enroll -machine -q WebServer\n$code = $global:LASTEXITCODE\n"
+        'if ($code -ne 0) { throw "certreq failed ($code)" }\n',
+    ),
+    (
+        certreq_text,
+        "$cmd = Get-Command certreq.exe\n$lines = & $cmd -enroll -q X\n"
+        "$thumb = ($lines | Select-String 'Thumbprint').Line\n",
+        "certreq-text: select-string on certreq's output",
+        "$cmd = Get-Command certreq.exe\n$lines = & $cmd -enroll -q X\n"
+        "$text = ($lines -join ' ').Trim()\n",
+    ),
+    (
+        certreq_text,
+        "$t = [string](certreq -enroll -q X)\n$ok = $t.Contains('OK')\n",
+        "2:7: certreq-text: .contains() on certreq's output",
+        '$t = [string](certreq -enroll -q X)\nthrow "certreq: $t"\n',
     ),
 ]
 IDS = [f"{rule.__name__}-{i}" for i, (rule, *_) in enumerate(CASES)]

@@ -5,6 +5,11 @@ A fixture is `NAME.json` (a frame saved by `fleet gather`, or a HostFacts docume
 hand) plus, optionally, `NAME.expect.json`: {"source": "...", "checks": {check id: status}}.
 A hand-written document may carry its expectations inline under "expect" instead. A check
 not named must pass. New files drop in without touching this module.
+
+Lab facts too: each tests/fixtures/lab/NAME.json is {"about", "lab": {faults, seed, transport,
+state}, "params", "checks": {check id: status}}: the facts of a lab host with those faults
+(the lab's state rendered by the responder as the scripts would, gathered in-process through
+the mock transport), every check evaluated with the host's `params`.
 """
 
 from __future__ import annotations
@@ -16,16 +21,20 @@ from typing import Any
 
 import pytest
 
+from fleet.checks.evaluate import evaluate_host
 from fleet.checks.registry import CHECKS
 from fleet.errors import InputError
 from fleet.facts import HostFacts
+from fleet.playbook.loader import default_playbook
 from fleet.recorded import FORMAT, RecordedFrame, host_facts_from, load_host_facts
 from fleet.results import CheckStatus
+from tests.support.cases import lab_facts
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "facts"
 EXPECT = ".expect.json"
 FRAMES = sorted(p for p in FIXTURES.glob("*.json") if not p.name.endswith(EXPECT))
 STATUSES = {s.value for s in CheckStatus}
+LAB_CASES = sorted((FIXTURES.parent / "lab").glob("*.json"))
 
 
 def expectations(path: Path) -> dict[str, str]:
@@ -71,6 +80,19 @@ def test_expectation_files_name_a_fixture_known_checks_and_statuses(path: Path) 
     assert set(doc) <= {"source", "checks"} and doc.get("source")
     assert set(doc["checks"]) <= set(CHECKS)
     assert set(doc["checks"].values()) <= STATUSES - {"pass"}
+
+
+@pytest.mark.parametrize("path", LAB_CASES, ids=lambda p: p.stem)
+def test_checks_on_lab_facts(path: Path) -> None:
+    case = json.loads(path.read_text(encoding="utf-8"))
+    assert set(case) <= {"about", "lab", "params", "checks"} and case["about"]
+    assert set(case["checks"]) <= set(CHECKS) and set(case["checks"].values()) <= STATUSES
+    host = lab_facts(case["lab"])
+    got = {
+        r.id: r.status.value
+        for r in evaluate_host(default_playbook(), host, case.get("params", {}))
+    }
+    assert got == {check_id: case["checks"].get(check_id, "pass") for check_id in got}
 
 
 # --- the loader ------------------------------------------------------------------------------

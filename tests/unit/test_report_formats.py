@@ -170,3 +170,16 @@ def test_measures_fall_back_to_facts_when_evidence_lacks_them() -> None:
     assert cert_days_left(bare, later) == pytest.approx(40.5)
     empty = bare.model_copy(update={"facts": None})
     assert cert_days_left(empty, STARTED) is None and clock_offset_s(empty) is None
+
+
+@pytest.mark.parametrize(
+    ("part", "whole", "shown"),
+    [(399, 400, "99.8%"), (3999, 4000, "99.9%"), (1, 4000, "0.1%"), (2, 3, "66.7%"),
+     (4, 4, "100%"), (0, 4, "0%"), (0, 0, "–")],
+)  # fmt: skip
+def test_the_html_percentages_never_round_to_all_or_nothing(
+    part: int, whole: int, shown: str
+) -> None:
+    from fleet.report.html import percent
+
+    assert percent(part, whole) == shown

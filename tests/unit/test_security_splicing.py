@@ -41,7 +41,8 @@ def test_shipped_scripts_never_evaluate_text(path: Path) -> None:
         r"(^|[|;(\s])iex\s",
         r"\[scriptblock\]::Create",
         r"\.InvokeScript\(",
-        r"ExpandString",
+        r"ExpandString\s*\(",  # $ExecutionContext.InvokeCommand.ExpandString(text); not the
+        # registry kind name REG_EXPAND_SZ goes by (fix-registry.ps1 writes that kind)
         r"NewScriptBlock",
         r"Add-Type[^\n]*@\"",  # compiled source must be a verbatim (single-quoted) here-string
         r"Invoke-Command\s+-ScriptBlock\s+\$",

@@ -217,8 +217,9 @@ def test_a_policy_that_allows_connections_wins_over_a_local_deny() -> None:
 
 def test_fix_service_refuses_a_start_type_it_cannot_start_with() -> None:
     host = lab_host("termservice_stopped")
-    with pytest.raises(HandlerError, match="Automatic or Manual"):
-        fix_service(host, {"name": "TermService", "action": "start", "start_type": "Disabled"})
-    answer = fix_service(host, {"name": "TermService", "action": "start"})
+    with pytest.raises(HandlerError, match="cannot be started"):
+        fix_service(host, {"name": "TermService", "status": "Running", "start_type": "Disabled"})
+    assert host.state.services[0].start_type == "Manual"  # refused before anything changed
+    answer = fix_service(host, {"name": "TermService", "status": "Running"})
     assert answer["changes"][0]["before"] == "Stopped (Manual)"
     assert answer["changes"][0]["after"] == "Running (Manual)"

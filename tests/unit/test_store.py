@@ -200,7 +200,10 @@ def _writer(path: str, worker: int, runs: int) -> None:
 
 def test_concurrent_processes_lose_no_run(tmp_path: Path) -> None:
     path = tmp_path / "shared.db"  # fresh: the processes also race to create the schema
-    ctx = multiprocessing.get_context("spawn")
+    # Forked from one clean process that imported this module once (not 6 fresh
+    # interpreters importing it each; not forks of this one, which may hold threads).
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     workers, runs = 6, 5
     procs = [ctx.Process(target=_writer, args=(str(path), w, runs)) for w in range(workers)]
     for p in procs:

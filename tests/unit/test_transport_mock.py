@@ -74,7 +74,7 @@ def test_async_handler_and_transport_errors_reach_the_caller() -> None:
 
 def test_garbage_without_a_frame_is_a_protocol_error() -> None:
     async def main() -> None:
-        transport = MockTransport(lambda t, s, p: ScriptOutput(stdout="Windows PowerShell\r\n"))
+        transport = MockTransport(lambda t, s, p: ScriptOutput(stdout="noise\r\n"))
         await run_framed(await transport.connect(TARGET), SCRIPT, {})
 
     with pytest.raises(ProtocolError, match="no result frame"):

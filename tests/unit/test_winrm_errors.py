@@ -1,7 +1,9 @@
-"""Library exceptions from pypsrp / requests map to fleet's typed transport errors."""
+"""Library exceptions map to fleet's typed transport errors: pypsrp / requests (the pypsrp
+client) and the asyncio client's own, to the same classes and messages."""
 
 from __future__ import annotations
 
+import socket
 import ssl
 from http.client import RemoteDisconnected
 
@@ -12,6 +14,7 @@ from pypsrp.exceptions import AuthenticationError, WinRMTransportError, WSManFau
 
 from fleet.results import HostStatus
 from fleet.runner import host_status
+from fleet.transports import http1
 from fleet.transports.base import (
     AuthFailed,
     ConnectionLost,
@@ -23,6 +26,10 @@ from fleet.transports.base import (
     Unreachable,
 )
 from fleet.transports.winrm_errors import classify, scrub
+from fleet.transports.winrm_http import AuthRejected, EncryptionError, HttpStatusError, NotEncrypted
+from fleet.transports.winrm_psrp import PsrpDataError
+from fleet.transports.winrm_shell import PoolBroken
+from fleet.transports.winrm_wsman import WSManFault, WSManReplyError
 
 
 def typed(exc: BaseException) -> TransportError:
@@ -78,3 +85,69 @@ def test_wsman_fault_keeps_its_code() -> None:
 def test_scrub_removes_a_leaked_secret() -> None:
     assert scrub("bad login for admin:Hunter2!", "Hunter2!") == "bad login for admin:***"
     assert scrub("nothing here", None) == "nothing here"
+
+
+# The asyncio client's own exceptions give the same classes and messages as pypsrp's.
+def _cause(exc: BaseException, cause: BaseException) -> BaseException:
+    exc.__cause__ = cause
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "status", "words"),
+    [
+        (
+            _cause(http1.ConnectFailed("x"), ConnectionRefusedError(111, "refused")),
+            Unreachable,
+            HostStatus.UNREACHABLE,
+            "connection refused",
+        ),
+        (
+            _cause(http1.ConnectFailed("x"), socket.gaierror(-2, "Name or service not known")),
+            Unreachable,
+            HostStatus.UNREACHABLE,
+            "cannot resolve",
+        ),
+        (
+            _cause(http1.ConnectFailed("x"), ssl.SSLCertVerificationError("verify failed")),
+            TlsVerifyFailed,
+            HostStatus.ERROR,
+            "not trusted (set ca_trust_path",
+        ),
+        (http1.ConnectTimedOut("x"), ConnectTimeout, HostStatus.TIMEOUT, "connection timeout"),
+        (http1.ReadTimedOut("x"), ConnectTimeout, HostStatus.TIMEOUT, "did not answer within 30s"),
+        (http1.ConnectionDropped("x"), ConnectionLost, HostStatus.ERROR, "lost mid-request"),
+        (http1.MalformedReply("x"), ProtocolError, HostStatus.ERROR, "not HTTP"),
+        (http1.ProxyRefused(407), Unreachable, HostStatus.UNREACHABLE, "proxy refused"),
+        (AuthRejected(), AuthFailed, HostStatus.AUTH_FAILED, "authentication failed for user"),
+        (WSManFault(5, "Access is denied."), RemoteFault, HostStatus.ERROR, "fault 5: Access"),
+        (HttpStatusError(404, b""), ProtocolError, HostStatus.ERROR, "HTTP 404 (not WS-Man"),
+        (NotEncrypted(), ProtocolError, HostStatus.ERROR, "clear text"),
+        (WSManReplyError("not XML: junk"), ProtocolError, HostStatus.ERROR, "not XML"),
+        (EncryptionError("bad"), ProtocolError, HostStatus.ERROR, "does not decrypt"),
+        (PoolBroken("Access denied"), ProtocolError, HostStatus.ERROR, "Access denied"),
+        (PsrpDataError("out of order"), ProtocolError, HostStatus.ERROR, "out of order"),
+    ],
+)
+def test_asyncio_client_classification(
+    exc: BaseException, kind: type[TransportError], status: HostStatus, words: str
+) -> None:
+    err = typed(exc)
+    assert isinstance(err, kind) and host_status(err) is status
+    assert words in err.message
+
+
+def test_the_same_failure_says_the_same_whichever_client() -> None:
+    pairs = [
+        (AuthenticationError("x"), AuthRejected()),
+        (
+            WSManFaultError(5, "h", "Access is denied.", None, None, None),
+            WSManFault(5, "Access is denied."),
+        ),
+        (refused(), _cause(http1.ConnectFailed("x"), ConnectionRefusedError(111, "refused"))),
+        (untrusted(), _cause(http1.ConnectFailed("x"), ssl.SSLCertVerificationError("x"))),
+        (requests.exceptions.ReadTimeout("x"), http1.ReadTimedOut("x")),
+        (aborted(), http1.ConnectionDropped("x")),
+    ]
+    for old, new in pairs:
+        assert typed(old).message == typed(new).message

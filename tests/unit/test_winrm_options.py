@@ -114,3 +114,34 @@ def test_timeouts_set_in_the_inventory_are_kept() -> None:
     opts = winrm_options(target(read_timeout=40, operation_timeout=30))
     fitted = fit_to_deadline(opts, 8)
     assert (fitted.read_timeout, fitted.operation_timeout) == (40, 30)
+
+
+def test_the_client_is_fleets_unless_pypsrp_is_asked_for() -> None:
+    assert winrm_options(target()).client == "async"
+    assert not winrm_options(target()).uses_pypsrp
+    assert winrm_options(target(client="PyPSRP")).uses_pypsrp
+    # CredSSP's TLS-in-HTTP exchange is pypsrp's only.
+    assert winrm_options(target()).model_copy(update={"auth": "credssp"}).uses_pypsrp
+    with pytest.raises(InputError, match="'client'"):
+        winrm_options(target(client="winrs"))
+
+
+@pytest.mark.parametrize(
+    ("options", "port", "sealed"),
+    [
+        ({}, 5985, True),  # HTTP: always sealed (auto)
+        ({}, 5986, False),  # HTTPS: TLS is enough (auto)
+        ({"message_encryption": "always"}, 5986, True),
+        ({"message_encryption": "never"}, 5985, False),
+        ({"scheme": "https", "auth": "basic"}, 5986, False),
+    ],
+)
+def test_which_hosts_seal_their_messages(options: dict[str, Any], port: int, sealed: bool) -> None:
+    assert winrm_options(target(port=port, **options)).encrypts(port) is sealed
+
+
+def test_a_proxy_must_be_an_http_url_for_fleets_client() -> None:
+    assert winrm_options(target(proxy="http://proxy:3128")).proxy == "http://proxy:3128"
+    with pytest.raises(InputError, match="http:// URL"):
+        winrm_options(target(proxy="socks5://proxy:1080"))
+    assert winrm_options(target(proxy="socks5://proxy:1080", client="pypsrp")).uses_pypsrp

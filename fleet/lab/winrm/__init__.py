@@ -51,6 +51,11 @@ class WinRMEndpoint:
         """Shells created and not yet deleted (a client that leaks runspace pools shows here)."""
         return self._service.open_shells if self._service is not None else 0
 
+    @property
+    def requests(self) -> dict[str, int]:
+        """The requests clients sent, by kind (see WinRMService.requests)."""
+        return dict(self._service.requests) if self._service is not None else {}
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()

@@ -12,6 +12,7 @@ import base64
 import binascii
 import uuid
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -69,6 +70,9 @@ class WinRMService:
         self._machine = machine
         self._allow_unencrypted = allow_unencrypted or tls
         self._shells: dict[str, PsrpShell] = {}
+        # What clients sent, by kind: "401" (refused or an auth leg), "auth" (an empty
+        # authenticated POST), or the WS-Man action's last part (Create, Receive, ...).
+        self.requests: Counter[str] = Counter()
 
     @property
     def open_shells(self) -> int:
@@ -87,10 +91,12 @@ class WinRMService:
             await asyncio.sleep(delay)
         outcome = self._auth.check(conn.auth, req.headers.get("authorization"))
         if not outcome.ok:
+            self.requests["401"] += 1
             return HttpResponse(401, headers=outcome.headers)
         encrypted = encryption.is_encrypted(req.headers.get("content-type", ""))
         if not req.body:
-            return HttpResponse(200, headers=outcome.headers)  # pypsrp's auth-only request
+            self.requests["auth"] += 1
+            return HttpResponse(200, headers=outcome.headers)  # an auth-only request
         if self._faults.garbage:
             return HttpResponse(200, b"<html>this is not WS-Man", [("Content-Type", "text/html")])
         context = conn.auth.context
@@ -119,6 +125,7 @@ class WinRMService:
     async def _dispatch(self, xml: bytes, user: str, peer: str) -> tuple[int, bytes] | None:
         try:
             request = wsman.parse_request(xml)
+            self.requests[request.action.rsplit("/", 1)[-1]] += 1
         except wsman.MalformedRequest as exc:
             return 500, wsman.fault(
                 "",

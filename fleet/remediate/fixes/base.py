@@ -89,6 +89,7 @@ def make_change(
     disruptive: bool = False,
     reboot_required: bool = False,
     blocked: str | None = None,
+    undo_after_param: str | None = None,
 ) -> Change:
     return Change(
         host=ctx.host,
@@ -105,6 +106,7 @@ def make_change(
         blocked=blocked,
         fix=None if blocked else fix,
         undo=None if blocked else undo,
+        undo_after_param=None if blocked or undo is None else undo_after_param,
     )
 
 

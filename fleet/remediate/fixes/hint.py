@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from fleet.checks.base import Params
 from fleet.facts import HostFacts
-from fleet.remediate.fixes import FIXES
+from fleet.remediate.fixes import FIXES, fix_for
 from fleet.remediate.model import Change
 
 
@@ -37,7 +37,7 @@ def has_planner(check_id: str) -> bool:
 
 def fix_hint(check_id: str, host: HostFacts, params: Params) -> str | None:
     """What `check_id`'s planner plans for `host` (None: no planner, or nothing to plan)."""
-    fix = FIXES.get(check_id)
+    fix = fix_for(check_id, params)
     if fix is None:
         return None
     return changes_hint(fix.plan(fix.ctx(host.facts.hostname, host, params)))

@@ -80,7 +80,7 @@ def _plan_listener(ctx: Ctx[ListenerParams]) -> list[Change]:
         )
     svc = ctx.facts.service("TermService")
     if svc is not None and svc.status.lower() != "running":
-        params: dict[str, Any] = {"name": "TermService", "action": "start"}
+        params: dict[str, Any] = {"name": "TermService", "status": "Running"}
         label = svc.status
         if svc.start_type.lower() == "disabled":
             params["start_type"] = "Manual"

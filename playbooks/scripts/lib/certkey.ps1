@@ -1,5 +1,6 @@
-# Shared by gather, fix-cert-bind and fix-cert-key-acl (`# fleet-include: certkey`): find a
-# machine certificate, its private key file, and whether NETWORK SERVICE may read that file.
+# Shared by gather, fix-cert-bind, fix-cert-key-acl and fix-cert-enroll (`# fleet-include:
+# certkey`): find a machine certificate, its EKUs, its private key file, and whether NETWORK
+# SERVICE may read that file.
 #
 # TermService runs as NETWORK SERVICE, so the listener certificate's key file must grant it
 # Read (KB 3042780, "Remote Desktop listener certificate configurations":
@@ -26,6 +27,19 @@ function Get-MachineCert {
         }
     }
     return $null
+}
+
+function Get-EkuOids {
+    # The OIDs of the certificate's Enhanced Key Usage extension (2.5.29.37), as an array ([]
+    # when it has none), or $null when it cannot be read. OIDs, never the friendly names: those
+    # are localized.
+    param($Cert)
+    try {
+        $ext = @($Cert.Extensions | Where-Object { $_.Oid.Value -eq '2.5.29.37' }) | Select-Object -First 1
+        if ($null -eq $ext) { return , @() }
+        $eku = New-Object System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension -ArgumentList @($ext, $ext.Critical)
+        return , @(foreach ($oid in $eku.EnhancedKeyUsages) { [string]$oid.Value })
+    } catch { return $null }
 }
 
 function Get-CertKeyFile {

@@ -1,17 +1,21 @@
 """Security: garbage in any file input of any command is exit 2 with one clear line — never a
 traceback (which could print frame contents) and never a hang.
 
-Every case is a real `fleet` process; they run side by side to keep the test quick.
+Every case runs the `fleet` entry point in-process (tests.support.cli: argv, stdout, stderr
+and the exit code as the process gives them); hosts are reached through a transport that
+refuses every connection, so a case that got past its input check exits 3, not 2. The
+entry point as a real process is tested by tests/cli/test_hostile_inputs.py.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import fleet
+from fleet.transports.base import Target, Unreachable
+from fleet.transports.mock import MockTransport
+from tests.support.cli import run_cli
 
 GARBAGE = {
     "binary": b"\x00\xff\xfe\x80garbage",
@@ -63,9 +67,20 @@ def cases(files: dict[str, Path]) -> list[tuple[str, ...]]:
     return out
 
 
+def _refuse(target: Target) -> None:
+    raise Unreachable(f"nothing listens on {target.address}:{target.port}")
+
+
+def _no_answer(*_: object) -> dict[str, object]:
+    raise AssertionError("no host may be reached")
+
+
+NOBODY = MockTransport(_no_answer, on_connect=_refuse)
+
+
 def problem(args: tuple[str, ...]) -> str | None:
     """Why this run is not a clean exit 2 with one `fleet: error:` line (None if it is)."""
-    proc = fleet(*args, timeout=60)
+    proc = run_cli(*args, transports={"ssh": NOBODY, "winrm": NOBODY})
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     if proc.returncode != 2 or "Traceback" in proc.stderr + proc.stdout:
         return f"{args}: exit {proc.returncode}: {proc.stderr[-1500:]}"
@@ -76,7 +91,6 @@ def problem(args: tuple[str, ...]) -> str | None:
 
 def test_every_file_input_rejects_garbage_in_one_line(files: dict[str, Path]) -> None:
     todo = cases(files)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        problems = [p for p in pool.map(problem, todo) if p]
+    problems = [p for p in map(problem, todo) if p]
     assert not problems, "\n".join(problems)
     assert len(todo) > 50
