@@ -96,7 +96,7 @@ def test_local_workers_apply_converges_and_journals_every_change(
     changes = [c for h in applied["hosts"] for c in h["changes"]]
     assert changes and {c["status"] for c in changes} == {"applied"}
     journal = json.loads(
-        fleet("journal", "--db", str(db), "--run", applied["run_id"], "-f", "json").stdout
+        fleet("journal", "--db", str(db), "--run", applied["run_id"], "--format", "json").stdout
     )
     assert journal["run"]["status"] == "finished" and journal["run"]["exit_code"] == 0
     assert len(journal["changes"]) == len(changes)
