@@ -90,6 +90,13 @@ _DLLIMPORT = re.compile(
 _CHARSET = re.compile(r"CharSet\s*=\s*(?:[\w.]*\.)?CharSet\.(?P<v>\w+)")
 _ENTRY = re.compile(r'EntryPoint\s*=\s*"(?P<v>[^"]+)"')
 _STRINGY = re.compile(r"\b(?:string|StringBuilder)\b")
+# A struct marshalled with inline strings (ByValTStr) follows the struct's CharSet, Ansi by
+# default (learn.microsoft.com/dotnet/standard/native-interop/customize-struct-marshalling).
+_STRUCT = re.compile(
+    r"\[\s*StructLayout\s*\((?P<args>[^\]]*)\)\s*\]\s*(?:\w+\s+)*struct\s+(?P<name>\w+)\s*"
+    r"\{(?P<body>[^{}]*)\}",
+    re.S,
+)
 
 
 def pinvoke_unicode(src: Source) -> list[str]:
@@ -116,6 +123,14 @@ def pinvoke_unicode(src: Source) -> list[str]:
                     f"{where}: pinvoke-ansi: DllImport of {export} ({what}) binds the ANSI "
                     f'export by default; add CharSet = CharSet.Unicode or EntryPoint = "{export}W"'
                 )
+        for m in _STRUCT.finditer(body):
+            charset = _CHARSET.search(m["args"])
+            if "ByValTStr" in m["body"] and (charset is None or charset["v"] != "Unicode"):
+                where = _offset_position(node, body, m.start())
+                found.append(
+                    f"{where}: pinvoke-ansi: struct {m['name']} holds ByValTStr strings as "
+                    "ANSI; add CharSet = CharSet.Unicode to its StructLayout"
+                )
     return found
 
 
@@ -123,17 +138,23 @@ def pinvoke_unicode(src: Source) -> list[str]:
 def start_type_fallback(src: Source) -> list[str]:
     """`.StartType` (ServiceController.StartType, .NET Framework 4.6.1+:
     https://learn.microsoft.com/dotnet/api/system.serviceprocess.servicecontroller.starttype)
-    is empty on older hosts; the script must also read Win32_Service.StartMode
+    is empty on older hosts (stock Server 2012 R2): the script block that reads it must also
+    read Win32_Service.StartMode
     (https://learn.microsoft.com/windows/win32/cimwin32prov/win32-service)."""
-    lowered = src.text.lower()
-    if "win32_service" in lowered and "startmode" in lowered:
-        return []
-    return [
-        f"{_pos(node)}: starttype: .StartType without the Win32_Service.StartMode fallback "
-        "(ServiceController.StartType needs .NET 4.6.1)"
-        for node in walk(src.tree.root_node)
-        if node.type == "member_access" and _member(node) == "starttype"
-    ]
+    found = []
+    for node in walk(src.tree.root_node):
+        if node.type != "member_access" or _member(node) != "starttype":
+            continue
+        block = node.parent
+        while block is not None and block.type != "script_block":
+            block = block.parent
+        text = _text(block if block is not None else src.tree.root_node).lower()
+        if not ("win32_service" in text and "startmode" in text):
+            found.append(
+                f"{_pos(node)}: starttype: .StartType without the Win32_Service.StartMode "
+                "fallback in its script block (ServiceController.StartType needs .NET 4.6.1)"
+            )
+    return found
 
 
 # --- culture-sensitive parsing ---------------------------------------------------------------
