@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from fleet.scripts import Script, builtin_script
 from fleet.store.journal import Journal, RunHeader
 from fleet.transports.base import FrameBroken, ScriptFailed, ScriptOutput, Target
 from fleet.transports.framing import FRAME_END, frame, parse_frame
+from tests.support.one_host import Answer, Hook, one_host_transport
 
 NAME = "rds-a-001"
 SCRIPT = builtin_script("fix-registry")
@@ -86,44 +87,24 @@ def test_no_frame_from_a_script_that_reported_nothing_is_broken() -> None:
 # --- apply: failed versus unknown --------------------------------------------------------------
 
 
-Run = Callable[[], Any]  # the lab running the script: its reply
-Answer = Callable[[Run], ScriptOutput]
+#: What the host answers for the victim's first write, given the lab's own answer (awaiting
+#: it runs the fix: the lab applies it).
+Mangled = Callable[[Answer], Awaitable[ScriptOutput]]
 
 
-class LabSession:
+def victim_answers(victim: str, mangled: Mangled) -> Hook:
     """The lab answers; the `victim` value's fix (its first write, not its undo) answers
-    `answer(run)`."""
+    `mangled` of what the lab said."""
+    writes: list[str] = []
 
-    def __init__(self, host: LabHost, victim: str, answer: Answer) -> None:
-        self.host, self.victim, self.answer = host, victim, answer
-        self.writes: list[str] = []
-
-    async def run(self, script: Script, params: Mapping[str, Any]) -> ScriptOutput:
-        def run() -> Any:
-            return default_responder().answer(self.host, script.text, json.dumps(params))
-
+    async def hook(script: Script, params: Mapping[str, Any], answer: Answer) -> ScriptOutput:
         if script.id == "fix.registry":
-            self.writes.append(str(params.get("name")))
-            if self.writes.count(self.victim) == 1 and params.get("name") == self.victim:
-                return self.answer(run)
-        reply = run()
-        return ScriptOutput(reply.output, reply.error or "", reply.exit_status)
+            writes.append(str(params.get("name")))
+            if writes.count(victim) == 1 and params.get("name") == victim:
+                return await mangled(answer)
+        return await answer()
 
-    async def close(self) -> None:
-        return None
-
-
-class LabTransport:
-    name = "ssh"
-
-    def __init__(self, session: LabSession) -> None:
-        self.session = session
-
-    async def connect(self, target: Target) -> LabSession:
-        return self.session
-
-    async def aclose(self) -> None:
-        return None
+    return hook
 
 
 def lab_host() -> LabHost:
@@ -149,7 +130,7 @@ def state(host: LabHost) -> tuple[object, object]:
 
 
 async def apply(
-    tmp_path: Path, host: LabHost, answer: Answer, *, rollback: bool
+    tmp_path: Path, host: LabHost, mangled: Mangled, *, rollback: bool
 ) -> tuple[Any, dict[str, tuple[str, str | None]]]:
     plan = host_plan(host)
     names = [c.target.rsplit("\\", 1)[-1] for c in plan.changes]
@@ -162,18 +143,18 @@ async def apply(
             plan, AuditHost(target), default_playbook(), options, asyncio.Event(), 1,
             [JournalRows(journal, "run-1")],
         )  # fmt: skip
-        session = LabSession(host, "AllowEncryptionOracle", answer)
-        outcome = await applier.run(LabTransport(session))
+        hook = victim_answers("AllowEncryptionOracle", mangled)
+        outcome = await applier.run(one_host_transport(host, hook=hook))
         rows = {r.target.rsplit("\\", 1)[-1]: (r.status, r.error) for r in journal.changes("run-1")}
     return outcome, rows
 
 
-def broken(run: Run) -> ScriptOutput:
+async def broken(answer: Answer) -> ScriptOutput:
     """It ran (the lab applied it), and its answer was cut off on the way back."""
-    return ScriptOutput(cut_off(run().output), "", 0)
+    return ScriptOutput(cut_off((await answer()).stdout), "", 0)
 
 
-def refused(run: Run) -> ScriptOutput:
+async def refused(_: Answer) -> ScriptOutput:
     """It said it failed before it wrote anything (a terminating error, no frame)."""
     err = ps_error("Requested registry access is not allowed.", "PermissionDenied", "x")
     return ScriptOutput(err.output, err.error or "", err.exit_status, errors=("denied",))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,37 +27,14 @@ from fleet.remediate.plan import plan_host
 from fleet.runner import RunOptions
 from fleet.scripts import Script, builtin_script
 from fleet.store.journal import ChangeRow, Journal, RunHeader
-from fleet.transports.base import ConnectionLost, ScriptOutput, Target
+from fleet.transports.base import ConnectionLost, Target
 from fleet.transports.framing import parse_frame
+from tests.support.one_host import before_each, one_host_transport
 
 
-class LabSession:
-    """A session answered in-process by the lab responder; drops on `drop_on` scripts."""
-
-    def __init__(self, host: LabHost, drop_on: str | None = None) -> None:
-        self.host, self.drop_on, self.responder = host, drop_on, default_responder()
-
-    async def run(self, script: Script, params: Mapping[str, Any]) -> ScriptOutput:
-        if self.drop_on and script.id.startswith(self.drop_on):
-            raise ConnectionLost("connection lost mid-command")
-        reply = self.responder.answer(self.host, script.text, json.dumps(params))
-        return ScriptOutput(reply.output, reply.error or "", reply.exit_status)
-
-    async def close(self) -> None:
-        return None
-
-
-class LabTransport:
-    name = "ssh"
-
-    def __init__(self, session: LabSession) -> None:
-        self.session = session
-
-    async def connect(self, target: Target) -> LabSession:
-        return self.session
-
-    async def aclose(self) -> None:
-        return None
+async def dropped_on_fixes(script: Script) -> None:
+    if script.id.startswith("fix."):
+        raise ConnectionLost("connection lost mid-command")
 
 
 def lab_host(faults: tuple[str, ...]) -> LabHost:
@@ -108,7 +84,9 @@ async def test_a_change_cut_off_mid_script_stays_unknown(tmp_path: Path) -> None
     with Journal.open(tmp_path / "j.db") as journal:
         start(journal)
         with pytest.raises(ConnectionLost):
-            await applier(plan, journal).run(LabTransport(LabSession(host, drop_on="fix.")))
+            await applier(plan, journal).run(
+                one_host_transport(host, hook=before_each(dropped_on_fixes))
+            )
     with Journal.open(tmp_path / "j.db") as journal:  # as a later process would read it
         rows = journal.changes("run-1")
         assert [(r.seq, r.status) for r in rows] == [(0, "unknown")]
@@ -123,7 +101,7 @@ async def test_applied_changes_are_journaled_with_the_scripts_before_and_after(
     plan = host_plan(host)
     with Journal.open(tmp_path / "j.db") as journal:
         start(journal)
-        outcome = await applier(plan, journal).run(LabTransport(LabSession(host)))
+        outcome = await applier(plan, journal).run(one_host_transport(host))
         row, restart = journal.changes("run-1")
     assert outcome.status == "applied"
     assert (row.status, row.before, row.after) == ("applied", 0, 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,14 +21,11 @@ from fleet.audit import AuditHost
 from fleet.checks.evaluate import evaluate_host
 from fleet.checks.params import resolve_params
 from fleet.facts import Facts, HostFacts
+from fleet.lab.inprocess import LabHosts
 from fleet.lab.model import LabHost, make_host
-from fleet.lab.rdp_listener import decide
-from fleet.lab.rdp_wiring import listener_up, wire_state_for
-from fleet.lab.responder import Responder, default_responder
+from fleet.lab.rdp_wiring import wire_state_for
+from fleet.lab.responder import default_responder
 from fleet.playbook.loader import default_playbook
-from fleet.probe.client import REQUESTS
-from fleet.probe.model import Attempt, Outcome, ProbeError, ProbeResult
-from fleet.probe.negotiation import ConnectionRequest
 from fleet.remediate.apply import ApplyOptions, HostApply
 from fleet.remediate.journal_rows import JournalRows
 from fleet.remediate.model import Change, HostPlan, ScriptCall
@@ -37,71 +34,11 @@ from fleet.remediate.wire import WireVerify
 from fleet.runner import RunOptions
 from fleet.scripts import Script, builtin_script
 from fleet.store.journal import Journal, RunHeader
-from fleet.transports.base import ScriptOutput, Target
+from fleet.transports.base import Target
 from fleet.transports.framing import parse_frame
+from tests.support.one_host import before_each, one_host_transport, session_to
 
 NAME = "rds-a-001"
-
-
-class LabSession:
-    """A session answered by a lab responder; `before` runs ahead of each script."""
-
-    def __init__(
-        self,
-        host: LabHost,
-        responder: Responder | None = None,
-        before: Callable[[Script], Awaitable[None]] | None = None,
-    ) -> None:
-        self.host, self.responder, self.before = host, responder or default_responder(), before
-
-    async def run(self, script: Script, params: Mapping[str, Any]) -> ScriptOutput:
-        if self.before is not None:
-            await self.before(script)
-        reply = self.responder.answer(self.host, script.text, json.dumps(params))
-        return ScriptOutput(reply.output, reply.error or "", reply.exit_status)
-
-    async def close(self) -> None:
-        return None
-
-
-class LabTransport:
-    name = "ssh"
-
-    def __init__(self, session: LabSession) -> None:
-        self.session = session
-
-    async def connect(self, target: Target) -> LabSession:
-        return self.session
-
-    async def aclose(self) -> None:
-        return None
-
-
-def lab_probe(host: LabHost) -> Callable[[str, int], Awaitable[ProbeResult]]:
-    """What fleet's probe would read from the lab's listener for this host, now."""
-
-    async def probe(address: str, port: int) -> ProbeResult:
-        now = datetime.now(UTC)
-        if not listener_up(host):
-            return ProbeResult(
-                address, port, now, error_kind=ProbeError.UNREACHABLE, error="refused"
-            )
-        state, attempts = wire_state_for(host), []
-        for requested in REQUESTS:
-            cc = decide(state, ConnectionRequest(requested=requested))
-            attempts.append(
-                Attempt(
-                    requested=requested,
-                    outcome=Outcome(cc.kind),
-                    selected=cc.selected,
-                    failure_code=cc.failure_code,
-                    failure_name=cc.failure_name,
-                    flags=cc.flags,
-                )
-            )
-        return ProbeResult(address, port, now, attempts=tuple(attempts))
-
-    return probe
 
 
 def lab_host(*faults: str) -> LabHost:
@@ -125,7 +62,7 @@ def applier(plan: HostPlan, journal: Journal, host: LabHost) -> HostApply:
         run=RunOptions(retries=0),
         batch_size=1,
         allow_disruptive=True,
-        wire=WireVerify({NAME: 3389}, probe=lab_probe(host), interval_s=0.0),
+        wire=WireVerify({NAME: 3389}, probe=LabHosts([host]).probe, interval_s=0.0),
     )
     target = Target(name=NAME, address="127.0.0.1", port=22, transport="ssh")
     return HostApply(
@@ -149,7 +86,7 @@ async def test_values_go_live_with_the_restart_and_the_wire_agrees(tmp_path: Pat
         "fix.service_restart",
     ]
     with Journal.open(tmp_path / "j.db") as journal:
-        outcome = await applier(plan, journal, host).run(LabTransport(LabSession(host)))
+        outcome = await applier(plan, journal, host).run(one_host_transport(host))
     assert outcome.status == "applied", [(c.status, c.error) for c in outcome.changes]
     state = wire_state_for(host)
     assert (state.security_layer, state.user_authentication) == (2, 1)
@@ -170,7 +107,9 @@ async def test_a_restart_that_leaves_the_old_values_live_fails_on_the_wire_and_i
     responder.register("fix.service_restart", 1, restart_without_effect)
     plan = host_plan(host)
     with Journal.open(tmp_path / "j.db") as journal:
-        outcome = await applier(plan, journal, host).run(LabTransport(LabSession(host, responder)))
+        outcome = await applier(plan, journal, host).run(
+            one_host_transport(host, responder=responder)
+        )
         rows = journal.changes("run-1")
     assert outcome.status == "failed"
     assert "cross.protocols" in outcome.still_failing
@@ -195,7 +134,7 @@ async def test_a_cancel_landing_in_the_restart_does_not_leave_termservice_stoppe
         apply = applier(plan, journal, host)
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.1):  # the host's deadline, mid-restart
-                await apply.run(LabTransport(LabSession(host, before=slow_restart)))
+                await apply.run(one_host_transport(host, hook=before_each(slow_restart)))
         rows = {r.target: r for r in journal.changes("run-1")}
     assert [s.status for s in host.state.services if s.name == "TermService"] == ["Running"]
     restart = rows["service TermService (restart)"]
@@ -217,7 +156,7 @@ async def test_a_policy_write_is_accepted_but_verification_sees_group_policy_put
     plan = HostPlan(host=NAME, fingerprint="-", checks=["security.layer"], changes=[change])
     with Journal.open(tmp_path / "j.db") as journal:
         apply = applier(plan, journal, host)
-        session = LabSession(host)
+        session = await session_to(host, one_host_transport(host))
         await apply._apply_changes(session)  # as Windows does, the write is accepted
         assert [c.status for c in apply.changes] == ["applied"]
         await apply._verify(session)  # the next gather follows a Group Policy refresh
@@ -236,7 +175,7 @@ async def test_a_stopped_run_still_restarts_for_the_values_it_wrote(tmp_path: Pa
             if script.id == "fix.rdp_security":
                 apply.stop.set()  # Ctrl-C: finish what is in flight, start nothing new
 
-        await apply.run(LabTransport(LabSession(host, before=ctrl_c_during_the_first_value)))
+        await apply.run(one_host_transport(host, hook=before_each(ctrl_c_during_the_first_value)))
     statuses = [(c.change.target.rsplit("\\", 1)[-1], c.status) for c in apply.changes]
     assert statuses == [
         ("UserAuthentication", "applied"),
