@@ -23,8 +23,10 @@ install: $(STAMP)
 demo: install
 	@FLEET=$(BIN)/fleet sh scripts/demo.sh $(DEMO)
 
+# Two workers: most of the suite waits on labs and deadlines, not on a core. --dist loadscope
+# keeps a module's tests (and its lab) on one worker.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope
 
 lint: install
 	$(BIN)/ruff check .
