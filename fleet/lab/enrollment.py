@@ -103,14 +103,17 @@ def _template_of(
     return template, template_oid or state.pki.oid(template)
 
 
-def _from_template(cert: Certificate, template: str, template_oid: str | None) -> bool:
-    if template_oid:
-        return cert.template_oid == template_oid
-    return cert.template_name is not None and cert.template_name.casefold() == template.casefold()
+def _from_template(cert: Certificate, names: tuple[str, ...], template_oid: str | None) -> bool:
+    """Find-Usable's Test-FromTemplate: decided by what the certificate carries, its template's
+    OID (version 2+, compared when the template's OID is known) or only its name (version 1)."""
+    if cert.template_oid is not None:
+        return template_oid is not None and cert.template_oid == template_oid
+    wanted = {n.casefold() for n in names}
+    return cert.template_name is not None and cert.template_name.casefold() in wanted
 
 
 def _usable(
-    state: HostState, template: str, template_oid: str | None, days: int, now: datetime
+    state: HostState, names: tuple[str, ...], template_oid: str | None, days: int, now: datetime
 ) -> Certificate | None:
     """An earlier run's certificate (Find-Usable): from the template, for this host, its key,
     a listener EKU, valid for more than `days`."""
@@ -123,7 +126,7 @@ def _usable(
         and c.not_before <= now
         and c.not_after > now + timedelta(days=days)
         and set(c.eku or ()) & {SERVER_AUTH, RD_AUTH}
-        and _from_template(c, template, template_oid)
+        and _from_template(c, names, template_oid)
         and c.subject.lower().removeprefix("cn=").split(".")[0] == host
     ]
     return max(found, key=lambda c: c.not_after, default=None)
@@ -181,23 +184,32 @@ def _enroll(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
     state = host.state
     now = datetime.now(UTC)
     request, oid = _template_of(state, template, oid)
-    cert = _usable(state, template, oid, days, now)
+    cert = _usable(state, (template, request), oid, days, now)
     enrolled = cert is None
     if cert is None:
         cert = _issue(host, request, now)
     if cert.key_readable is False:  # Grant-NetworkServiceRead
         cert = _replace(state, cert, key_readable=True)
+    made = cert.thumbprint if enrolled else None  # only this goes to the undo
     before = _bound(state)
     if bind:
         if before != cert.thumbprint:
             state.cert = state.cert.model_copy(
                 update={"bound_thumbprint": cert.thumbprint, "hash_type": HASH_CUSTOM}
             )
-        return _change(BINDING, before, _bound(state))
+        answer = _change(BINDING, before, _bound(state))
+        answer["changes"][0]["made"] = made
+        return answer
     target = f"Cert:\\LocalMachine\\My (template {template})"
     return {
         "changes": [
-            {"target": target, "before": None, "after": cert.thumbprint, "changed": enrolled}
+            {
+                "target": target,
+                "before": None,
+                "after": cert.thumbprint,
+                "changed": enrolled,
+                "made": made,
+            }
         ]
     }
 
@@ -233,7 +245,7 @@ def _remove(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
 
 
 def fix_cert_enroll(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
-    """fix-cert-enroll.ps1 version 1: `enroll` (certreq, key grant, bind) or `remove` (its
+    """fix-cert-enroll.ps1 version 2: `enroll` (certreq, key grant, bind) or `remove` (its
     undo). A failure after the CA issued leaves nothing behind, as the script's clean-up."""
     action = params.get("action")
     if action == "enroll":
@@ -244,5 +256,5 @@ def fix_cert_enroll(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any]:
 
 
 ENROLL_HANDLERS: Mapping[tuple[str, int], Handler] = {
-    ("fix.cert_enroll", 1): noop_aware(fix_cert_enroll),
+    ("fix.cert_enroll", 2): noop_aware(fix_cert_enroll),
 }

@@ -108,18 +108,20 @@ def fix_script(script_id: str, playbook: Playbook | None = None) -> Script:
     return script
 
 
-def _reported(document: Any) -> tuple[Any, Any, bool]:
-    """(before, after, changed) from a fix script's `changes` list; without one, what the
-    script did cannot be told (FrameBroken)."""
+def _reported(document: Any) -> tuple[Any, Any, Any]:
+    """(before, after, made) from a fix script's `changes` list (`made`: what the script says
+    it created, for an undo that removes it; docs/contracts.md); without one, what the script
+    did cannot be told (FrameBroken)."""
     changes = document.get("changes") if isinstance(document, dict) else None
     if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
         raise FrameBroken("fix script answer has no 'changes' list")
     if len(changes) == 1:
         c = changes[0]
-        return c.get("before"), c.get("after"), bool(c.get("changed"))
+        return c.get("before"), c.get("after"), c.get("made")
     before = {str(c.get("target")): c.get("before") for c in changes}
     after = {str(c.get("target")): c.get("after") for c in changes}
-    return before, after, any(bool(c.get("changed")) for c in changes)
+    made = next((c["made"] for c in changes if c.get("made") is not None), None)
+    return before, after, made
 
 
 def _essence(change: Change) -> tuple[object, ...]:
@@ -296,7 +298,7 @@ class HostApply:
         await self._started(co, "running")  # journaled before the script may run
         try:
             document = await self._run_script(session, co, script, call)
-            co.before, co.after, _ = _reported(document)
+            co.before, co.after, co.made = _reported(document)
         except ScriptFailed as exc:  # it said it failed
             self._settle(co, ChangeStatus.FAILED, exc.message)
             return
@@ -395,12 +397,13 @@ class HostApply:
             self._settle(co, ChangeStatus.FAILED, f"verification on the wire: {found.message}")
 
     def _undo_params(self, co: ChangeOutcome, undo: ScriptCall) -> dict[str, Any]:
-        """The undo's params; `undo_after_param` takes what the fix reported it made (None when
-        its answer was never read)."""
+        """The undo's params; `undo_after_param` takes what the fix reported it made (`made`:
+        None when it made nothing, e.g. it took a certificate already there, or when its answer
+        was never read), never its `after`: an undo must not remove what fleet did not make."""
         params = dict(undo.params)
         name = co.change.undo_after_param
         if name is not None:
-            params[name] = co.after if co.ran else None
+            params[name] = co.made if co.ran else None
         return params
 
     async def _rollback(self, session: Session) -> None:

@@ -84,8 +84,9 @@ class Change(PlanModel):
     blocked: str | None = None  # why this cannot be applied (shown, never run)
     fix: ScriptCall | None = None  # None only when blocked
     undo: ScriptCall | None = None  # how to put it back; None = not reversible
-    # The undo's param that takes what the fix reported as `after`: what a fix creates (an
-    # enrolled certificate's thumbprint) is known only once it ran.
+    # The undo's param that takes what the fix reported it made (its answer's `made`): what a
+    # fix creates (an enrolled certificate's thumbprint) is known only once it ran, and only
+    # what it created may be removed (not a certificate it found already there).
     undo_after_param: str | None = None
 
     @property

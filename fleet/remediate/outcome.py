@@ -78,6 +78,7 @@ class ChangeOutcome:
     after: Any = None
     error: str | None = None
     ran: bool = False  # its fix script completed (so it can be rolled back)
+    made: Any = None  # what the fix reported it created (its answer's `made`), for the undo
 
     def to_dict(self) -> dict[str, Any]:
         c = self.change

@@ -1,5 +1,5 @@
 # fleet-script: fix.cert_enroll
-# fleet-version: 1
+# fleet-version: 2
 # Enrolls a new RDP listener certificate from an enterprise CA, or (the undo) removes the one it
 # enrolled.
 #
@@ -14,8 +14,9 @@
 # error as it is (for the journal). The new certificate is found in Cert:\LocalMachine\My: one
 # that was not there before, with its private key, from the template (by OID; by name for a
 # version 1 template; lib/certtemplate.ps1), the latest NotBefore. A usable certificate from the
-# template already there (an earlier run's: issued to this host, valid for more than valid_days,
-# a listener EKU) is taken instead, so a second run changes nothing. Then NETWORK SERVICE
+# template already there (an earlier run's, or one Windows enrolled itself under the template
+# policy: issued to this host, valid for more than valid_days, a listener EKU) is taken instead,
+# so a second run changes nothing. Then NETWORK SERVICE
 # (S-1-5-20) gets Read on its key (KB 3042780, lib/certkey.ps1) and, with bind, it is bound to
 # RDP-Tcp (Win32_TSGeneralSetting.SSLCertificateSHA1Hash, MicrosoftDocs/win32
 # desktop-src/TermServ/win32-tsgeneralsetting.md). The listener needs Server Authentication or
@@ -23,7 +24,9 @@
 # Services", https://learn.microsoft.com/windows-server/remote/remote-desktop-services/rds-certificates):
 # a certificate it enrolled without either, or whose key stays unreadable, or that cannot be
 # bound, is deleted again with its key before the error: nothing is left half-bound. Answers one
-# change: the binding (bind) or the store (no bind), before -> the certificate's thumbprint.
+# change: the binding (bind) or the store (no bind), before -> the certificate's thumbprint, and
+# `made`: the thumbprint this run enrolled, or null when it took a certificate already there.
+# Only `made` goes to the undo: a certificate fleet did not enroll is never deleted.
 #
 # action "remove" {thumbprint, rebind}: binds `rebind` again when given, then deletes
 # `thumbprint` from LocalMachine\My with its private key, unless it is bound. Idempotent.
@@ -55,14 +58,20 @@ function Test-ListenerEku($Cert) {
     return @($ekus | Where-Object { $listenerEkus -contains $_ }).Count -gt 0
 }
 
-function Test-FromTemplate($Cert, [string]$Template, [string]$TemplateOid, [switch]$AnyUnknown) {
-    # By the template's OID when known; a version 1 certificate by its template name. With
-    # -AnyUnknown (a certificate that just arrived, when Active Directory could not give the
-    # template's OID) any version 2 template counts: certreq asked for exactly one.
+function Test-FromTemplate($Cert, [string[]]$Names, [string]$TemplateOid, [switch]$AnyUnknown) {
+    # Decided by what the certificate carries ([MS-WCCE] 2.2.2.7.7.1 and 2.2.2.7.7.2): a
+    # version 2+ certificate names its template by OID (compared with the template's OID when
+    # known), a version 1 certificate by name only (compared with $Names: the name asked for
+    # and the one Active Directory gives its OID). With -AnyUnknown (a certificate that just
+    # arrived, when Active Directory could not give the template's OID) any version 2 template
+    # counts: certreq asked for exactly one.
     $id = Get-CertTemplateId $Cert
-    if ($TemplateOid) { return ($id.template_oid -eq $TemplateOid) }
-    if ($id.template_name) { return ($id.template_name -eq $Template) }
-    return ($AnyUnknown -and [bool]$id.template_oid)
+    if ($id.template_oid) {
+        if ($TemplateOid) { return ($id.template_oid -eq $TemplateOid) }
+        return [bool]$AnyUnknown
+    }
+    if ($id.template_name) { return ($Names -contains $id.template_name) }
+    return $false
 }
 
 function Test-ForThisHost($Cert) {
@@ -102,14 +111,14 @@ function Invoke-CertreqEnroll([string]$Template) {
     return @{ code = $global:LASTEXITCODE; text = ($lines -join ' ').Trim() }
 }
 
-function Find-Usable([string]$Template, [string]$TemplateOid, [int]$ValidDays) {
+function Find-Usable([string[]]$Names, [string]$TemplateOid, [int]$ValidDays) {
     # An earlier run's certificate: from the template, for this host, its key, a listener EKU,
     # valid now and for more than $ValidDays. The latest-expiring one.
     $now = [DateTime]::UtcNow
     $usable = @(Get-ChildItem -LiteralPath 'Cert:\LocalMachine\My' | Where-Object {
             $_.HasPrivateKey -and $_.NotBefore.ToUniversalTime() -le $now -and
             $_.NotAfter.ToUniversalTime() -gt $now.AddDays($ValidDays) -and
-            (Test-ListenerEku $_) -and (Test-FromTemplate $_ $Template $TemplateOid) -and (Test-ForThisHost $_)
+            (Test-ListenerEku $_) -and (Test-FromTemplate $_ $Names $TemplateOid) -and (Test-ForThisHost $_)
         } | Sort-Object -Property NotAfter -Descending)
     if ($usable.Count -gt 0) { return $usable[0] }
     return $null
@@ -134,7 +143,8 @@ function Invoke-Enroll {
         $templateOid = Find-AdTemplate -Name $template
     }
 
-    $cert = Find-Usable $template $templateOid $validDays
+    $names = @($template, $request)
+    $cert = Find-Usable $names $templateOid $validDays
     $enrolled = $false
     if ($null -eq $cert) {
         $known = Get-MyThumbprints
@@ -144,7 +154,7 @@ function Invoke-Enroll {
         }
         $new = @(Get-ChildItem -LiteralPath 'Cert:\LocalMachine\My' | Where-Object {
                 $known -notcontains [string]$_.Thumbprint -and $_.HasPrivateKey -and
-                (Test-FromTemplate $_ $template $templateOid -AnyUnknown)
+                (Test-FromTemplate $_ $names $templateOid -AnyUnknown)
             } | Sort-Object -Property NotBefore -Descending)
         if ($new.Count -eq 0) {
             throw ("certreq -enroll for template '{0}' exited 0, but no new certificate from it with a private key is in LocalMachine\My (a request pending the CA manager's approval?): {1}" -f $request, $result.text)
@@ -175,11 +185,13 @@ function Invoke-Enroll {
         }
         throw $why
     }
+    $made = $null
+    if ($enrolled) { $made = $thumb }
     if ($p.bind) {
         $after = Get-Bound
-        return @{ target = $binding; before = $before; after = $after; changed = ($before -ne $after) }
+        return @{ target = $binding; before = $before; after = $after; changed = ($before -ne $after); made = $made }
     }
-    return @{ target = "Cert:\LocalMachine\My (template $template)"; before = $null; after = $thumb; changed = $enrolled }
+    return @{ target = "Cert:\LocalMachine\My (template $template)"; before = $null; after = $thumb; changed = $enrolled; made = $made }
 }
 
 function Invoke-Remove {

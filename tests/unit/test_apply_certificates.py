@@ -7,7 +7,7 @@ certificate fails the change and its rollback removes what was enrolled."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import fleet.audit
 import fleet.remediate.runs
 from fleet.audit import AuditHost, audit
 from fleet.facts import CertFacts, Facts, HostFacts
+from fleet.lab.enrollment import fix_cert_enroll
 from fleet.lab.faults import parse_fault_spec
 from fleet.lab.inprocess import LabHosts
 from fleet.lab.model import LabConfig, LabHost, build_hosts
@@ -31,8 +32,10 @@ from fleet.remediate.runs import make_plan, run_apply
 from fleet.remediate.wire import WireVerify, certificate_on_wire
 from fleet.results import CheckStatus
 from fleet.runner import RunOptions
+from fleet.scripts import Script
 from fleet.store.journal import Journal
-from fleet.transports.base import Target
+from fleet.transports.base import ScriptOutput, Target
+from tests.support.one_host import Answer, one_host_transport
 
 OPTIONS = RunOptions(concurrency=20, timeout=20, retries=0)
 DONE_WHEN = "cert_expired:3,cert_expired_ca:3,cert_missing:3,cert_pinned_expired:4"
@@ -251,3 +254,38 @@ RDP_ONLY = Attempt(0, Outcome.SELECTED, selected=int(Protocol.RDP))
 def test_certificate_on_wire(probe: ProbeResult, status: CheckStatus, says: str) -> None:
     found = certificate_on_wire(_facts(), probe)
     assert found.status is status and says in found.message, found.message
+
+
+def test_a_rollback_never_removes_a_certificate_the_enrollment_did_not_make(
+    make_lab: Any,
+) -> None:
+    # Just before the enrollment runs, a usable certificate from the template arrives (Windows
+    # enrolls by itself under the template policy): the script takes it instead of enrolling,
+    # and the rollback after the failed wire check must leave it in the store.
+    lab = make_lab("cert_expired_ca:1", TEMPLATE, hosts=1)
+    (host,) = lab.hosts
+    realize(host.state)
+    old = host.state.cert.bound_thumbprint
+    stale = asyncio.run(lab.lab.probe(host.address, 3389))  # still the expired one
+    arrived: list[str] = []
+
+    async def windows_enrolls_first(
+        script: Script, params: Mapping[str, Any], answer: Answer
+    ) -> ScriptOutput:
+        if script.id == "fix.cert_enroll" and params.get("action") == "enroll":
+            own = {"action": "enroll", "template": TEMPLATE, "bind": False}
+            arrived.append(fix_cert_enroll(host, own)["changes"][0]["after"])
+        return await answer()
+
+    async def still_old(address: str, port: int) -> ProbeResult:
+        return stale
+
+    plan = lab.plan()
+    lab.transport = one_host_transport(host, hook=windows_enrolls_first)
+    _, run = lab.apply(plan, probe=still_old)
+    (outcome,) = run.hosts
+    (change,) = outcome.changes
+    assert change.status.value == "rolled_back" and arrived
+    certs = host.state.cert
+    assert certs.bound_thumbprint == old
+    assert arrived[0] in {c.thumbprint for c in certs.certificates}  # not fleet's to delete

@@ -138,9 +138,21 @@ def test_enroll_finds_the_new_certificate_by_store_template_and_notbefore() -> N
     assert "$known = Get-MyThumbprints" in text  # before certreq runs
     assert text.index("$known = Get-MyThumbprints") < text.index("Invoke-CertreqEnroll $request")
     assert "$known -notcontains [string]$_.Thumbprint -and $_.HasPrivateKey" in text
-    assert "(Test-FromTemplate $_ $template $templateOid -AnyUnknown)" in text
+    assert "(Test-FromTemplate $_ $names $templateOid -AnyUnknown)" in text
     assert "Sort-Object -Property NotBefore -Descending" in text
-    assert "if ($TemplateOid) { return ($id.template_oid -eq $TemplateOid) }" in text
+    # By what the certificate carries: its template's OID (v2+), else its name (v1).
+    oid_first = (
+        "if ($id.template_oid) {\n"
+        "        if ($TemplateOid) { return ($id.template_oid -eq $TemplateOid) }"
+    )
+    assert oid_first in text
+    assert "if ($id.template_name) { return ($Names -contains $id.template_name) }" in text
+
+
+def test_enroll_gives_its_undo_only_what_it_enrolled() -> None:
+    text = code("fix-cert-enroll")
+    assert "$made = $null\n    if ($enrolled) { $made = $thumb }" in text
+    assert text.count("made = $made }") == 2  # in the bind answer and in the store answer
 
 
 def test_enroll_grants_the_key_binds_and_cleans_up_what_it_enrolled() -> None:

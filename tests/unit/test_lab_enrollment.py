@@ -191,3 +191,27 @@ def test_gather_reports_the_policy_templates_oid_as_ad_knows_it() -> None:
     assert cert.template_policy_oid == host.state.pki.oid(TEMPLATE)
     bound = next(c for c in cert.certificates if c.thumbprint == cert.bound_thumbprint)
     assert bound.template_oid == cert.template_policy_oid
+
+
+def test_a_version_1_certificate_is_found_by_name_though_the_templates_oid_is_known() -> None:
+    # A version 1 template (certreq's own -enroll example, WebServer) names itself in the
+    # certificate by name only ([MS-WCCE] 2.2.2.7.7.1), though Active Directory gives its OID:
+    # the certificate an earlier run enrolled is taken, not enrolled again.
+    host = lab_host(NAMES[2], "cert_expired_ca", ca="WebServer")
+    assert host.state.pki.oid("WebServer") is not None
+    call = ScriptCall(
+        script="fix.cert_enroll", params={"action": "enroll", "template": "WebServer", "bind": True}
+    )
+    first = run(host, call)["changes"][0]
+    assert first["made"] == first["after"]  # enrolled by this run: its undo may remove it
+    certs = host.state.cert.certificates
+    v1 = [
+        c.model_copy(update={"template_oid": None, "template_name": "WebServer"})
+        if c.thumbprint == first["after"]
+        else c
+        for c in certs
+    ]
+    host.state.cert = host.state.cert.model_copy(update={"certificates": v1})
+    again = run(host, call)["changes"][0]
+    assert again["changed"] is False and again["made"] is None  # nothing enrolled, nothing to undo
+    assert len(host.state.cert.certificates) == len(certs)
