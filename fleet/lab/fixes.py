@@ -199,6 +199,11 @@ def fix_firewall_rule(host: LabHost, params: dict[str, Any]) -> Mapping[str, Any
     rule of the same ID stays as it is and still overrides the local copy, so the change
     has no effect on what the firewall lets in."""
     name = _need(params, "name", str)
+    if any(c in name for c in "*?[]"):  # Set-NetFirewallRule -Name takes wildcards
+        raise HandlerError(
+            f"fix.firewall_rule: '{name}' holds a wildcard character; a rule ID is matched "
+            "literally"
+        )
     rule = host.state.firewall.rule(name, "Local")
     if rule is None:
         raise HandlerError(

@@ -13,11 +13,16 @@
 # cmdlet fails on it, and a Group Policy rule of the same ID overwrites the local one in the
 # ActiveStore (-Name), so fleet never plans either: Group Policy rules change in the GPO.
 # https://learn.microsoft.com/powershell/module/netsecurity/set-netfirewallrule
+# Its -Name "Wildcard characters are accepted": an ID holding * ? [ ] is refused, so one call
+# never changes other rules than the one read. It is a CDXML command of a script module: the
+# prologue's $ErrorActionPreference does not reach it (it runs in its module's session state),
+# so it gets -ErrorAction Stop, and every field asked for must read back as asked.
 param([Parameter(Mandatory)][string]$ParamsJson)
 # fleet-include: prologue
 $p = $ParamsJson | ConvertFrom-Json
 $name = [string]$p.name
 if (-not $name) { throw 'fix.firewall_rule: a rule name is required' }
+if ($name.IndexOfAny([char[]]'*?[]') -ge 0) { throw "fix.firewall_rule: '$name' holds a wildcard character; a rule ID is matched literally" }
 $localStore = 'HKLM:\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\FirewallRules'
 
 function Read-Rule {
@@ -53,8 +58,18 @@ if ($null -ne $p.local_port) {
     $wanted = @(([string]$p.local_port) -split ',')
     if (($wanted -join ',') -ne ($before.local_ports -join ',')) { $set['LocalPort'] = $wanted }
 }
-if ($set.Count -gt 0) { Set-NetFirewallRule -Name $name @set }
+if ($set.Count -gt 0) { Set-NetFirewallRule -Name $name @set -ErrorAction Stop }
 $after = Read-Rule
+# Every field asked for reads back as asked (profiles and ports as sets: the store keeps its
+# own order).
+$wantedNow = @{ enabled = $p.enabled; profiles = $p.profiles; local_ports = $p.local_port }
+foreach ($item in $asked) {
+    $field = $item[0]
+    $want = (@(@($wantedNow[$field]) | ForEach-Object { ([string]$_) -split ',' }) | Sort-Object) -join ','
+    if ($field -eq 'enabled') { $want = [string][bool]$p.enabled }
+    $got = (@($after[$field] | ForEach-Object { [string]$_ }) | Sort-Object) -join ','
+    if ($want -ne $got) { throw "fix.firewall_rule: $field of '$name' reads $got after the change, not $want" }
+}
 
 $changes = @(foreach ($item in $asked) {
         $field, $target = $item

@@ -14,7 +14,8 @@ if ($category -ne 'Private' -and $category -ne 'Public') {
 
 function Get-Profile {
     # The profile of exactly this interface (the alias is matched literally, never as a pattern).
-    $found = @(Get-NetConnectionProfile | Where-Object { $_.InterfaceAlias -eq $alias })
+    # -ErrorAction: a CDXML command does not see the script's $ErrorActionPreference.
+    $found = @(Get-NetConnectionProfile -ErrorAction Stop | Where-Object { $_.InterfaceAlias -eq $alias })
     if ($found.Count -eq 0) { throw "no connection profile for interface '$alias'" }
     return $found[0]
 }
@@ -22,7 +23,7 @@ function Get-Profile {
 $conn = Get-Profile
 $before = [string]$conn.NetworkCategory
 if ($before -ne $category) {
-    Set-NetConnectionProfile -InputObject $conn -NetworkCategory $category
+    Set-NetConnectionProfile -InputObject $conn -NetworkCategory $category -ErrorAction Stop
 }
 $after = [string](Get-Profile).NetworkCategory
 $change = @{ target = "NetConnectionProfile($alias).NetworkCategory"; before = $before; after = $after; changed = ($before -ne $after) }

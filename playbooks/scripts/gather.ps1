@@ -503,7 +503,7 @@ $Gatherers = [ordered]@{
         }
     }
     network_profiles = {
-        foreach ($p in @(Get-NetConnectionProfile)) {
+        foreach ($p in @(Get-NetConnectionProfile -ErrorAction Stop)) {  # CDXML: its own -ErrorAction
             [ordered]@{
                 interface_alias  = [string]$p.InterfaceAlias
                 network_category = [string]$p.NetworkCategory
@@ -552,7 +552,7 @@ $Gatherers = [ordered]@{
         # ActiveStore: the effective settings, Group Policy included. AllowInboundRules False
         # ignores every inbound rule; AllowLocalFirewallRules False ignores the local ones
         # (Set-NetFirewallProfile). Enum values are sent by name, never cast.
-        $profiles = @(foreach ($p in @(Get-NetFirewallProfile -PolicyStore ActiveStore)) {
+        $profiles = @(foreach ($p in @(Get-NetFirewallProfile -PolicyStore ActiveStore -ErrorAction Stop)) {
                 [ordered]@{
                     name                       = [string]$p.Name
                     enabled                    = ([string]$p.Enabled -eq 'True')

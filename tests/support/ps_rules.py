@@ -293,6 +293,38 @@ def ps7_cmdlets(src: Source) -> list[str]:
     ]
 
 
+# --- CDXML (script module) commands ignore the script's $ErrorActionPreference --------------
+# NetSecurity, NetConnection, NetTCPIP, NetAdapter and ScheduledTasks commands are CDXML
+# functions of script modules: they run in the module's session state, whose scope chain is
+# module -> global, so `$ErrorActionPreference = 'Stop'` set in a script run in a child scope
+# (fleet's SSH invocation, `& ([scriptblock]::Create(...))`) never reaches them and their
+# errors stay non-terminating ("When a module exports an element ... when the element is run,
+# it is executed within the session state of the module", Windows PowerShell Session State,
+# https://learn.microsoft.com/powershell/scripting/developer/cmdlet/windows-powershell-session-state;
+# "The call operator executes in a child scope", about_Operators; PowerShell/PowerShell#4568).
+# An explicit -ErrorAction, a common parameter, is honoured.
+_CDXML = re.compile(
+    r"^(get|set|new|remove|enable|disable|rename|copy)-net(firewall\w*|connectionprofile|ip\w*|"
+    r"adapter\w*)$|^(get|set|new|register|unregister|start|stop|enable|disable)-scheduledtask\w*$"
+)
+
+
+def cdxml_error_action(src: Source) -> list[str]:
+    """A CDXML module's command carries its own -ErrorAction (-ea): the script's
+    $ErrorActionPreference does not reach it, and a refusal would pass silently."""
+    found = []
+    for cmd, name in _commands(src.tree):
+        if not _CDXML.match(name):
+            continue
+        named, _ = _command_args(cmd)
+        if not {"erroraction", "ea"} & set(named):
+            found.append(
+                f"{_pos(cmd)}: cdxml-erroraction: {_text(cmd.children[0])} is a script-module "
+                "(CDXML) command: $ErrorActionPreference does not reach it; pass -ErrorAction"
+            )
+    return found
+
+
 # --- data evaluated as code ------------------------------------------------------------------
 def code_from_data(src: Source) -> list[str]:
     """Values reach scripts as data (-ParamsJson), never as code: no Invoke-Expression
@@ -384,6 +416,7 @@ def certreq_text(src: Source) -> list[str]:
 
 
 RULES: tuple[Rule, ...] = (
+    cdxml_error_action,
     pinvoke_unicode,
     start_type_fallback,
     culture_parse,

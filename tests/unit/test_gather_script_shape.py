@@ -119,3 +119,13 @@ def test_the_rule_fix_reads_once_changes_once_reads_back_once() -> None:
     assert called.count("set-netfirewallrule") == 1
     assert called.count("read-rule") == 2
     assert (script.id, script.version) in BUILTIN  # the lab answers this very version
+
+
+def test_the_rule_fix_takes_no_wildcard_and_checks_what_it_set() -> None:
+    # Set-NetFirewallRule -Name: "Wildcard characters are accepted" (MicrosoftDocs/
+    # windows-powershell-docs docset/winserver2012r2-ps/netsecurity/Set-NetFirewallRule.md).
+    text = fix_script("fix.firewall_rule").text
+    refuse = text.index("$name.IndexOfAny([char[]]'*?[]') -ge 0")
+    change = text.index("Set-NetFirewallRule -Name $name @set -ErrorAction Stop")
+    assert refuse < text.index("$before = Read-Rule") < change
+    assert change < text.index("reads $got after the change, not $want")

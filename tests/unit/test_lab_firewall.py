@@ -121,3 +121,11 @@ def test_a_local_copy_changes_while_the_group_policy_rule_of_that_name_stays() -
     assert local is not None and local.profiles == ("Domain", "Private")
     assert gpo is not None and gpo.profiles == ("Domain", "Private", "Public") and not gpo.enabled
     assert not host.state.firewall.admits(3389, "Domain")  # the local change has no effect
+
+
+def test_a_rule_id_with_a_wildcard_is_refused_before_anything_changes() -> None:
+    host = lab_host()
+    code, answer = fix(host, name="RemoteDesktop-*", enabled=False)
+    assert code != 0 and "wildcard" in str(answer)
+    rule = host.state.firewall.rule(RDP_TCP_RULE, "Local")
+    assert rule is not None and rule.enabled  # untouched

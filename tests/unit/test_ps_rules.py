@@ -13,6 +13,7 @@ from tests.support.ps_rules import (
     RULES,
     Rule,
     Source,
+    cdxml_error_action,
     certreq_text,
     check,
     code_from_data,
@@ -105,6 +106,13 @@ CASES: list[tuple[Rule, str, str, str]] = [
         "$facts | ConvertTo-Json -Compress\n",
         "1:10: json-depth: ConvertTo-Json without -Depth",
         "ConvertTo-Json -InputObject $facts -Dep 6 -Compress\n",
+    ),
+    (
+        cdxml_error_action,
+        "$p = $ParamsJson | ConvertFrom-Json\nSet-NetFirewallRule -Name $p.name -Enabled True\n",
+        "2:1: cdxml-erroraction: Set-NetFirewallRule is a script-module (CDXML) command",
+        "$p = $ParamsJson | ConvertFrom-Json\n"
+        "Set-NetFirewallRule -Name $p.name -Enabled True -ErrorAction Stop\n",
     ),
     (
         ps7_cmdlets,
