@@ -306,7 +306,10 @@ class RebootFacts(FactModel):
     RebootPending exists (servicing staged a package); `wu_reboot_required`, the key
     ...\\WindowsUpdate\\Auto Update\\RebootRequired exists (Windows Update installed an
     update); `pending_file_rename`, Session Manager's PendingFileRenameOperations lists renames
-    for the next boot (MoveFileEx MOVEFILE_DELAY_UNTIL_REBOOT). None of them says since when.
+    for the next boot (MoveFileEx MOVEFILE_DELAY_UNTIL_REBOOT); `server_manager_reboot`,
+    HKLM\\SOFTWARE\\Microsoft\\ServerManager holds CurrentRebootAttempts (a role or feature was
+    installed or removed; None: a frame from a gather that did not read it). None of them says
+    since when.
     `uptime_s`: seconds since Win32_OperatingSystem.LastBootUpTime, measured on the host's
     own clock (so its skew cancels out); None when unknown.
     """
@@ -314,6 +317,7 @@ class RebootFacts(FactModel):
     cbs_reboot_pending: bool
     wu_reboot_required: bool
     pending_file_rename: bool
+    server_manager_reboot: bool | None = None
     uptime_s: int | None = None
 
     @property
@@ -322,6 +326,7 @@ class RebootFacts(FactModel):
             (self.cbs_reboot_pending, "Component Based Servicing RebootPending"),
             (self.wu_reboot_required, "Windows Update RebootRequired"),
             (self.pending_file_rename, "PendingFileRenameOperations"),
+            (self.server_manager_reboot is True, "Server Manager CurrentRebootAttempts"),
         )
         return [name for on, name in names if on]
 

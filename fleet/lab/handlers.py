@@ -86,13 +86,15 @@ def custom_pagefile_fix(host: LabHost, params: dict[str, Any]) -> Mapping[str, A
     if automatic != state["automatic_managed"]:
         before = state["automatic_managed"]
         state["automatic_managed"] = automatic
-        # Windows keeps no page file setting under automatic management.
-        state["initial_mb"] = None if automatic else state["initial_mb"]
         changes.append(_change("Win32_ComputerSystem.AutomaticManagedPagefile", before, automatic))
-    if "initial_mb" in desired and not automatic and size != state["initial_mb"]:
+    # initial_mb null: the page file setting is deleted (the undo of a size set where there
+    # was none), whatever automatic management becomes.
+    if "initial_mb" in desired and size != state["initial_mb"] and (size is None or not automatic):
         before = state["initial_mb"]
         state["initial_mb"] = size
         changes.append(_change("Win32_PageFileSetting.InitialSize", before, size))
+    if automatic:
+        state["initial_mb"] = None  # Windows keeps no page file setting under automatic management
     return {"changes": changes}
 
 

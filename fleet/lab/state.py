@@ -671,6 +671,7 @@ def _reboot(state: HostState, now: datetime) -> dict[str, Any]:
         "cbs_reboot_pending": "cbs" in state.reboot_markers,
         "wu_reboot_required": "wu" in state.reboot_markers,
         "pending_file_rename": "rename" in state.reboot_markers,
+        "server_manager_reboot": "server_manager" in state.reboot_markers,
         "uptime_s": uptime,
     }
 

@@ -8,7 +8,8 @@
 # running it) and undoes it by running it again with the values seen before.
 #
 # Fields: automatic_managed (Win32_ComputerSystem.AutomaticManagedPagefile, read/write) and
-# initial_mb (InitialSize in MB of the first Win32_PageFileSetting; null: no fixed size). With
+# initial_mb (InitialSize in MB of the first Win32_PageFileSetting; null: no fixed size, so an
+# existing setting is deleted, as the undo of a size set where there was none). With
 # automatic management off and no page file setting, one is created on the system drive;
 # MaximumSize is raised to the initial size when smaller. Page file settings "are deferred
 # until startup": a reboot, which fleet never does (the playbook says reboot_required).
@@ -39,6 +40,17 @@ if ($wantAutomatic -and $null -ne $size) { throw 'custom.pagefile.fix: a fixed s
 if ($wantAutomatic -ne $automatic) {
     Set-CimInstance -InputObject $system -Property @{ AutomaticManagedPagefile = $wantAutomatic }
     $changes += @{ target = 'Win32_ComputerSystem.AutomaticManagedPagefile'; before = $automatic; after = $wantAutomatic; changed = $true }
+}
+if ($fields -contains 'initial_mb' -and $null -eq $desired.initial_mb) {
+    # null: no fixed size. The undo of a size set where there was no page file setting: the
+    # setting goes again (the class "SupportsDelete, DeleteBy("DeleteInstance")",
+    # win32-pagefilesetting.md; under automatic management Windows keeps none).
+    $setting = @(Get-CimInstance -ClassName Win32_PageFileSetting) | Select-Object -First 1
+    if ($null -ne $setting) {
+        $before = [long]$setting.InitialSize
+        Remove-CimInstance -InputObject $setting
+        $changes += @{ target = 'Win32_PageFileSetting.InitialSize'; before = $before; after = $null; changed = $true }
+    }
 }
 if ($null -ne $size) {
     $setting = @(Get-CimInstance -ClassName Win32_PageFileSetting) | Select-Object -First 1

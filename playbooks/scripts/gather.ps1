@@ -630,7 +630,8 @@ $Gatherers = [ordered]@{
         # Is a restart pending? The markers Configuration Manager's prerequisite check reads
         # ("Pending system restart", https://learn.microsoft.com/mem/configmgr/core/servers/deploy/install/list-of-prerequisite-checks#pending-system-restart):
         # the RebootPending key of Component Based Servicing, the RebootRequired key of Windows
-        # Update, and Session Manager's PendingFileRenameOperations (REG_MULTI_SZ: the renames
+        # Update, Server Manager's CurrentRebootAttempts value (a role or feature installed or
+        # removed), and Session Manager's PendingFileRenameOperations (REG_MULTI_SZ: the renames
         # MoveFileEx MOVEFILE_DELAY_UNTIL_REBOOT queues for the next boot,
         # https://learn.microsoft.com/windows/win32/api/winbase/nf-winbase-movefileexa).
         # None records when it was set. The uptime (Win32_OperatingSystem.LastBootUpTime, "Date
@@ -638,6 +639,9 @@ $Gatherers = [ordered]@{
         # tells fleet whether a change it applied came after the last boot; both ends are this
         # host's clock, so its skew cancels out. A DateTime, never text: nothing localized.
         $renames = (Get-Item -LiteralPath $SessionManagerKey).GetValue('PendingFileRenameOperations')
+        $serverManager = 'HKLM:\SOFTWARE\Microsoft\ServerManager'
+        $attempts = $null
+        if (Test-Path -LiteralPath $serverManager) { $attempts = (Get-Item -LiteralPath $serverManager).GetValue('CurrentRebootAttempts') }
         $uptime = $null
         try {
             $boot = (Get-CimInstance -ClassName Win32_OperatingSystem).LastBootUpTime
@@ -648,6 +652,7 @@ $Gatherers = [ordered]@{
             cbs_reboot_pending  = (Test-Path -LiteralPath "$CbsKey\RebootPending")
             wu_reboot_required  = (Test-Path -LiteralPath "$WindowsUpdateKey\RebootRequired")
             pending_file_rename = ($null -ne $renames -and @($renames).Count -gt 0)
+            server_manager_reboot = ($null -ne $attempts)
             uptime_s            = $uptime
         }
     }

@@ -22,6 +22,7 @@ from fleet.gather import run_framed
 from fleet.lab import registry
 from fleet.lab.faults import FAULTS, parse_fault_spec
 from fleet.lab.fixes import fix_registry
+from fleet.lab.handlers import custom_pagefile, custom_pagefile_fix
 from fleet.lab.inprocess import LabHosts
 from fleet.lab.model import LabConfig, LabHost, build_hosts
 from fleet.lab.state import render
@@ -324,6 +325,25 @@ def test_a_custom_fix_is_planned_from_the_document_and_converges(lab: Any, tmp_p
     assert built.plan(EXAMPLE).is_empty or not any(
         c.check_id == "custom.pagefile" for c in built.plan(EXAMPLE).changes
     )
+
+
+def test_the_example_custom_fix_is_undone_by_its_planned_undo(lab: Any) -> None:
+    # The undo of a size set where there was no page file setting sends initial_mb null: the
+    # setting the fix made is deleted again (custom-pagefile-fix.ps1 and the lab alike).
+    built = lab("", 20, seed=4)
+    plan = built.plan(EXAMPLE)
+    change = next(c for c in plan.changes if c.check_id == "custom.pagefile")
+    host = next(h for h in built.hosts if h.name == change.host)
+    assert change.undo is not None and change.fix is not None
+    before = dict(custom_pagefile(host, {}))
+    custom_pagefile_fix(host, dict(change.fix.params))
+    assert custom_pagefile(host, {})["initial_mb"] == 4096
+    undone = custom_pagefile_fix(host, dict(change.undo.params))["changes"]
+    assert dict(custom_pagefile(host, {})) == before
+    assert {c["target"] for c in undone} >= {"Win32_ComputerSystem.AutomaticManagedPagefile"}
+    text = fix_script("custom.pagefile.fix", EXAMPLE).text
+    assert "$null -eq $desired.initial_mb" in text
+    assert "Remove-CimInstance -InputObject $setting" in text
 
 
 def test_a_plan_whose_custom_script_the_playbook_lacks_is_refused(lab: Any) -> None:

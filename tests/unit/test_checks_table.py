@@ -362,6 +362,13 @@ CASES: list[tuple[str, str, dict[str, Any], CheckStatus, str]] = [
         "PendingFileRenameOperations; the host records no time); last boot unknown",
     ),
     (
+        "server manager",  # a role or feature installed or removed
+        "host.reboot_pending",
+        {"facts.reboot.server_manager_reboot": True},
+        WARN,
+        "Server Manager CurrentRebootAttempts",
+    ),
+    (
         "reboot failed",
         "host.reboot_pending",
         {"facts.errors": {"reboot": "Access is denied"}},
