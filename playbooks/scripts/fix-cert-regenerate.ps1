@@ -34,12 +34,19 @@ if ($before -eq $thumb) {
             Remove-Item -Path $old -DeleteKey
         }
     }
-    Remove-ItemProperty -LiteralPath $rdpTcp -Name SSLCertificateSHA1Hash -ErrorAction SilentlyContinue
+    # The pinned value goes when it is there; a failure to delete it stops the script.
+    if ((Get-Item -LiteralPath $rdpTcp).GetValueNames() -contains 'SSLCertificateSHA1Hash') {
+        Remove-ItemProperty -LiteralPath $rdpTcp -Name SSLCertificateSHA1Hash
+    }
     Restart-Service -Name SessionEnv -Force
     Restart-Service -Name TermService -Force
     # The listener issues and binds its new certificate as it comes up, not necessarily before
-    # Restart-Service returns: wait (bounded) for the binding to move off the old one.
+    # Restart-Service returns: wait (bounded) for the binding to move off the old one. The old
+    # certificate is gone by then: a binding that never moves is a failure, not "no change".
     for ($try = 0; $try -lt 15 -and (Get-Bound) -eq $before; $try++) { Start-Sleep -Seconds 2 }
+    if ((Get-Bound) -eq $before) {
+        throw "the listener bound no new self-signed certificate within 30 s of the old one's deletion and the restart of SessionEnv and TermService (see the TerminalServices-RemoteConnectionManager event log)"
+    }
 }
 $after = Get-Bound
 $change = @{ target = "Cert:\LocalMachine\Remote Desktop\$thumb"; before = $before; after = $after; changed = ($before -ne $after) }

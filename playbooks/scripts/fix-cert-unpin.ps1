@@ -35,7 +35,10 @@ if (-not $template) { throw 'the "Server authentication certificate template" po
 
 $before = Get-Bound
 if ($before -eq $thumb) {
-    Remove-ItemProperty -LiteralPath $rdpTcp -Name SSLCertificateSHA1Hash -ErrorAction SilentlyContinue
+    # The pinned value goes when it is there; a failure to delete it stops the script.
+    if ((Get-Item -LiteralPath $rdpTcp).GetValueNames() -contains 'SSLCertificateSHA1Hash') {
+        Remove-ItemProperty -LiteralPath $rdpTcp -Name SSLCertificateSHA1Hash
+    }
     Restart-Service -Name SessionEnv -Force
     Restart-Service -Name TermService -Force
     # The selection happens as the services come up, not necessarily before Restart-Service

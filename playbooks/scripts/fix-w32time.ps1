@@ -52,7 +52,9 @@ function ConvertTo-Unsigned($Value) {
 function Set-Value([string]$Key, [string]$Name, $Value, [string]$Kind) {
     # Writes a value back, or removes it when it was absent ($null).
     if ($null -eq $Value) {
-        Remove-ItemProperty -LiteralPath $Key -Name $Name -ErrorAction SilentlyContinue
+        if ((Get-Item -LiteralPath $Key).GetValueNames() -contains $Name) {
+            Remove-ItemProperty -LiteralPath $Key -Name $Name
+        }
     }
     else {
         New-ItemProperty -LiteralPath $Key -Name $Name -Value $Value -PropertyType $Kind -Force | Out-Null
@@ -95,11 +97,12 @@ function Restore-All {
     Set-Value "$ServiceKey\Parameters" 'Type' $saved['Type'] 'String'
     Set-Value "$ServiceKey\Parameters" 'NtpServer' $saved['NtpServer'] 'String'
     if ($step) { Restore-Limits $limits }
-    $null = Invoke-W32tm @('/config', '/update')
+    $out = Invoke-W32tm @('/config', '/update')
+    if ($global:LASTEXITCODE -ne 0) { throw "w32tm /config /update failed (exit code $global:LASTEXITCODE): $out" }
     if ($before.start_type -and $before.start_type -ne (Get-StartType)) {
         Set-Service -Name W32Time -StartupType $before.start_type
     }
-    if ($before.service -ne 'Running') { Stop-Service -Name W32Time -Force -ErrorAction SilentlyContinue }
+    if ($before.service -ne 'Running') { Stop-Service -Name W32Time -Force }
 }
 
 try {
@@ -135,7 +138,8 @@ catch {
 }
 if ($step) {
     Restore-Limits $limits
-    $null = Invoke-W32tm @('/config', '/update')
+    $out = Invoke-W32tm @('/config', '/update')
+    if ($global:LASTEXITCODE -ne 0) { throw "the clock was stepped, but W32Time did not reread its restored phase-correction limits (w32tm /config /update, exit code $global:LASTEXITCODE): $out" }
 }
 $after = Get-State
 $changed = $false

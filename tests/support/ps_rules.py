@@ -325,6 +325,40 @@ def cdxml_error_action(src: Source) -> list[str]:
     return found
 
 
+# --- a change whose failure is silenced ---------------------------------------------------------
+# A command that changes the host, told to ignore its errors, reports success whatever Windows
+# said: the script then answers `changed: false` (or its undo "restored") as if all went well
+# (about_CommonParameters: "SilentlyContinue. No effect. The error message isn't displayed and
+# execution continues without interruption"). Test first, then change, and let a failure stop
+# the script.
+_CHANGE_VERBS = {
+    "add", "clear", "disable", "enable", "install", "move", "new", "register", "remove",
+    "rename", "restart", "resume", "set", "start", "stop", "suspend", "uninstall", "unregister",
+}  # fmt: skip
+
+
+_SILENCED = ("silentlycontinue", "ignore")
+
+
+def silenced_change(src: Source) -> list[str]:
+    """No host-changing command with -ErrorAction SilentlyContinue or Ignore."""
+    found = []
+    for cmd, name in _commands(src.tree):
+        if name.split("-", 1)[0] not in _CHANGE_VERBS or "-" not in name:
+            continue
+        named, _ = _command_args(cmd)
+        value = named.get("erroraction", named.get("ea"))
+        if value is not None and _text(value).strip("'\"").lower() in (
+            "silentlycontinue",
+            "ignore",
+        ):
+            found.append(
+                f"{_pos(cmd)}: silenced-change: {_text(cmd.children[0])} changes the host with its "
+                "errors silenced: a failure would pass as success; test first, then let it stop"
+            )
+    return found
+
+
 # --- data evaluated as code ------------------------------------------------------------------
 def code_from_data(src: Source) -> list[str]:
     """Values reach scripts as data (-ParamsJson), never as code: no Invoke-Expression
@@ -417,6 +451,7 @@ def certreq_text(src: Source) -> list[str]:
 
 RULES: tuple[Rule, ...] = (
     cdxml_error_action,
+    silenced_change,
     pinvoke_unicode,
     start_type_fallback,
     culture_parse,

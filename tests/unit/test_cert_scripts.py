@@ -178,3 +178,11 @@ def test_unpin_deletes_the_selection_only_under_the_template_policy() -> None:
     assert "if ($before -eq $thumb) {" in text  # only while the planned one is still bound
     assert text.index("Restart-Service -Name SessionEnv -Force") > delete
     assert "Restart-Service -Name TermService -Force" in text
+
+
+def test_regenerate_fails_when_no_new_certificate_is_bound() -> None:
+    # The old certificate is deleted before the restart: a binding that never moves is a
+    # listener left with no certificate, not "no change".
+    text = code("fix-cert-regenerate")
+    wait = text.index("for ($try = 0; $try -lt 15 -and (Get-Bound) -eq $before; $try++)")
+    assert wait < text.index("if ((Get-Bound) -eq $before) {\n        throw ")

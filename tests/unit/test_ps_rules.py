@@ -22,6 +22,7 @@ from tests.support.ps_rules import (
     json_depth,
     pinvoke_unicode,
     ps7_cmdlets,
+    silenced_change,
     start_type_fallback,
 )
 
@@ -106,6 +107,14 @@ CASES: list[tuple[Rule, str, str, str]] = [
         "$facts | ConvertTo-Json -Compress\n",
         "1:10: json-depth: ConvertTo-Json without -Depth",
         "ConvertTo-Json -InputObject $facts -Dep 6 -Compress\n",
+    ),
+    (
+        silenced_change,
+        "$k = 'HKLM:\\SOFTWARE\\x'\n"
+        "Remove-ItemProperty -LiteralPath $k -Name v -ErrorAction SilentlyContinue\n",
+        "2:1: silenced-change: Remove-ItemProperty changes the host with its errors silenced",
+        "$k = 'HKLM:\\SOFTWARE\\x'\nif ((Get-Item -LiteralPath $k).GetValueNames() -contains 'v') "
+        "{ Remove-ItemProperty -LiteralPath $k -Name v }\n",
     ),
     (
         cdxml_error_action,
