@@ -17,21 +17,31 @@ $name = [string]$p.name
 if ($name -ne 'TermService') { throw "fix.service_restart only restarts TermService, not '$name'" }
 
 function Restore-Running([string]$Service) {
-    # A service caught mid-stop cannot be started yet: wait (bounded) for Stopped first.
+    # A service caught mid-stop cannot be started yet: wait (bounded) for Stopped first. The
+    # wait throws System.ServiceProcess.TimeoutException when it expires
+    # (learn.microsoft.com/dotnet/api/system.serviceprocess.servicecontroller.waitforstatus):
+    # Start-Service is tried anyway and says why it cannot start.
     $s = Get-Service -Name $Service
-    if ($s.Status -eq 'StopPending') { $s.WaitForStatus('Stopped', [TimeSpan]::FromSeconds(60)) }
+    if ($s.Status -eq 'StopPending') {
+        try { $s.WaitForStatus('Stopped', [TimeSpan]::FromSeconds(60)) } catch { $null = $_ }
+    }
     if ((Get-Service -Name $Service).Status -ne 'Running') { Start-Service -Name $Service }
 }
 
 $svc = Get-Service -Name $name
 $before = [string]$svc.Status
 $dependents = @($svc.DependentServices | Where-Object { $_.Status -eq 'Running' } | ForEach-Object { $_.Name })
+$problems = @()
 try {
-    Restart-Service -Name $name -Force
+    try { Restart-Service -Name $name -Force } catch { $problems += "restart: $($_.Exception.Message)" }
 } finally {
-    Restore-Running $name
-    foreach ($d in $dependents) { Restore-Running $d }
+    # Every service is brought back, each on its own (also when the pipeline is stopped): one
+    # that fails leaves no later dependent down, and no error hides another.
+    foreach ($service in @($name) + $dependents) {
+        try { Restore-Running $service } catch { $problems += "${service} not running again: $($_.Exception.Message)" }
+    }
 }
+if ($problems.Count -gt 0) { throw ($problems -join '; ') }
 $after = [string](Get-Service -Name $name).Status
 $change = @{ target = "service $name (restart)"; before = $before; after = "$after (restarted)"; changed = $true }
 Write-Frame @{ changes = @($change) }

@@ -114,3 +114,16 @@ def test_gather_names_constrained_language_before_any_method_call() -> None:
         default=None,
     )
     assert first_call is None or guard.start_byte < first_call
+
+
+def test_the_restart_brings_every_service_back_each_on_its_own() -> None:
+    # WaitForStatus throws TimeoutException when it expires (ServiceController.WaitForStatus):
+    # inside the finally, one service's failure must neither stop the others' restore nor
+    # replace the error that got there.
+    text = load_script_file(playbooks_dir() / "scripts" / "fix-service-restart.ps1").text
+    assert "try { $s.WaitForStatus('Stopped', [TimeSpan]::FromSeconds(60)) } catch" in text
+    finally_block = text[text.index("} finally {") :]
+    assert "foreach ($service in @($name) + $dependents) {\n        try { Restore-Running" in (
+        finally_block
+    )
+    assert text.index("if ($problems.Count -gt 0) { throw") > text.index("} finally {")
