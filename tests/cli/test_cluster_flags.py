@@ -1,29 +1,16 @@
-"""--workers and --scheduler through the real entry point: bad flags, a bad
-fleet_dask_resources and a password that would cross a tcp:// Dask connection in clear are
-each exit 2 with one `fleet: error:` line, before any cluster starts or host is contacted
-(the inventory's host refuses connections: getting past the check would exit 3)."""
+"""--workers and --scheduler through the real entry point (in this process: tests.support.cli):
+bad flags, a bad fleet_dask_resources and a password that would cross a tcp:// Dask
+connection in clear are each exit 2 with one `fleet: error:` line, before any cluster starts
+or host is contacted (the inventory's host refuses connections: getting past the check would
+exit 3)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-CASE_TIMEOUT = 60
-
-
-def fleet(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fleet", *args],
-        capture_output=True,
-        text=True,
-        timeout=CASE_TIMEOUT,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+from tests.support.cli import run_cli
 
 
 @pytest.fixture
@@ -57,7 +44,7 @@ CASES: list[tuple[tuple[str, ...], str]] = [
 
 def problem(args: tuple[str, ...], says: str, files: dict[str, Path]) -> str | None:
     argv = [str(files[a[1:]]) if a.startswith("@") else a for a in args]
-    proc = fleet(*argv)
+    proc = run_cli(*argv, env={"COLUMNS": "200"})
     errors = [line for line in proc.stderr.splitlines() if line.startswith("fleet: error: ")]
     if proc.returncode != 2 or "Traceback" in proc.stderr + proc.stdout or len(errors) != 1:
         return f"{args}: exit {proc.returncode}: {proc.stderr[-600:]}"
@@ -68,8 +55,6 @@ def problem(args: tuple[str, ...], says: str, files: dict[str, Path]) -> str | N
     return None
 
 
-@pytest.mark.timeout(300)
 def test_each_case_is_one_line_exit_2_before_anything_starts(files: dict[str, Path]) -> None:
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        problems = [p for p in pool.map(lambda c: problem(*c, files), CASES) if p]
+    problems = [p for p in (problem(*c, files) for c in CASES) if p]
     assert not problems, "\n".join(problems)

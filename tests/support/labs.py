@@ -7,20 +7,38 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
+from fleet.audit import AuditHost
 from fleet.lab.faults import parse_fault_spec
 from fleet.lab.inprocess import InProcessLab
-from fleet.lab.model import LabConfig
+from fleet.lab.model import LabConfig, LabHost
 from fleet.lab.truth import for_checks
 from fleet.playbook.loader import default_playbook
+from fleet.results import HostResult
+from fleet.transports.base import Target
 from tests.support.cli import CliResult, run_cli
 
 #: How late a `slow` host answers in-process: late, but well within the short deadlines
 #: (`--timeout 5`) in-process runs use; the subprocess labs keep the real 3-5 s.
 SLOW_S = (0.3, 0.6)
+
+
+def result_outcome(host: HostResult) -> dict[str, Any]:
+    """A host's result (in this process) reduced to truth.json's shape."""
+    return {
+        "status": host.status.value,
+        "fail": sorted(c.id for c in host.checks if c.status.value in ("fail", "error")),
+        "warn": sorted(c.id for c in host.checks if c.status.value == "warn"),
+    }
+
+
+def lab_targets(hosts: Iterable[LabHost]) -> list[AuditHost]:
+    """What fleet audits for these lab hosts (by name; no credential: the in-process labs
+    accept any unless told to check it)."""
+    return [AuditHost(Target(h.name, h.address, h.port, h.transport)) for h in hosts]
 
 
 def outcome(host: dict[str, Any]) -> dict[str, Any]:

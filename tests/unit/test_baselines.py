@@ -31,12 +31,13 @@ from fleet.playbook.model import Playbook
 from fleet.remediate.apply import ApplyOptions, fix_script
 from fleet.remediate.model import Plan
 from fleet.remediate.runs import check_plan_matches, make_plan, run_apply
-from fleet.results import HostResult, RunResult
+from fleet.results import RunResult
 from fleet.runner import RunOptions
 from fleet.scripts import Script, playbooks_dir
 from fleet.store.journal import Journal
 from fleet.transports.base import ScriptOutput, Target
 from fleet.transports.mock import MockTransport
+from tests.support.labs import result_outcome
 
 OPTIONS = RunOptions(concurrency=50, timeout=20, retries=0)
 CIS = load_playbook(playbooks_dir() / "baseline-cis-rdp.yml")
@@ -111,16 +112,8 @@ def lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     assert all(m.transport.open_sessions == 0 for m in made), "a session was left open"
 
 
-def outcome(host: HostResult) -> dict[str, Any]:
-    return {
-        "status": host.status.value,
-        "fail": sorted(c.id for c in host.checks if c.status.value in ("fail", "error")),
-        "warn": sorted(c.id for c in host.checks if c.status.value == "warn"),
-    }
-
-
 def failing(result: RunResult) -> dict[str, list[str]]:
-    return {h.name: outcome(h)["fail"] for h in result.hosts if outcome(h)["fail"]}
+    return {h.name: result_outcome(h)["fail"] for h in result.hosts if result_outcome(h)["fail"]}
 
 
 def test_the_table_faults_fail_exactly_their_check_and_the_audit_is_the_truth(lab: Any) -> None:
@@ -128,7 +121,7 @@ def test_the_table_faults_fail_exactly_their_check_and_the_audit_is_the_truth(la
     built = lab(spec, 20, seed=2)
     for playbook in (CIS, STIG):
         result = built.audit(playbook)
-        got = {h.name: outcome(h) for h in result.hosts}
+        got = {h.name: result_outcome(h) for h in result.hosts}
         assert got == built.lab.expected(playbook.check_ids), playbook.name
     for fault, check in TABLE.items():
         assert FAULTS[fault].fail == (check,)

@@ -24,7 +24,7 @@ pytest.importorskip("distributed")
 
 import fleet.audit
 import fleet.cluster.worker as worker_module
-from fleet.audit import AuditHost, audit
+from fleet.audit import audit
 from fleet.cluster.connect import quiet_dask
 from fleet.cluster.coordinator import Cluster
 from fleet.cluster.spec import ClusterSpec, Placement
@@ -38,12 +38,12 @@ from fleet.processor import Processor
 from fleet.remediate.apply import ApplyOptions
 from fleet.remediate.outcome import ApplyStatus, ChangeOutcome, HostOutcome
 from fleet.remediate.runs import make_plan, run_apply
-from fleet.results import HostResult
 from fleet.runner import HostRef, HostRun, RunOptions
 from fleet.scripts import Script
 from fleet.store.journal import Journal
 from fleet.transports.base import ScriptOutput, Target
 from fleet.transports.mock import MockTransport
+from tests.support.labs import lab_targets, result_outcome
 
 TAKE_TIME = ("slow", "slow_firewall", "hang")
 # ntlm_disabled: the host refuses NTLM, so its truth depends on its auth (truth.json knows;
@@ -103,18 +103,6 @@ def use(monkeypatch: pytest.MonkeyPatch, transport: MockTransport) -> None:
     monkeypatch.setattr(fleet.audit, "transports_for", transports_for)
 
 
-def targets(hosts: list[LabHost]) -> list[AuditHost]:
-    return [AuditHost(Target(h.name, h.address, h.port, h.transport)) for h in hosts]
-
-
-def outcome(host: HostResult) -> dict[str, Any]:
-    return {
-        "status": host.status.value,
-        "fail": sorted(c.id for c in host.checks if c.status.value in ("fail", "error")),
-        "warn": sorted(c.id for c in host.checks if c.status.value == "warn"),
-    }
-
-
 class Seen(Processor[Any, Any]):
     def __init__(self) -> None:
         self.started: list[str] = []
@@ -137,13 +125,13 @@ async def test_a_sharded_audit_is_the_one_process_audit(
     hosts = lab_hosts(EVERY_FAULT, 40, 7, tmp_path)
     use(monkeypatch, LabHosts(hosts).transport())
     playbook = default_playbook()
-    one = await audit(targets(hosts), playbook, OPTIONS)
+    one = await audit(lab_targets(hosts), playbook, OPTIONS)
     seen = Seen()
     cluster = dask.cluster()
-    sharded = await audit(targets(hosts), playbook, OPTIONS, processors=[seen], cluster=cluster)
+    sharded = await audit(lab_targets(hosts), playbook, OPTIONS, processors=[seen], cluster=cluster)
     assert [h.name for h in sharded.hosts] == [h.name for h in one.hosts]  # inventory order
-    assert [outcome(h) for h in sharded.hosts] == [outcome(h) for h in one.hosts]
-    assert {h.name: outcome(h) for h in sharded.hosts} == {
+    assert [result_outcome(h) for h in sharded.hosts] == [result_outcome(h) for h in one.hosts]
+    assert {h.name: result_outcome(h) for h in sharded.hosts} == {
         h.name: host_truth(h.faults, default_playbook().check_ids) for h in hosts
     }
     assert sorted(seen.finished) == sorted(seen.started) == sorted(h.name for h in hosts)
@@ -160,7 +148,7 @@ async def test_pinned_hosts_run_only_on_the_worker_with_their_resource(
     site_b = {h.name for h in hosts if h.name.startswith(("rds-b", "jmp-b"))}
     placements = {n: Placement(resources={"site_b": 1.0}) for n in site_b}
     cluster = dask.cluster(placements)
-    result = await audit(targets(hosts), default_playbook(), OPTIONS, cluster=cluster)
+    result = await audit(lab_targets(hosts), default_playbook(), OPTIONS, cluster=cluster)
     assert {h.status.value for h in result.hosts} == {"ok"}
     near_b = dask.workers[1].address
     on_b = {n for p in cluster.shards if p.worker == near_b for n in p.hosts}
@@ -169,7 +157,7 @@ async def test_pinned_hosts_run_only_on_the_worker_with_their_resource(
 
     nowhere = dask.cluster({h.name: Placement(resources={"site_c": 1.0}) for h in hosts})
     with pytest.raises(InputError, match="site_c"):
-        await audit(targets(hosts), default_playbook(), OPTIONS, cluster=nowhere)
+        await audit(lab_targets(hosts), default_playbook(), OPTIONS, cluster=nowhere)
 
 
 class Journaled:
@@ -207,14 +195,14 @@ async def test_a_sharded_apply_journals_each_change_before_its_script_and_conver
     use(monkeypatch, MockTransport(handler, on_connect=lab.connect))
     playbook = default_playbook()
     cluster = dask.cluster()
-    plan = await make_plan(targets(hosts), playbook, OPTIONS, cluster=cluster)
+    plan = await make_plan(lab_targets(hosts), playbook, OPTIONS, cluster=cluster)
     planned = sum(len(p.changes) for p in plan.hosts)
     assert planned >= 10
     seen = Seen()
     options = ApplyOptions(run=OPTIONS, batch_size=4, allow_disruptive=True)
     with Journal.open(db) as journal:
         run_id, run = await run_apply(
-            plan, targets(hosts), playbook, options, journal, stop=asyncio.Event(),
+            plan, lab_targets(hosts), playbook, options, journal, stop=asyncio.Event(),
             processors=[seen], cluster=cluster,
         )  # fmt: skip
         rows = journal.changes(run_id)
@@ -226,8 +214,8 @@ async def test_a_sharded_apply_journals_each_change_before_its_script_and_conver
     assert header.status == "finished" and header.exit_code == 0
     to_change = sum(1 for p in plan.hosts if p.changes)
     assert run.report.batches_run == -(-to_change // 4)  # batches keep their meaning
-    after = await audit(targets(hosts), playbook, OPTIONS)
-    assert {h.status.value for h in after.hosts} == {"ok"}, [outcome(h) for h in after.hosts]
+    after = await audit(lab_targets(hosts), playbook, OPTIONS)
+    assert {h.status.value for h in after.hosts} == {"ok"}, [result_outcome(h) for h in after.hosts]
 
 
 class Stalls:
@@ -264,7 +252,7 @@ async def test_a_worker_that_leaves_mid_audit_leaves_its_hosts_error_and_the_run
 
     closer = asyncio.create_task(leave())
     result = await asyncio.wait_for(
-        audit(targets(hosts), default_playbook(), OPTIONS, cluster=cluster), 60
+        audit(lab_targets(hosts), default_playbook(), OPTIONS, cluster=cluster), 60
     )
     await closer
     by_name = {h.name: h for h in result.hosts}
@@ -300,14 +288,14 @@ async def test_a_worker_lost_mid_change_leaves_it_unknown_and_the_run_says_so(
     placements = {n: Placement(resources={"site_b": 1.0}) for n in site_b}
     cluster = dask.cluster(placements)
     playbook = default_playbook()
-    plan = await make_plan(targets(hosts), playbook, OPTIONS, cluster=cluster)
+    plan = await make_plan(lab_targets(hosts), playbook, OPTIONS, cluster=cluster)
     use(monkeypatch, MockTransport(Stalls(lab, site_b, ("fix.",)), on_connect=lab.connect))
     closes = Closes(dask.workers[1], site_b)
     options = ApplyOptions(run=OPTIONS, batch_size=10, allow_disruptive=True)
     with Journal.open(tmp_path / "fleet.db") as journal:
         run_id, run = await asyncio.wait_for(
             run_apply(
-                plan, targets(hosts), playbook, options, journal, stop=asyncio.Event(),
+                plan, lab_targets(hosts), playbook, options, journal, stop=asyncio.Event(),
                 processors=[closes], cluster=cluster,
             ),
             60,
@@ -369,13 +357,13 @@ async def test_a_stopped_sharded_apply_lets_hosts_in_flight_finish_and_starts_no
     use(monkeypatch, lab.transport())
     playbook = default_playbook()
     cluster = dask.cluster()
-    plan = await make_plan(targets(hosts), playbook, OPTIONS, cluster=cluster)
+    plan = await make_plan(lab_targets(hosts), playbook, OPTIONS, cluster=cluster)
     stop = asyncio.Event()
     run_options = RunOptions(concurrency=2, timeout=20, retries=0)
     options = ApplyOptions(run=run_options, batch_size=8, allow_disruptive=True)
     with Journal.open(tmp_path / "fleet.db") as journal:
         run_id, run = await run_apply(
-            plan, targets(hosts), playbook, options, journal, stop=stop,
+            plan, lab_targets(hosts), playbook, options, journal, stop=stop,
             processors=[Stops(stop)], cluster=cluster,
         )  # fmt: skip
         header = journal.run(run_id)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from fleet.audit import AuditHost, audit
+from fleet.audit import audit
 from fleet.lab.faults import FAULTS, parse_fault_spec
 from fleet.lab.inprocess import InProcessLab
 from fleet.lab.model import LabConfig, LabHost
@@ -23,11 +23,11 @@ from fleet.playbook.loader import default_playbook
 from fleet.remediate.apply import ApplyOptions
 from fleet.remediate.fixes import FIXES
 from fleet.remediate.runs import make_plan, run_apply
-from fleet.results import HostResult, RunResult
+from fleet.results import RunResult
 from fleet.runner import RunOptions
 from fleet.store.journal import Journal
-from fleet.transports.base import Target
 from fleet.transports.mock import MockTransport
+from tests.support.labs import lab_targets, result_outcome
 
 # Every fault but the ones that cost seconds (`slow` answers late, `slow_firewall` spends the
 # gather's section budget; `hang` has its own test with a short deadline), on a lab half SSH
@@ -62,23 +62,12 @@ def make_lab(tmp_path: Path) -> Iterator[Any]:
     assert all(t.open_sessions == 0 for t in made), "a session was left open"
 
 
-def targets(hosts: list[LabHost]) -> list[AuditHost]:
-    return [AuditHost(Target(h.name, h.address, h.port, h.transport)) for h in hosts]
-
-
-def outcome(host: HostResult) -> dict[str, Any]:
-    """A host result in truth.json's shape."""
-    return {
-        "status": host.status.value,
-        "fail": sorted(c.id for c in host.checks if c.status.value in ("fail", "error")),
-        "warn": sorted(c.id for c in host.checks if c.status.value == "warn"),
-    }
-
-
 def run_audit(
     hosts: list[LabHost], transports: dict[str, MockTransport], options: RunOptions = OPTIONS
 ) -> RunResult:
-    return asyncio.run(audit(targets(hosts), default_playbook(), options, transports=transports))
+    return asyncio.run(
+        audit(lab_targets(hosts), default_playbook(), options, transports=transports)
+    )
 
 
 def truth_of(lab: InProcessLab) -> dict[str, dict[str, Any]]:
@@ -94,7 +83,7 @@ def truth_of(lab: InProcessLab) -> dict[str, dict[str, Any]]:
 def test_every_fault_audited_in_process_matches_the_truth(make_lab: Any, seed: int) -> None:
     lab, transports = make_lab(EVERY_FAULT, 80, seed)
     result = run_audit(lab.hosts, transports)
-    got = {h.name: outcome(h) for h in result.hosts}
+    got = {h.name: result_outcome(h) for h in result.hosts}
     want = truth_of(lab)
     wrong = {n: {"audit": got[n], "truth": want[n]} for n in want if got.get(n) != want[n]}
     assert not wrong
@@ -105,14 +94,14 @@ def test_every_fault_audited_in_process_matches_the_truth(make_lab: Any, seed: i
 def test_a_host_that_never_answers_meets_the_deadline(make_lab: Any) -> None:
     lab, transports = make_lab("hang:1", 2, 3)
     result = run_audit(lab.hosts, transports, RunOptions(timeout=1.0, retries=0))
-    assert {h.name: outcome(h) for h in result.hosts} == truth_of(lab)
+    assert {h.name: result_outcome(h) for h in result.hosts} == truth_of(lab)
 
 
 def test_the_plan_addresses_exactly_the_failing_checks(make_lab: Any) -> None:
     lab, transports = make_lab(EVERY_FAULT, 80, 4)
     hosts = lab.hosts
     plan = asyncio.run(
-        make_plan(targets(hosts), default_playbook(), OPTIONS, transports=transports)
+        make_plan(lab_targets(hosts), default_playbook(), OPTIONS, transports=transports)
     )
     truth = truth_of(lab)
     unfinished = {n for n, t in truth.items() if t["status"] not in ("ok", "findings")}
@@ -132,7 +121,7 @@ def test_a_fix_applied_in_process_changes_the_lab_host_and_verifies(
     lab, transports = make_lab("nla_off:1,firewall_public:1", 3, 5)
     hosts = lab.hosts
     playbook = default_playbook()
-    plan = asyncio.run(make_plan(targets(hosts), playbook, OPTIONS, transports=transports))
+    plan = asyncio.run(make_plan(lab_targets(hosts), playbook, OPTIONS, transports=transports))
     assert sum(len(p.changes) for p in plan.hosts) >= 2
     options = ApplyOptions(run=OPTIONS, batch_size=3, allow_disruptive=True)
 
@@ -140,7 +129,7 @@ def test_a_fix_applied_in_process_changes_the_lab_host_and_verifies(
         with Journal.open(tmp_path / "fleet.db") as journal:
             return await run_apply(
                 plan,
-                targets(hosts),
+                lab_targets(hosts),
                 playbook,
                 options,
                 journal,
@@ -151,4 +140,6 @@ def test_a_fix_applied_in_process_changes_the_lab_host_and_verifies(
     _, run = asyncio.run(apply())
     assert run.exit_code == 0
     after = run_audit(hosts, transports)
-    assert all(h.status.value == "ok" for h in after.hosts), [outcome(h) for h in after.hosts]
+    assert all(h.status.value == "ok" for h in after.hosts), [
+        result_outcome(h) for h in after.hosts
+    ]
