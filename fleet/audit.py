@@ -9,7 +9,6 @@ is the one the run returns.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -248,7 +247,7 @@ async def audit(
             return AuditShard(
                 tuple((cluster.wire(by_name[n].target), by_name[n].overrides) for n in names),
                 playbook,
-                dataclasses.replace(options, concurrency=concurrency),
+                options.for_shard(concurrency, len(cluster.shards)),
                 probe,
             )
 

@@ -56,6 +56,16 @@ class RunOptions:
     # using it are not tried (fleet.lockout); 0: try every host.
     max_auth_failures: int = 3
 
+    def for_shard(self, concurrency: int, shards: int) -> RunOptions:
+        """The options of one of `shards` Dask shards (fleet.cluster): its share of the
+        concurrency, and of the failed-logon budget, since each worker guards only its own
+        logons: the run as a whole stays within `max_auth_failures` while there are no more
+        shards than that (never below one per shard; 0 keeps the guard off)."""
+        budget = self.max_auth_failures
+        if budget > 0 and shards > 1:
+            budget = max(1, budget // shards)
+        return dataclasses.replace(self, concurrency=concurrency, max_auth_failures=budget)
+
 
 @dataclass(frozen=True)
 class HostRef:

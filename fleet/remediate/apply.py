@@ -666,7 +666,7 @@ async def apply_plan(
                 tuple((cluster.wire(hosts[n].target), hosts[n].overrides) for n in names),
                 playbook,
                 dataclasses.replace(
-                    options, run=dataclasses.replace(options.run, concurrency=concurrency)
+                    options, run=options.run.for_shard(concurrency, len(cluster.shards))
                 ),
                 number,
             )

@@ -40,6 +40,7 @@ from fleet.remediate.outcome import ApplyStatus, ChangeOutcome, HostOutcome
 from fleet.remediate.runs import make_plan, run_apply
 from fleet.runner import HostRef, HostRun, RunOptions
 from fleet.scripts import Script
+from fleet.secret import Secret
 from fleet.store.journal import Journal
 from fleet.transports.base import ScriptOutput, Target
 from fleet.transports.mock import MockTransport
@@ -376,3 +377,18 @@ async def test_a_stopped_sharded_apply_lets_hosts_in_flight_finish_and_starts_no
     assert done and len(waiting) >= 4 and done | waiting | skipped == set(statuses), statuses
     assert done <= changed and not changed & waiting  # nothing began after the stop
     assert run.interrupted and run.exit_code == 3 and header.status == "interrupted"
+
+
+async def test_a_rejected_password_costs_the_runs_budget_not_one_per_worker(
+    dask: Dask, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Each worker guards its own logons (fleet.lockout): the failed-logon budget is split
+    # over the shards, so two workers cost no more failed logons than one process would.
+    hosts = lab_hosts("", 12, 3, tmp_path)
+    lab = LabHosts(hosts, password=Secret("the lab's, not the targets'"))
+    use(monkeypatch, lab.transport())
+    cluster = dask.cluster()
+    result = await audit(lab_targets(hosts), default_playbook(), OPTIONS, cluster=cluster)
+    assert len(cluster.shards) == 2
+    assert {h.status.value for h in result.hosts} == {"auth_failed"}
+    assert 0 < lab.connects <= OPTIONS.max_auth_failures
