@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -417,24 +417,30 @@ class HostApply:
             script = fix_script(undo.script, self.playbook)
             why = co.error or "another change on this host failed"
             await self._started(co, f"rolling back ({why})")
-            try:
-                await run_framed(session, script, self._undo_params(co, undo))
-            except ScriptFailed as exc:
-                self._settle(co, ChangeStatus.FAILED, f"{why}; rollback failed: {exc.message}")
+            ran = run_framed(session, script, self._undo_params(co, undo))
+            if not await self._undo_step(co, ran, f"{why}; rollback failed", f"{why}; rollback"):
                 continue
-            except ProtocolError as exc:  # its answer cannot be read: it may have run
-                self._settle(
-                    co, ChangeStatus.UNKNOWN, f"{why}; rollback outcome unknown: {exc.message}"
-                )
-                continue
-            except TransportError as exc:
-                self._settle(
-                    co, ChangeStatus.UNKNOWN, f"{why}; rollback outcome unknown: {exc.message}"
-                )
-                raise
             co.before, co.after = co.after, co.before
             self._settle(co, ChangeStatus.ROLLED_BACK, why)
         await self._restart_again(session, [co for co in done if is_restart(co.change)])
+
+    async def _undo_step(
+        self, co: ChangeOutcome, step: Awaitable[object], failed: str, unknown: str
+    ) -> bool:
+        """Run one step of a rollback; on failure settle `co` (`failed: ...` when the script
+        said it failed, `unknown outcome unknown: ...` when its answer cannot be read) and
+        return False. A lost connection is re-raised once settled: the host is done."""
+        try:
+            await step
+        except ScriptFailed as exc:
+            self._settle(co, ChangeStatus.FAILED, f"{failed}: {exc.message}")
+            return False
+        except TransportError as exc:  # ProtocolError: its answer unreadable, it may have run
+            self._settle(co, ChangeStatus.UNKNOWN, f"{unknown} outcome unknown: {exc.message}")
+            if isinstance(exc, ProtocolError):
+                return False
+            raise
+        return True
 
     async def _restart_again(self, session: Session, restarts: list[ChangeOutcome]) -> None:
         """Values put back wait for a TermService start, as the new ones did: restart again."""
@@ -451,25 +457,10 @@ class HostApply:
             script = fix_script(fix.script)
             why = co.error or "another change on this host failed"
             await self._started(co, f"restarting TermService again ({why})")
-            try:
-                await self._run_script(session, co, script, fix, done=ChangeStatus.ROLLED_BACK)
-            except ScriptFailed as exc:
-                self._settle(
-                    co,
-                    ChangeStatus.FAILED,
-                    f"{why}; restart after the rollback failed: {exc.message}",
-                )
+            ran = self._run_script(session, co, script, fix, done=ChangeStatus.ROLLED_BACK)
+            failed, unknown = f"{why}; restart after the rollback failed", f"{why}; restart"
+            if not await self._undo_step(co, ran, failed, unknown):
                 continue
-            except ProtocolError as exc:  # its answer cannot be read: it may have run
-                self._settle(
-                    co, ChangeStatus.UNKNOWN, f"{why}; restart outcome unknown: {exc.message}"
-                )
-                continue
-            except TransportError as exc:
-                self._settle(
-                    co, ChangeStatus.UNKNOWN, f"{why}; restart outcome unknown: {exc.message}"
-                )
-                raise
             self._settle(
                 co, ChangeStatus.ROLLED_BACK, f"{why}; restarted so the restored values are live"
             )

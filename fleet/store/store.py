@@ -308,21 +308,7 @@ class Store:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [
-            AuditRunRow(
-                id=r[0],
-                command=r[1],
-                started=from_text(r[2]),
-                finished=from_text(r[3]) if r[3] else None,
-                inventory=r[4],
-                inventory_sha256=r[5],
-                playbook=r[6],
-                playbook_sha256=r[7],
-                exit_code=r[8],
-                counts=codec.loads(r[9]),
-            )
-            for r in self._conn.execute(sql, params)
-        ]
+        return [_run_row(r) for r in self._conn.execute(sql, params)]
 
     def runs_of(
         self, inventory: str, playbook_sha256: str, *, before: datetime, limit: int
