@@ -87,9 +87,9 @@ def custom_pagefile_fix(host: LabHost, params: dict[str, Any]) -> Mapping[str, A
         before = state["automatic_managed"]
         state["automatic_managed"] = automatic
         changes.append(_change("Win32_ComputerSystem.AutomaticManagedPagefile", before, automatic))
-    # initial_mb null: the page file setting is deleted (the undo of a size set where there
-    # was none), whatever automatic management becomes.
-    if "initial_mb" in desired and size != state["initial_mb"] and (size is None or not automatic):
+    # initial_mb null under manual management: the page file setting is deleted (the undo of
+    # a size set where there was none); with automatic management on, Windows keeps none.
+    if "initial_mb" in desired and not automatic and size != state["initial_mb"]:
         before = state["initial_mb"]
         state["initial_mb"] = size
         changes.append(_change("Win32_PageFileSetting.InitialSize", before, size))

@@ -41,10 +41,12 @@ if ($wantAutomatic -ne $automatic) {
     Set-CimInstance -InputObject $system -Property @{ AutomaticManagedPagefile = $wantAutomatic }
     $changes += @{ target = 'Win32_ComputerSystem.AutomaticManagedPagefile'; before = $automatic; after = $wantAutomatic; changed = $true }
 }
-if ($fields -contains 'initial_mb' -and $null -eq $desired.initial_mb) {
+if ($fields -contains 'initial_mb' -and $null -eq $desired.initial_mb -and -not $wantAutomatic) {
     # null: no fixed size. The undo of a size set where there was no page file setting: the
     # setting goes again (the class "SupportsDelete, DeleteBy("DeleteInstance")",
-    # win32-pagefilesetting.md; under automatic management Windows keeps none).
+    # win32-pagefilesetting.md). Only while management stays manual: with automatic
+    # management turned on, the setting is left to Windows, never deleted blind (no page file
+    # at the next boot would be worse than a stale setting).
     $setting = @(Get-CimInstance -ClassName Win32_PageFileSetting) | Select-Object -First 1
     if ($null -ne $setting) {
         $before = [long]$setting.InitialSize

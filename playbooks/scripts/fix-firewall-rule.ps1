@@ -15,7 +15,9 @@
 # https://learn.microsoft.com/powershell/module/netsecurity/set-netfirewallrule
 # Its -Name "Wildcard characters are accepted": an ID holding * ? [ ] is refused, so one call
 # never changes other rules than the one read. It is a CDXML command of a script module: the
-# prologue's $ErrorActionPreference does not reach it (it runs in its module's session state),
+# prologue's $ErrorActionPreference does not reach it ("Functions from a module don't run in a
+# child scope of the calling scope. Modules have their own session state", about_Scopes,
+# MicrosoftDocs/PowerShell-Docs reference/5.1/Microsoft.PowerShell.Core/About/about_Scopes.md),
 # so it gets -ErrorAction Stop, and every field asked for must read back as asked.
 param([Parameter(Mandatory)][string]$ParamsJson)
 # fleet-include: prologue

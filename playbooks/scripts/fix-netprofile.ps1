@@ -14,7 +14,8 @@ if ($category -ne 'Private' -and $category -ne 'Public') {
 
 function Get-Profile {
     # The profile of exactly this interface (the alias is matched literally, never as a pattern).
-    # -ErrorAction: a CDXML command does not see the script's $ErrorActionPreference.
+    # -ErrorAction: a CDXML command of a script module does not see the script's
+    # $ErrorActionPreference ("Modules have their own session state", about_Scopes).
     $found = @(Get-NetConnectionProfile -ErrorAction Stop | Where-Object { $_.InterfaceAlias -eq $alias })
     if ($found.Count -eq 0) { throw "no connection profile for interface '$alias'" }
     return $found[0]

@@ -97,12 +97,19 @@ function Restore-All {
     Set-Value "$ServiceKey\Parameters" 'Type' $saved['Type'] 'String'
     Set-Value "$ServiceKey\Parameters" 'NtpServer' $saved['NtpServer'] 'String'
     if ($step) { Restore-Limits $limits }
-    $out = Invoke-W32tm @('/config', '/update')
-    if ($global:LASTEXITCODE -ne 0) { throw "w32tm /config /update failed (exit code $global:LASTEXITCODE): $out" }
+    # A running service rereads the restored values now; a stopped one reads them when it
+    # starts (and w32tm cannot reach it). A failed reread is said after the start type and the
+    # service state are put back too.
+    $reread = $null
+    if ((Get-Service -Name W32Time).Status -eq 'Running') {
+        $out = Invoke-W32tm @('/config', '/update')
+        if ($global:LASTEXITCODE -ne 0) { $reread = "w32tm /config /update failed (exit code $global:LASTEXITCODE): $out" }
+    }
     if ($before.start_type -and $before.start_type -ne (Get-StartType)) {
         Set-Service -Name W32Time -StartupType $before.start_type
     }
     if ($before.service -ne 'Running') { Stop-Service -Name W32Time -Force }
+    if ($reread) { throw $reread }
 }
 
 try {

@@ -503,7 +503,9 @@ $Gatherers = [ordered]@{
         }
     }
     network_profiles = {
-        foreach ($p in @(Get-NetConnectionProfile -ErrorAction Stop)) {  # CDXML: its own -ErrorAction
+        # CDXML (a script module's function, its own session state: about_Scopes): it does not
+        # see this script's $ErrorActionPreference, so it gets its own -ErrorAction.
+        foreach ($p in @(Get-NetConnectionProfile -ErrorAction Stop)) {
             [ordered]@{
                 interface_alias  = [string]$p.InterfaceAlias
                 network_category = [string]$p.NetworkCategory

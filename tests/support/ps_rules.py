@@ -301,6 +301,8 @@ def ps7_cmdlets(src: Source) -> list[str]:
 # errors stay non-terminating ("When a module exports an element ... when the element is run,
 # it is executed within the session state of the module", Windows PowerShell Session State,
 # https://learn.microsoft.com/powershell/scripting/developer/cmdlet/windows-powershell-session-state;
+# "Functions from a module don't run in a child scope of the calling scope. Modules have their
+# own session state", about_Scopes;
 # "The call operator executes in a child scope", about_Operators; PowerShell/PowerShell#4568).
 # An explicit -ErrorAction, a common parameter, is honoured.
 _CDXML = re.compile(
